@@ -1,0 +1,21 @@
+//! svc: a small service manager. `svcd` supervises the units, `svc` talks to it.
+//!
+//! # Layout
+//!
+//! - [`unit`]: unit files, parsed as written (`raw`) then validated into a typed [`unit::Unit`].
+//! - [`supervisor`]: the pure per-unit state machine: events in, actions out, time given to it.
+//! - [`process`]: spawn, signal and reap real processes; the only `unsafe` code.
+//! - [`control`]: the control socket's versioned protocol, its server side and its client.
+//! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
+//! - [`config`]: the daemon's own settings (`svcd.toml`).
+//! - [`signal`]: signal names to numbers and back.
+//! - [`time`]: wall-clock formatting (RFC 3339) without a date crate.
+
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod process;
+pub mod signal;
+pub mod supervisor;
+pub mod time;
+pub mod unit;

@@ -1,0 +1,117 @@
+//! The states, events' payloads and actions of the core.
+
+use std::time::Instant;
+
+/// Index of a unit in the [`super::Supervisor`].
+pub type UnitId = usize;
+
+/// A unit's state, as DESIGN.md names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Inactive,
+    Starting,
+    Running,
+    Stopping,
+    Backoff,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Inactive => "inactive",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Backoff => "backoff",
+            State::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        [
+            State::Inactive,
+            State::Starting,
+            State::Running,
+            State::Stopping,
+            State::Backoff,
+            State::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed by this signal number.
+    Signal(i32),
+}
+
+impl ExitStatus {
+    pub fn is_success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Code(code) => write!(f, "exited with code {code}"),
+            ExitStatus::Signal(sig) => write!(f, "killed by {}", crate::signal::name(*sig)),
+        }
+    }
+}
+
+/// The last exit of a unit's main process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exit {
+    /// `None` when the process never ran (spawn failed).
+    pub status: Option<ExitStatus>,
+    pub at: Instant,
+    /// Human words: "exited with code 1", "killed by SIGKILL after stop timeout",
+    /// "stopped by operator", "spawn failed: No such file or directory".
+    pub reason: String,
+}
+
+/// What the daemon must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Spawn the unit's process now, then call `handle_spawned` or `handle_spawn_failed`.
+    Spawn { unit: UnitId },
+    /// Send `signal` to the whole process group `pgid` (the main pid, group leader).
+    Signal { unit: UnitId, pgid: u32, signal: i32 },
+    /// The unit's visible status changed: wake whoever waits on it.
+    Publish { unit: UnitId },
+}
+
+/// A snapshot of one unit for status and waiting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitStatus {
+    pub state: State,
+    /// Running and ready (for now: running at all, as no unit has a readiness check yet).
+    pub ready: bool,
+    pub pid: Option<u32>,
+    /// When the current state began.
+    pub since: Instant,
+    /// Automatic restarts since svcd started (operator starts do not count).
+    pub restarts: u32,
+    /// Spawns since svcd started, operator starts included; lets a waiter tell a new run from
+    /// the old one.
+    pub starts: u64,
+    pub last_exit: Option<Exit>,
+    /// Why the unit is in its current state: "started by operator", "restarting in 400ms",
+    /// "start limit hit: 11 starts within 5m", ...
+    pub reason: String,
+    /// In `backoff`: when the next start is due.
+    pub next_start: Option<Instant>,
+}

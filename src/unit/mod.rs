@@ -1,0 +1,112 @@
+//! Unit files: `NAME.toml`, one service each.
+//!
+//! Parsing has two stages, as in ripgrep's flags: [`raw`] deserializes what is written (with the
+//! span of every key), then [`validate`] turns it into a typed [`Unit`], refusing what is
+//! wrong with an error that names file, line, column and key.
+
+pub mod duration;
+pub mod error;
+pub mod load;
+pub mod raw;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use error::{UnitError, UnitErrors};
+pub use load::{load_dirs, load_file, Loaded};
+
+/// A validated unit, ready to be supervised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// The file's stem: `chat` for `chat.toml`.
+    pub name: String,
+    /// Where the unit was read from, for messages.
+    pub path: PathBuf,
+    pub description: Option<String>,
+    /// The argv to exec. With `shell = true` this is `["/bin/sh", "-c", STRING]`.
+    pub argv: Vec<String>,
+    /// Working directory, already resolved against the units directory. `None`: the units
+    /// directory itself is *not* implied; the child inherits svcd's cwd.
+    pub workdir: Option<PathBuf>,
+    /// Extra environment: `env_file` first, then `env` on top (so `env` wins).
+    pub env: BTreeMap<String, String>,
+    /// The env_file's path (resolved), read at validation time; kept for messages.
+    pub env_file: Option<PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub umask: Option<u32>,
+    pub enabled: bool,
+    pub restart: RestartConfig,
+    pub stop: StopConfig,
+}
+
+/// When to restart, and how fast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartConfig {
+    pub policy: RestartPolicy,
+    /// Delay before the first restart.
+    pub delay: Duration,
+    /// Growth of the delay per consecutive crash (≥ 1).
+    pub multiplier: f64,
+    /// Cap of the delay.
+    pub max_delay: Duration,
+    /// Running this long resets the backoff to `delay`.
+    pub reset_after: Duration,
+    /// More than `burst` starts within `interval` → failed. `None`: never give up.
+    pub limit: Option<StartLimit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartLimit {
+    pub burst: u32,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+/// How to stop: a first signal to the whole process group, then SIGKILL after `timeout`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopConfig {
+    /// Signal number (e.g. `libc::SIGTERM` = 15).
+    pub signal: i32,
+    pub timeout: Duration,
+}
+
+impl Default for RestartConfig {
+    fn default() -> Self {
+        RestartConfig {
+            policy: RestartPolicy::OnFailure,
+            delay: Duration::from_millis(100),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(30),
+            reset_after: Duration::from_secs(60),
+            limit: None,
+        }
+    }
+}
+
+impl Default for StopConfig {
+    fn default() -> Self {
+        StopConfig {
+            signal: 15,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Never => "never",
+        })
+    }
+}
