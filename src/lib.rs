@@ -7,10 +7,12 @@
 //! - [`process`]: spawn, signal and reap real processes; the only `unsafe` code.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
+//! - [`cli`]: the `svc` command: arguments, output, exit codes.
 //! - [`config`]: the daemon's own settings (`svcd.toml`).
 //! - [`signal`]: signal names to numbers and back.
 //! - [`time`]: wall-clock formatting (RFC 3339) without a date crate.
 
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;

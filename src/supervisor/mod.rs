@@ -26,7 +26,13 @@ impl Supervisor {
     }
 
     /// Adds a unit in state `inactive` (since `now`); returns its id (ids are dense, from 0).
-    pub fn add_unit(&mut self, now: Instant, name: &str, restart: RestartConfig, stop: StopConfig) -> UnitId {
+    pub fn add_unit(
+        &mut self,
+        now: Instant,
+        name: &str,
+        restart: RestartConfig,
+        stop: StopConfig,
+    ) -> UnitId {
         let _ = (now, name, restart, stop);
         todo!()
     }

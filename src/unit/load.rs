@@ -26,3 +26,9 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, std::io::Error> {
     let _ = dirs;
     todo!()
 }
+
+/// placeholder until the unit branch lands
+pub fn check_paths(paths: &[PathBuf]) -> Vec<Result<Unit, UnitErrors>> {
+    let _ = paths;
+    todo!()
+}

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
-pub use load::{load_dirs, load_file, Loaded};
+pub use load::{Loaded, check_paths, load_dirs, load_file};
 
 /// A validated unit, ready to be supervised.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,256 @@
+//! The `svc` command: parse, ask svcd (or check files offline), print, map to exit codes.
+
+mod render;
+
+use crate::control::client::{self, ClientError};
+use crate::control::{Command, ErrorKind, Response};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit codes DESIGN.md fixes.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NOT_RUNNING: u8 = 3;
+    pub const UNKNOWN_UNIT: u8 = 4;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "svc", version, about = "Control svcd, the service manager")]
+pub struct Args {
+    /// The control socket (default: $SVC_SOCKET, else <state-dir>/svcd.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// State, pid, since, restarts, last exit of units (all when none is named).
+    Status {
+        names: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One line per unit.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start units and wait until they run.
+    Start {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Stop units and wait until they are stopped.
+    Stop {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Stop then start units, and wait until they run again.
+    Restart {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Validate unit files or directories offline (default: /etc/svc/units).
+    Check { paths: Vec<PathBuf> },
+    /// Block until every named unit is in STATE (inactive, starting, running, ready, stopping,
+    /// backoff, failed).
+    Wait {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long = "for", value_name = "STATE")]
+        state: String,
+        /// Give up after this long (e.g. `10s`); exit 1.
+        #[arg(long, value_name = "DUR")]
+        timeout: Option<String>,
+    },
+    /// Stop every unit and end svcd.
+    Shutdown,
+}
+
+/// Runs `svc` with `args`; never panics on user input.
+pub fn run(args: Args) -> ExitCode {
+    let socket = client::socket_path(args.socket);
+    match args.command {
+        Sub::Check { paths } => check(paths),
+        Sub::Status { names, json } => {
+            let response = ask(
+                &socket,
+                Command::Status {
+                    names: names.clone(),
+                },
+                None,
+            );
+            units_output(response, json, |units, print| {
+                if print {
+                    print!("{}", render::status(units));
+                }
+                if !names.is_empty() && units.iter().any(|u| u.state != "running") {
+                    exit::NOT_RUNNING
+                } else {
+                    exit::OK
+                }
+            })
+        }
+        Sub::List { json } => {
+            units_output(ask(&socket, Command::List, None), json, |units, print| {
+                if print {
+                    print!("{}", render::list(units));
+                }
+                exit::OK
+            })
+        }
+        Sub::Start { names, no_wait } => act(
+            &socket,
+            Command::Start {
+                names,
+                wait: !no_wait,
+            },
+        ),
+        Sub::Stop { names, no_wait } => act(
+            &socket,
+            Command::Stop {
+                names,
+                wait: !no_wait,
+            },
+        ),
+        Sub::Restart { names, no_wait } => act(
+            &socket,
+            Command::Restart {
+                names,
+                wait: !no_wait,
+            },
+        ),
+        Sub::Shutdown => act(&socket, Command::Shutdown),
+        Sub::Wait {
+            names,
+            state,
+            timeout,
+        } => {
+            let timeout = match timeout
+                .as_deref()
+                .map(crate::unit::duration::parse_duration)
+            {
+                None => None,
+                Some(Ok(d)) => Some(d.max(Duration::from_millis(1))),
+                Some(Err(e)) => {
+                    eprintln!("svc: --timeout: {e}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            };
+            match ask(
+                &socket,
+                Command::Wait {
+                    names: names.clone(),
+                    state: state.clone(),
+                },
+                timeout,
+            ) {
+                Err(ClientError::Timeout) => {
+                    eprintln!(
+                        "svc: timed out waiting for {} to be {state}",
+                        names.join(", ")
+                    );
+                    ExitCode::from(exit::FAILED)
+                }
+                other => units_output(other, false, |_, _| exit::OK),
+            }
+        }
+    }
+}
+
+fn ask(
+    socket: &std::path::Path,
+    command: Command,
+    timeout: Option<Duration>,
+) -> Result<Response, ClientError> {
+    client::request(socket, command, timeout)
+}
+
+/// Prints an answer that lists units (`--json`: the array as is), or its error.
+fn units_output(
+    response: Result<Response, ClientError>,
+    json: bool,
+    human: impl FnOnce(&[crate::control::UnitInfo], bool) -> u8,
+) -> ExitCode {
+    let response = match response {
+        Ok(response) => response,
+        Err(e) => {
+            eprintln!("svc: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    if let Some(code) = error_exit(&response) {
+        return ExitCode::from(code);
+    }
+    let units = response.units.unwrap_or_default();
+    if json {
+        match serde_json::to_string_pretty(&units) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("svc: {e}");
+                return ExitCode::from(exit::FAILED);
+            }
+        }
+    }
+    // With `--json` the exit code still follows the human rules, without their output.
+    ExitCode::from(human(&units, !json))
+}
+
+/// start / stop / restart / shutdown: no output on success.
+fn act(socket: &std::path::Path, command: Command) -> ExitCode {
+    match ask(socket, command, None) {
+        Err(e) => {
+            eprintln!("svc: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+        Ok(response) => ExitCode::from(error_exit(&response).unwrap_or(exit::OK)),
+    }
+}
+
+/// Prints an error answer and gives its exit code; `None` for a success.
+fn error_exit(response: &Response) -> Option<u8> {
+    let error = response.error.as_ref()?;
+    eprintln!("svc: {}", error.message);
+    Some(match error.kind {
+        ErrorKind::UnknownUnit => exit::UNKNOWN_UNIT,
+        ErrorKind::BadRequest | ErrorKind::UnsupportedVersion => exit::USAGE,
+        _ => exit::FAILED,
+    })
+}
+
+fn check(paths: Vec<PathBuf>) -> ExitCode {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("/etc/svc/units")]
+    } else {
+        paths
+    };
+    let mut bad = 0;
+    let results = crate::unit::check_paths(&paths);
+    for result in &results {
+        match result {
+            Ok(unit) => println!("ok: {} ({})", unit.name, unit.path.display()),
+            Err(errors) => {
+                bad += 1;
+                eprintln!("{errors}");
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("svc: {bad} of {} unit files invalid", results.len());
+        ExitCode::from(exit::FAILED)
+    } else {
+        ExitCode::from(exit::OK)
+    }
+}

@@ -1,0 +1,129 @@
+//! How `svc status` and `svc list` read on a terminal.
+
+use crate::control::UnitInfo;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// `svc status NAME`: a block per unit, like `systemctl status`.
+pub fn status(units: &[UnitInfo]) -> String {
+    let mut out = String::new();
+    for (i, unit) in units.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        status_block(&mut out, unit);
+    }
+    out
+}
+
+fn status_block(out: &mut String, unit: &UnitInfo) {
+    let bullet = match unit.state.as_str() {
+        "running" => "●",
+        "failed" => "×",
+        _ => "○",
+    };
+    let description = unit
+        .description
+        .as_deref()
+        .map(|d| format!(" - {d}"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "{bullet} {}{description}", unit.name);
+    let ready = if unit.state == "running" && !unit.ready {
+        " (not ready)"
+    } else {
+        ""
+    };
+    let ago = crate::time::human_span(Duration::from_secs_f64(unit.since_secs.max(0.0)));
+    let _ = writeln!(
+        out,
+        "     State: {}{ready} since {}; {ago} ago",
+        unit.state, unit.since
+    );
+    if !unit.reason.is_empty() {
+        let _ = writeln!(out, "    Reason: {}", unit.reason);
+    }
+    for error in &unit.errors {
+        let _ = writeln!(out, "     Error: {error}");
+    }
+    if let Some(pid) = unit.pid {
+        let _ = writeln!(out, "       PID: {pid}");
+    }
+    if let Some(next) = &unit.next_start {
+        let _ = writeln!(out, "      Next: start at {next}");
+    }
+    if unit.errors.is_empty() {
+        let _ = writeln!(out, "  Restarts: {}", unit.restarts);
+    }
+    if let Some(exit) = &unit.last_exit {
+        let _ = writeln!(out, " Last exit: {} at {}", exit.reason, exit.at);
+    }
+    if !unit.command.is_empty() {
+        let _ = writeln!(
+            out,
+            "   Command: {}",
+            shlex::try_join(unit.command.iter().map(String::as_str))
+                .unwrap_or_else(|_| unit.command.join(" "))
+        );
+    }
+    if unit.pid.is_some() {
+        let _ = writeln!(
+            out,
+            "    Memory: {} (swap {})",
+            size(unit.memory.rss),
+            size(unit.memory.swap)
+        );
+    }
+}
+
+/// `svc list`: one line per unit.
+pub fn list(units: &[UnitInfo]) -> String {
+    let width = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "{:width$}  {:8}  {:>7}  {:>8}  {:>10}  DESCRIPTION\n",
+        "NAME", "STATE", "PID", "RESTARTS", "FOR"
+    );
+    for unit in units {
+        let pid = unit
+            .pid
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into());
+        let ago = crate::time::human_span(Duration::from_secs_f64(unit.since_secs.max(0.0)));
+        let about = match unit.errors.first() {
+            Some(error) => format!("invalid: {error}"),
+            None => unit.description.clone().unwrap_or_default(),
+        };
+        let _ = writeln!(
+            out,
+            "{:width$}  {:8}  {pid:>7}  {:>8}  {ago:>10}  {about}",
+            unit.name, unit.state, unit.restarts
+        );
+    }
+    out
+}
+
+/// Bytes in powers of 1024, as the unit keys write them: `512K`, `12.3M`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_unit_keys() {
+        assert_eq!(size(512), "512B");
+        assert_eq!(size(12 * 1024 * 1024 + 300 * 1024), "12.3M");
+    }
+}

@@ -1,0 +1,91 @@
+//! The client's side of the socket: one request, one answer, blocking (no runtime needed, so
+//! `svc status` starts and ends in a few milliseconds).
+
+use super::protocol::{Command, PROTOCOL_VERSION, Request, Response};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach svcd at {}: {source} (is svcd running? set --socket or SVC_SOCKET)", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("talking to svcd at {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("timed out")]
+    Timeout,
+    #[error("svcd closed the connection without answering")]
+    Closed,
+    #[error("svcd answered something this svc does not understand: {0}")]
+    BadResponse(String),
+}
+
+/// The default state directory: `/run/svc` for root, else `$XDG_RUNTIME_DIR/svc`, else
+/// `/tmp/svc-UID`.
+pub fn default_state_dir() -> PathBuf {
+    if nix::unistd::Uid::effective().is_root() {
+        return PathBuf::from("/run/svc");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("svc"),
+        _ => PathBuf::from(format!("/tmp/svc-{}", nix::unistd::Uid::effective())),
+    }
+}
+
+/// The socket `svc` talks to: `--socket`, else `$SVC_SOCKET`, else the default.
+pub fn socket_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| {
+        std::env::var_os("SVC_SOCKET")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(|| default_state_dir().join("svcd.sock"))
+}
+
+/// Sends `command` and reads the answer, waiting at most `timeout` for it (`None`: forever).
+pub fn request(
+    socket: &Path,
+    command: Command,
+    timeout: Option<Duration>,
+) -> Result<Response, ClientError> {
+    let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
+        path: socket.to_path_buf(),
+        source,
+    })?;
+    let io = |source| ClientError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
+    stream.set_read_timeout(timeout).map_err(io)?;
+    let request = Request {
+        v: PROTOCOL_VERSION,
+        command,
+    };
+    let mut line =
+        serde_json::to_vec(&request).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+    line.push(b'\n');
+    (&stream).write_all(&line).map_err(io)?;
+    let mut answer = String::new();
+    match BufReader::new(&stream).read_line(&mut answer) {
+        Ok(0) => Err(ClientError::Closed),
+        Ok(_) => serde_json::from_str(&answer).map_err(|e| ClientError::BadResponse(e.to_string())),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(ClientError::Timeout)
+        }
+        Err(source) => Err(io(source)),
+    }
+}

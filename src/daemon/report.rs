@@ -1,0 +1,94 @@
+//! Turning the daemon's view of a unit into the protocol's [`UnitInfo`].
+
+use crate::control::{ExitInfo, MemoryInfo, UnitInfo};
+use crate::process::GroupMemory;
+use crate::supervisor::{ExitStatus, State, UnitStatus};
+use crate::time::{rfc3339, wall_clock};
+use crate::unit::{Unit, UnitErrors};
+use std::time::{Instant, SystemTime};
+
+/// Both clocks read once, so every time in one answer agrees with the others.
+#[derive(Debug, Clone, Copy)]
+pub struct Clocks {
+    pub now: Instant,
+    pub wall: SystemTime,
+}
+
+impl Clocks {
+    pub fn read() -> Clocks {
+        Clocks {
+            now: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    fn format(&self, at: Instant) -> String {
+        rfc3339(wall_clock(at, self.now, self.wall))
+    }
+}
+
+/// A supervised unit.
+pub fn unit_info(
+    unit: &Unit,
+    status: &UnitStatus,
+    memory: GroupMemory,
+    clocks: Clocks,
+) -> UnitInfo {
+    UnitInfo {
+        name: unit.name.clone(),
+        state: status.state.to_string(),
+        ready: status.ready,
+        pid: status.pid,
+        since: clocks.format(status.since),
+        since_secs: clocks
+            .now
+            .saturating_duration_since(status.since)
+            .as_secs_f64(),
+        restarts: status.restarts,
+        last_exit: status.last_exit.as_ref().map(|exit| ExitInfo {
+            code: match exit.status {
+                Some(ExitStatus::Code(code)) => Some(code),
+                _ => None,
+            },
+            signal: match exit.status {
+                Some(ExitStatus::Signal(sig)) => Some(crate::signal::name(sig)),
+                _ => None,
+            },
+            at: clocks.format(exit.at),
+            reason: exit.reason.clone(),
+        }),
+        memory: MemoryInfo {
+            rss: memory.rss,
+            swap: memory.swap,
+        },
+        description: unit.description.clone(),
+        reason: status.reason.clone(),
+        enabled: unit.enabled,
+        command: unit.argv.clone(),
+        next_start: status.next_start.map(|at| clocks.format(at)),
+        starts: status.starts,
+        errors: Vec::new(),
+    }
+}
+
+/// A unit whose file is broken: `failed`, with its errors.
+pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitInfo {
+    UnitInfo {
+        name: broken.name.clone(),
+        state: State::Failed.to_string(),
+        ready: false,
+        pid: None,
+        since: clocks.format(since),
+        since_secs: clocks.now.saturating_duration_since(since).as_secs_f64(),
+        restarts: 0,
+        last_exit: None,
+        memory: MemoryInfo::default(),
+        description: None,
+        reason: format!("unit file {} is invalid", broken.path.display()),
+        enabled: false,
+        command: Vec::new(),
+        next_start: None,
+        starts: 0,
+        errors: broken.errors.iter().map(ToString::to_string).collect(),
+    }
+}
