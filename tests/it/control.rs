@@ -1,0 +1,112 @@
+//! The control socket and the `svc` client: exit codes, JSON, bad requests, permissions.
+
+use crate::util::*;
+use std::io::{BufRead, BufReader, Write};
+
+#[test]
+fn unknown_units_exit_4() {
+    let svcd = Dir::new().with("real", "exec = [\"sleep\", \"1000\"]\n").start();
+    svcd.wait_for("real", "running");
+    for args in [&["status", "nope"][..], &["start", "nope"], &["stop", "real", "nope"], &["restart", "nope"]] {
+        let out = svcd.svc(args);
+        assert_eq!(out.status.code(), Some(4), "svc {args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("nope"), "svc {args:?}");
+    }
+    // Nothing was stopped by the refused `stop real nope`.
+    assert_eq!(svcd.status("real")["state"], "running");
+}
+
+#[test]
+fn status_json_has_the_fixed_fields() {
+    let svcd = Dir::new()
+        .with("chat", "description = \"chat server\"\nexec = [\"sleep\", \"1000\"]\n")
+        .start();
+    svcd.wait_for("chat", "running");
+    let status = svcd.status("chat");
+    assert_eq!(status["name"], "chat");
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["ready"], true);
+    assert!(status["pid"].as_u64().is_some_and(|p| p > 1), "{status}");
+    let since = status["since"].as_str().expect("since");
+    assert!(since.len() >= 20 && since.ends_with('Z') && since.as_bytes()[10] == b'T', "{since}");
+    assert_eq!(status["restarts"], 0);
+    assert_eq!(status["last_exit"], serde_json::Value::Null);
+    assert!(status["memory"]["rss"].as_u64().is_some_and(|rss| rss > 0), "{status}");
+    assert!(status["memory"]["swap"].as_u64().is_some(), "{status}");
+
+    let human = svcd.svc_ok(&["status", "chat"], 0);
+    assert!(human.contains("chat - chat server"), "{human}");
+    assert!(human.contains("State: running since"), "{human}");
+    assert!(human.contains("Command: sleep 1000"), "{human}");
+    let list = svcd.svc_ok(&["list"], 0);
+    assert!(list.lines().any(|l| l.starts_with("chat ") && l.contains("running")), "{list}");
+}
+
+#[test]
+fn malformed_requests_get_an_error_and_the_daemon_goes_on() {
+    let svcd = Dir::new().with("real", "exec = [\"sleep\", \"1000\"]\n").start();
+    for bad in ["this is not json", "{\"v\":1,\"cmd\":\"explode\"}", "{\"v\":99,\"cmd\":\"list\"}", "[1,2"] {
+        let mut stream = std::os::unix::net::UnixStream::connect(&svcd.socket).expect("connect");
+        stream.write_all(format!("{bad}\n").as_bytes()).expect("write");
+        let mut answer = String::new();
+        BufReader::new(&stream).read_line(&mut answer).expect("read");
+        let answer: serde_json::Value = serde_json::from_str(&answer).expect("json answer");
+        assert_eq!(answer["ok"], false, "{bad}: {answer}");
+        assert!(answer["error"]["message"].as_str().is_some(), "{answer}");
+    }
+    // A client that hangs up mid-request changes nothing either.
+    drop(std::os::unix::net::UnixStream::connect(&svcd.socket).expect("connect"));
+    svcd.wait_for("real", "running");
+}
+
+#[test]
+fn socket_is_not_world_accessible() {
+    use std::os::unix::fs::PermissionsExt;
+    let svcd = Dir::new().start();
+    let mode = std::fs::metadata(&svcd.socket).expect("socket").permissions().mode();
+    assert_eq!(mode & 0o777, 0o660, "{mode:o}");
+}
+
+#[test]
+fn unreachable_daemon_names_the_socket() {
+    let out = std::process::Command::new(SVC)
+        .args(["--socket", "/nonexistent/svcd.sock", "status"])
+        .output()
+        .expect("svc");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/svcd.sock"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = std::process::Command::new(SVC).args(["frobnicate"]).output().expect("svc");
+    assert_eq!(out.status.code(), Some(2));
+    let out = std::process::Command::new(SVC).args(["start"]).output().expect("svc");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn wait_times_out_with_exit_1() {
+    let svcd = Dir::new().with("idle", "exec = [\"sleep\", \"1000\"]\nenabled = false\n").start();
+    let out = svcd.svc(&["wait", "idle", "--for", "running", "--timeout", "200ms"]);
+    assert_eq!(out.status.code(), Some(1));
+    svcd.svc_ok(&["wait", "idle", "--for", "inactive", "--timeout", "5s"], 0);
+}
+
+#[test]
+fn a_second_svcd_on_the_same_socket_is_refused() {
+    let svcd = Dir::new().start();
+    let out = std::process::Command::new(SVCD)
+        .arg("--units")
+        .arg(svcd.dir.units())
+        .arg("--socket")
+        .arg(&svcd.socket)
+        .arg("--config")
+        .arg(svcd.dir.path().join("svcd.toml"))
+        .output()
+        .expect("second svcd");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another svcd"));
+    // The first still answers.
+    svcd.svc_ok(&["list"], 0);
+}

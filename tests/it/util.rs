@@ -1,0 +1,214 @@
+//! The harness: a real `svcd` in a temp dir, driven by the real `svc`.
+//!
+//! Nothing here sleeps for a fixed time: every wait is for a condition, with a deadline.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
+pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
+
+/// How long any wait may take before the test fails; generous for a loaded CI machine.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `condition` until it gives `Some`, or panics after `timeout` with `what`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut condition: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// A temp dir with a `units/` directory to write unit files into.
+pub struct Dir {
+    pub root: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        let root = tempfile::Builder::new().prefix("svc-test-").tempdir().expect("temp dir");
+        std::fs::create_dir(root.path().join("units")).expect("units dir");
+        Dir { root }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn units(&self) -> PathBuf {
+        self.path().join("units")
+    }
+
+    /// Writes `units/NAME.toml`.
+    pub fn unit(&self, name: &str, toml: &str) -> &Dir {
+        std::fs::write(self.units().join(format!("{name}.toml")), toml).expect("write unit");
+        self
+    }
+
+    /// [`Dir::unit`] for chaining.
+    pub fn with(self, name: &str, toml: &str) -> Dir {
+        self.unit(name, toml);
+        self
+    }
+
+    /// Starts svcd on this dir's units.
+    pub fn start(self) -> Svcd {
+        Svcd::start(self)
+    }
+}
+
+/// A running svcd; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Svcd {
+    pub dir: Dir,
+    pub child: Option<Child>,
+    pub socket: PathBuf,
+}
+
+impl Svcd {
+    fn start(dir: Dir) -> Svcd {
+        let socket = dir.path().join("state/svcd.sock");
+        let stdout = std::fs::File::create(dir.path().join("svcd.out")).expect("stdout file");
+        let stderr = std::fs::File::create(dir.path().join("svcd.err")).expect("stderr file");
+        if !dir.path().join("svcd.toml").exists() {
+            std::fs::write(dir.path().join("svcd.toml"), "").expect("config");
+        }
+        let child = Command::new(SVCD)
+            .arg("--units")
+            .arg(dir.units())
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--config")
+            .arg(dir.path().join("svcd.toml"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .env("SVCD_LOG", "debug")
+            .spawn()
+            .expect("spawn svcd");
+        let mut svcd = Svcd { dir, child: Some(child), socket };
+        wait_until("svcd's socket", DEADLINE, || {
+            if let Some(status) = svcd.try_exit() {
+                panic!("svcd exited early with {status}: {}", svcd.stderr());
+            }
+            std::os::unix::net::UnixStream::connect(&svcd.socket).ok()
+        });
+        svcd
+    }
+
+    /// Runs `svc --socket SOCKET ARGS...`.
+    pub fn svc(&self, args: &[&str]) -> Output {
+        Command::new(SVC)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run svc")
+    }
+
+    /// Runs svc and asserts it exited with `code`; returns stdout.
+    pub fn svc_ok(&self, args: &[&str], code: i32) -> String {
+        let out = self.svc(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "svc {args:?}\nstdout: {}\nstderr: {}\nsvcd: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.stderr()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `svc status NAME --json`, the unit's object.
+    pub fn status(&self, name: &str) -> serde_json::Value {
+        let out = self.svc(&["status", name, "--json"]);
+        let units: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("status --json: {e}: {}", String::from_utf8_lossy(&out.stderr))
+        });
+        units[0].clone()
+    }
+
+    /// `svc wait NAME --for STATE`, asserting it is reached.
+    pub fn wait_for(&self, name: &str, state: &str) {
+        let timeout = format!("{}s", DEADLINE.as_secs());
+        self.svc_ok(&["wait", name, "--for", state, "--timeout", &timeout], 0);
+    }
+
+    /// Polls the unit's status until `condition` holds; returns that status.
+    pub fn wait_status(&self, name: &str, what: &str, condition: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        wait_until(what, DEADLINE, || Some(self.status(name)).filter(|s| condition(s)))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("svcd.out")).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("svcd.err")).unwrap_or_default()
+    }
+
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Sends `signal` to svcd and waits for it to exit.
+    pub fn signal_and_wait(&mut self, signal: i32) -> std::process::ExitStatus {
+        kill(self.pid(), signal);
+        wait_until("svcd to exit", DEADLINE, || self.try_exit())
+    }
+}
+
+impl Drop for Svcd {
+    fn drop(&mut self) {
+        if self.try_exit().is_some() {
+            return;
+        }
+        kill(self.pid(), 15);
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if self.try_exit().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn kill(pid: u32, signal: i32) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    assert!(status.is_ok(), "kill -{signal} {pid}");
+}
+
+/// Whether `pid` is gone (or a zombie, which runs nothing).
+pub fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Reads whitespace-separated pids written by a unit into `file`, once there are `count`.
+pub fn read_pids(file: &Path, count: usize) -> Vec<u32> {
+    wait_until(&format!("{count} pids in {}", file.display()), DEADLINE, || {
+        let text = std::fs::read_to_string(file).ok()?;
+        let pids: Vec<u32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        (pids.len() >= count).then_some(pids)
+    })
+}
