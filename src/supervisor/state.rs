@@ -89,7 +89,11 @@ pub enum Action {
     /// Spawn the unit's process now, then call `handle_spawned` or `handle_spawn_failed`.
     Spawn { unit: UnitId },
     /// Send `signal` to the whole process group `pgid` (the main pid, group leader).
-    Signal { unit: UnitId, pgid: u32, signal: i32 },
+    Signal {
+        unit: UnitId,
+        pgid: u32,
+        signal: i32,
+    },
     /// The unit's visible status changed: wake whoever waits on it.
     Publish { unit: UnitId },
 }
