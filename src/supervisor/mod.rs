@@ -30,6 +30,8 @@
 //! in stopping → SIGKILL to the group.
 
 mod backoff;
+#[cfg(test)]
+mod command_tests;
 mod record;
 mod state;
 #[cfg(test)]
