@@ -3,26 +3,65 @@
 //! Inputs are `handle_*(now, …)`; outputs are [`Supervisor::poll_action`]; the next deadline is
 //! [`Supervisor::poll_timeout`]. The daemon performs the actions (spawn, signal) and feeds back
 //! what happened (spawned, spawn failed, exited); tests drive it with a fake clock.
+//!
+//! # The state table
+//!
+//! Commands (rows: current state; `·` = nothing happens):
+//!
+//! | state               | start                  | stop                        | restart              |
+//! | ------------------- | ---------------------- | --------------------------- | -------------------- |
+//! | inactive            | spawn                  | ·                           | spawn                |
+//! | failed              | spawn                  | → inactive                  | spawn                |
+//! | backoff             | cancel timer, spawn    | cancel timer, → inactive    | cancel timer, spawn  |
+//! | starting (no pid)   | · (¹)                  | stop once spawned           | stop once spawned, then spawn |
+//! | starting / running  | ·                      | → stopping                  | → stopping, then spawn |
+//! | stopping            | spawn after the exit   | keep stopping, forget start | spawn after the exit |
+//!
+//! (¹) If a stop is already pending there, start asks for a spawn after that stop, exactly as
+//! start does while stopping: the last command wins, and the unit ends up running.
+//!
+//! Every spawn an operator asks for (start, restart, the start half of either) forgets the
+//! backoff and the start-limit history, so a unit that hit its limit can always be started by
+//! hand. Automatic restarts never do.
+//!
+//! Events: `spawned` → running (or → stopping at once if a stop was pending); `spawn failed` and
+//! an unrequested `exit` → the restart policy (backoff / starting / inactive / failed); `exit`
+//! while stopping → inactive (or starting if a start waits); `timeout` in backoff → starting,
+//! in stopping → SIGKILL to the group.
 
 mod backoff;
+#[cfg(test)]
+mod command_tests;
+mod record;
 mod state;
 #[cfg(test)]
 mod tests;
+mod transitions;
 
+pub use backoff::fmt_duration;
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
-use crate::unit::{RestartConfig, StopConfig};
+use crate::unit::{RestartConfig, RestartPolicy, StopConfig};
+use record::Record;
+use std::collections::VecDeque;
 use std::time::Instant;
+
+/// SIGKILL's number; Linux and every other Unix agree on it.
+const SIGKILL: i32 = 9;
 
 /// All units' state machines.
 #[derive(Debug, Default)]
 pub struct Supervisor {
-    // filled in by the implementation
+    /// Indexed by [`UnitId`]; units are never removed, so ids stay valid for the daemon.
+    units: Vec<Record>,
+    /// Actions not yet taken by the daemon, oldest first: a spawn must follow the SIGKILL that
+    /// cleans up the previous run's group, so order matters.
+    actions: VecDeque<Action>,
 }
 
 impl Supervisor {
     pub fn new() -> Self {
-        todo!()
+        Supervisor::default()
     }
 
     /// Adds a unit in state `inactive` (since `now`); returns its id (ids are dense, from 0).
@@ -33,74 +72,299 @@ impl Supervisor {
         restart: RestartConfig,
         stop: StopConfig,
     ) -> UnitId {
-        let _ = (now, name, restart, stop);
-        todo!()
+        self.units.push(Record::new(now, name, restart, stop));
+        self.units.len() - 1
     }
 
     /// Operator (or boot) asks for the unit to run.
     pub fn handle_start(&mut self, now: Instant, id: UnitId, reason: &str) {
-        let _ = (now, id, reason);
-        todo!()
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            match unit.state {
+                State::Inactive | State::Failed | State::Backoff => {
+                    sup.operator_spawn(now, id, reason.to_string())
+                }
+                State::Starting if unit.stop_pending => {
+                    unit.start_after_stop = true;
+                    unit.start_reason = reason.to_string();
+                }
+                State::Starting | State::Running => {}
+                State::Stopping => {
+                    unit.start_after_stop = true;
+                    unit.start_reason = reason.to_string();
+                }
+            }
+        });
     }
 
     /// Operator (or shutdown) asks for the unit to stop.
     pub fn handle_stop(&mut self, now: Instant, id: UnitId, reason: &str) {
-        let _ = (now, id, reason);
-        todo!()
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            match unit.state {
+                State::Inactive => {}
+                State::Failed | State::Backoff => {
+                    unit.deadline = None;
+                    unit.clear_intents();
+                    unit.set_state(now, State::Inactive, reason);
+                }
+                State::Starting if unit.pid.is_none() => {
+                    // Nothing to signal yet; the daemon is spawning it right now.
+                    unit.stop_pending = true;
+                    unit.start_after_stop = false;
+                    unit.stop_reason = reason.to_string();
+                }
+                State::Starting | State::Running => sup.begin_stop(now, id, reason.to_string()),
+                State::Stopping => {
+                    // The signals already sent stand; only the intent and its words change.
+                    unit.start_after_stop = false;
+                    unit.stop_reason = reason.to_string();
+                    unit.reason = reason.to_string();
+                }
+            }
+        });
     }
 
     /// Operator asks for stop-then-start.
     pub fn handle_restart(&mut self, now: Instant, id: UnitId, reason: &str) {
-        let _ = (now, id, reason);
-        todo!()
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            match unit.state {
+                State::Inactive | State::Failed | State::Backoff => {
+                    sup.operator_spawn(now, id, reason.to_string())
+                }
+                State::Starting if unit.pid.is_none() => {
+                    unit.stop_pending = true;
+                    unit.stop_reason = reason.to_string();
+                    unit.start_after_stop = true;
+                    unit.start_reason = reason.to_string();
+                }
+                State::Starting | State::Running => {
+                    sup.begin_stop(now, id, reason.to_string());
+                    let unit = &mut sup.units[id];
+                    unit.start_after_stop = true;
+                    unit.start_reason = reason.to_string();
+                }
+                State::Stopping => {
+                    unit.start_after_stop = true;
+                    unit.start_reason = reason.to_string();
+                }
+            }
+        });
     }
 
     /// The daemon performed `Action::Spawn` and the process runs as `pid` (its own group leader).
+    ///
+    /// With no readiness checks yet, the unit is running (and ready) at once; the reason stays
+    /// the one the start gave ("started by operator", "restarted (exited with code 1)").
     pub fn handle_spawned(&mut self, now: Instant, id: UnitId, pid: u32) {
-        let _ = (now, id, pid);
-        todo!()
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            if unit.state != State::Starting || unit.pid.is_some() {
+                debug_assert!(false, "spawned {pid} for unit {id} in {}", unit.state);
+                return;
+            }
+            unit.pid = Some(pid);
+            unit.spawned_at = Some(now);
+            if unit.stop_pending {
+                // Never shown as running: a waiter for "running" must not see a doomed run.
+                unit.stop_pending = false;
+                let start_after_stop = unit.start_after_stop;
+                let reason = unit.stop_reason.clone();
+                sup.begin_stop(now, id, reason);
+                sup.units[id].start_after_stop = start_after_stop;
+            } else {
+                let reason = std::mem::take(&mut unit.reason);
+                unit.set_state(now, State::Running, reason);
+            }
+        });
     }
 
     /// The daemon could not spawn (exec failed, bad user, ...): counts as a failed start.
+    ///
+    /// It is a crash for the backoff (the consecutive counter grows) and a failure for the
+    /// policy: `on-failure` and `always` retry, `never` goes to `failed`. If a stop was pending,
+    /// the unit simply becomes inactive (or, for a pending restart, is spawned again).
     pub fn handle_spawn_failed(&mut self, now: Instant, id: UnitId, error: &str) {
-        let _ = (now, id, error);
-        todo!()
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            if unit.state != State::Starting || unit.pid.is_some() {
+                debug_assert!(false, "spawn failure for unit {id} in {}", unit.state);
+                return;
+            }
+            let reason = format!("spawn failed: {error}");
+            unit.last_exit = Some(Exit {
+                status: None,
+                at: now,
+                reason: reason.clone(),
+            });
+            if unit.stop_pending {
+                sup.finish_stop(now, id);
+            } else if unit.restart.policy == RestartPolicy::Never {
+                unit.set_state(now, State::Failed, reason);
+            } else {
+                sup.schedule_restart(now, id);
+            }
+        });
     }
 
     /// The unit's main process was reaped.
+    ///
+    /// Whatever the state, the whole process group then gets SIGKILL: the main process is gone,
+    /// and children it left in its group (a shell's background jobs, a worker pool) would
+    /// otherwise outlive the unit and hold its port or files. The group id is the dead leader's
+    /// pid; the kernel does not reuse a pid while a group with that id has members, and the
+    /// daemon ignores ESRCH for an empty group.
     pub fn handle_exit(&mut self, now: Instant, id: UnitId, status: ExitStatus) {
-        let _ = (now, id, status);
-        todo!()
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            let Some(pid) = unit.pid.take() else {
+                // No process of ours: a late or duplicate report; nothing to update.
+                return;
+            };
+            let uptime = unit
+                .spawned_at
+                .take()
+                .map(|at| now.saturating_duration_since(at));
+            unit.deadline = None;
+            sup.actions.push_back(Action::Signal {
+                unit: id,
+                pgid: pid,
+                signal: SIGKILL,
+            });
+            let unit = &mut sup.units[id];
+            if unit.state == State::Stopping {
+                let reason = if unit.escalated {
+                    format!("{status} after stop timeout")
+                } else {
+                    status.to_string()
+                };
+                unit.last_exit = Some(Exit {
+                    status: Some(status),
+                    at: now,
+                    reason,
+                });
+                sup.finish_stop(now, id);
+                return;
+            }
+            // Nobody asked for this exit: a crash, or a normal end, as the policy sees it.
+            unit.last_exit = Some(Exit {
+                status: Some(status),
+                at: now,
+                reason: status.to_string(),
+            });
+            if uptime.is_some_and(|up| up >= unit.restart.reset_after) {
+                unit.crashes = 0;
+            }
+            let restart = match unit.restart.policy {
+                RestartPolicy::Always => true,
+                RestartPolicy::OnFailure => !status.is_success(),
+                RestartPolicy::Never => false,
+            };
+            if restart {
+                sup.schedule_restart(now, id);
+            } else if status.is_success() {
+                unit.set_state(now, State::Inactive, status.to_string());
+            } else {
+                let reason = format!("{status}; restart policy is {}", unit.restart.policy);
+                unit.set_state(now, State::Failed, reason);
+            }
+        });
     }
 
     /// Time has reached `now`: fire every deadline that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        for id in 0..self.units.len() {
+            if self.units[id].deadline.is_none_or(|at| at > now) {
+                continue;
+            }
+            self.publishing(id, |sup| {
+                let unit = &mut sup.units[id];
+                unit.deadline = None;
+                match (unit.state, unit.pid) {
+                    (State::Backoff, _) => sup.auto_spawn(now, id),
+                    (State::Stopping, Some(pid)) => {
+                        // Keep waiting for the exit without a new deadline: SIGKILL cannot be
+                        // caught, and a process stuck in the kernel is not helped by retrying.
+                        unit.escalated = true;
+                        sup.actions.push_back(Action::Signal {
+                            unit: id,
+                            pgid: pid,
+                            signal: SIGKILL,
+                        });
+                    }
+                    _ => {}
+                }
+            });
+        }
     }
 
     /// The next action for the daemon to perform, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
-        todo!()
+        self.actions.pop_front()
     }
 
     /// The earliest pending deadline, if any.
+    ///
+    /// A linear scan: cheap next to the syscalls each wake-up costs, even for 1,000 units.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        self.units.iter().filter_map(|unit| unit.deadline).min()
     }
 
     /// What `svc status` shows of a unit.
+    ///
+    /// # Panics
+    ///
+    /// If `id` was not returned by [`Supervisor::add_unit`].
     pub fn status(&self, id: UnitId) -> UnitStatus {
-        let _ = id;
-        todo!()
+        self.units[id].status()
     }
 
     /// Number of units.
     pub fn len(&self) -> usize {
-        todo!()
+        self.units.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The unit's name, as given to [`Supervisor::add_unit`].
+    pub fn name(&self, id: UnitId) -> &str {
+        &self.units[id].name
+    }
+
+    /// The id of the unit named `name`.
+    pub fn find(&self, name: &str) -> Option<UnitId> {
+        self.units.iter().position(|unit| unit.name == name)
+    }
+
+    /// Replaces a unit's restart and stop settings (after a reload). They apply from the next
+    /// decision on: a running backoff timer or stop deadline keeps its time.
+    pub fn set_config(&mut self, id: UnitId, restart: RestartConfig, stop: StopConfig) {
+        let Some(unit) = self.units.get_mut(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        if restart.limit.is_none() {
+            unit.start_history.clear();
+        }
+        unit.restart = restart;
+        unit.stop = stop;
+    }
+
+    /// Runs `change` on unit `id` and queues one `Publish` if its visible status differs
+    /// afterwards. Comparing snapshots keeps every handler honest without each remembering to
+    /// publish, and never publishes a non-change.
+    fn publishing(&mut self, id: UnitId, change: impl FnOnce(&mut Self)) {
+        let Some(unit) = self.units.get(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        let before = unit.status();
+        change(self);
+        if self.units[id].status() != before {
+            self.actions.push_back(Action::Publish { unit: id });
+        }
     }
 }

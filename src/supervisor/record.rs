@@ -1,0 +1,110 @@
+//! One unit's supervision record: its visible status plus the bookkeeping behind it.
+
+use super::state::{Exit, State, UnitStatus};
+use crate::unit::{RestartConfig, StopConfig};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Everything the core knows about one unit.
+#[derive(Debug)]
+pub(super) struct Record {
+    /// For messages and lookup by the daemon; the core itself only uses ids.
+    pub name: String,
+    pub restart: RestartConfig,
+    pub stop: StopConfig,
+
+    pub state: State,
+    /// When `state` last changed.
+    pub since: Instant,
+    /// Why the unit is in `state`, shown by `status`.
+    pub reason: String,
+    /// The main process (its own group leader), while one exists.
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub starts: u64,
+    pub last_exit: Option<Exit>,
+
+    /// The one deadline of the unit; its meaning follows from `state`, as in s6: in `backoff`
+    /// the next start, in `stopping` the moment to escalate to SIGKILL. `None` otherwise, so an
+    /// idle unit never wakes the daemon.
+    pub deadline: Option<Instant>,
+    /// Consecutive crashes (exits the policy restarted, spawn failures): the exponent of the
+    /// backoff. Reset by an operator start and by a run that lasted `reset_after`.
+    pub crashes: u32,
+    /// Times of recent spawns, only kept when the unit has a start limit.
+    pub start_history: VecDeque<Instant>,
+    /// When the current run began (`handle_spawned`), to measure uptime for `reset_after`.
+    pub spawned_at: Option<Instant>,
+
+    /// A stop arrived while starting and no pid existed yet: signal as soon as it is spawned.
+    pub stop_pending: bool,
+    /// A start (or the start half of a restart) arrived while stopping: when the process exits,
+    /// spawn again instead of going inactive.
+    pub start_after_stop: bool,
+    /// The operator's words for that start, used as the reason of the new run.
+    pub start_reason: String,
+    /// The stop's reason, kept for `stop_pending` (the state's reason still says "starting").
+    pub stop_reason: String,
+    /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
+    pub escalated: bool,
+}
+
+impl Record {
+    pub fn new(now: Instant, name: &str, restart: RestartConfig, stop: StopConfig) -> Record {
+        Record {
+            name: name.to_string(),
+            restart,
+            stop,
+            state: State::Inactive,
+            since: now,
+            reason: "not started yet".to_string(),
+            pid: None,
+            restarts: 0,
+            starts: 0,
+            last_exit: None,
+            deadline: None,
+            crashes: 0,
+            start_history: VecDeque::new(),
+            spawned_at: None,
+            stop_pending: false,
+            start_after_stop: false,
+            start_reason: String::new(),
+            stop_reason: String::new(),
+            escalated: false,
+        }
+    }
+
+    /// Moves to `state`; `since` only changes when the state does, so a new reason alone (a
+    /// second stop while stopping) does not reset the clock `status` shows.
+    pub fn set_state(&mut self, now: Instant, state: State, reason: impl Into<String>) {
+        if self.state != state {
+            self.since = now;
+        }
+        self.state = state;
+        self.reason = reason.into();
+    }
+
+    /// Forgets what a previous stop or restart command asked for, as a new state begins.
+    pub fn clear_intents(&mut self) {
+        self.stop_pending = false;
+        self.start_after_stop = false;
+        self.escalated = false;
+    }
+
+    pub fn status(&self) -> UnitStatus {
+        UnitStatus {
+            state: self.state,
+            ready: self.state == State::Running,
+            pid: self.pid,
+            since: self.since,
+            restarts: self.restarts,
+            starts: self.starts,
+            last_exit: self.last_exit.clone(),
+            reason: self.reason.clone(),
+            next_start: match self.state {
+                State::Backoff => self.deadline,
+                _ => None,
+            },
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The transitions shared by several handlers: spawning, stopping, scheduling a restart.
+
+use super::backoff::{self, fmt_duration};
+use super::{Action, SIGKILL, State, Supervisor, UnitId};
+use std::time::Instant;
+
+impl Supervisor {
+    /// A spawn the operator asked for: forgets the backoff and the start-limit history, so a
+    /// unit that gave up can always be started by hand.
+    pub(super) fn operator_spawn(&mut self, now: Instant, id: UnitId, reason: String) {
+        let unit = &mut self.units[id];
+        unit.crashes = 0;
+        unit.start_history.clear();
+        self.spawn(now, id, reason);
+    }
+
+    /// A spawn the restart policy asked for: the only kind `restarts` counts.
+    pub(super) fn auto_spawn(&mut self, now: Instant, id: UnitId) {
+        let unit = &mut self.units[id];
+        unit.restarts = unit.restarts.saturating_add(1);
+        let reason = match &unit.last_exit {
+            Some(exit) => format!("restarted ({})", exit.reason),
+            None => "restarted".to_string(),
+        };
+        self.spawn(now, id, reason);
+    }
+
+    /// Enters `starting` and asks the daemon to spawn. The start counts (in `starts` and in the
+    /// limit's history) now, when it is attempted, so failed spawns count towards the limit too.
+    fn spawn(&mut self, now: Instant, id: UnitId, reason: String) {
+        let unit = &mut self.units[id];
+        unit.clear_intents();
+        unit.pid = None;
+        unit.spawned_at = None;
+        unit.deadline = None;
+        unit.starts = unit.starts.saturating_add(1);
+        if let Some(limit) = unit.restart.limit {
+            backoff::prune(&mut unit.start_history, now, limit);
+            unit.start_history.push_back(now);
+        }
+        unit.set_state(now, State::Starting, reason);
+        self.actions.push_back(Action::Spawn { unit: id });
+    }
+
+    /// Enters `stopping`: the stop signal to the whole group and a deadline to escalate; with a
+    /// zero timeout, SIGKILL straight away (there is no time for a graceful stop to take).
+    pub(super) fn begin_stop(&mut self, now: Instant, id: UnitId, reason: String) {
+        let unit = &mut self.units[id];
+        let Some(pid) = unit.pid else {
+            debug_assert!(false, "stopping unit {id} without a process");
+            return;
+        };
+        unit.escalated = false;
+        unit.stop_reason = reason.clone();
+        unit.set_state(now, State::Stopping, reason);
+        let signal = if unit.stop.timeout.is_zero() {
+            unit.deadline = None;
+            SIGKILL
+        } else {
+            // A timeout too large to represent is as good as none: wait for the exit.
+            unit.deadline = now.checked_add(unit.stop.timeout);
+            unit.stop.signal
+        };
+        self.actions.push_back(Action::Signal {
+            unit: id,
+            pgid: pid,
+            signal,
+        });
+    }
+
+    /// The process of a stopped unit is gone (or never came): spawn again if a start waits,
+    /// else rest in `inactive` with the stop's reason.
+    pub(super) fn finish_stop(&mut self, now: Instant, id: UnitId) {
+        let unit = &mut self.units[id];
+        if unit.start_after_stop {
+            let reason = std::mem::take(&mut unit.start_reason);
+            self.operator_spawn(now, id, reason);
+        } else {
+            let reason = std::mem::take(&mut unit.stop_reason);
+            unit.clear_intents();
+            unit.deadline = None;
+            unit.set_state(now, State::Inactive, reason);
+        }
+    }
+
+    /// The policy wants another run: wait the backoff (or spawn now for a zero delay), unless
+    /// that start would break the start limit, in which case the unit gives up as `failed`.
+    ///
+    /// The limit is checked now, against the time the start would happen (`now + delay`), so a
+    /// unit that is going to give up does so at once instead of after a pointless wait, and a
+    /// long backoff that lets old starts leave the window is taken into account.
+    pub(super) fn schedule_restart(&mut self, now: Instant, id: UnitId) {
+        let unit = &mut self.units[id];
+        let delay = backoff::delay(&unit.restart, unit.crashes);
+        unit.crashes = unit.crashes.saturating_add(1);
+        let Some(at) = now.checked_add(delay) else {
+            let reason = format!("restart delay {} is too long", fmt_duration(delay));
+            unit.set_state(now, State::Failed, reason);
+            return;
+        };
+        if let Some(limit) = unit.restart.limit
+            && let Some(count) = backoff::limit_exceeded(&unit.start_history, at, limit)
+        {
+            let interval = fmt_duration(limit.interval);
+            let reason = format!("start limit hit: {count} starts within {interval}");
+            unit.set_state(now, State::Failed, reason);
+            return;
+        }
+        if delay.is_zero() {
+            self.auto_spawn(now, id);
+        } else {
+            unit.deadline = Some(at);
+            let reason = format!("restarting in {}", fmt_duration(delay));
+            unit.set_state(now, State::Backoff, reason);
+        }
+    }
+}
