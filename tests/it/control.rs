@@ -5,12 +5,22 @@ use std::io::{BufRead, BufReader, Write};
 
 #[test]
 fn unknown_units_exit_4() {
-    let svcd = Dir::new().with("real", "exec = [\"sleep\", \"1000\"]\n").start();
+    let svcd = Dir::new()
+        .with("real", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
     svcd.wait_for("real", "running");
-    for args in [&["status", "nope"][..], &["start", "nope"], &["stop", "real", "nope"], &["restart", "nope"]] {
+    for args in [
+        &["status", "nope"][..],
+        &["start", "nope"],
+        &["stop", "real", "nope"],
+        &["restart", "nope"],
+    ] {
         let out = svcd.svc(args);
         assert_eq!(out.status.code(), Some(4), "svc {args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("nope"), "svc {args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("nope"),
+            "svc {args:?}"
+        );
     }
     // Nothing was stopped by the refused `stop real nope`.
     assert_eq!(svcd.status("real")["state"], "running");
@@ -19,7 +29,10 @@ fn unknown_units_exit_4() {
 #[test]
 fn status_json_has_the_fixed_fields() {
     let svcd = Dir::new()
-        .with("chat", "description = \"chat server\"\nexec = [\"sleep\", \"1000\"]\n")
+        .with(
+            "chat",
+            "description = \"chat server\"\nexec = [\"sleep\", \"1000\"]\n",
+        )
         .start();
     svcd.wait_for("chat", "running");
     let status = svcd.status("chat");
@@ -28,10 +41,16 @@ fn status_json_has_the_fixed_fields() {
     assert_eq!(status["ready"], true);
     assert!(status["pid"].as_u64().is_some_and(|p| p > 1), "{status}");
     let since = status["since"].as_str().expect("since");
-    assert!(since.len() >= 20 && since.ends_with('Z') && since.as_bytes()[10] == b'T', "{since}");
+    assert!(
+        since.len() >= 20 && since.ends_with('Z') && since.as_bytes()[10] == b'T',
+        "{since}"
+    );
     assert_eq!(status["restarts"], 0);
     assert_eq!(status["last_exit"], serde_json::Value::Null);
-    assert!(status["memory"]["rss"].as_u64().is_some_and(|rss| rss > 0), "{status}");
+    assert!(
+        status["memory"]["rss"].as_u64().is_some_and(|rss| rss > 0),
+        "{status}"
+    );
     assert!(status["memory"]["swap"].as_u64().is_some(), "{status}");
 
     let human = svcd.svc_ok(&["status", "chat"], 0);
@@ -39,17 +58,32 @@ fn status_json_has_the_fixed_fields() {
     assert!(human.contains("State: running since"), "{human}");
     assert!(human.contains("Command: sleep 1000"), "{human}");
     let list = svcd.svc_ok(&["list"], 0);
-    assert!(list.lines().any(|l| l.starts_with("chat ") && l.contains("running")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("chat ") && l.contains("running")),
+        "{list}"
+    );
 }
 
 #[test]
 fn malformed_requests_get_an_error_and_the_daemon_goes_on() {
-    let svcd = Dir::new().with("real", "exec = [\"sleep\", \"1000\"]\n").start();
-    for bad in ["this is not json", "{\"v\":1,\"cmd\":\"explode\"}", "{\"v\":99,\"cmd\":\"list\"}", "[1,2"] {
+    let svcd = Dir::new()
+        .with("real", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    for bad in [
+        "this is not json",
+        "{\"v\":1,\"cmd\":\"explode\"}",
+        "{\"v\":99,\"cmd\":\"list\"}",
+        "[1,2",
+    ] {
         let mut stream = std::os::unix::net::UnixStream::connect(&svcd.socket).expect("connect");
-        stream.write_all(format!("{bad}\n").as_bytes()).expect("write");
+        stream
+            .write_all(format!("{bad}\n").as_bytes())
+            .expect("write");
         let mut answer = String::new();
-        BufReader::new(&stream).read_line(&mut answer).expect("read");
+        BufReader::new(&stream)
+            .read_line(&mut answer)
+            .expect("read");
         let answer: serde_json::Value = serde_json::from_str(&answer).expect("json answer");
         assert_eq!(answer["ok"], false, "{bad}: {answer}");
         assert!(answer["error"]["message"].as_str().is_some(), "{answer}");
@@ -63,7 +97,10 @@ fn malformed_requests_get_an_error_and_the_daemon_goes_on() {
 fn socket_is_not_world_accessible() {
     use std::os::unix::fs::PermissionsExt;
     let svcd = Dir::new().start();
-    let mode = std::fs::metadata(&svcd.socket).expect("socket").permissions().mode();
+    let mode = std::fs::metadata(&svcd.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o660, "{mode:o}");
 }
 
@@ -79,15 +116,23 @@ fn unreachable_daemon_names_the_socket() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = std::process::Command::new(SVC).args(["frobnicate"]).output().expect("svc");
+    let out = std::process::Command::new(SVC)
+        .args(["frobnicate"])
+        .output()
+        .expect("svc");
     assert_eq!(out.status.code(), Some(2));
-    let out = std::process::Command::new(SVC).args(["start"]).output().expect("svc");
+    let out = std::process::Command::new(SVC)
+        .args(["start"])
+        .output()
+        .expect("svc");
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn wait_times_out_with_exit_1() {
-    let svcd = Dir::new().with("idle", "exec = [\"sleep\", \"1000\"]\nenabled = false\n").start();
+    let svcd = Dir::new()
+        .with("idle", "exec = [\"sleep\", \"1000\"]\nenabled = false\n")
+        .start();
     let out = svcd.svc(&["wait", "idle", "--for", "running", "--timeout", "200ms"]);
     assert_eq!(out.status.code(), Some(1));
     svcd.svc_ok(&["wait", "idle", "--for", "inactive", "--timeout", "5s"], 0);

@@ -5,12 +5,20 @@ use crate::util::*;
 #[test]
 fn crash_loop_with_zero_delay_restarts_at_once() {
     let svcd = Dir::new()
-        .with("crash", "exec = [\"sh\", \"-c\", \"exit 3\"]\n[restart]\ndelay = \"0s\"\n")
+        .with(
+            "crash",
+            "exec = [\"sh\", \"-c\", \"exit 3\"]\n[restart]\ndelay = \"0s\"\n",
+        )
         .start();
-    let status = svcd.wait_status("crash", "20 restarts", |s| s["restarts"].as_u64() >= Some(20));
+    let status = svcd.wait_status("crash", "20 restarts", |s| {
+        s["restarts"].as_u64() >= Some(20)
+    });
     assert_eq!(status["last_exit"]["code"], 3, "{status}");
     assert!(
-        status["last_exit"]["reason"].as_str().unwrap_or("").contains("code 3"),
+        status["last_exit"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("code 3"),
         "{status}"
     );
 }
@@ -33,14 +41,26 @@ fn backoff_gaps_grow_then_cap() {
         let t: Vec<u64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
         (t.len() >= 6).then_some(t)
     });
-    let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e6).collect();
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 1e6)
+        .collect();
     // Each gap is the delay plus a process's short life; never shorter than the delay.
     for (gap, delay) in gaps.iter().zip([100.0, 200.0, 400.0, 400.0, 400.0]) {
-        assert!(*gap >= delay, "gap {gap}ms shorter than the delay {delay}ms: {gaps:?}");
+        assert!(
+            *gap >= delay,
+            "gap {gap}ms shorter than the delay {delay}ms: {gaps:?}"
+        );
     }
-    assert!(gaps[1] > gaps[0] * 1.4, "second gap should double: {gaps:?}");
+    assert!(
+        gaps[1] > gaps[0] * 1.4,
+        "second gap should double: {gaps:?}"
+    );
     assert!(gaps[2] > gaps[1] * 1.4, "third gap should double: {gaps:?}");
-    assert!(gaps[4] < 400.0 * 2.5, "gaps should be capped at max_delay: {gaps:?}");
+    assert!(
+        gaps[4] < 400.0 * 2.5,
+        "gaps should be capped at max_delay: {gaps:?}"
+    );
     let status = svcd.status("flaky");
     assert!(status["restarts"].as_u64() >= Some(5), "{status}");
 }
@@ -65,13 +85,17 @@ fn stop_kills_a_unit_that_ignores_sigterm_with_its_children() {
     assert_eq!(status["state"], "inactive", "{status}");
     assert_eq!(status["last_exit"]["signal"], "SIGKILL", "{status}");
     for pid in pids {
-        wait_until(&format!("pid {pid} to die"), DEADLINE, || is_dead(pid).then_some(()));
+        wait_until(&format!("pid {pid} to die"), DEADLINE, || {
+            is_dead(pid).then_some(())
+        });
     }
 }
 
 #[test]
 fn start_stop_restart() {
-    let svcd = Dir::new().with("sleeper", "exec = [\"sleep\", \"1000\"]\n").start();
+    let svcd = Dir::new()
+        .with("sleeper", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
     svcd.wait_for("sleeper", "running");
     let first = svcd.status("sleeper")["pid"].as_u64().expect("pid");
 
@@ -80,7 +104,9 @@ fn start_stop_restart() {
     assert_eq!(status["state"], "running", "{status}");
     let second = status["pid"].as_u64().expect("pid");
     assert_ne!(first, second);
-    wait_until("old pid gone", DEADLINE, || is_dead(first as u32).then_some(()));
+    wait_until("old pid gone", DEADLINE, || {
+        is_dead(first as u32).then_some(())
+    });
 
     svcd.svc_ok(&["stop", "sleeper"], 0);
     let status = svcd.status("sleeper");
@@ -100,7 +126,10 @@ fn start_stop_restart() {
 fn policies_decide_what_an_exit_means() {
     let svcd = Dir::new()
         .with("clean", "exec = [\"true\"]\n")
-        .with("never", "exec = [\"false\"]\n[restart]\npolicy = \"never\"\n")
+        .with(
+            "never",
+            "exec = [\"false\"]\n[restart]\npolicy = \"never\"\n",
+        )
         .with(
             "limited",
             "exec = [\"false\"]\n[restart]\ndelay = \"0s\"\nburst = 3\ninterval = \"1m\"\n",
@@ -110,18 +139,29 @@ fn policies_decide_what_an_exit_means() {
     svcd.wait_for("never", "failed");
     svcd.wait_for("limited", "failed");
     let limited = svcd.status("limited");
-    assert!(limited["reason"].as_str().unwrap_or("").contains("start limit"), "{limited}");
+    assert!(
+        limited["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("start limit"),
+        "{limited}"
+    );
     assert_eq!(limited["restarts"], 2, "{limited}");
     // An operator start runs the unit again (it then fails again, as its command does).
     let before = svcd.status("never")["last_exit"]["at"].clone();
     svcd.svc_ok(&["start", "never"], 0);
-    svcd.wait_status("never", "a new exit", |s| s["state"] == "failed" && s["last_exit"]["at"] != before);
+    svcd.wait_status("never", "a new exit", |s| {
+        s["state"] == "failed" && s["last_exit"]["at"] != before
+    });
 }
 
 #[test]
 fn start_reports_a_command_that_cannot_run() {
     let svcd = Dir::new()
-        .with("missing", "exec = [\"/nonexistent/program\"]\nenabled = false\n[restart]\npolicy = \"never\"\n")
+        .with(
+            "missing",
+            "exec = [\"/nonexistent/program\"]\nenabled = false\n[restart]\npolicy = \"never\"\n",
+        )
         .start();
     assert_eq!(svcd.status("missing")["state"], "inactive");
     let out = svcd.svc(&["start", "missing"]);
@@ -130,7 +170,13 @@ fn start_reports_a_command_that_cannot_run() {
     assert!(stderr.contains("/nonexistent/program"), "{stderr}");
     let status = svcd.status("missing");
     assert_eq!(status["state"], "failed", "{status}");
-    assert!(status["last_exit"]["reason"].as_str().unwrap_or("").contains("spawn failed"), "{status}");
+    assert!(
+        status["last_exit"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("spawn failed"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -140,7 +186,10 @@ fn sigterm_to_svcd_stops_every_unit_and_exits_zero() {
     for name in ["a", "b"] {
         dir.unit(
             name,
-            &format!("exec = '''sh -c 'echo $$ >> {}; exec sleep 1000' '''\n", pids.display()),
+            &format!(
+                "exec = '''sh -c 'echo $$ >> {}; exec sleep 1000' '''\n",
+                pids.display()
+            ),
         );
     }
     dir.unit("stubborn", "exec = '''sh -c 'trap \"\" TERM; while :; do sleep 1; done' '''\n[stop]\ntimeout = \"200ms\"\n");
@@ -159,7 +208,9 @@ fn sigterm_to_svcd_stops_every_unit_and_exits_zero() {
 
 #[test]
 fn shutdown_command_stops_everything() {
-    let mut svcd = Dir::new().with("sleeper", "exec = [\"sleep\", \"1000\"]\n").start();
+    let mut svcd = Dir::new()
+        .with("sleeper", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
     svcd.wait_for("sleeper", "running");
     let pid = svcd.status("sleeper")["pid"].as_u64().expect("pid") as u32;
     svcd.svc_ok(&["shutdown"], 0);
@@ -184,7 +235,11 @@ fn output_is_prefixed_with_the_unit_name() {
 fn environment_workdir_umask_and_stdin() {
     let dir = Dir::new();
     std::fs::create_dir(dir.path().join("work")).expect("work dir");
-    std::fs::write(dir.units().join("app.env"), "# comment\nFROM_FILE=one\nBOTH=file\n").expect("env file");
+    std::fs::write(
+        dir.units().join("app.env"),
+        "# comment\nFROM_FILE=one\nBOTH=file\n",
+    )
+    .expect("env file");
     dir.unit(
         "probe",
         "exec = '''sh -c 'echo \"$FROM_FILE $BOTH $PLAIN $(pwd) $(umask)\" > out; cat > stdin.txt' '''\n\
@@ -197,7 +252,10 @@ fn environment_workdir_umask_and_stdin() {
     let out = std::fs::read_to_string(work.join("out")).expect("out");
     let cwd = std::fs::canonicalize(&work).expect("canonical");
     assert_eq!(out.trim(), format!("one env a b {} 0027", cwd.display()));
-    assert_eq!(std::fs::read_to_string(work.join("stdin.txt")).expect("stdin"), "");
+    assert_eq!(
+        std::fs::read_to_string(work.join("stdin.txt")).expect("stdin"),
+        ""
+    );
 }
 
 fn dir_path(svcd: &Svcd) -> std::path::PathBuf {
@@ -213,7 +271,11 @@ fn user_and_group_are_dropped_when_root() {
     let dir = Dir::new();
     let out = dir.path().join("id");
     // The temp dir must be writable by nobody for the unit to write its answer.
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
     dir.unit(
         "nobody",
         &format!(

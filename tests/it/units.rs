@@ -14,7 +14,10 @@ fn a_broken_unit_beside_good_ones() {
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("bad.toml:2:1"), "{text}");
-    assert!(text.contains("wokdir") && text.contains("workdir"), "{text}");
+    assert!(
+        text.contains("wokdir") && text.contains("workdir"),
+        "{text}"
+    );
     let status = svcd.status("bad");
     assert_eq!(status["state"], "failed", "{status}");
     let list = svcd.svc_ok(&["list"], 0);
@@ -27,18 +30,38 @@ fn a_broken_unit_beside_good_ones() {
 #[test]
 fn check_validates_offline() {
     let dir = Dir::new();
-    dir.unit("good", "exec = [\"sleep\", \"1000\"]\n[restart]\ndelay = \"1m30s\"\n");
-    let out = Command::new(SVC).arg("check").arg(dir.units()).output().expect("svc check");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    dir.unit(
+        "good",
+        "exec = [\"sleep\", \"1000\"]\n[restart]\ndelay = \"1m30s\"\n",
+    );
+    let out = Command::new(SVC)
+        .arg("check")
+        .arg(dir.units())
+        .output()
+        .expect("svc check");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     dir.unit("bad", "exec = [\"x\"]\n[restart]\ndelay = \"soon\"\n");
-    let out = Command::new(SVC).arg("check").arg(dir.units()).output().expect("svc check");
+    let out = Command::new(SVC)
+        .arg("check")
+        .arg(dir.units())
+        .output()
+        .expect("svc check");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:3:9"), "{stderr}");
     assert!(stderr.contains("restart.delay"), "{stderr}");
 
-    let out = Command::new(SVC).arg("check").arg(dir.units().join("good.toml")).output().expect("svc check");
+    let out = Command::new(SVC)
+        .arg("check")
+        .arg(dir.units().join("good.toml"))
+        .output()
+        .expect("svc check");
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -46,8 +69,15 @@ fn check_validates_offline() {
 fn keys_of_later_features_are_refused_not_ignored() {
     let dir = Dir::new();
     dir.unit("web", "exec = [\"x\"]\nrequires = [\"db\"]\n");
-    let out = Command::new(SVC).arg("check").arg(dir.units()).output().expect("svc check");
+    let out = Command::new(SVC)
+        .arg("check")
+        .arg(dir.units())
+        .output()
+        .expect("svc check");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("requires") && stderr.contains("not supported yet"), "{stderr}");
+    assert!(
+        stderr.contains("requires") && stderr.contains("not supported yet"),
+        "{stderr}"
+    );
 }

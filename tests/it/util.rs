@@ -20,7 +20,10 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut condition: impl FnMut() 
         if let Some(value) = condition() {
             return value;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
@@ -33,7 +36,10 @@ pub struct Dir {
 
 impl Dir {
     pub fn new() -> Dir {
-        let root = tempfile::Builder::new().prefix("svc-test-").tempdir().expect("temp dir");
+        let root = tempfile::Builder::new()
+            .prefix("svc-test-")
+            .tempdir()
+            .expect("temp dir");
         std::fs::create_dir(root.path().join("units")).expect("units dir");
         Dir { root }
     }
@@ -93,7 +99,11 @@ impl Svcd {
             .env("SVCD_LOG", "debug")
             .spawn()
             .expect("spawn svcd");
-        let mut svcd = Svcd { dir, child: Some(child), socket };
+        let mut svcd = Svcd {
+            dir,
+            child: Some(child),
+            socket,
+        };
         wait_until("svcd's socket", DEADLINE, || {
             if let Some(status) = svcd.try_exit() {
                 panic!("svcd exited early with {status}: {}", svcd.stderr());
@@ -132,7 +142,10 @@ impl Svcd {
     pub fn status(&self, name: &str) -> serde_json::Value {
         let out = self.svc(&["status", name, "--json"]);
         let units: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("status --json: {e}: {}", String::from_utf8_lossy(&out.stderr))
+            panic!(
+                "status --json: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
         });
         units[0].clone()
     }
@@ -144,8 +157,15 @@ impl Svcd {
     }
 
     /// Polls the unit's status until `condition` holds; returns that status.
-    pub fn wait_status(&self, name: &str, what: &str, condition: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        wait_until(what, DEADLINE, || Some(self.status(name)).filter(|s| condition(s)))
+    pub fn wait_status(
+        &self,
+        name: &str,
+        what: &str,
+        condition: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        wait_until(what, DEADLINE, || {
+            Some(self.status(name)).filter(|s| condition(s))
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -161,7 +181,9 @@ impl Svcd {
     }
 
     pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Sends `signal` to svcd and waits for it to exit.
@@ -192,7 +214,10 @@ impl Drop for Svcd {
 }
 
 pub fn kill(pid: u32, signal: i32) {
-    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
     assert!(status.is_ok(), "kill -{signal} {pid}");
 }
 
@@ -200,15 +225,25 @@ pub fn kill(pid: u32, signal: i32) {
 pub fn is_dead(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
     }
 }
 
 /// Reads whitespace-separated pids written by a unit into `file`, once there are `count`.
 pub fn read_pids(file: &Path, count: usize) -> Vec<u32> {
-    wait_until(&format!("{count} pids in {}", file.display()), DEADLINE, || {
-        let text = std::fs::read_to_string(file).ok()?;
-        let pids: Vec<u32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
-        (pids.len() >= count).then_some(pids)
-    })
+    wait_until(
+        &format!("{count} pids in {}", file.display()),
+        DEADLINE,
+        || {
+            let text = std::fs::read_to_string(file).ok()?;
+            let pids: Vec<u32> = text
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            (pids.len() >= count).then_some(pids)
+        },
+    )
 }
