@@ -5,6 +5,7 @@
 //! wrong with an error that names file, line, column and key.
 
 pub mod duration;
+pub mod envfile;
 pub mod error;
 pub mod load;
 pub mod raw;
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
-pub use load::{load_dirs, load_file, Loaded};
+pub use load::{Loaded, check_paths, load_dirs, load_file};
 
 /// A validated unit, ready to be supervised.
 #[derive(Debug, Clone, PartialEq)]
