@@ -111,3 +111,8 @@ impl std::fmt::Display for RestartPolicy {
         })
     }
 }
+
+#[cfg(test)]
+mod load_tests;
+#[cfg(test)]
+mod tests;
