@@ -498,3 +498,26 @@ fn description_is_one_line() {
     let text = "exec = \"a\"\ndescription = \"\"\"\ntwo\nlines\"\"\"\n";
     assert_eq!(one_error(text, "one line"), "2:15 description");
 }
+
+#[test]
+fn workdir_absolute_stays_and_empty_is_refused() {
+    let unit = load("exec = \"a\"\nworkdir = \"/srv/app\"\n").unwrap();
+    assert_eq!(unit.workdir, Some(std::path::PathBuf::from("/srv/app")));
+    let text = "exec = \"a\"\nworkdir = \"\"\n";
+    assert_eq!(one_error(text, "`workdir` is empty"), "2:11 workdir");
+    let text = "exec = \"a\"\n[restart]\nburst = 5000000000\n";
+    assert_eq!(one_error(text, "too large"), "3:9 restart.burst");
+}
+
+#[test]
+fn tables_written_inline_or_dotted_are_the_same() {
+    let unit =
+        load("exec = \"a\"\nrestart = { policy = \"never\" }\nstop.timeout = \"1s\"\n").unwrap();
+    assert_eq!(unit.restart.policy, RestartPolicy::Never);
+    assert_eq!(unit.stop.timeout, Duration::from_secs(1));
+    let text = "exec = \"a\"\n[[restart]]\npolicy = \"never\"\n";
+    assert_eq!(
+        one_error(text, "expected a table, found an array"),
+        "2:1 restart"
+    );
+}

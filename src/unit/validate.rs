@@ -257,6 +257,10 @@ impl Check<'_> {
     /// A non-empty path, resolved against `dir` when relative.
     fn path(&mut self, entry: &Entry, dir: &Path) -> Option<PathBuf> {
         let text = self.string(entry)?;
+        if text.contains('\0') {
+            self.value(entry, "the path contains a NUL character");
+            return None;
+        }
         if text.is_empty() {
             self.value(
                 entry,
@@ -475,8 +479,12 @@ impl Check<'_> {
                     None
                 }
             },
-            Value::Integer(_) => {
+            Value::Integer(Some(_)) => {
                 self.value(entry, "restart.burst must be at least 1");
+                None
+            }
+            Value::Integer(None) => {
+                self.value(entry, "restart.burst is too large");
                 None
             }
             _ => {
