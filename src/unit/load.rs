@@ -1,6 +1,8 @@
 //! Reading unit files and directories.
 
-use super::{Unit, UnitErrors};
+use super::validate::{name_of, validate};
+use super::{Unit, UnitError, UnitErrors};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What a set of units directories holds: the valid units and the broken ones.
@@ -15,20 +17,101 @@ pub struct Loaded {
 /// Reads and validates one `NAME.toml`. Relative `workdir` / `env_file` resolve against
 /// `path`'s directory.
 pub fn load_file(path: &Path) -> Result<Unit, UnitErrors> {
-    let _ = path;
-    todo!()
+    match std::fs::read_to_string(path) {
+        Ok(text) => validate(path, &text),
+        Err(error) => Err(whole_file(
+            path,
+            format!(
+                "cannot read the unit file: {error}; check that it exists, is UTF-8 text, and that svc may read it"
+            ),
+        )),
+    }
 }
 
 /// Reads every `*.toml` in each directory (not recursive; other files ignored). A name found in
 /// two directories: the first wins and the second is broken ("duplicate unit, also in ...").
 /// A directory that cannot be read is an `Err` naming it.
 pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, std::io::Error> {
-    let _ = dirs;
-    todo!()
+    // Name → the file that defined it first, valid or not.
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut loaded = Loaded::default();
+    for dir in dirs {
+        for path in unit_files(dir)? {
+            let name = name_of(&path);
+            if let Some(first) = seen.get(&name) {
+                let message = format!(
+                    "duplicate unit `{name}`, also in {}; that one is used, rename or remove this one",
+                    first.display()
+                );
+                loaded.broken.push(whole_file(&path, message));
+                continue;
+            }
+            seen.insert(name, path.clone());
+            match load_file(&path) {
+                Ok(unit) => loaded.units.push(unit),
+                Err(errors) => loaded.broken.push(errors),
+            }
+        }
+    }
+    loaded.units.sort_by(|a, b| a.name.cmp(&b.name));
+    // Stable: a duplicate stays after the unit it duplicates when that one is broken too.
+    loaded.broken.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(loaded)
 }
 
-/// placeholder until the unit branch lands
+/// For `svc check [PATH...]`: each path is a unit file or a directory of them (its `*.toml`, not
+/// recursive), one result per file in the order given (a directory's files sorted). A path that
+/// cannot be read gives an error entry for it. Duplicate names are not looked for: checking two
+/// versions of one unit side by side is a fair use.
 pub fn check_paths(paths: &[PathBuf]) -> Vec<Result<Unit, UnitErrors>> {
-    let _ = paths;
-    todo!()
+    let mut results = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => match unit_files(path) {
+                Ok(files) => results.extend(files.iter().map(|file| load_file(file))),
+                Err(error) => results.push(Err(whole_file(path, error.to_string()))),
+            },
+            Ok(_) => results.push(load_file(path)),
+            Err(error) => results.push(Err(whole_file(
+                path,
+                format!("{error}; give a unit file (NAME.toml) or a units directory"),
+            ))),
+        }
+    }
+    results
+}
+
+/// The `*.toml` files of `dir` that are files (or links to files), sorted by file name.
+fn unit_files(dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
+    let context = |error: std::io::Error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("cannot read units directory {}: {error}", dir.display()),
+        )
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(context)? {
+        let path = entry.map_err(context)?.path();
+        // A dangling link or a directory named `x.toml` is not a unit file.
+        if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A broken unit with one error about the whole file.
+fn whole_file(path: &Path, message: String) -> UnitErrors {
+    UnitErrors {
+        name: name_of(path),
+        path: path.to_path_buf(),
+        errors: vec![UnitError {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: None,
+            message,
+        }],
+    }
 }

@@ -3,8 +3,12 @@
 //! Parsing has two stages, as in ripgrep's flags: [`raw`] deserializes what is written (with the
 //! span of every key), then [`validate`] turns it into a typed [`Unit`], refusing what is
 //! wrong with an error that names file, line, column and key.
+//!
+//! Beside them: [`duration`] reads durations and sizes, [`envfile`] reads `env_file`s, and
+//! [`load`] reads files, units directories and the paths given to `svc check`.
 
 pub mod duration;
+pub mod envfile;
 pub mod error;
 pub mod load;
 pub mod raw;
@@ -110,3 +114,8 @@ impl std::fmt::Display for RestartPolicy {
         })
     }
 }
+
+#[cfg(test)]
+mod load_tests;
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,404 @@
-//! todo
+//! Stage one: the unit file as written.
+//!
+//! The TOML is parsed with [`toml::de::DeTable`], which keeps the byte span of every key and
+//! value, and sorted into a [`RawUnit`]: each key the interface knows, still untyped, with its
+//! spans. Keys that are not ours (or not ours *yet*) become [`Issue`]s here, so that stage two
+//! ([`super::validate`]) only deals with types and meanings. Nothing stops at the first problem:
+//! every issue of the file is collected.
+//!
+//! A hand-written walk rather than `#[derive(Deserialize)]` with `deny_unknown_fields`, because
+//! serde stops at the first error and we want them all, each with its position.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use toml::de::{DeTable, DeValue};
+
+/// Top-level keys this version understands.
+pub const TOP_KEYS: [&str; 12] = [
+    "description",
+    "exec",
+    "shell",
+    "workdir",
+    "env",
+    "env_file",
+    "user",
+    "group",
+    "umask",
+    "enabled",
+    "restart",
+    "stop",
+];
+
+/// Keys of `[restart]`.
+pub const RESTART_KEYS: [&str; 7] = [
+    "policy",
+    "delay",
+    "multiplier",
+    "max_delay",
+    "reset_after",
+    "burst",
+    "interval",
+];
+
+/// Keys of `[stop]`.
+pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
+
+/// Top-level keys of the interface that a later version implements; refused until then, so
+/// that a unit never runs silently without a dependency or a limit its author asked for.
+pub const LATER_KEYS: [&str; 3] = ["requires", "after", "fatal"];
+
+/// Tables of the interface that a later version implements, with their keys.
+pub const LATER_TABLES: [(&str, &[&str]); 4] = [
+    ("ready", &["tcp", "http", "exec", "notify", "timeout"]),
+    (
+        "health",
+        &[
+            "tcp", "http", "exec", "notify", "timeout", "interval", "failures",
+        ],
+    ),
+    (
+        "memory",
+        &["max", "swap_max", "oom_score_adj", "on_pressure"],
+    ),
+    ("log", &["max_size", "keep"]),
+];
+
+/// A TOML value with its span, owned so that stage two does not borrow the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    /// Byte range of the value in the file.
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    String(String),
+    /// `None`: an integer TOML accepts but that does not fit an `i64`.
+    Integer(Option<i64>),
+    Float(Option<f64>),
+    Bool(bool),
+    Datetime(String),
+    Array(Vec<Node>),
+    Table(Vec<Entry>),
+}
+
+impl Value {
+    /// The type's name as a message says it: "found an integer".
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::String(_) => "a string",
+            Value::Integer(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Bool(_) => "a boolean",
+            Value::Datetime(_) => "a date-time",
+            Value::Array(_) => "an array",
+            Value::Table(_) => "a table",
+        }
+    }
+}
+
+/// One `key = value` (or `[table]`), with the key spelled out in full: `restart.delay`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Dotted key from the top of the file.
+    pub key: String,
+    /// Byte range of the key (its last segment) in the file.
+    pub key_span: Range<usize>,
+    pub node: Node,
+}
+
+/// Where an issue is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum At {
+    /// A byte range of the unit file.
+    Span(Range<usize>),
+    /// The whole unit file (line and column 0).
+    File,
+    /// Another file (an `env_file`), 1-based line and column.
+    Elsewhere {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+}
+
+/// A problem found in a unit file, before it is turned into a [`super::UnitError`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub at: At,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl Issue {
+    pub fn at_key(entry: &Entry, message: impl Into<String>) -> Issue {
+        Issue {
+            at: At::Span(entry.key_span.clone()),
+            key: Some(entry.key.clone()),
+            message: message.into(),
+        }
+    }
+
+    pub fn at_value(entry: &Entry, node: &Node, message: impl Into<String>) -> Issue {
+        Issue {
+            at: At::Span(node.span.clone()),
+            key: Some(entry.key.clone()),
+            message: message.into(),
+        }
+    }
+}
+
+/// The unit file as written: every key we know, untyped, with its spans.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawUnit {
+    pub description: Option<Entry>,
+    pub exec: Option<Entry>,
+    pub shell: Option<Entry>,
+    pub workdir: Option<Entry>,
+    pub env: Option<Entry>,
+    pub env_file: Option<Entry>,
+    pub user: Option<Entry>,
+    pub group: Option<Entry>,
+    pub umask: Option<Entry>,
+    pub enabled: Option<Entry>,
+    pub restart: RawRestart,
+    pub stop: RawStop,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawRestart {
+    pub policy: Option<Entry>,
+    pub delay: Option<Entry>,
+    pub multiplier: Option<Entry>,
+    pub max_delay: Option<Entry>,
+    pub reset_after: Option<Entry>,
+    pub burst: Option<Entry>,
+    pub interval: Option<Entry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawStop {
+    pub signal: Option<Entry>,
+    pub timeout: Option<Entry>,
+}
+
+/// Parses `text`. `None` when it is not valid TOML (the syntax errors are in `issues`); else the
+/// raw unit, with unknown and not-yet-supported keys pushed to `issues`.
+pub fn parse(text: &str, issues: &mut Vec<Issue>) -> Option<RawUnit> {
+    let (table, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for error in errors {
+            issues.push(Issue {
+                at: At::Span(error.span().unwrap_or(0..0)),
+                key: None,
+                message: format!("invalid TOML: {}", error.message().trim_end()),
+            });
+        }
+        return None;
+    }
+    let mut raw = RawUnit::default();
+    for entry in entries(table.get_ref(), "") {
+        sort_top(&mut raw, entry, issues);
+    }
+    Some(raw)
+}
+
+fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
+    let slot = match entry.key.as_str() {
+        "description" => &mut raw.description,
+        "exec" => &mut raw.exec,
+        "shell" => &mut raw.shell,
+        "workdir" => &mut raw.workdir,
+        "env" => &mut raw.env,
+        "env_file" => &mut raw.env_file,
+        "user" => &mut raw.user,
+        "group" => &mut raw.group,
+        "umask" => &mut raw.umask,
+        "enabled" => &mut raw.enabled,
+        "restart" => {
+            for sub in sub_entries(entry, issues) {
+                let slot = match sub.key.as_str() {
+                    "restart.policy" => &mut raw.restart.policy,
+                    "restart.delay" => &mut raw.restart.delay,
+                    "restart.multiplier" => &mut raw.restart.multiplier,
+                    "restart.max_delay" => &mut raw.restart.max_delay,
+                    "restart.reset_after" => &mut raw.restart.reset_after,
+                    "restart.burst" => &mut raw.restart.burst,
+                    "restart.interval" => &mut raw.restart.interval,
+                    _ => {
+                        issues.push(unknown(&sub, "restart", &RESTART_KEYS));
+                        continue;
+                    }
+                };
+                *slot = Some(sub);
+            }
+            return;
+        }
+        "stop" => {
+            for sub in sub_entries(entry, issues) {
+                let slot = match sub.key.as_str() {
+                    "stop.signal" => &mut raw.stop.signal,
+                    "stop.timeout" => &mut raw.stop.timeout,
+                    _ => {
+                        issues.push(unknown(&sub, "stop", &STOP_KEYS));
+                        continue;
+                    }
+                };
+                *slot = Some(sub);
+            }
+            return;
+        }
+        key if LATER_KEYS.contains(&key) => {
+            issues.push(Issue::at_key(&entry, not_yet(key)));
+            return;
+        }
+        key => {
+            if let Some((table, keys)) = LATER_TABLES.iter().find(|(name, _)| *name == key) {
+                later_table(entry, table, keys, issues);
+            } else {
+                issues.push(unknown_top(&entry));
+            }
+            return;
+        }
+    };
+    *slot = Some(entry);
+}
+
+/// A table's entries, or an issue if `entry` is not a table.
+fn sub_entries(entry: Entry, issues: &mut Vec<Issue>) -> Vec<Entry> {
+    match entry.node.value {
+        Value::Table(entries) => entries,
+        ref other => {
+            issues.push(Issue::at_value(
+                &entry,
+                &entry.node,
+                format!(
+                    "expected a table, found {}; write `[{}]` on a line of its own and its keys below it",
+                    other.type_name(),
+                    entry.key
+                ),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// `[ready]`, `[health]`, `[memory]`, `[log]`: each key is refused, known ones as "not supported
+/// yet", others as unknown.
+fn later_table(entry: Entry, table: &str, keys: &[&str], issues: &mut Vec<Issue>) {
+    let Value::Table(subs) = &entry.node.value else {
+        issues.push(Issue::at_key(&entry, not_yet(table)));
+        return;
+    };
+    if subs.is_empty() {
+        issues.push(Issue::at_key(&entry, not_yet(table)));
+    }
+    for sub in subs {
+        let name = sub.key.rsplit('.').next().unwrap_or_default();
+        if keys.contains(&name) {
+            issues.push(Issue::at_key(sub, not_yet(&sub.key)));
+        } else {
+            issues.push(unknown(sub, table, keys));
+        }
+    }
+}
+
+fn not_yet(key: &str) -> String {
+    format!(
+        "`{key}` is not supported yet in this version of svc; remove it for now \
+         (it is refused rather than ignored so that the unit never runs without what it asks for)"
+    )
+}
+
+/// An unknown key inside `[table]`.
+fn unknown(entry: &Entry, table: &str, keys: &[&str]) -> Issue {
+    let name = entry
+        .key
+        .strip_prefix(&format!("{table}."))
+        .unwrap_or(&entry.key);
+    let mut message = format!("unknown key `{}`", entry.key);
+    match closest(name, keys.iter().copied()) {
+        Some(best) => message.push_str(&format!(", did you mean `{table}.{best}`?")),
+        None => message.push_str(&format!("; the keys of [{table}] are: {}", keys.join(", "))),
+    }
+    Issue::at_key(entry, message)
+}
+
+/// An unknown top-level key: suggest a top-level key, or a table where the key belongs.
+fn unknown_top(entry: &Entry) -> Issue {
+    let key = entry.key.as_str();
+    let later = LATER_KEYS
+        .iter()
+        .chain(LATER_TABLES.iter().map(|(name, _)| name));
+    let candidates = TOP_KEYS.iter().chain(later).copied();
+    let mut message = format!("unknown key `{key}`");
+    if let Some(best) = closest(key, candidates) {
+        message.push_str(&format!(", did you mean `{best}`?"));
+    } else if RESTART_KEYS.contains(&key) {
+        message.push_str(&format!(
+            ", did you mean `restart.{key}` (under [restart])?"
+        ));
+    } else if STOP_KEYS.contains(&key) {
+        message.push_str(&format!(", did you mean `stop.{key}` (under [stop])?"));
+    } else {
+        message.push_str(&format!("; the known keys are: {}", TOP_KEYS.join(", ")));
+    }
+    Issue::at_key(entry, message)
+}
+
+/// The candidate closest to `word`, if it is close enough to be a plausible typo.
+pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase().replace('-', "_");
+    candidates
+        .map(|candidate| (strsim::damerau_levenshtein(&word, candidate), candidate))
+        .filter(|(distance, candidate)| {
+            *distance <= (candidate.chars().count().max(word.chars().count()) / 3).max(1)
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// The entries of a TOML table, keys prefixed with `prefix` (`"restart."`).
+fn entries(table: &DeTable<'_>, prefix: &str) -> Vec<Entry> {
+    table
+        .iter()
+        .map(|(key, value)| {
+            let key_text = format!("{prefix}{}", key.get_ref());
+            Entry {
+                node: node(value, &key_text),
+                key: key_text,
+                key_span: key.span(),
+            }
+        })
+        .collect()
+}
+
+fn node(value: &toml::Spanned<DeValue<'_>>, key: &str) -> Node {
+    let converted = match value.get_ref() {
+        DeValue::String(s) => Value::String(s.to_string()),
+        DeValue::Integer(i) => Value::Integer(i64::from_str_radix(i.as_str(), i.radix()).ok()),
+        DeValue::Float(f) => Value::Float(f.as_str().parse().ok()),
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(d) => Value::Datetime(d.to_string()),
+        DeValue::Array(items) => Value::Array(items.iter().map(|item| node(item, key)).collect()),
+        DeValue::Table(table) => Value::Table(entries(table, &format!("{key}."))),
+    };
+    Node {
+        value: converted,
+        span: value.span(),
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}

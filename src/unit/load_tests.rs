@@ -1,0 +1,86 @@
+//! Loading directories and the paths of `svc check`.
+
+use super::*;
+use std::fs;
+use tempfile::TempDir;
+
+const GOOD: &str = "exec = [\"sleep\", \"60\"]\n";
+
+#[test]
+fn load_dirs_sorts_and_reports_broken_and_duplicates() {
+    let first = TempDir::new().unwrap();
+    let second = TempDir::new().unwrap();
+    fs::write(first.path().join("web.toml"), GOOD).unwrap();
+    fs::write(first.path().join("api.toml"), GOOD).unwrap();
+    fs::write(first.path().join("bad.toml"), "exec = 1\n").unwrap();
+    fs::write(first.path().join("notes.txt"), "not a unit").unwrap();
+    fs::create_dir(first.path().join("dir.toml")).unwrap();
+    fs::write(second.path().join("web.toml"), GOOD).unwrap();
+    fs::write(second.path().join("db.toml"), GOOD).unwrap();
+
+    let dirs = [first.path().to_path_buf(), second.path().to_path_buf()];
+    let loaded = load_dirs(&dirs).unwrap();
+    let names: Vec<&str> = loaded.units.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["api", "db", "web"]);
+    assert_eq!(loaded.units[2].path, first.path().join("web.toml"));
+    let broken: Vec<&str> = loaded.broken.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(broken, ["bad", "web"]);
+    let duplicate = &loaded.broken[1].errors[0];
+    assert_eq!(duplicate.path, second.path().join("web.toml"));
+    assert_eq!((duplicate.line, duplicate.column), (0, 0));
+    assert!(duplicate.message.contains("duplicate unit `web`, also in"));
+    assert!(
+        duplicate
+            .message
+            .contains(&first.path().join("web.toml").display().to_string())
+    );
+}
+
+#[test]
+fn load_dirs_names_a_missing_directory() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("nope");
+    let error = load_dirs(std::slice::from_ref(&missing)).unwrap_err();
+    assert!(error.to_string().contains(&missing.display().to_string()));
+}
+
+#[test]
+fn unreadable_file_is_broken_at_line_zero() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("bin.toml");
+    fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+    let errors = load_file(&path).unwrap_err();
+    assert_eq!(errors.name, "bin");
+    assert_eq!((errors.errors[0].line, errors.errors[0].column), (0, 0));
+    assert!(
+        errors.errors[0]
+            .message
+            .contains("cannot read the unit file")
+    );
+}
+
+#[test]
+fn check_paths_takes_files_directories_and_reports_missing() {
+    let dir = TempDir::new().unwrap();
+    let units = dir.path().join("units");
+    fs::create_dir(&units).unwrap();
+    fs::write(units.join("b.toml"), GOOD).unwrap();
+    fs::write(units.join("a.toml"), "exec = \"\"\n").unwrap();
+    let single = dir.path().join("one.toml");
+    fs::write(&single, GOOD).unwrap();
+    let missing = dir.path().join("missing.toml");
+
+    let results = check_paths(&[units.clone(), single.clone(), missing.clone()]);
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0].as_ref().unwrap_err().path, units.join("a.toml"));
+    assert_eq!(results[1].as_ref().unwrap().name, "b");
+    assert_eq!(results[2].as_ref().unwrap().path, single);
+    let missing_errors = results[3].as_ref().unwrap_err();
+    assert_eq!(missing_errors.path, missing);
+    assert_eq!(missing_errors.name, "missing");
+    assert!(
+        missing_errors.errors[0]
+            .message
+            .contains("give a unit file")
+    );
+}
