@@ -32,7 +32,7 @@ fn check_validates_offline() {
     let dir = Dir::new();
     dir.unit(
         "good",
-        "exec = [\"sleep\", \"1000\"]\n[restart]\ndelay = \"1m30s\"\n",
+        "exec = [\"sleep\", \"1000\"]\n[restart]\ndelay = \"1s500ms\"\n",
     );
     let out = Command::new(SVC)
         .arg("check")
