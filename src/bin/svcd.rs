@@ -33,8 +33,10 @@ fn main() -> ExitCode {
         Ok("error") => tracing::Level::ERROR,
         _ => tracing::Level::INFO,
     };
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     if args.init {

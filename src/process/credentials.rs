@@ -52,6 +52,11 @@ impl Credentials {
         Ok(creds)
     }
 
+    /// Whether there is nothing to change.
+    pub fn is_noop(&self) -> bool {
+        self.uid.is_none() && self.gid.is_none() && self.groups.is_none()
+    }
+
     /// Applies the identity; called in the child between fork and exec (no allocation).
     pub fn apply(&self) -> std::io::Result<()> {
         if let Some(groups) = &self.groups {

@@ -1,0 +1,285 @@
+//! The budgets of DESIGN.md, measured on the real binaries: `cargo bench --bench svc`.
+//!
+//! Prints one line per figure. `SVC_BENCH_IDLE_SECS` sets the idle window (default 10 s; the
+//! budget speaks of 60 s). The bench binary doubles as the crashing unit of the respawn test
+//! (role chosen by `SVC_BENCH_ROLE`), so the time it measures is exit → the next `main()`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
+const SVC: &str = env!("CARGO_BIN_EXE_svc");
+
+fn main() {
+    if std::env::var("SVC_BENCH_ROLE").as_deref() == Ok("crash") {
+        crash_unit();
+    }
+    let idle_secs: u64 = std::env::var("SVC_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    println!("svc bench: svcd {SVCD}");
+    idle(idle_secs);
+    respawn();
+    status_latency();
+    thousand_units();
+}
+
+/// The crashing unit: note the monotonic time at start and just before exiting 1.
+fn crash_unit() -> ! {
+    let start = monotonic_ns();
+    let path = std::env::var("SVC_BENCH_OUT").unwrap_or_default();
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "start {start}");
+        let _ = writeln!(file, "exit {}", monotonic_ns());
+    }
+    std::process::exit(1);
+}
+
+fn monotonic_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).expect("clock");
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(units: &[(String, String)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let unit_dir = dir.path().join("units");
+        std::fs::create_dir(&unit_dir).expect("units");
+        for (name, text) in units {
+            std::fs::write(unit_dir.join(format!("{name}.toml")), text).expect("unit");
+        }
+        std::fs::write(dir.path().join("svcd.toml"), "").expect("config");
+        let socket = dir.path().join("svcd.sock");
+        let child = Command::new(SVCD)
+            .arg("--units")
+            .arg(&unit_dir)
+            .arg("--state-dir")
+            .arg(dir.path())
+            .arg("--config")
+            .arg(dir.path().join("svcd.toml"))
+            .env("SVCD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("svcd");
+        let daemon = Daemon {
+            child,
+            socket,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "svcd did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        daemon
+    }
+
+    fn svc(&self, args: &[&str]) -> std::process::Output {
+        Command::new(SVC)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("svc")
+    }
+
+    fn proc_status(&self, field: &str) -> u64 {
+        proc_field(&format!("/proc/{}/status", self.child.id()), field)
+    }
+
+    fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let rest = stat.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command name.
+        fields
+            .get(11)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_field(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn sleeper(name: &str) -> (String, String) {
+    (
+        name.to_string(),
+        "exec = [\"sleep\", \"100000\"]\n".to_string(),
+    )
+}
+
+/// Idle RSS with two units, and what svcd does over an idle window.
+fn idle(secs: u64) {
+    let daemon = Daemon::start(&[sleeper("chat"), sleeper("proxy")]);
+    let ok = daemon.svc(&[
+        "wait",
+        "chat",
+        "proxy",
+        "--for",
+        "running",
+        "--timeout",
+        "10s",
+    ]);
+    assert!(ok.status.success(), "units did not start");
+    // Settle: let start-up allocations and the first requests pass.
+    std::thread::sleep(Duration::from_millis(500));
+    let switches = |d: &Daemon| {
+        d.proc_status("voluntary_ctxt_switches:") + d.proc_status("nonvoluntary_ctxt_switches:")
+    };
+    let (switches_before, ticks_before) = (switches(&daemon), daemon.cpu_ticks());
+    let rss = daemon.proc_status("VmRSS:");
+    std::thread::sleep(Duration::from_secs(secs));
+    let wakeups = switches(&daemon) - switches_before;
+    let ticks = daemon.cpu_ticks() - ticks_before;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    let cpu = ticks as f64 / hz / secs as f64 * 100.0;
+    println!(
+        "idle RSS, two units:            {:.2} MiB (budget 3 MiB)",
+        rss as f64 / 1024.0
+    );
+    println!("idle wake-ups over {secs}s:         {wakeups} context switches");
+    println!("idle CPU over {secs}s:              {cpu:.3} % of one core (budget 0.1 %)");
+}
+
+/// Crash → respawn with delay 0: from the exit of one run to the start of the next.
+fn respawn() {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("times");
+    let exe = std::env::current_exe().expect("bench exe");
+    let unit = format!(
+        "exec = [{exe:?}]\nenv = {{ SVC_BENCH_ROLE = \"crash\", SVC_BENCH_OUT = {out:?} }}\n[restart]\npolicy = \"always\"\ndelay = \"0s\"\n",
+    );
+    let daemon = Daemon::start(&[("crash".to_string(), unit)]);
+    let start = Instant::now();
+    let lines = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.lines().count() >= 1002 || start.elapsed() > Duration::from_secs(30) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(daemon);
+    let mut gaps = Vec::new();
+    let mut last_exit = None;
+    for line in lines.lines() {
+        match line.split_once(' ') {
+            Some(("exit", t)) => last_exit = t.parse::<u64>().ok(),
+            Some(("start", t)) => {
+                if let (Some(exit), Ok(t)) = (last_exit.take(), t.parse::<u64>()) {
+                    gaps.push(Duration::from_nanos(t.saturating_sub(exit)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let (p50, p99) = percentiles(&mut gaps);
+    println!(
+        "crash → respawn, delay 0:       median {p50:.2?}, p99 {p99:.2?} over {} restarts (budget 5 ms)",
+        gaps.len()
+    );
+}
+
+/// The whole `svc status chat` command, process start to exit.
+fn status_latency() {
+    let daemon = Daemon::start(&[sleeper("chat"), sleeper("proxy")]);
+    let ok = daemon.svc(&["wait", "chat", "--for", "running", "--timeout", "10s"]);
+    assert!(ok.status.success());
+    let mut times = Vec::new();
+    for _ in 0..300 {
+        let start = Instant::now();
+        let out = Command::new(SVC)
+            .arg("--socket")
+            .arg(&daemon.socket)
+            .args(["status", "chat"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("svc");
+        times.push(start.elapsed());
+        assert!(out.success());
+    }
+    let (p50, p99) = percentiles(&mut times);
+    println!(
+        "`svc status chat`, whole command: median {p50:.2?}, p99 {p99:.2?} over 300 runs (budget 5 ms)"
+    );
+}
+
+/// 1,000 units from svcd's start to all running, and svcd's RSS then.
+fn thousand_units() {
+    let units: Vec<(String, String)> = (0..1000).map(|i| sleeper(&format!("u{i:04}"))).collect();
+    let names: Vec<String> = units.iter().map(|(n, _)| n.clone()).collect();
+    let start = Instant::now();
+    let daemon = Daemon::start(&units);
+    let mut args = vec!["wait"];
+    args.extend(names.iter().map(String::as_str));
+    args.extend(["--for", "running", "--timeout", "60s"]);
+    let ok = daemon.svc(&args);
+    let elapsed = start.elapsed();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let rss = daemon.proc_status("VmRSS:");
+    let hwm = daemon.proc_status("VmHWM:");
+    let status_start = Instant::now();
+    let list = daemon.svc(&["list", "--json"]);
+    let list_time = status_start.elapsed();
+    assert!(list.status.success());
+    println!("1,000 units, start to all running: {elapsed:.2?} (budget 2 s)");
+    println!(
+        "1,000 units, svcd RSS:          {:.2} MiB, peak {:.2} MiB (budget 16 MiB)",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    println!("1,000 units, `svc list --json`: {list_time:.2?}");
+}
+
+fn percentiles(values: &mut [Duration]) -> (Duration, Duration) {
+    if values.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    values.sort();
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
