@@ -114,7 +114,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         daemon_uid: nix::unistd::Uid::effective().as_raw(),
         admin_group,
     };
-    tokio::spawn(server::serve(listener, request_tx, access, alive_tx));
+    let server = tokio::spawn(server::serve(listener, request_tx, access, alive_tx));
 
     let mut daemon = Daemon::new(loaded);
     tracing::info!(
@@ -161,6 +161,8 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     // Let the connection tasks write their last answers: wait until the last one is gone (each
     // holds an `alive` sender), but not for a client that keeps its connection open.
     drop(requests);
+    server.abort();
+    let _ = server.await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(500), alive_rx.recv()).await;
     tracing::info!("svcd stopped");
     Ok(())
@@ -215,7 +217,7 @@ impl Daemon {
 
     /// Performs what the supervisor asked for, feeding back spawns, until it asks nothing more.
     fn perform_actions(&mut self) {
-        let mut changed = false;
+        let mut changed: Vec<UnitId> = Vec::new();
         while let Some(action) = self.supervisor.poll_action() {
             match action {
                 Action::Spawn { unit: id } => self.spawn(id),
@@ -225,19 +227,28 @@ impl Daemon {
                     signal,
                 } => {
                     if let Err(e) = process::signal_group(pgid, signal) {
-                        tracing::warn!(unit = %self.units[id].name, pgid, "cannot send {}: {e}", crate::signal::name(signal));
+                        let name = &self.units[id].name;
+                        let signal = crate::signal::name(signal);
+                        tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
                     }
                 }
-                Action::Publish { unit: id } => {
-                    changed = true;
-                    let status = self.supervisor.status(id);
-                    tracing::info!(unit = %self.units[id].name, state = %status.state, pid = ?status.pid, "{}", status.reason);
-                }
+                Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
+                Action::Publish { .. } => {}
             }
         }
-        if changed {
-            self.check_waiters();
+        if changed.is_empty() {
+            return;
         }
+        // One line per unit and batch, with where it ended up.
+        for &id in &changed {
+            let status = self.supervisor.status(id);
+            let pid = status
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into());
+            tracing::info!(unit = %self.units[id].name, state = %status.state, pid = %pid, "{}", status.reason);
+        }
+        self.check_waiters();
     }
 
     fn spawn(&mut self, id: UnitId) {
