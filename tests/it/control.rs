@@ -155,3 +155,55 @@ fn a_second_svcd_on_the_same_socket_is_refused() {
     // The first still answers.
     svcd.svc_ok(&["list"], 0);
 }
+
+#[test]
+fn only_admins_may_change_anything() {
+    use std::os::unix::fs::PermissionsExt;
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root
+        || std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let svcd = Dir::new()
+        .with("real", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    svcd.wait_for("real", "running");
+    // Let `nobody` reach the socket, as a member of svcd's group would.
+    for path in [svcd.dir.path(), &svcd.dir.path().join("state")] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::set_permissions(&svcd.socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let as_nobody = |args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                SVC,
+                "--socket",
+            ])
+            .arg(&svcd.socket)
+            .args(args)
+            .output()
+            .expect("setpriv svc")
+    };
+    let out = as_nobody(&["status", "real"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = as_nobody(&["stop", "real"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("may read status but not change it"));
+    assert_eq!(svcd.status("real")["state"], "running");
+}
