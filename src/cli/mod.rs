@@ -75,6 +75,8 @@ enum Sub {
         #[arg(long, value_name = "DUR")]
         timeout: Option<String>,
     },
+    /// Re-read the unit files: start new units, stop removed ones, restart changed ones.
+    Reload,
     /// Stop every unit and end svcd.
     Shutdown,
 }
@@ -132,6 +134,7 @@ pub fn run(args: Args) -> ExitCode {
                 wait: !no_wait,
             },
         ),
+        Sub::Reload => act(&socket, Command::Reload),
         Sub::Shutdown => act(&socket, Command::Shutdown),
         Sub::Wait {
             names,
@@ -215,7 +218,12 @@ fn act(socket: &std::path::Path, command: Command) -> ExitCode {
             eprintln!("svc: {e}");
             ExitCode::from(exit::FAILED)
         }
-        Ok(response) => ExitCode::from(error_exit(&response).unwrap_or(exit::OK)),
+        Ok(response) => {
+            if let Some(message) = &response.message {
+                println!("{message}");
+            }
+            ExitCode::from(error_exit(&response).unwrap_or(exit::OK))
+        }
     }
 }
 

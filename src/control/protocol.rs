@@ -47,6 +47,9 @@ pub enum Command {
         names: Vec<String>,
         state: String,
     },
+    /// Re-read the unit files: start new, stop removed, restart changed. An invalid file
+    /// changes nothing.
+    Reload,
     /// Stop everything, answer, exit.
     Shutdown,
 }
@@ -73,6 +76,9 @@ pub struct Response {
     pub units: Option<Vec<UnitInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    /// A line for the user (e.g. what a reload changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +164,13 @@ impl Response {
             ok: true,
             units,
             error: None,
+            message: None,
         }
+    }
+
+    pub fn with_message(mut self, message: String) -> Response {
+        self.message = Some(message);
+        self
     }
 
     pub fn error(kind: ErrorKind, message: impl Into<String>, names: Vec<String>) -> Response {
@@ -166,6 +178,7 @@ impl Response {
             v: PROTOCOL_VERSION,
             ok: false,
             units: None,
+            message: None,
             error: Some(ErrorBody {
                 kind,
                 message: message.into(),

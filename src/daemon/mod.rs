@@ -4,6 +4,7 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod reload;
 mod report;
 mod waiter;
 
@@ -75,6 +76,8 @@ struct Daemon {
     shutdown: Option<Vec<tokio::sync::oneshot::Sender<Response>>>,
     /// When svcd started: the `since` of broken units.
     started: Instant,
+    /// Where the unit files are, for reload.
+    units_dirs: Vec<PathBuf>,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -116,7 +119,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     };
     let server = tokio::spawn(server::serve(listener, request_tx, access, alive_tx));
 
-    let mut daemon = Daemon::new(loaded);
+    let mut daemon = Daemon::new(loaded, options.units_dirs.clone());
     tracing::info!(
         units = daemon.units.len(),
         broken = daemon.entries.len() - daemon.units.len(),
@@ -145,7 +148,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             _ = sigchld.recv() => daemon.reap(),
             _ = sigterm.recv() => daemon.begin_shutdown("svcd got SIGTERM", None),
             _ = sigint.recv() => daemon.begin_shutdown("svcd got SIGINT", None),
-            _ = sighup.recv() => tracing::warn!("SIGHUP: reload is not supported yet; nothing changed"),
+            _ = sighup.recv() => match daemon.reload() {
+                Ok(summary) => tracing::info!("SIGHUP: {summary}"),
+                Err(why) => tracing::error!("SIGHUP: {why}"),
+            },
             Some(envelope) = requests.recv() => daemon.handle_request(envelope),
             _ = sleep_until(deadline), if deadline.is_some() => {
                 daemon.supervisor.handle_timeout(Instant::now());
@@ -190,7 +196,7 @@ fn create_state_dir(path: &std::path::Path) -> Result<(), DaemonError> {
 }
 
 impl Daemon {
-    fn new(loaded: unit::Loaded) -> Daemon {
+    fn new(loaded: unit::Loaded, units_dirs: Vec<PathBuf>) -> Daemon {
         let now = Instant::now();
         let mut supervisor = Supervisor::new();
         let mut entries = Vec::new();
@@ -212,6 +218,7 @@ impl Daemon {
             waiters: Vec::new(),
             shutdown: None,
             started: now,
+            units_dirs,
         }
     }
 
@@ -355,6 +362,16 @@ impl Daemon {
                 Err(response) => response,
             },
             Command::List => Response::ok(Some(self.infos(&all))),
+            Command::Reload if self.shutdown.is_some() => {
+                Response::error(ErrorKind::ShuttingDown, "svcd is shutting down", vec![])
+            }
+            Command::Reload => match self.reload() {
+                Ok(summary) => {
+                    tracing::info!("{summary}");
+                    Response::ok(None).with_message(summary)
+                }
+                Err(why) => Response::error(ErrorKind::Failed, why, vec![]),
+            },
             Command::Shutdown => {
                 self.begin_shutdown("shutdown requested", Some(reply));
                 return;
