@@ -6,11 +6,10 @@
 //! without waiting, so nothing else ever reaps them.
 
 mod credentials;
-mod memory;
 mod output;
 
+pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
-pub use memory::{GroupMemory, group_memory};
 pub use output::forward_output;
 
 use crate::supervisor::ExitStatus;
