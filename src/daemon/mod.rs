@@ -4,6 +4,7 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod memory;
 mod report;
 mod waiter;
 
@@ -11,7 +12,7 @@ use crate::config::{self, Config};
 use crate::control::server::{self, Access, Envelope};
 use crate::control::{Command, ErrorKind, Response, UnitInfo};
 use crate::process;
-use crate::supervisor::{Action, State, Supervisor, UnitId};
+use crate::supervisor::{Action, MemoryLimits, State, Supervisor, UnitId};
 use crate::unit::{self, Unit, UnitErrors};
 use report::Clocks;
 use std::collections::HashMap;
@@ -75,6 +76,8 @@ struct Daemon {
     shutdown: Option<Vec<tokio::sync::oneshot::Sender<Response>>>,
     /// When svcd started: the `since` of broken units.
     started: Instant,
+    /// Memory samples, the host policy.
+    memory: memory::MemoryWatch,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -117,6 +120,13 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     tokio::spawn(server::serve(listener, request_tx, access, alive_tx));
 
     let mut daemon = Daemon::new(loaded);
+    daemon.memory = memory::MemoryWatch::new(config.memory.clone());
+    // Armed once: the kernel keeps the trigger for as long as the file stays open.
+    let mut psi = if config.memory.watches_host() {
+        crate::memory::psi::PsiTrigger::arm()
+    } else {
+        None
+    };
     tracing::info!(
         units = daemon.units.len(),
         broken = daemon.entries.len() - daemon.units.len(),
@@ -141,6 +151,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             break;
         }
         let deadline = daemon.supervisor.poll_timeout();
+        let memory_due = daemon.memory_deadline(Instant::now());
         tokio::select! {
             _ = sigchld.recv() => daemon.reap(),
             _ = sigterm.recv() => daemon.begin_shutdown("svcd got SIGTERM", None),
@@ -150,6 +161,14 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             _ = sleep_until(deadline), if deadline.is_some() => {
                 daemon.supervisor.handle_timeout(Instant::now());
             }
+            _ = sleep_until(memory_due), if memory_due.is_some() => daemon.sample_memory(),
+            fired = psi_fired(psi.as_ref()), if psi.is_some() => match fired {
+                Ok(()) => daemon.sample_memory(),
+                Err(e) => {
+                    tracing::debug!("PSI trigger failed ({e}); sampling only");
+                    psi = None;
+                }
+            },
         }
     }
 
@@ -169,6 +188,13 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
 async fn sleep_until(deadline: Option<Instant>) {
     if let Some(deadline) = deadline {
         tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+async fn psi_fired(psi: Option<&crate::memory::psi::PsiTrigger>) -> std::io::Result<()> {
+    match psi {
+        Some(psi) => psi.fired().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -195,6 +221,11 @@ impl Daemon {
         let mut units = Vec::new();
         for unit in loaded.units {
             let id = supervisor.add_unit(now, &unit.name, unit.restart.clone(), unit.stop.clone());
+            let limits = MemoryLimits {
+                max: unit.memory.max,
+                swap_max: unit.memory.swap_max,
+            };
+            supervisor.set_memory_limits(id, limits);
             entries.push((unit.name.clone(), Entry::Unit(id)));
             units.push(unit);
         }
@@ -210,6 +241,7 @@ impl Daemon {
             waiters: Vec::new(),
             shutdown: None,
             started: now,
+            memory: memory::MemoryWatch::default(),
         }
     }
 
@@ -338,9 +370,11 @@ impl Daemon {
         let Envelope { command, reply } = envelope;
         let all: Vec<usize> = (0..self.entries.len()).collect();
         let response = match command {
-            Command::Status { names } if names.is_empty() => Response::ok(Some(self.infos(&all))),
+            Command::Status { names } if names.is_empty() => {
+                self.with_host(Response::ok(Some(self.infos(&all))))
+            }
             Command::Status { names } => match self.lookup(&names) {
-                Ok(found) => Response::ok(Some(self.infos(&found))),
+                Ok(found) => self.with_host(Response::ok(Some(self.infos(&found)))),
                 Err(response) => response,
             },
             Command::List => Response::ok(Some(self.infos(&all))),
@@ -376,6 +410,11 @@ impl Daemon {
             }
         };
         let _ = reply.send(response);
+    }
+
+    fn with_host(&self, mut response: Response) -> Response {
+        response.host = Some(Box::new(self.host_info(Clocks::read())));
+        response
     }
 
     /// start / stop / restart / wait: act on the units, then answer now or once the goal is met.
