@@ -13,6 +13,9 @@ pub struct Config {
     /// Members of this group may start, stop and restart units over the socket; without it only
     /// root and svcd's own user may.
     pub admin_group: Option<String>,
+    /// `[memory]`: the sampling interval and the host swap policy.
+    #[serde(default)]
+    pub memory: crate::memory::MemorySettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,28 @@ mod tests {
             Some("svc")
         );
         assert!(load(&dir.path().join("none.toml"), false).is_ok());
+        std::fs::write(&path, "[memory]\ninterval = \"100ms\"\nswap_warn = \"50%\"\nswap_critical = \"900M\"\npsi_critical = 20\ncooldown = \"30s\"\n").unwrap();
+        let memory = load(&path, true).unwrap().memory;
+        assert_eq!(memory.interval, std::time::Duration::from_millis(100));
+        assert_eq!(
+            memory.swap_warn,
+            Some(crate::memory::Threshold::Percent(50.0))
+        );
+        assert_eq!(
+            memory.swap_critical,
+            Some(crate::memory::Threshold::Bytes(900 << 20))
+        );
+        assert_eq!(memory.psi_critical, Some(20.0));
+        assert_eq!(memory.cooldown, std::time::Duration::from_secs(30));
+        std::fs::write(&path, "[memory]\nswap_warn = \"5O%\"\n").unwrap();
+        let err = load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("memory.swap_warn"), "{err}");
+        std::fs::write(&path, "[memory]\nswap_wrn = \"50%\"\n").unwrap();
+        let err = load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("swap_wrn"), "{err}");
+        let defaults = load(&dir.path().join("none.toml"), false).unwrap().memory;
+        assert_eq!(defaults.interval, std::time::Duration::from_secs(1));
+        assert!(!defaults.watches_host());
         assert!(load(&dir.path().join("none.toml"), true).is_err());
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! - [`unit`]: unit files, parsed as written (`raw`) then validated into a typed [`unit::Unit`].
 //! - [`supervisor`]: the pure per-unit state machine: events in, actions out, time given to it.
-//! - [`process`]: spawn, signal and reap real processes; the only `unsafe` code.
+//! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy.
+//! - [`process`]: spawn, signal and reap real processes; the `unsafe` code (besides
+//!   registering the PSI trigger with tokio, in [`memory::psi`]).
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
 //! - [`cli`]: the `svc` command: arguments, output, exit codes.
@@ -16,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod memory;
 pub mod process;
 pub mod signal;
 pub mod supervisor;

@@ -94,9 +94,13 @@ pub fn run(args: Args) -> ExitCode {
                 },
                 None,
             );
+            let host = response.as_ref().ok().and_then(|r| r.host.clone());
             units_output(response, json, |units, print| {
                 if print {
                     print!("{}", render::status(units));
+                    if let Some(host) = &host {
+                        print!("{}", render::host(host));
+                    }
                 }
                 if !names.is_empty() && units.iter().any(|u| u.state != "running") {
                     exit::NOT_RUNNING

@@ -1,6 +1,6 @@
 //! How `svc status` and `svc list` read on a terminal.
 
-use crate::control::UnitInfo;
+use crate::control::{HostInfo, UnitInfo};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -75,6 +75,31 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     }
 }
 
+/// The host line under `svc status`: memory, swap, pressure; and the host policy's last
+/// warning, if there was one.
+pub fn host(host: &HostInfo) -> String {
+    let pressure = match (host.pressure_some_avg10, host.pressure_full_avg10) {
+        (Some(some), Some(full)) => format!("some {some:.1}% full {full:.1}% (avg10)"),
+        (Some(some), None) => format!("some {some:.1}% (avg10)"),
+        _ => "n/a".to_string(),
+    };
+    let level = match host.level.as_str() {
+        "ok" => String::new(),
+        other => format!(" [{other}]"),
+    };
+    let mut out = format!(
+        "\nHost: memory {}/{} used, swap {}/{} used, pressure {pressure}{level}\n",
+        size(host.mem_used),
+        size(host.mem_total),
+        size(host.swap_used),
+        size(host.swap_total),
+    );
+    if let Some(event) = &host.last_event {
+        let _ = writeln!(out, "      last event: {event}");
+    }
+    out
+}
+
 /// `svc list`: one line per unit.
 pub fn list(units: &[UnitInfo]) -> String {
     let width = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
@@ -125,5 +150,27 @@ mod tests {
     fn sizes_read_like_unit_keys() {
         assert_eq!(size(512), "512B");
         assert_eq!(size(12 * 1024 * 1024 + 300 * 1024), "12.3M");
+    }
+
+    #[test]
+    fn host_line() {
+        let mut info = HostInfo {
+            mem_total: 512 << 20,
+            mem_used: 300 << 20,
+            swap_total: 1 << 30,
+            swap_used: 0,
+            pressure_some_avg10: Some(1.5),
+            pressure_full_avg10: Some(0.25),
+            level: "ok".to_string(),
+            last_event: None,
+        };
+        assert_eq!(
+            host(&info),
+            "\nHost: memory 300.0M/512.0M used, swap 0B/1.0G used, pressure some 1.5% full 0.2% (avg10)\n"
+        );
+        info.pressure_some_avg10 = None;
+        info.pressure_full_avg10 = None;
+        info.level = "warn".to_string();
+        assert!(host(&info).ends_with("pressure n/a [warn]\n"));
     }
 }

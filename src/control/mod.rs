@@ -6,5 +6,6 @@ pub mod protocol;
 pub mod server;
 
 pub use protocol::{
-    Command, ErrorKind, ExitInfo, MemoryInfo, PROTOCOL_VERSION, Request, Response, UnitInfo,
+    Command, ErrorKind, ExitInfo, HostInfo, MemoryInfo, PROTOCOL_VERSION, Request, Response,
+    UnitInfo,
 };

@@ -79,6 +79,27 @@ pub struct Response {
     /// A line for the user (e.g. what a reload changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The host's memory, in answers to `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<Box<HostInfo>>,
+}
+
+/// The host's memory and pressure, as `status` shows it in one line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// Bytes; used memory is MemTotal − MemAvailable.
+    pub mem_total: u64,
+    pub mem_used: u64,
+    pub swap_total: u64,
+    pub swap_used: u64,
+    /// `avg10` of /proc/pressure/memory, in percent; null where the kernel has no PSI.
+    pub pressure_some_avg10: Option<f64>,
+    pub pressure_full_avg10: Option<f64>,
+    /// The host swap policy's level: `ok`, `warn` or `critical`.
+    pub level: String,
+    /// The last warning of the host policy, with its time (RFC 3339), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +186,7 @@ impl Response {
             units,
             error: None,
             message: None,
+            host: None,
         }
     }
 
@@ -184,6 +206,7 @@ impl Response {
                 message: message.into(),
                 names,
             }),
+            host: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod memory;
 mod reload;
 mod report;
 mod waiter;
@@ -12,7 +13,7 @@ use crate::config::{self, Config};
 use crate::control::server::{self, Access, Envelope};
 use crate::control::{Command, ErrorKind, Response, UnitInfo};
 use crate::process;
-use crate::supervisor::{Action, State, Supervisor, UnitId};
+use crate::supervisor::{Action, MemoryLimits, State, Supervisor, UnitId};
 use crate::unit::{self, Unit, UnitErrors};
 use report::Clocks;
 use std::collections::HashMap;
@@ -78,6 +79,8 @@ struct Daemon {
     started: Instant,
     /// Where the unit files are, for reload.
     units_dirs: Vec<PathBuf>,
+    /// Memory samples, the host policy.
+    memory: memory::MemoryWatch,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -120,6 +123,13 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     let server = tokio::spawn(server::serve(listener, request_tx, access, alive_tx));
 
     let mut daemon = Daemon::new(loaded, options.units_dirs.clone());
+    daemon.memory = memory::MemoryWatch::new(config.memory.clone());
+    // Armed once: the kernel keeps the trigger for as long as the file stays open.
+    let mut psi = if config.memory.watches_host() {
+        crate::memory::psi::PsiTrigger::arm()
+    } else {
+        None
+    };
     tracing::info!(
         units = daemon.units.len(),
         broken = daemon.entries.len() - daemon.units.len(),
@@ -144,6 +154,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             break;
         }
         let deadline = daemon.supervisor.poll_timeout();
+        let memory_due = daemon.memory_deadline(Instant::now());
         tokio::select! {
             _ = sigchld.recv() => daemon.reap(),
             _ = sigterm.recv() => daemon.begin_shutdown("svcd got SIGTERM", None),
@@ -156,6 +167,14 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             _ = sleep_until(deadline), if deadline.is_some() => {
                 daemon.supervisor.handle_timeout(Instant::now());
             }
+            _ = sleep_until(memory_due), if memory_due.is_some() => daemon.sample_memory(),
+            fired = psi_fired(psi.as_ref()), if psi.is_some() => match fired {
+                Ok(()) => daemon.sample_memory(),
+                Err(e) => {
+                    tracing::debug!("PSI trigger failed ({e}); sampling only");
+                    psi = None;
+                }
+            },
         }
     }
 
@@ -177,6 +196,21 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
 async fn sleep_until(deadline: Option<Instant>) {
     if let Some(deadline) = deadline {
         tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+/// The limits the supervisor checks memory samples against.
+fn memory_limits(unit: &Unit) -> MemoryLimits {
+    MemoryLimits {
+        max: unit.memory.max,
+        swap_max: unit.memory.swap_max,
+    }
+}
+
+async fn psi_fired(psi: Option<&crate::memory::psi::PsiTrigger>) -> std::io::Result<()> {
+    match psi {
+        Some(psi) => psi.fired().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -203,6 +237,7 @@ impl Daemon {
         let mut units = Vec::new();
         for unit in loaded.units {
             let id = supervisor.add_unit(now, &unit.name, unit.restart.clone(), unit.stop.clone());
+            supervisor.set_memory_limits(id, memory_limits(&unit));
             entries.push((unit.name.clone(), Entry::Unit(id)));
             units.push(unit);
         }
@@ -219,6 +254,7 @@ impl Daemon {
             shutdown: None,
             started: now,
             units_dirs,
+            memory: memory::MemoryWatch::default(),
         }
     }
 
@@ -356,9 +392,11 @@ impl Daemon {
         let Envelope { command, reply } = envelope;
         let all: Vec<usize> = (0..self.entries.len()).collect();
         let response = match command {
-            Command::Status { names } if names.is_empty() => Response::ok(Some(self.infos(&all))),
+            Command::Status { names } if names.is_empty() => {
+                self.with_host(Response::ok(Some(self.infos(&all))))
+            }
             Command::Status { names } => match self.lookup(&names) {
-                Ok(found) => Response::ok(Some(self.infos(&found))),
+                Ok(found) => self.with_host(Response::ok(Some(self.infos(&found)))),
                 Err(response) => response,
             },
             Command::List => Response::ok(Some(self.infos(&all))),
@@ -404,6 +442,11 @@ impl Daemon {
             }
         };
         let _ = reply.send(response);
+    }
+
+    fn with_host(&self, mut response: Response) -> Response {
+        response.host = Some(Box::new(self.host_info(Clocks::read())));
+        response
     }
 
     /// start / stop / restart / wait: act on the units, then answer now or once the goal is met.

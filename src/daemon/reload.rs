@@ -60,6 +60,8 @@ impl Daemon {
                         new.restart.clone(),
                         new.stop.clone(),
                     );
+                    self.supervisor
+                        .set_memory_limits(id, super::memory_limits(&new));
                     let enabled = new.enabled;
                     self.units.push(new);
                     if enabled {

@@ -22,7 +22,7 @@ impl Clocks {
         }
     }
 
-    fn format(&self, at: Instant) -> String {
+    pub fn format(&self, at: Instant) -> String {
         rfc3339(wall_clock(at, self.now, self.wall))
     }
 }

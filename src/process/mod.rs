@@ -6,11 +6,10 @@
 //! without waiting, so nothing else ever reaps them.
 
 mod credentials;
-mod memory;
 mod output;
 
+pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
-pub use memory::{GroupMemory, group_memory};
 pub use output::forward_output;
 
 use crate::supervisor::ExitStatus;
@@ -70,15 +69,27 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     if let Some(dir) = &unit.workdir {
         command.current_dir(dir);
     }
-    // Without identity or umask to set, std spawns with posix_spawn (clone with CLONE_VFORK),
-    // several times faster than fork for a daemon with a large heap: only hook when needed.
-    if !creds.is_noop() || unit.umask.is_some() {
+    // Formatted now: the child must not allocate.
+    let oom_score_adj: Option<Vec<u8>> = unit
+        .memory
+        .oom_score_adj
+        .map(|adj| format!("{adj}\n").into_bytes());
+    // Without identity, umask or OOM score to set, std spawns with posix_spawn (clone with
+    // CLONE_VFORK), several times faster than fork for a daemon with a large heap: only hook
+    // when needed.
+    if !creds.is_noop() || unit.umask.is_some() || oom_score_adj.is_some() {
         let unit_umask = unit.umask;
         // SAFETY: the hook runs in the child between fork and exec, where only
-        // async-signal-safe calls are allowed: setgroups, setgid, setuid and umask are plain
-        // system calls, and `creds` was fully built (all allocation done) before the fork.
+        // async-signal-safe calls are allowed: open, write, close, setgroups, setgid, setuid
+        // and umask are plain system calls (the path is a C string literal, so nix does not
+        // allocate for it), and `creds` and the oom_score_adj text were fully built (all
+        // allocation done) before the fork.
         unsafe {
             command.pre_exec(move || {
+                if let Some(text) = &oom_score_adj {
+                    // Before dropping privileges: lowering the score needs CAP_SYS_RESOURCE.
+                    write_oom_score_adj(text)?;
+                }
                 creds.apply()?;
                 if let Some(mask) = unit_umask {
                     umask(Mode::from_bits_truncate(mask));
@@ -94,6 +105,23 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     let pid = child.id();
     drop(command);
     Ok(Spawned { pid, output: read })
+}
+
+/// Writes `text` to /proc/self/oom_score_adj; runs in the forked child, so it does not allocate.
+fn write_oom_score_adj(text: &[u8]) -> std::io::Result<()> {
+    use nix::fcntl::{OFlag, open};
+    let to_io = |e: Errno| std::io::Error::from_raw_os_error(e as i32);
+    let fd = open(
+        c"/proc/self/oom_score_adj",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(to_io)?;
+    let written = nix::unistd::write(&fd, text).map_err(to_io)?;
+    if written != text.len() {
+        return Err(std::io::Error::from_raw_os_error(Errno::EIO as i32));
+    }
+    Ok(())
 }
 
 /// Sends `signal` to every process of the group `pgid`. A group that is already gone is fine.

@@ -32,6 +32,9 @@
 mod backoff;
 #[cfg(test)]
 mod command_tests;
+mod memory;
+#[cfg(test)]
+mod memory_tests;
 mod record;
 mod state;
 #[cfg(test)]
@@ -39,6 +42,7 @@ mod tests;
 mod transitions;
 
 pub use backoff::fmt_duration;
+pub use record::MemoryLimits;
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
 use crate::unit::{RestartConfig, RestartPolicy, StopConfig};
@@ -90,6 +94,7 @@ impl Supervisor {
                 }
                 State::Starting | State::Running => {}
                 State::Stopping => {
+                    unit.restart_for = None;
                     unit.start_after_stop = true;
                     unit.start_reason = reason.to_string();
                 }
@@ -117,6 +122,7 @@ impl Supervisor {
                 State::Starting | State::Running => sup.begin_stop(now, id, reason.to_string()),
                 State::Stopping => {
                     // The signals already sent stand; only the intent and its words change.
+                    unit.restart_for = None;
                     unit.start_after_stop = false;
                     unit.stop_reason = reason.to_string();
                     unit.reason = reason.to_string();
@@ -146,6 +152,7 @@ impl Supervisor {
                     unit.start_reason = reason.to_string();
                 }
                 State::Stopping => {
+                    unit.restart_for = None;
                     unit.start_after_stop = true;
                     unit.start_reason = reason.to_string();
                 }
@@ -233,6 +240,27 @@ impl Supervisor {
                 signal: SIGKILL,
             });
             let unit = &mut sup.units[id];
+            if unit.state == State::Stopping
+                && let Some(why) = unit.restart_for.take()
+            {
+                // A restart svcd decided on: like a crash, with its reason, whatever the policy.
+                let how = if unit.escalated {
+                    format!("{status} after stop timeout")
+                } else {
+                    status.to_string()
+                };
+                unit.last_exit = Some(Exit {
+                    status: Some(status),
+                    at: now,
+                    reason: format!("{why}; {how}"),
+                });
+                unit.clear_intents();
+                if uptime.is_some_and(|up| up >= unit.restart.reset_after) {
+                    unit.crashes = 0;
+                }
+                sup.schedule_restart(now, id);
+                return;
+            }
             if unit.state == State::Stopping {
                 let reason = if unit.escalated {
                     format!("{status} after stop timeout")

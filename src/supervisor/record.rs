@@ -47,6 +47,21 @@ pub(super) struct Record {
     pub stop_reason: String,
     /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
     pub escalated: bool,
+
+    /// `memory.max` and `memory.swap_max`, in bytes.
+    pub limits: MemoryLimits,
+    /// Consecutive memory samples of the current run over a limit.
+    pub over_limit: u32,
+    /// The stop under way is a restart svcd decided on (memory limit, host pressure), with this
+    /// reason: once the process exits, the restart policy's backoff applies as for a crash.
+    pub restart_for: Option<String>,
+}
+
+/// The per-unit memory limits the core enforces on samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryLimits {
+    pub max: Option<u64>,
+    pub swap_max: Option<u64>,
 }
 
 impl Record {
@@ -71,6 +86,9 @@ impl Record {
             start_reason: String::new(),
             stop_reason: String::new(),
             escalated: false,
+            limits: MemoryLimits::default(),
+            over_limit: 0,
+            restart_for: None,
         }
     }
 
@@ -89,6 +107,7 @@ impl Record {
         self.stop_pending = false;
         self.start_after_stop = false;
         self.escalated = false;
+        self.restart_for = None;
     }
 
     pub fn status(&self) -> UnitStatus {

@@ -30,6 +30,7 @@ impl Supervisor {
     fn spawn(&mut self, now: Instant, id: UnitId, reason: String) {
         let unit = &mut self.units[id];
         unit.clear_intents();
+        unit.over_limit = 0;
         unit.pid = None;
         unit.spawned_at = None;
         unit.deadline = None;

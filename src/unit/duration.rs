@@ -89,6 +89,29 @@ pub fn format_duration(duration: Duration) -> String {
     out
 }
 
+/// A size for people: `"200M"`, `"31.5M"`, `"1.2G"`, `"512"` (bytes); powers of 1024, one
+/// decimal below 100 of a unit when it is not whole.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [(&str, u32); 4] = [("T", 40), ("G", 30), ("M", 20), ("K", 10)];
+    for (name, shift) in UNITS {
+        let unit = 1u64 << shift;
+        if bytes >= unit {
+            let value = bytes as f64 / unit as f64;
+            return if bytes.is_multiple_of(unit) || value >= 100.0 {
+                format!("{}{name}", (value.floor()) as u64)
+            } else {
+                let tenths = (value * 10.0).floor() / 10.0;
+                if tenths.fract() == 0.0 {
+                    format!("{tenths:.0}{name}")
+                } else {
+                    format!("{tenths:.1}{name}")
+                }
+            };
+        }
+    }
+    bytes.to_string()
+}
+
 /// Parses a size written as a string: `"1024"`, `"512K"`, `"200M"`, `"1G"`, `"1T"` (powers of
 /// 1024); the suffix may be followed by `B` or `iB` (`"200MB"`, `"200MiB"` are both
 /// 200 × 1024 × 1024), and a plain number may end in `B`. The letter may be lower case.
@@ -131,6 +154,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(format_size(512), "512");
+        assert_eq!(format_size(200 << 20), "200M");
+        assert_eq!(format_size((212 << 20) + 400 * 1024), "212M");
+        assert_eq!(format_size((31 << 20) + 512 * 1024), "31.5M");
+        assert_eq!(format_size((1 << 30) + 205 * (1 << 20)), "1.2G");
+        assert_eq!(format_size(2047), "1.9K");
+        assert_eq!(format_size(1 << 10), "1K");
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

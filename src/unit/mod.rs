@@ -44,6 +44,7 @@ pub struct Unit {
     pub enabled: bool,
     pub restart: RestartConfig,
     pub stop: StopConfig,
+    pub memory: MemoryConfig,
 }
 
 /// When to restart, and how fast.
@@ -81,6 +82,27 @@ pub struct StopConfig {
     /// Signal number (e.g. `libc::SIGTERM` = 15).
     pub signal: i32,
     pub timeout: Duration,
+}
+
+/// `[memory]`: limits svcd enforces by sampling, and what the host policy may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// RSS of all the unit's processes, in bytes; over it on two samples in a row → restart.
+    pub max: Option<u64>,
+    /// Swap of all the unit's processes, in bytes; same rule.
+    pub swap_max: Option<u64>,
+    /// Written to /proc/self/oom_score_adj before exec (−1000..=1000).
+    pub oom_score_adj: Option<i16>,
+    /// May the host swap policy restart this unit when memory runs short
+    /// (`on_pressure = "restart"`); `false` is `"none"`, the default.
+    pub restart_on_pressure: bool,
+}
+
+impl MemoryConfig {
+    /// Whether the unit has a limit that needs periodic samples.
+    pub fn has_limit(&self) -> bool {
+        self.max.is_some() || self.swap_max.is_some()
+    }
 }
 
 impl Default for RestartConfig {

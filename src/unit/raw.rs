@@ -43,22 +43,21 @@ pub const RESTART_KEYS: [&str; 7] = [
 /// Keys of `[stop]`.
 pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
 
+/// Keys of `[memory]`.
+pub const MEMORY_KEYS: [&str; 4] = ["max", "swap_max", "oom_score_adj", "on_pressure"];
+
 /// Top-level keys of the interface that a later version implements; refused until then, so
 /// that a unit never runs silently without a dependency or a limit its author asked for.
 pub const LATER_KEYS: [&str; 3] = ["requires", "after", "fatal"];
 
 /// Tables of the interface that a later version implements, with their keys.
-pub const LATER_TABLES: [(&str, &[&str]); 4] = [
+pub const LATER_TABLES: [(&str, &[&str]); 3] = [
     ("ready", &["tcp", "http", "exec", "notify", "timeout"]),
     (
         "health",
         &[
             "tcp", "http", "exec", "notify", "timeout", "interval", "failures",
         ],
-    ),
-    (
-        "memory",
-        &["max", "swap_max", "oom_score_adj", "on_pressure"],
     ),
     ("log", &["max_size", "keep"]),
 ];
@@ -164,6 +163,7 @@ pub struct RawUnit {
     pub enabled: Option<Entry>,
     pub restart: RawRestart,
     pub stop: RawStop,
+    pub memory: RawMemory,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -181,6 +181,14 @@ pub struct RawRestart {
 pub struct RawStop {
     pub signal: Option<Entry>,
     pub timeout: Option<Entry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawMemory {
+    pub max: Option<Entry>,
+    pub swap_max: Option<Entry>,
+    pub oom_score_adj: Option<Entry>,
+    pub on_pressure: Option<Entry>,
 }
 
 /// Parses `text`. `None` when it is not valid TOML (the syntax errors are in `issues`); else the
@@ -242,6 +250,22 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
                     "stop.timeout" => &mut raw.stop.timeout,
                     _ => {
                         issues.push(unknown(&sub, "stop", &STOP_KEYS));
+                        continue;
+                    }
+                };
+                *slot = Some(sub);
+            }
+            return;
+        }
+        "memory" => {
+            for sub in sub_entries(entry, issues) {
+                let slot = match sub.key.as_str() {
+                    "memory.max" => &mut raw.memory.max,
+                    "memory.swap_max" => &mut raw.memory.swap_max,
+                    "memory.oom_score_adj" => &mut raw.memory.oom_score_adj,
+                    "memory.on_pressure" => &mut raw.memory.on_pressure,
+                    _ => {
+                        issues.push(unknown(&sub, "memory", &MEMORY_KEYS));
                         continue;
                     }
                 };
@@ -331,7 +355,11 @@ fn unknown_top(entry: &Entry) -> Issue {
     let later = LATER_KEYS
         .iter()
         .chain(LATER_TABLES.iter().map(|(name, _)| name));
-    let candidates = TOP_KEYS.iter().chain(later).copied();
+    let candidates = TOP_KEYS
+        .iter()
+        .chain(later)
+        .chain(["memory"].iter())
+        .copied();
     let mut message = format!("unknown key `{key}`");
     if let Some(best) = closest(key, candidates) {
         message.push_str(&format!(", did you mean `{best}`?"));
@@ -341,6 +369,8 @@ fn unknown_top(entry: &Entry) -> Issue {
         ));
     } else if STOP_KEYS.contains(&key) {
         message.push_str(&format!(", did you mean `stop.{key}` (under [stop])?"));
+    } else if MEMORY_KEYS.contains(&key) {
+        message.push_str(&format!(", did you mean `memory.{key}` (under [memory])?"));
     } else {
         message.push_str(&format!("; the known keys are: {}", TOP_KEYS.join(", ")));
     }

@@ -114,6 +114,7 @@ timeout = "5s"
             signal: 3,
             timeout: Duration::from_secs(5),
         },
+        memory: MemoryConfig::default(),
     };
     assert_eq!(unit, expected);
 }
@@ -244,9 +245,6 @@ fatal = true
 tcp = "127.0.0.1:3000"
 timeot = "30s"
 
-[memory]
-max = "200M"
-
 [log]
 keep = 3
 "#;
@@ -257,8 +255,7 @@ keep = 3
         "4:1 fatal: `fatal` is not supported yet",
         "7:1 ready.tcp: `ready.tcp` is not supported yet",
         "8:1 ready.timeot: unknown key `ready.timeot`, did you mean `ready.timeout`?",
-        "11:1 memory.max: `memory.max` is not supported yet",
-        "14:1 log.keep: `log.keep` is not supported yet",
+        "11:1 log.keep: `log.keep` is not supported yet",
     ];
     assert_eq!(errors.len(), expected.len(), "{errors:#?}");
     for (error, prefix) in errors.iter().zip(expected) {
@@ -519,5 +516,59 @@ fn tables_written_inline_or_dotted_are_the_same() {
     assert_eq!(
         one_error(text, "expected a table, found an array"),
         "2:1 restart"
+    );
+}
+
+#[test]
+fn memory_keys() {
+    let unit = load(
+        "exec = \"true\"\n[memory]\nmax = \"200M\"\nswap_max = 65536\noom_score_adj = -500\non_pressure = \"restart\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        unit.memory,
+        MemoryConfig {
+            max: Some(200 << 20),
+            swap_max: Some(65536),
+            oom_score_adj: Some(-500),
+            restart_on_pressure: true,
+        }
+    );
+    assert!(unit.memory.has_limit());
+    let unit = load("exec = \"true\"\n").unwrap();
+    assert_eq!(unit.memory, MemoryConfig::default());
+    assert!(!unit.memory.has_limit());
+    assert_eq!(
+        one_error(
+            "exec = \"true\"\n[memory]\nmax = \"200 M\"\n",
+            "invalid size"
+        ),
+        "3:7 memory.max"
+    );
+    assert_eq!(
+        one_error("exec = \"true\"\n[memory]\nmax = 0\n", "more than 0"),
+        "3:7 memory.max"
+    );
+    assert_eq!(
+        one_error("exec = \"true\"\n[memory]\noom_score_adj = 1001\n", "-1000"),
+        "3:17 memory.oom_score_adj"
+    );
+    assert_eq!(
+        one_error(
+            "exec = \"true\"\n[memory]\non_pressure = \"kill\"\n",
+            "\"restart\" or \"none\""
+        ),
+        "3:15 memory.on_pressure"
+    );
+    assert_eq!(
+        one_error(
+            "exec = \"true\"\n[memory]\nswap_mx = \"1G\"\n",
+            "memory.swap_max"
+        ),
+        "3:1 memory.swap_mx"
+    );
+    assert_eq!(
+        one_error("exec = \"true\"\nswap_max = \"1G\"\n", "under [memory]"),
+        "2:1 swap_max"
     );
 }

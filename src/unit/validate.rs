@@ -4,10 +4,12 @@
 //! against the unit file's directory, and turns every [`Issue`] of both stages into a
 //! [`UnitError`] with line and column.
 
-use super::duration::{DURATION_FORMS, parse_duration};
+use super::duration::{DURATION_FORMS, SIZE_FORMS, parse_duration, parse_size};
 use super::envfile::{is_env_name, parse_env_file};
 use super::raw::{self, At, Entry, Issue, Node, RawUnit, Value};
-use super::{RestartConfig, RestartPolicy, StartLimit, StopConfig, Unit, UnitError, UnitErrors};
+use super::{
+    MemoryConfig, RestartConfig, RestartPolicy, StartLimit, StopConfig, Unit, UnitError, UnitErrors,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,6 +127,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         .unwrap_or(true);
     let restart = check.restart(&raw.restart);
     let stop = check.stop(&raw.stop);
+    let memory = check.memory(&raw.memory);
     Some(Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -139,6 +142,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         enabled,
         restart,
         stop,
+        memory,
     })
 }
 
@@ -547,6 +551,70 @@ impl Check<'_> {
         }
         if let Some(timeout) = raw.timeout.as_ref().and_then(|e| self.duration(e)) {
             config.timeout = timeout;
+        }
+        config
+    }
+
+    fn size(&mut self, entry: &Entry) -> Option<u64> {
+        let parsed = match &entry.node.value {
+            Value::String(text) => parse_size(text),
+            Value::Integer(Some(n)) => {
+                u64::try_from(*n).map_err(|_| "a size cannot be negative".to_string())
+            }
+            other => Err(format!(
+                "expected a size, found {}; {SIZE_FORMS}",
+                other.type_name()
+            )),
+        };
+        match parsed {
+            Ok(0) => {
+                self.value(
+                    entry,
+                    format!(
+                        "`{}` must be more than 0; remove the key for no limit",
+                        entry.key
+                    ),
+                );
+                None
+            }
+            Ok(size) => Some(size),
+            Err(message) => {
+                self.value(entry, message);
+                None
+            }
+        }
+    }
+
+    fn memory(&mut self, raw: &raw::RawMemory) -> MemoryConfig {
+        let mut config = MemoryConfig {
+            max: raw.max.as_ref().and_then(|e| self.size(e)),
+            swap_max: raw.swap_max.as_ref().and_then(|e| self.size(e)),
+            ..MemoryConfig::default()
+        };
+        if let Some(entry) = &raw.oom_score_adj {
+            match entry.node.value {
+                Value::Integer(Some(n)) if (-1000..=1000).contains(&n) => {
+                    config.oom_score_adj = i16::try_from(n).ok();
+                }
+                Value::Integer(_) => self.value(
+                    entry,
+                    "memory.oom_score_adj must be between -1000 (never killed by the kernel's \
+                     OOM killer) and 1000 (killed first)",
+                ),
+                _ => self.wrong_type(entry, &entry.node, "an integer from -1000 to 1000"),
+            }
+        }
+        if let Some(entry) = &raw.on_pressure
+            && let Some(text) = self.string(entry)
+        {
+            match text.as_str() {
+                "restart" => config.restart_on_pressure = true,
+                "none" => config.restart_on_pressure = false,
+                _ => self.value(
+                    entry,
+                    format!("unknown memory.on_pressure \"{text}\"; use \"restart\" or \"none\""),
+                ),
+            }
         }
         config
     }

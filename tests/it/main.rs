@@ -2,6 +2,7 @@
 //! temp dir.
 
 mod control;
+mod memory;
 mod reload;
 mod supervise;
 mod units;

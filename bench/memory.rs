@@ -1,0 +1,161 @@
+//! The cost of one memory sample with 100 units: `cargo bench --bench memory`.
+//!
+//! Runs the real svcd with 100 `sleep` units, each with a `memory.max` (so every one is
+//! sampled), `memory.interval = "100ms"`, and reads svcd's CPU time (utime + stime from
+//! /proc/PID/stat) over a measured span; the same 100 units without limits (no sampling at all)
+//! give the baseline. Then times the sampler itself, in-process, on the same 100 groups.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
+const SVC: &str = env!("CARGO_BIN_EXE_svc");
+const UNITS: usize = 100;
+const SPAN: Duration = Duration::from_secs(5);
+const INTERVAL_MS: u64 = 100;
+
+fn main() {
+    let idle = run(false);
+    let sampling = run(true);
+    let samples = SPAN.as_millis() as f64 / INTERVAL_MS as f64;
+    let per_sample = (sampling.cpu - idle.cpu).max(0.0) / samples;
+    println!(
+        "memory: {UNITS} units, interval {INTERVAL_MS}ms, span {}s",
+        SPAN.as_secs()
+    );
+    println!(
+        "memory: svcd CPU without limits {:.1} ms, with limits {:.1} ms → {:.2} ms per sample \
+         ({:.2}% of one core at the default 1s interval)",
+        idle.cpu * 1e3,
+        sampling.cpu * 1e3,
+        per_sample * 1e3,
+        per_sample * 100.0
+    );
+    println!(
+        "memory: in-process sampler on the {UNITS} groups: median {:.0} µs, max {:.0} µs",
+        sampling.direct_median * 1e6,
+        sampling.direct_max * 1e6
+    );
+    println!("memory: svcd RSS with limits {} KiB", sampling.rss_kib);
+}
+
+struct Figures {
+    /// svcd's CPU seconds over SPAN.
+    cpu: f64,
+    direct_median: f64,
+    direct_max: f64,
+    rss_kib: u64,
+}
+
+fn run(limits: bool) -> Figures {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let units = dir.path().join("units");
+    std::fs::create_dir(&units).expect("units dir");
+    let memory = if limits {
+        "[memory]\nmax = \"1G\"\n"
+    } else {
+        ""
+    };
+    for i in 0..UNITS {
+        let text = format!("exec = [\"sleep\", \"3600\"]\n{memory}");
+        std::fs::write(units.join(format!("u{i:03}.toml")), text).expect("unit");
+    }
+    let config = dir.path().join("svcd.toml");
+    std::fs::write(
+        &config,
+        format!("[memory]\ninterval = \"{INTERVAL_MS}ms\"\n"),
+    )
+    .expect("config");
+    let socket = dir.path().join("svcd.sock");
+    let mut svcd = Command::new(SVCD)
+        .arg("--units")
+        .arg(&units)
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("--socket")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn svcd");
+    let pids = wait_running(&socket, &mut svcd);
+    let before = cpu_seconds(svcd.id());
+    std::thread::sleep(SPAN);
+    let cpu = cpu_seconds(svcd.id()) - before;
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", svcd.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0);
+    let mut sampler = svc::memory::GroupSampler::default();
+    let mut times: Vec<f64> = (0..50)
+        .map(|_| {
+            let start = Instant::now();
+            let found = sampler.sample(&pids);
+            assert_eq!(found.len(), pids.len(), "every group sampled");
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let _ = Command::new(SVC)
+        .arg("--socket")
+        .arg(&socket)
+        .arg("shutdown")
+        .status();
+    let _ = svcd.wait();
+    Figures {
+        cpu,
+        direct_median: times[times.len() / 2],
+        direct_max: times[times.len() - 1],
+        rss_kib,
+    }
+}
+
+/// Waits until all units run; their pids.
+fn wait_running(socket: &Path, svcd: &mut Child) -> Vec<u32> {
+    let start = Instant::now();
+    loop {
+        assert!(svcd.try_wait().expect("svcd").is_none(), "svcd exited");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "units did not start"
+        );
+        let out = Command::new(SVC)
+            .arg("--socket")
+            .arg(socket)
+            .args(["status", "--json"])
+            .output()
+            .expect("svc");
+        if let Ok(serde_json::Value::Array(units)) = serde_json::from_slice(&out.stdout) {
+            let pids: Vec<u32> = units
+                .iter()
+                .filter(|u| u["state"] == "running")
+                .filter_map(|u| u["pid"].as_u64().map(|p| p as u32))
+                .collect();
+            if pids.len() == UNITS {
+                return pids;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let rest = &stat[stat.rfind(')').expect("stat format") + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime: fields 14 and 15 of stat, i.e. 12 and 13 after the command name.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    ticks as f64 / hz
+}

@@ -1,0 +1,21 @@
+//! The memory watch: per-unit RSS and swap, the host's memory and pressure, the swap policy.
+//!
+//! - [`group`]: RSS and swap of whole process groups, from /proc.
+//! - [`host`]: /proc/meminfo and /proc/pressure/memory.
+//! - [`policy`]: the host swap policy, pure: levels, victim choice, cooldown.
+//! - [`psi`]: a PSI trigger on /proc/pressure/memory, where the kernel allows one.
+//! - [`settings`]: the `[memory]` table of `svcd.toml`.
+//!
+//! The per-unit limits are judged by the supervisor core
+//! ([`crate::supervisor::Supervisor::handle_memory_sample`]); the daemon takes the samples.
+
+pub mod group;
+pub mod host;
+pub mod policy;
+pub mod psi;
+pub mod settings;
+
+pub use group::{GroupMemory, GroupSampler, group_memory};
+pub use host::HostMemory;
+pub use policy::{Candidate, HostPolicy, Level, Verdict};
+pub use settings::{MemorySettings, Threshold};

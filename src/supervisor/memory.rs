@@ -1,0 +1,86 @@
+//! Memory events: samples checked against the unit's limits, and restarts svcd decides on
+//! (a limit, the host's swap policy).
+
+use super::{State, Supervisor, UnitId};
+use crate::unit::duration::format_size;
+use std::time::Instant;
+
+use super::record::MemoryLimits;
+
+/// Samples over a limit in a row that trigger a restart: one sample may catch a short peak
+/// (a fork, a burst of requests); two in a row is a trend.
+pub const SAMPLES_OVER_LIMIT: u32 = 2;
+
+impl Supervisor {
+    /// Sets the unit's memory limits (at load and reload); samples are checked against them.
+    pub fn set_memory_limits(&mut self, id: UnitId, limits: MemoryLimits) {
+        let Some(unit) = self.units.get_mut(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        unit.limits = limits;
+        if limits == MemoryLimits::default() {
+            unit.over_limit = 0;
+        }
+    }
+
+    /// The unit's memory limits.
+    pub fn memory_limits(&self, id: UnitId) -> MemoryLimits {
+        self.units
+            .get(id)
+            .map(|unit| unit.limits)
+            .unwrap_or_default()
+    }
+
+    /// A sample of the unit's processes: `rss` and `swap` in bytes, summed over its process
+    /// group. Over `max` or `swap_max` on [`SAMPLES_OVER_LIMIT`] samples in a row → restart,
+    /// with the reason (`memory limit: rss 212M > 200M`) in its status and last exit.
+    ///
+    /// Samples only count while the unit has a process (starting or running); any other state,
+    /// and a sample under the limits, start the count again.
+    pub fn handle_memory_sample(&mut self, now: Instant, id: UnitId, rss: u64, swap: u64) {
+        let Some(unit) = self.units.get_mut(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        let live = matches!(unit.state, State::Starting | State::Running) && unit.pid.is_some();
+        let over = match (unit.limits.max, unit.limits.swap_max) {
+            (Some(max), _) if rss > max => Some(("rss", rss, max)),
+            (_, Some(max)) if swap > max => Some(("swap", swap, max)),
+            _ => None,
+        };
+        let Some((what, used, max)) = over.filter(|_| live) else {
+            unit.over_limit = 0;
+            return;
+        };
+        unit.over_limit = unit.over_limit.saturating_add(1);
+        if unit.over_limit >= SAMPLES_OVER_LIMIT {
+            unit.over_limit = 0;
+            let reason = format!(
+                "memory limit: {what} {} > {}",
+                format_size(used),
+                format_size(max)
+            );
+            self.handle_restart_for(now, id, &reason);
+        }
+    }
+
+    /// svcd itself restarts the unit for `reason` (a memory limit, host memory pressure): its
+    /// stop signal, then, once it exited, a restart as after a crash (the restart policy's
+    /// backoff and start limit apply, whatever the policy; `restarts` counts it). The last exit
+    /// carries the reason. Nothing happens unless the unit has a process that is not already
+    /// being stopped.
+    pub fn handle_restart_for(&mut self, now: Instant, id: UnitId, reason: &str) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            if !matches!(unit.state, State::Starting | State::Running)
+                || unit.pid.is_none()
+                || unit.stop_pending
+            {
+                return;
+            }
+            sup.begin_stop(now, id, reason.to_string());
+            sup.units[id].restart_for = Some(reason.to_string());
+        });
+    }
+}
