@@ -5,6 +5,7 @@
 //! - [`unit`]: unit files, parsed as written (`raw`) then validated into a typed [`unit::Unit`].
 //! - [`supervisor`]: the pure per-unit state machine: events in, actions out, time given to it.
 //! - [`process`]: spawn, signal and reap real processes; the only `unsafe` code.
+//! - [`logs`]: capture of units' output into rotated log files, the last lines, following.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
 //! - [`cli`]: the `svc` command: arguments, output, exit codes.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod logs;
 pub mod process;
 pub mod signal;
 pub mod supervisor;
