@@ -7,7 +7,7 @@
 
 use super::protocol::{Command, ErrorKind, LogEvent, LogLine, Response};
 use super::server::Envelope;
-use crate::logs::{self, FOLLOW_QUEUE, Registry};
+use crate::logs::{self, FOLLOW_QUEUE, Followed, Registry};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -41,7 +41,7 @@ pub async fn answer(
     if !answer.ok {
         return Ok(true);
     }
-    let (follow_tx, mut follow_rx) = mpsc::channel::<LogLine>(FOLLOW_QUEUE);
+    let (follow_tx, mut follow_rx) = mpsc::channel::<Followed>(FOLLOW_QUEUE);
     let mut lists = Vec::new();
     for name in &names {
         let log = registry.log(name);
@@ -69,7 +69,18 @@ pub async fn answer(
     loop {
         tokio::select! {
             line = follow_rx.recv() => match line {
-                Some(line) => send(write, &event(line)).await?,
+                Some(followed) => {
+                    let mut skipped = followed.skipped;
+                    let batch = &followed.batch;
+                    let mut bytes = Vec::new();
+                    for text in batch.text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                        let mut line = logs::tail::parse(&batch.unit, text);
+                        line.skipped = std::mem::take(&mut skipped);
+                        serde_json::to_writer(&mut bytes, &event(line)).map_err(std::io::Error::other)?;
+                        bytes.push(b'\n');
+                    }
+                    write.write_all(&bytes).await?;
+                }
                 None => return Ok(false),
             },
             // Anything from the client, or its hanging up, ends the follow.

@@ -16,7 +16,6 @@ pub mod capture;
 pub mod file;
 pub mod tail;
 
-use crate::control::LogLine;
 use file::LogFile;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -35,8 +34,9 @@ pub const RING_LINES: usize = 10;
 /// Longest line kept in the ring (the whole line is in the file).
 const RING_LINE_MAX: usize = 1024;
 
-/// Lines queued for one follower before further lines are skipped (and counted).
-pub const FOLLOW_QUEUE: usize = 256;
+/// Batches (what one read brought, at most 64 KiB of output) queued for one follower before
+/// further ones are skipped (and counted).
+pub const FOLLOW_QUEUE: usize = 64;
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +83,27 @@ pub fn lock(log: &SharedLog) -> MutexGuard<'_, UnitLog> {
     log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Lines for followers: what one read of a unit's pipes brought, formatted as in the file.
+#[derive(Debug)]
+pub struct Batch {
+    pub unit: String,
+    /// `TIME STREAM TEXT\n` lines.
+    pub text: Vec<u8>,
+    pub lines: u64,
+}
+
+/// A batch as one follower gets it.
+#[derive(Debug, Clone)]
+pub struct Followed {
+    /// Lines this follower missed just before this batch, its queue being full.
+    pub skipped: u64,
+    pub batch: Arc<Batch>,
+}
+
 /// A follower: a `svc logs -f` connection.
 #[derive(Debug)]
 struct Follower {
-    tx: mpsc::Sender<LogLine>,
-    /// Lines it missed because its queue was full; told with its next line.
+    tx: mpsc::Sender<Followed>,
     skipped: u64,
 }
 
@@ -103,6 +119,9 @@ pub struct UnitLog {
     forward: bool,
     /// `name | line\n` lines waiting for [`UnitLog::flush`].
     stdout: Vec<u8>,
+    /// Lines for the followers waiting for [`UnitLog::flush`], and how many.
+    follow: Vec<u8>,
+    follow_lines: u64,
 }
 
 impl UnitLog {
@@ -114,6 +133,8 @@ impl UnitLog {
             followers: Vec::new(),
             forward,
             stdout: Vec::new(),
+            follow: Vec::new(),
+            follow_lines: 0,
         }
     }
 
@@ -146,34 +167,48 @@ impl UnitLog {
             self.stdout.push(b'\n');
         }
         if !self.followers.is_empty() {
-            let line = LogLine {
-                unit: self.name.clone(),
-                time: stamp.to_string(),
-                stream: stream.as_str().to_string(),
-                line: lossy.into_owned(),
-                skipped: 0,
-            };
-            self.followers.retain_mut(|follower| {
-                let mut line = line.clone();
-                line.skipped = follower.skipped;
-                match follower.tx.try_send(line) {
-                    Ok(()) => {
-                        follower.skipped = 0;
-                        true
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        follower.skipped += 1;
-                        true
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                }
-            });
+            self.follow.extend_from_slice(stamp.as_bytes());
+            self.follow.push(b' ');
+            self.follow.extend_from_slice(stream.as_str().as_bytes());
+            self.follow.push(b' ');
+            self.follow.extend_from_slice(text);
+            self.follow.push(b'\n');
+            self.follow_lines += 1;
         }
+    }
+
+    fn send_to_followers(&mut self) {
+        if self.follow.is_empty() {
+            return;
+        }
+        let batch = Arc::new(Batch {
+            unit: self.name.clone(),
+            text: std::mem::take(&mut self.follow),
+            lines: std::mem::take(&mut self.follow_lines),
+        });
+        self.followers.retain_mut(|follower| {
+            let followed = Followed {
+                skipped: follower.skipped,
+                batch: batch.clone(),
+            };
+            match follower.tx.try_send(followed) {
+                Ok(()) => {
+                    follower.skipped = 0;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    follower.skipped += batch.lines;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
     }
 
     /// Writes what the last lines left buffered: to the file, and to svcd's stdout.
     pub fn flush(&mut self, now: Instant) {
         self.file.flush(now);
+        self.send_to_followers();
         if !self.stdout.is_empty() {
             let mut out = std::io::stdout().lock();
             // svcd's stdout may be closed; a unit's line is not worth dying for.
@@ -197,7 +232,7 @@ impl UnitLog {
     }
 
     /// Sends every line from now on to `tx`.
-    pub fn follow(&mut self, tx: mpsc::Sender<LogLine>) {
+    pub fn follow(&mut self, tx: mpsc::Sender<Followed>) {
         self.followers.push(Follower { tx, skipped: 0 });
     }
 
@@ -332,14 +367,26 @@ mod tests {
         let now = Instant::now();
         for i in 0..5 {
             log.push_line(Stream::Out, "T", format!("{i}").as_bytes(), now);
+            log.push_line(Stream::Err, "T", format!("e{i}").as_bytes(), now);
+            log.flush(now);
         }
-        assert_eq!(rx.try_recv().map(|l| l.line).ok().as_deref(), Some("0"));
-        assert_eq!(rx.try_recv().map(|l| l.line).ok().as_deref(), Some("1"));
+        let text = |f: Followed| String::from_utf8(f.batch.text.clone()).unwrap();
+        assert_eq!(
+            rx.try_recv().map(text).ok().as_deref(),
+            Some("T out 0\nT err e0\n")
+        );
+        assert_eq!(
+            rx.try_recv().map(text).ok().as_deref(),
+            Some("T out 1\nT err e1\n")
+        );
         log.push_line(Stream::Out, "T", b"5", now);
+        log.flush(now);
         let next = rx.try_recv().unwrap();
-        assert_eq!((next.line.as_str(), next.skipped), ("5", 3));
+        assert_eq!(next.skipped, 6);
+        assert_eq!(text(next), "T out 5\n");
         drop(rx);
         log.push_line(Stream::Out, "T", b"6", now);
+        log.flush(now);
         assert!(log.followers.is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! temp dir.
 
 mod control;
+mod logs;
 mod supervise;
 mod units;
 mod util;
