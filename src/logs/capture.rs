@@ -18,6 +18,9 @@ use tokio::net::unix::pipe::Receiver;
 
 /// Bytes read at once.
 const CHUNK: usize = 64 * 1024;
+/// Reads at most made by [`Capture::drain`] per pipe (a pipe holds 64 KiB by default, at most
+/// 1 MiB unless raised by root).
+const DRAIN_READS: usize = 32;
 /// Reads per wake-up before letting other tasks run.
 const BURST: usize = 8;
 
@@ -160,7 +163,9 @@ impl Capture {
     pub fn drain(&self) {
         let mut run = self.lock();
         for index in 0..run.pipes.len() {
-            while let Read::More = run.read(index, usize::MAX) {}
+            // Bounded: a surviving child of the unit that keeps writing must not hold the
+            // daemon here; what the exited process wrote fits in a pipe's buffer.
+            run.read(index, DRAIN_READS);
         }
     }
 
