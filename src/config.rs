@@ -16,6 +16,68 @@ pub struct Config {
     /// `[memory]`: the sampling interval and the host swap policy.
     #[serde(default)]
     pub memory: crate::memory::MemorySettings,
+    /// Defaults of every unit's `log.max_size` and `log.keep`.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[log]`: how unit logs rotate unless a unit says otherwise.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A size as unit files write it: `"10M"`, or bytes as an integer.
+    #[serde(default = "default_max_size", deserialize_with = "size")]
+    pub max_size: u64,
+    #[serde(default = "default_keep")]
+    pub keep: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            max_size: default_max_size(),
+            keep: default_keep(),
+        }
+    }
+}
+
+impl LogConfig {
+    pub fn settings(&self) -> crate::logs::Settings {
+        crate::logs::Settings {
+            max_size: self.max_size,
+            keep: self.keep,
+        }
+    }
+}
+
+fn default_max_size() -> u64 {
+    crate::logs::Settings::default().max_size
+}
+
+fn default_keep() -> u32 {
+    crate::logs::Settings::default().keep
+}
+
+fn size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    let bytes = match Size::deserialize(deserializer)? {
+        Size::Bytes(n) => n,
+        Size::Text(text) => {
+            crate::unit::duration::parse_size(&text).map_err(serde::de::Error::custom)?
+        }
+    };
+    if bytes < crate::unit::MIN_LOG_SIZE {
+        return Err(serde::de::Error::custom(format!(
+            "log.max_size must be at least {} bytes",
+            crate::unit::MIN_LOG_SIZE
+        )));
+    }
+    Ok(bytes)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +153,17 @@ mod tests {
         let defaults = load(&dir.path().join("none.toml"), false).unwrap().memory;
         assert_eq!(defaults.interval, std::time::Duration::from_secs(1));
         assert!(!defaults.watches_host());
+        std::fs::write(&path, "[log]\nmax_size = \"2M\"\nkeep = 3\n").unwrap();
+        let log = load(&path, true).unwrap().log;
+        assert_eq!((log.max_size, log.keep), (2 << 20, 3));
+        std::fs::write(&path, "[log]\nmax_size = 4096\n").unwrap();
+        assert_eq!(load(&path, true).unwrap().log.keep, 5);
+        std::fs::write(&path, "[log]\nmax_sise = \"2M\"\n").unwrap();
+        let err = load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("max_sise"), "{err}");
+        std::fs::write(&path, "[log]\nmax_size = \"2X\"\n").unwrap();
+        let err = load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("invalid size"), "{err}");
         assert!(load(&dir.path().join("none.toml"), true).is_err());
     }
 }

@@ -7,6 +7,7 @@
 //! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy.
 //! - [`process`]: spawn, signal and reap real processes; the `unsafe` code (besides
 //!   registering the PSI trigger with tokio, in [`memory::psi`]).
+//! - [`logs`]: capture of units' output into rotated log files, the last lines, following.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
 //! - [`cli`]: the `svc` command: arguments, output, exit codes.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod logs;
 pub mod memory;
 pub mod process;
 pub mod signal;

@@ -79,6 +79,17 @@ enum Sub {
     Reload,
     /// Stop every unit and end svcd.
     Shutdown,
+    /// The last lines of units' logs (several units: interleaved by time); `-f` follows.
+    Logs {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// How many of the last lines to print (at most 10000).
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10)]
+        lines: usize,
+        /// Then print new lines as they come, across rotations and restarts, until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+    },
 }
 
 /// Runs `svc` with `args`; never panics on user input.
@@ -140,6 +151,11 @@ pub fn run(args: Args) -> ExitCode {
         ),
         Sub::Reload => act(&socket, Command::Reload),
         Sub::Shutdown => act(&socket, Command::Shutdown),
+        Sub::Logs {
+            names,
+            lines,
+            follow,
+        } => logs(&socket, names, lines, follow),
         Sub::Wait {
             names,
             state,
@@ -240,6 +256,42 @@ fn error_exit(response: &Response) -> Option<u8> {
         ErrorKind::BadRequest | ErrorKind::UnsupportedVersion => exit::USAGE,
         _ => exit::FAILED,
     })
+}
+
+/// `svc logs`: `TIME STREAM TEXT` per line, with `NAME ` before the stream for several units.
+fn logs(socket: &std::path::Path, names: Vec<String>, lines: usize, follow: bool) -> ExitCode {
+    use std::io::Write;
+    let several = names.len() > 1;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut broken_pipe = false;
+    let command = Command::Logs {
+        names,
+        lines,
+        follow,
+    };
+    let result = client::stream(socket, command, |event| {
+        let Some(line) = event.log else { return true };
+        if line.skipped > 0 {
+            eprintln!("svc: {} lines skipped (svc read too slowly)", line.skipped);
+        }
+        let unit = if several {
+            format!("{} ", line.unit)
+        } else {
+            String::new()
+        };
+        let written = writeln!(out, "{} {unit}{} {}", line.time, line.stream, line.line)
+            .and_then(|()| if follow { out.flush() } else { Ok(()) });
+        broken_pipe = written.is_err();
+        !broken_pipe
+    });
+    let _ = out.flush();
+    match result {
+        Err(e) => {
+            eprintln!("svc: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+        Ok(response) => ExitCode::from(error_exit(&response).unwrap_or(exit::OK)),
+    }
 }
 
 fn check(paths: Vec<PathBuf>) -> ExitCode {

@@ -73,6 +73,15 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
             size(unit.memory.swap)
         );
     }
+    if let Some(error) = &unit.log_error {
+        let _ = writeln!(out, "  Log file: {error}");
+    }
+    if !unit.logs.is_empty() {
+        out.push('\n');
+        for line in &unit.logs {
+            let _ = writeln!(out, "{line}");
+        }
+    }
 }
 
 /// The host line under `svc status`: memory, swap, pressure; and the host policy's last

@@ -1,7 +1,7 @@
 //! The client's side of the socket: one request, one answer, blocking (no runtime needed, so
 //! `svc status` starts and ends in a few milliseconds).
 
-use super::protocol::{Command, PROTOCOL_VERSION, Request, Response};
+use super::protocol::{Command, LogEvent, PROTOCOL_VERSION, Request, Response};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -87,5 +87,52 @@ pub fn request(
             Err(ClientError::Timeout)
         }
         Err(source) => Err(io(source)),
+    }
+}
+
+/// Sends a streaming `command` (`logs`): returns its answer once the stream ended (`end`, or
+/// svcd closed the connection), after handing each event to `each`; `each` returns false to stop
+/// reading. An error answer is returned at once.
+pub fn stream(
+    socket: &Path,
+    command: Command,
+    mut each: impl FnMut(LogEvent) -> bool,
+) -> Result<Response, ClientError> {
+    let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
+        path: socket.to_path_buf(),
+        source,
+    })?;
+    let io = |source| ClientError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
+    let request = Request {
+        v: PROTOCOL_VERSION,
+        command,
+    };
+    let mut line =
+        serde_json::to_vec(&request).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+    line.push(b'\n');
+    (&stream).write_all(&line).map_err(io)?;
+    let mut reader = BufReader::new(&stream);
+    let mut answer = String::new();
+    if reader.read_line(&mut answer).map_err(io)? == 0 {
+        return Err(ClientError::Closed);
+    }
+    let response: Response =
+        serde_json::from_str(&answer).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+    if !response.ok {
+        return Ok(response);
+    }
+    loop {
+        answer.clear();
+        if reader.read_line(&mut answer).map_err(io)? == 0 {
+            return Ok(response);
+        }
+        let event: LogEvent =
+            serde_json::from_str(&answer).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        if event.end || !each(event) {
+            return Ok(response);
+        }
     }
 }

@@ -2,10 +2,11 @@
 //! daemon's side ([`server`]) and the client's ([`client`]).
 
 pub mod client;
+mod logs;
 pub mod protocol;
 pub mod server;
 
 pub use protocol::{
-    Command, ErrorKind, ExitInfo, HostInfo, MemoryInfo, PROTOCOL_VERSION, Request, Response,
-    UnitInfo,
+    Command, ErrorKind, ExitInfo, HostInfo, LogEvent, LogLine, MemoryInfo, PROTOCOL_VERSION,
+    Request, Response, UnitInfo,
 };

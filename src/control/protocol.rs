@@ -52,6 +52,20 @@ pub enum Command {
     Reload,
     /// Stop everything, answer, exit.
     Shutdown,
+    /// The last `lines` lines of the units' logs, interleaved by time, each as a [`LogEvent`]
+    /// after the `ok` answer; then `{"end":true}`, or with `follow`, every new line as it comes
+    /// until the client closes the connection.
+    Logs {
+        names: Vec<String>,
+        #[serde(default = "default_log_lines")]
+        lines: usize,
+        #[serde(default)]
+        follow: bool,
+    },
+}
+
+fn default_log_lines() -> usize {
+    10
 }
 
 impl Command {
@@ -159,6 +173,40 @@ pub struct UnitInfo {
     /// Seconds the unit has been in its state, as the daemon saw it when answering.
     #[serde(default)]
     pub since_secs: f64,
+    /// The last lines the unit printed (at most 10), oldest first, as in its log file:
+    /// `TIME STREAM TEXT`.
+    #[serde(default)]
+    pub logs: Vec<String>,
+    /// Why the unit's log file cannot be written, while it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
+}
+
+/// One line of a unit's log, as `logs` sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub unit: String,
+    /// RFC 3339, UTC, with milliseconds.
+    pub time: String,
+    /// `out` or `err`.
+    pub stream: String,
+    pub line: String,
+    /// Lines left out just before this one because the client read too slowly (`follow`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What follows the `ok` answer to `logs`: `{"log":{...}}` per line, `{"end":true}` last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogLine>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end: bool,
 }
 
 /// `{"code": 1, "at": ..., "reason": ...}` or `{"signal": "SIGKILL", ...}`.

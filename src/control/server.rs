@@ -79,6 +79,7 @@ pub async fn serve(
     daemon: mpsc::Sender<Envelope>,
     access: Access,
     alive: mpsc::Sender<()>,
+    logs: crate::logs::Registry,
 ) {
     loop {
         match listener.accept().await {
@@ -86,8 +87,9 @@ pub async fn serve(
                 let daemon = daemon.clone();
                 let access = access.clone();
                 let alive = alive.clone();
+                let logs = logs.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, daemon, access).await {
+                    if let Err(e) = connection(stream, daemon, access, logs).await {
                         tracing::debug!("control connection: {e}");
                     }
                     drop(alive);
@@ -106,6 +108,7 @@ async fn connection(
     stream: UnixStream,
     daemon: mpsc::Sender<Envelope>,
     access: Access,
+    logs: crate::logs::Registry,
 ) -> std::io::Result<()> {
     let cred = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
@@ -141,6 +144,15 @@ async fn connection(
                     ),
                     vec![],
                 )
+            }
+            Ok(request) if matches!(request.command, Command::Logs { .. }) => {
+                let more =
+                    super::logs::answer(request.command, &daemon, &logs, &mut reader, &mut write)
+                        .await?;
+                if more {
+                    continue;
+                }
+                return Ok(());
             }
             Ok(request) => {
                 let (tx, rx) = oneshot::channel();

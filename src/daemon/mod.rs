@@ -12,6 +12,7 @@ mod waiter;
 use crate::config::{self, Config};
 use crate::control::server::{self, Access, Envelope};
 use crate::control::{Command, ErrorKind, Response, UnitInfo};
+use crate::logs::{self, capture::Capture};
 use crate::process;
 use crate::supervisor::{Action, MemoryLimits, State, Supervisor, UnitId};
 use crate::unit::{self, Unit, UnitErrors};
@@ -81,6 +82,10 @@ struct Daemon {
     units_dirs: Vec<PathBuf>,
     /// Memory samples, the host policy.
     memory: memory::MemoryWatch,
+    /// Every unit's log, shared with the control connections (`svc logs`).
+    logs: logs::Registry,
+    /// Main pid → the capture of its output, drained when the exit is reaped.
+    captures: HashMap<u32, Capture>,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -120,9 +125,20 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         daemon_uid: nix::unistd::Uid::effective().as_raw(),
         admin_group,
     };
-    let server = tokio::spawn(server::serve(listener, request_tx, access, alive_tx));
+    let registry = logs::Registry::new(
+        options.state_dir.join("logs"),
+        config.log.settings(),
+        !logs::stdout_is_null(),
+    );
+    let server = tokio::spawn(server::serve(
+        listener,
+        request_tx,
+        access,
+        alive_tx,
+        registry.clone(),
+    ));
 
-    let mut daemon = Daemon::new(loaded, options.units_dirs.clone());
+    let mut daemon = Daemon::new(loaded, options.units_dirs.clone(), registry);
     daemon.memory = memory::MemoryWatch::new(config.memory.clone());
     // Armed once: the kernel keeps the trigger for as long as the file stays open.
     let mut psi = if config.memory.watches_host() {
@@ -230,7 +246,7 @@ fn create_state_dir(path: &std::path::Path) -> Result<(), DaemonError> {
 }
 
 impl Daemon {
-    fn new(loaded: unit::Loaded, units_dirs: Vec<PathBuf>) -> Daemon {
+    fn new(loaded: unit::Loaded, units_dirs: Vec<PathBuf>, logs: logs::Registry) -> Daemon {
         let now = Instant::now();
         let mut supervisor = Supervisor::new();
         let mut entries = Vec::new();
@@ -255,6 +271,8 @@ impl Daemon {
             started: now,
             units_dirs,
             memory: memory::MemoryWatch::default(),
+            logs,
+            captures: HashMap::new(),
         }
     }
 
@@ -299,10 +317,15 @@ impl Daemon {
         match process::spawn(&self.units[id]) {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
-                tokio::spawn(process::forward_output(
-                    self.units[id].name.clone(),
-                    spawned.output,
-                ));
+                let unit = &self.units[id];
+                let log = self.logs.log(&unit.name);
+                let defaults = self.logs.defaults();
+                logs::lock(&log).set_settings(logs::Settings {
+                    max_size: unit.log.max_size.unwrap_or(defaults.max_size),
+                    keep: unit.log.keep.unwrap_or(defaults.keep),
+                });
+                let capture = Capture::start(log, spawned.stdout, spawned.stderr);
+                self.captures.insert(spawned.pid, capture);
                 self.supervisor.handle_spawned(now, id, spawned.pid);
             }
             Err(e) => self.supervisor.handle_spawn_failed(now, id, &e.to_string()),
@@ -314,6 +337,11 @@ impl Daemon {
         for (pid, status) in process::reap() {
             // Not a main pid: a stray of a unit's group, reaped so it leaves no zombie.
             if let Some(id) = self.pids.remove(&pid) {
+                // The last words first: what the unit printed before dying is in its log
+                // before its exit is published.
+                if let Some(capture) = self.captures.remove(&pid) {
+                    capture.drain();
+                }
                 self.supervisor.handle_exit(now, id, status);
             }
         }
@@ -381,7 +409,13 @@ impl Daemon {
                         .pid
                         .and_then(|p| memory.get(&p).copied())
                         .unwrap_or_default();
-                    report::unit_info(&self.units[*id], &status, mem, clocks)
+                    let mut info = report::unit_info(&self.units[*id], &status, mem, clocks);
+                    if let Some(log) = self.logs.find(&info.name) {
+                        let log = logs::lock(&log);
+                        info.logs = log.last_lines();
+                        info.log_error = log.error();
+                    }
+                    info
                 }
                 Entry::Broken(broken) => report::broken_info(broken, self.started, clocks),
             })
@@ -409,6 +443,16 @@ impl Daemon {
                     Response::ok(None).with_message(summary)
                 }
                 Err(why) => Response::error(ErrorKind::Failed, why, vec![]),
+            },
+            // The connection streams the lines itself; the daemon says whether the units exist.
+            Command::Logs { names, .. } if names.is_empty() => Response::error(
+                ErrorKind::BadRequest,
+                "logs needs at least one unit name",
+                vec![],
+            ),
+            Command::Logs { names, .. } => match self.lookup(&names) {
+                Ok(_) => Response::ok(None),
+                Err(response) => response,
             },
             Command::Shutdown => {
                 self.begin_shutdown("shutdown requested", Some(reply));

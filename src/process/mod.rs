@@ -6,11 +6,9 @@
 //! without waiting, so nothing else ever reaps them.
 
 mod credentials;
-mod output;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
-pub use output::forward_output;
 
 use crate::supervisor::ExitStatus;
 use crate::unit::Unit;
@@ -28,7 +26,7 @@ use std::process::{Command, Stdio};
 pub enum SpawnError {
     #[error("cannot resolve user/group: {0}")]
     Credentials(String),
-    #[error("cannot create the output pipe: {0}")]
+    #[error("cannot create an output pipe: {0}")]
     Pipe(#[source] Errno),
     #[error("cannot execute `{program}`: {source}")]
     Exec {
@@ -38,24 +36,25 @@ pub enum SpawnError {
     },
 }
 
-/// A process just started: its pid (also its process group) and the read end of its output.
+/// A process just started: its pid (also its process group) and the read ends of its output.
 #[derive(Debug)]
 pub struct Spawned {
     pub pid: u32,
-    /// stdout and stderr of the unit, merged, for [`forward_output`].
-    pub output: OwnedFd,
+    /// The unit's stdout, for [`crate::logs::capture`].
+    pub stdout: OwnedFd,
+    /// The unit's stderr, a pipe of its own so that each line is stamped with its stream.
+    pub stderr: OwnedFd,
 }
 
-/// Spawns `unit` in its own process group, stdin from /dev/null, stdout and stderr into one
-/// pipe. The environment is svcd's own, then the unit's `env_file`, then its `env`.
+/// Spawns `unit` in its own process group, stdin from /dev/null, stdout and stderr into a pipe
+/// each. The environment is svcd's own, then the unit's `env_file`, then its `env`.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(unit.user.as_deref(), unit.group.as_deref())
         .map_err(SpawnError::Credentials)?;
-    let (read, write) =
+    let (read_out, write_out) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
-    let write_err = write
-        .try_clone()
-        .map_err(|e| SpawnError::Pipe(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    let (read_err, write_err) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
 
     let program = unit.argv.first().cloned().unwrap_or_default();
     let mut command = Command::new(&program);
@@ -63,7 +62,7 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
         .args(unit.argv.iter().skip(1))
         .envs(&unit.env)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(write))
+        .stdout(Stdio::from(write_out))
         .stderr(Stdio::from(write_err))
         .process_group(0);
     if let Some(dir) = &unit.workdir {
@@ -104,7 +103,11 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     // Dropping `child` neither kills nor waits: the daemon's reap loop owns the exit.
     let pid = child.id();
     drop(command);
-    Ok(Spawned { pid, output: read })
+    Ok(Spawned {
+        pid,
+        stdout: read_out,
+        stderr: read_err,
+    })
 }
 
 /// Writes `text` to /proc/self/oom_score_adj; runs in the forked child, so it does not allocate.

@@ -45,6 +45,17 @@ pub struct Unit {
     pub restart: RestartConfig,
     pub stop: StopConfig,
     pub memory: MemoryConfig,
+    pub log: LogConfig,
+}
+
+/// Smallest `log.max_size`: a file must hold at least a few lines.
+pub const MIN_LOG_SIZE: u64 = 1024;
+
+/// `[log]`: rotation of the unit's log file; `None` takes the daemon's default (`svcd.toml`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogConfig {
+    pub max_size: Option<u64>,
+    pub keep: Option<u32>,
 }
 
 /// When to restart, and how fast.

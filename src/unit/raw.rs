@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
 
 /// Top-level keys this version understands.
-pub const TOP_KEYS: [&str; 12] = [
+pub const TOP_KEYS: [&str; 13] = [
     "description",
     "exec",
     "shell",
@@ -27,6 +27,7 @@ pub const TOP_KEYS: [&str; 12] = [
     "enabled",
     "restart",
     "stop",
+    "log",
 ];
 
 /// Keys of `[restart]`.
@@ -45,13 +46,15 @@ pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
 
 /// Keys of `[memory]`.
 pub const MEMORY_KEYS: [&str; 4] = ["max", "swap_max", "oom_score_adj", "on_pressure"];
+/// Keys of `[log]`.
+pub const LOG_KEYS: [&str; 2] = ["max_size", "keep"];
 
 /// Top-level keys of the interface that a later version implements; refused until then, so
 /// that a unit never runs silently without a dependency or a limit its author asked for.
 pub const LATER_KEYS: [&str; 3] = ["requires", "after", "fatal"];
 
 /// Tables of the interface that a later version implements, with their keys.
-pub const LATER_TABLES: [(&str, &[&str]); 3] = [
+pub const LATER_TABLES: [(&str, &[&str]); 2] = [
     ("ready", &["tcp", "http", "exec", "notify", "timeout"]),
     (
         "health",
@@ -59,7 +62,6 @@ pub const LATER_TABLES: [(&str, &[&str]); 3] = [
             "tcp", "http", "exec", "notify", "timeout", "interval", "failures",
         ],
     ),
-    ("log", &["max_size", "keep"]),
 ];
 
 /// A TOML value with its span, owned so that stage two does not borrow the text.
@@ -164,6 +166,7 @@ pub struct RawUnit {
     pub restart: RawRestart,
     pub stop: RawStop,
     pub memory: RawMemory,
+    pub log: RawLog,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -175,6 +178,12 @@ pub struct RawRestart {
     pub reset_after: Option<Entry>,
     pub burst: Option<Entry>,
     pub interval: Option<Entry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawLog {
+    pub max_size: Option<Entry>,
+    pub keep: Option<Entry>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -273,6 +282,20 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
             }
             return;
         }
+        "log" => {
+            for sub in sub_entries(entry, issues) {
+                let slot = match sub.key.as_str() {
+                    "log.max_size" => &mut raw.log.max_size,
+                    "log.keep" => &mut raw.log.keep,
+                    _ => {
+                        issues.push(unknown(&sub, "log", &LOG_KEYS));
+                        continue;
+                    }
+                };
+                *slot = Some(sub);
+            }
+            return;
+        }
         key if LATER_KEYS.contains(&key) => {
             issues.push(Issue::at_key(&entry, not_yet(key)));
             return;
@@ -308,7 +331,7 @@ fn sub_entries(entry: Entry, issues: &mut Vec<Issue>) -> Vec<Entry> {
     }
 }
 
-/// `[ready]`, `[health]`, `[memory]`, `[log]`: each key is refused, known ones as "not supported
+/// `[ready]`, `[health]`, `[memory]`: each key is refused, known ones as "not supported
 /// yet", others as unknown.
 fn later_table(entry: Entry, table: &str, keys: &[&str], issues: &mut Vec<Issue>) {
     let Value::Table(subs) = &entry.node.value else {

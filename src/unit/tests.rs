@@ -115,8 +115,28 @@ timeout = "5s"
             timeout: Duration::from_secs(5),
         },
         memory: MemoryConfig::default(),
+        log: crate::unit::LogConfig::default(),
     };
     assert_eq!(unit, expected);
+}
+
+#[test]
+fn log_keys_are_read_and_checked() {
+    let unit = load("exec = \"true\"\n[log]\nmax_size = \"2M\"\nkeep = 0\n").unwrap();
+    assert_eq!(unit.log.max_size, Some(2 << 20));
+    assert_eq!(unit.log.keep, Some(0));
+    let unit = load("exec = \"true\"\nlog.max_size = 4096\n").unwrap();
+    assert_eq!((unit.log.max_size, unit.log.keep), (Some(4096), None));
+    let errors = errors("exec = \"true\"\n[log]\nmax_size = \"10\"\nkeep = -1\nkeepp = 2\n");
+    let expected = [
+        "3:12 log.max_size: log.max_size must be at least 1024",
+        "4:8 log.keep: log.keep must be between 0 and 1000",
+        "5:1 log.keepp: unknown key `log.keepp`, did you mean `log.keep`?",
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for (error, prefix) in errors.iter().zip(expected) {
+        assert!(error.starts_with(prefix), "{error:?} vs {prefix:?}");
+    }
 }
 
 #[test]
@@ -255,7 +275,6 @@ keep = 3
         "4:1 fatal: `fatal` is not supported yet",
         "7:1 ready.tcp: `ready.tcp` is not supported yet",
         "8:1 ready.timeot: unknown key `ready.timeot`, did you mean `ready.timeout`?",
-        "11:1 log.keep: `log.keep` is not supported yet",
     ];
     assert_eq!(errors.len(), expected.len(), "{errors:#?}");
     for (error, prefix) in errors.iter().zip(expected) {

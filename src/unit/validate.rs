@@ -8,7 +8,8 @@ use super::duration::{DURATION_FORMS, SIZE_FORMS, parse_duration, parse_size};
 use super::envfile::{is_env_name, parse_env_file};
 use super::raw::{self, At, Entry, Issue, Node, RawUnit, Value};
 use super::{
-    MemoryConfig, RestartConfig, RestartPolicy, StartLimit, StopConfig, Unit, UnitError, UnitErrors,
+    LogConfig, MIN_LOG_SIZE, MemoryConfig, RestartConfig, RestartPolicy, StartLimit, StopConfig,
+    Unit, UnitError, UnitErrors,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,6 +129,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
     let restart = check.restart(&raw.restart);
     let stop = check.stop(&raw.stop);
     let memory = check.memory(&raw.memory);
+    let log = check.log(&raw.log);
     Some(Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -143,6 +145,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         restart,
         stop,
         memory,
+        log,
     })
 }
 
@@ -519,6 +522,44 @@ impl Check<'_> {
             burst: burst?,
             interval,
         })
+    }
+
+    fn log(&mut self, raw: &raw::RawLog) -> LogConfig {
+        let mut config = LogConfig::default();
+        if let Some(entry) = &raw.max_size {
+            let size = match &entry.node.value {
+                Value::String(text) => match super::duration::parse_size(text) {
+                    Ok(size) => Some(size),
+                    Err(message) => {
+                        self.value(entry, message);
+                        None
+                    }
+                },
+                Value::Integer(Some(n)) if *n >= 0 => Some(*n as u64),
+                _ => {
+                    self.wrong_type(entry, &entry.node, "a size such as \"10M\", or bytes");
+                    None
+                }
+            };
+            match size {
+                Some(size) if size < MIN_LOG_SIZE => self.value(
+                    entry,
+                    format!("log.max_size must be at least {MIN_LOG_SIZE} bytes (\"1K\")"),
+                ),
+                Some(size) => config.max_size = Some(size),
+                None => {}
+            }
+        }
+        if let Some(entry) = &raw.keep {
+            match entry.node.value {
+                Value::Integer(Some(n)) => match u32::try_from(n) {
+                    Ok(n) if n <= 1000 => config.keep = Some(n),
+                    _ => self.value(entry, "log.keep must be between 0 and 1000"),
+                },
+                _ => self.wrong_type(entry, &entry.node, "an integer (rotated files kept)"),
+            }
+        }
+        config
     }
 
     fn stop(&mut self, raw: &raw::RawStop) -> StopConfig {

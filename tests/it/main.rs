@@ -2,6 +2,7 @@
 //! temp dir.
 
 mod control;
+mod logs;
 mod memory;
 mod reload;
 mod supervise;

@@ -1,0 +1,298 @@
+//! Capture of one run: its stdout and stderr pipes, read as they fill, cut into lines.
+//!
+//! One task per run waits on both pipes and reads what is there, at most [`BURST`] reads per
+//! wake-up, into one buffer shared by every capture (svcd has one thread), so an idle unit costs
+//! no buffer and a flooding one never makes svcd hold more than a line per stream.
+//!
+//! The last words: when the daemon reaps a unit's exit it calls [`Capture::drain`] *before* the
+//! exit is published, which reads what is left in the pipes without waiting, so the lines a
+//! unit printed just before dying are in its log and ring when `status` shows the exit.
+
+use super::{MAX_LINE, SharedLog, Stream, lock};
+use std::cell::RefCell;
+use std::io::ErrorKind;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+use tokio::net::unix::pipe::Receiver;
+
+/// Bytes read at once.
+const CHUNK: usize = 64 * 1024;
+/// Reads at most made by [`Capture::drain`] per pipe (a pipe holds 64 KiB by default, at most
+/// 1 MiB unless raised by root).
+const DRAIN_READS: usize = 32;
+/// Reads per wake-up before letting other tasks run.
+const BURST: usize = 8;
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Cuts bytes into lines of at most [`MAX_LINE`], keeping the unfinished one.
+#[derive(Debug, Default)]
+pub struct LineCutter {
+    pending: Vec<u8>,
+}
+
+impl LineCutter {
+    /// Calls `emit` with every line `chunk` completes (without its newline).
+    pub fn feed(&mut self, mut chunk: &[u8], mut emit: impl FnMut(&[u8])) {
+        if !self.pending.is_empty() {
+            match chunk.iter().position(|&b| b == b'\n') {
+                Some(pos) => {
+                    self.pending.extend_from_slice(&chunk[..pos]);
+                    chunk = &chunk[pos + 1..];
+                    let mut line = std::mem::take(&mut self.pending);
+                    for piece in line.chunks(MAX_LINE) {
+                        emit(piece);
+                    }
+                    line.clear();
+                    if line.capacity() <= MAX_LINE {
+                        self.pending = line;
+                    }
+                }
+                None => {
+                    self.pending.extend_from_slice(chunk);
+                    self.split_long(&mut emit);
+                    return;
+                }
+            }
+        }
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            for piece in rest[..pos].chunks(MAX_LINE.max(1)) {
+                emit(piece);
+            }
+            if pos == 0 {
+                emit(b"");
+            }
+            rest = &rest[pos + 1..];
+        }
+        self.pending.extend_from_slice(rest);
+        self.split_long(&mut emit);
+    }
+
+    fn split_long(&mut self, emit: &mut impl FnMut(&[u8])) {
+        if self.pending.len() < MAX_LINE {
+            return;
+        }
+        let whole = self.pending.len() / MAX_LINE * MAX_LINE;
+        for piece in self.pending[..whole].chunks(MAX_LINE) {
+            emit(piece);
+        }
+        self.pending.drain(..whole);
+    }
+
+    /// The unfinished line, at the end of the stream.
+    pub fn finish(&mut self, mut emit: impl FnMut(&[u8])) {
+        if !self.pending.is_empty() {
+            emit(&self.pending);
+            self.pending = Vec::new();
+        }
+    }
+}
+
+/// One run's pipes, shared by its reading task and the daemon (for [`Capture::drain`]).
+#[derive(Debug, Clone)]
+pub struct Capture {
+    run: Arc<Mutex<Run>>,
+}
+
+#[derive(Debug)]
+struct Run {
+    log: SharedLog,
+    /// stdout then stderr (fewer if one could not be watched).
+    pipes: Vec<Pipe>,
+}
+
+#[derive(Debug)]
+struct Pipe {
+    stream: Stream,
+    /// Non-blocking: neither the task nor `drain` ever waits on a pipe that a surviving child
+    /// keeps open. Shared with the task, which waits for it to be readable.
+    rx: Arc<Receiver>,
+    /// Every writer closed it.
+    eof: bool,
+    cutter: LineCutter,
+}
+
+/// What a read found.
+enum Read {
+    /// Nothing more for now.
+    Empty,
+    /// Read [`BURST`] times; there may be more.
+    More,
+    /// Every writer closed the pipe.
+    Eof,
+}
+
+impl Capture {
+    /// Starts reading `out` and `err` (the read ends) into `log`, in a task of the current
+    /// runtime.
+    /// A pipe that cannot be watched is logged and its lines are lost; the unit runs on.
+    pub fn start(log: SharedLog, out: OwnedFd, err: OwnedFd) -> Capture {
+        let receiver = |fd| match Receiver::from_owned_fd(fd) {
+            Ok(rx) => Some(Arc::new(rx)),
+            Err(e) => {
+                tracing::warn!("cannot watch a unit's output: {e}; its lines are lost");
+                None
+            }
+        };
+        let rxs = [receiver(out), receiver(err)];
+        let mut pipes = Vec::new();
+        for (rx, stream) in rxs.iter().zip([Stream::Out, Stream::Err]) {
+            if let Some(rx) = rx {
+                pipes.push(Pipe {
+                    stream,
+                    rx: rx.clone(),
+                    eof: false,
+                    cutter: LineCutter::default(),
+                });
+            }
+        }
+        let capture = Capture {
+            run: Arc::new(Mutex::new(Run { log, pipes })),
+        };
+        let [out, err] = rxs;
+        tokio::spawn(capture.clone().read_loop(out, err));
+        capture
+    }
+
+    /// Reads what the pipes hold now, without waiting: the last words of a run that just
+    /// exited.
+    pub fn drain(&self) {
+        let mut run = self.lock();
+        for index in 0..run.pipes.len() {
+            // Bounded: a surviving child of the unit that keeps writing must not hold the
+            // daemon here; what the exited process wrote fits in a pipe's buffer.
+            run.read(index, DRAIN_READS);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Run> {
+        self.run.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn read_loop(self, out: Option<Arc<Receiver>>, err: Option<Arc<Receiver>>) {
+        let mut open = [out.is_some(), err.is_some()];
+        while open[0] || open[1] {
+            let (stream, ready) = tokio::select! {
+                ready = wait(&out), if open[0] => (Stream::Out, ready),
+                ready = wait(&err), if open[1] => (Stream::Err, ready),
+            };
+            let slot = usize::from(stream == Stream::Err);
+            if ready.is_err() {
+                open[slot] = false;
+                continue;
+            }
+            let found = {
+                let mut run = self.lock();
+                match run.pipes.iter().position(|p| p.stream == stream) {
+                    Some(index) => run.read(index, BURST),
+                    None => Read::Eof,
+                }
+            };
+            match found {
+                Read::Eof => open[slot] = false,
+                Read::Empty => {}
+                Read::More => tokio::task::yield_now().await,
+            }
+        }
+    }
+}
+
+impl Run {
+    /// Reads pipe `index` until it is empty, closed, or `reads` reads were made.
+    fn read(&mut self, index: usize, reads: usize) -> Read {
+        let Run { log, pipes } = self;
+        let pipe = &mut pipes[index];
+        if pipe.eof {
+            return Read::Eof;
+        }
+        let rx = pipe.rx.clone();
+        let mut log = lock(log);
+        let found = BUFFER.with_borrow_mut(|buffer| {
+            buffer.resize(CHUNK, 0);
+            let mut count = 0;
+            loop {
+                if count == reads {
+                    return Read::More;
+                }
+                count += 1;
+                match rx.try_read(buffer) {
+                    Ok(0) => return Read::Eof,
+                    Ok(n) => {
+                        let stamp = crate::time::rfc3339(SystemTime::now());
+                        let now = Instant::now();
+                        let stream = pipe.stream;
+                        pipe.cutter.feed(&buffer[..n], |line| {
+                            log.push_line(stream, &stamp, line, now)
+                        });
+                        log.flush(now);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => count -= 1,
+                    // `try_read` also clears the readiness the task waits on.
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Read::Empty,
+                    Err(e) => {
+                        tracing::warn!("reading a unit's output: {e}");
+                        return Read::Eof;
+                    }
+                }
+            }
+        });
+        if let Read::Eof = found {
+            let stamp = crate::time::rfc3339(SystemTime::now());
+            let now = Instant::now();
+            let stream = pipe.stream;
+            pipe.cutter
+                .finish(|line| log.push_line(stream, &stamp, line, now));
+            log.flush(now);
+            pipe.eof = true;
+        }
+        found
+    }
+}
+
+async fn wait(rx: &Option<Arc<Receiver>>) -> std::io::Result<()> {
+    match rx {
+        Some(rx) => rx.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut cutter = LineCutter::default();
+        let mut lines = Vec::new();
+        for chunk in chunks {
+            cutter.feed(chunk, |l| lines.push(l.to_vec()));
+        }
+        cutter.finish(|l| lines.push(l.to_vec()));
+        lines
+    }
+
+    #[test]
+    fn lines_are_cut_across_chunks() {
+        let lines = cut(&[b"a\nb", b"c\n\nd", b"e"]);
+        assert_eq!(lines, [&b"a"[..], b"bc", b"", b"de"]);
+    }
+
+    #[test]
+    fn long_lines_are_split_and_memory_stays_bounded() {
+        let long = vec![b'x'; MAX_LINE * 3 + 5];
+        let mut cutter = LineCutter::default();
+        let mut lines = Vec::new();
+        for piece in long.chunks(1000) {
+            cutter.feed(piece, |l| lines.push(l.len()));
+            assert!(cutter.pending.len() < MAX_LINE);
+        }
+        cutter.feed(b"\n", |l| lines.push(l.len()));
+        assert_eq!(lines, [MAX_LINE, MAX_LINE, MAX_LINE, 5]);
+        let lines = cut(&[&long, b"\n"]);
+        let lens: Vec<usize> = lines.iter().map(Vec::len).collect();
+        assert_eq!(lens, [MAX_LINE, MAX_LINE, MAX_LINE, 5]);
+    }
+}

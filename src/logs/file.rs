@@ -1,0 +1,334 @@
+//! A unit's log file: `NAME.log`, rotated to `NAME.log.1` … `NAME.log.KEEP` by size.
+//!
+//! Disk trouble (a full disk, a removed directory, a permission) never stops a unit nor svcd:
+//! the lines that cannot be written are counted and dropped from the file (the ring and svcd's
+//! stdout still get them), the error is logged once and shown by `status`, and the file is
+//! opened again at the first line after a back-off (1 s, doubling up to 30 s). The clock is
+//! given to every call, so the back-off is tested without waiting.
+
+use super::Settings;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// First wait before opening a failed file again; doubles up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
+/// How often an open file is checked for having been removed (`rm -r logs/`).
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Bytes buffered before they are written even without a flush.
+const BUFFER: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub struct LogFile {
+    dir: PathBuf,
+    name: String,
+    settings: Settings,
+    file: Option<File>,
+    /// Bytes in the current file, written or buffered.
+    size: u64,
+    buffer: Vec<u8>,
+    trouble: Option<Trouble>,
+    /// When the open file was last checked for still having a name.
+    checked: Option<Instant>,
+}
+
+/// The file cannot be written.
+#[derive(Debug)]
+struct Trouble {
+    message: String,
+    failures: u32,
+    retry_at: Instant,
+    /// Lines not written since the trouble began.
+    lost: u64,
+}
+
+impl LogFile {
+    pub fn new(dir: &Path, name: &str, settings: Settings) -> LogFile {
+        LogFile {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            settings,
+            file: None,
+            size: 0,
+            buffer: Vec::new(),
+            trouble: None,
+            checked: None,
+        }
+    }
+
+    pub fn set_settings(&mut self, settings: Settings) {
+        self.settings = settings;
+    }
+
+    /// `NAME.log` for 0, `NAME.log.N` for N.
+    pub fn path(&self, index: u32) -> PathBuf {
+        match index {
+            0 => self.dir.join(format!("{}.log", self.name)),
+            n => self.dir.join(format!("{}.log.{n}", self.name)),
+        }
+    }
+
+    /// Every file that may hold lines, newest first.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        (0..=self.settings.keep).map(|i| self.path(i)).collect()
+    }
+
+    pub fn error(&self) -> Option<String> {
+        self.trouble.as_ref().map(|t| {
+            format!(
+                "{}; {} lines not written to the file (they are in svcd's stdout)",
+                t.message, t.lost
+            )
+        })
+    }
+
+    /// Appends `STAMP STREAM TEXT\n`, rotating first if the file would grow past `max_size`.
+    pub fn push_line(&mut self, stamp: &str, stream: &str, text: &[u8], now: Instant) {
+        if !self.is_open(now) {
+            if let Some(trouble) = &mut self.trouble {
+                trouble.lost += 1;
+            }
+            return;
+        }
+        let len = (stamp.len() + stream.len() + text.len() + 3) as u64;
+        if self.size > 0 && self.size + len > self.settings.max_size {
+            self.flush(now);
+            self.rotate(now);
+            if !self.is_open(now) {
+                if let Some(trouble) = &mut self.trouble {
+                    trouble.lost += 1;
+                }
+                return;
+            }
+        }
+        self.buffer.extend_from_slice(stamp.as_bytes());
+        self.buffer.push(b' ');
+        self.buffer.extend_from_slice(stream.as_bytes());
+        self.buffer.push(b' ');
+        self.buffer.extend_from_slice(text);
+        self.buffer.push(b'\n');
+        self.size += len;
+        if self.buffer.len() >= BUFFER {
+            self.flush(now);
+        }
+    }
+
+    /// Writes the buffered lines.
+    pub fn flush(&mut self, now: Instant) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        let result = match &mut self.file {
+            Some(file) => file.write_all(&self.buffer),
+            None => Ok(()),
+        };
+        let lines = self.buffer.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.buffer.clear();
+        if self.buffer.capacity() > 2 * BUFFER {
+            self.buffer.shrink_to(BUFFER);
+        }
+        if let Err(e) = result {
+            let path = self.path(0);
+            self.fail(now, format!("cannot write {}: {e}", path.display()));
+            if let Some(trouble) = &mut self.trouble {
+                trouble.lost += lines;
+            }
+        }
+    }
+
+    /// Whether lines can go to a file now: opens it when needed and the back-off allows.
+    fn is_open(&mut self, now: Instant) -> bool {
+        if self.file.is_some() {
+            let due = self.checked.is_none_or(|at| now >= at + CHECK_EVERY);
+            if !due {
+                return true;
+            }
+            self.checked = Some(now);
+            let linked = self
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .is_some_and(|m| m.nlink() > 0);
+            if linked {
+                return true;
+            }
+            self.flush(now);
+            self.file = None;
+            tracing::warn!(unit = %self.name, "log file {} was removed; creating it again", self.path(0).display());
+        }
+        if self.trouble.as_ref().is_some_and(|t| now < t.retry_at) {
+            return false;
+        }
+        match self.open() {
+            Ok((file, size)) => {
+                if let Some(trouble) = self.trouble.take() {
+                    tracing::info!(unit = %self.name, lost = trouble.lost, "log file {} is writable again", self.path(0).display());
+                }
+                self.file = Some(file);
+                self.size = size;
+                self.checked = Some(now);
+                true
+            }
+            Err(message) => {
+                self.fail(now, message);
+                false
+            }
+        }
+    }
+
+    fn open(&self) -> Result<(File, u64), String> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(&self.dir)
+            .map_err(|e| {
+                format!(
+                    "cannot create the log directory {}: {e}",
+                    self.dir.display()
+                )
+            })?;
+        let path = self.path(0);
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok((file, size))
+    }
+
+    /// `NAME.log` → `NAME.log.1` → … → `NAME.log.KEEP` → gone, then a new `NAME.log`.
+    fn rotate(&mut self, now: Instant) {
+        self.file = None;
+        self.size = 0;
+        let keep = self.settings.keep;
+        let result = (|| -> std::io::Result<()> {
+            remove_if_there(&self.path(keep))?;
+            for index in (0..keep).rev() {
+                match std::fs::rename(self.path(index), self.path(index + 1)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.fail(
+                now,
+                format!("cannot rotate {}: {e}", self.path(0).display()),
+            );
+        }
+    }
+
+    fn fail(&mut self, now: Instant, message: String) {
+        self.file = None;
+        let failures = self.trouble.as_ref().map_or(0, |t| t.failures) + 1;
+        let wait = FIRST_RETRY
+            .saturating_mul(1 << (failures - 1).min(16))
+            .min(MAX_RETRY);
+        if self.trouble.as_ref().is_none_or(|t| t.message != message) {
+            tracing::error!(unit = %self.name, "{message}; its lines go to svcd's stdout only, trying again in {}s", wait.as_secs());
+        }
+        let lost = self.trouble.as_ref().map_or(0, |t| t.lost);
+        self.trouble = Some(Trouble {
+            message,
+            failures,
+            retry_at: now + wait,
+            lost,
+        });
+    }
+}
+
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(max_size: u64, keep: u32) -> Settings {
+        Settings { max_size, keep }
+    }
+
+    #[test]
+    fn rotation_bounds_each_file_and_their_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogFile::new(dir.path(), "u", settings(100, 2));
+        let now = Instant::now();
+        for i in 0..100 {
+            log.push_line("T", "out", format!("line {i:03}").as_bytes(), now);
+            if i % 7 == 0 {
+                log.flush(now);
+            }
+        }
+        log.flush(now);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["u.log", "u.log.1", "u.log.2"]);
+        for name in &names {
+            let len = std::fs::metadata(dir.path().join(name)).unwrap().len();
+            assert!(len <= 100 && len > 0, "{name}: {len}");
+        }
+        let newest = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
+        assert!(newest.ends_with("T out line 099\n"), "{newest}");
+        let older = std::fs::read_to_string(dir.path().join("u.log.1")).unwrap();
+        let first_new = newest.lines().next().unwrap();
+        let last_old = older.lines().last().unwrap();
+        assert!(last_old < first_new, "{last_old} then {first_new}");
+    }
+
+    #[test]
+    fn disk_trouble_backs_off_then_recovers() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("logs");
+        std::fs::write(&dir, "not a directory").unwrap();
+        let mut log = LogFile::new(&dir, "u", settings(1 << 20, 1));
+        let t0 = Instant::now();
+        log.push_line("T", "out", b"lost", t0);
+        let error = log.error().expect("an error");
+        assert!(error.contains("cannot create the log directory"), "{error}");
+        assert!(error.contains("1 lines not written"), "{error}");
+        std::fs::remove_file(&dir).unwrap();
+        // Before the back-off is over, no retry.
+        log.push_line("T", "out", b"lost too", t0 + Duration::from_millis(500));
+        assert!(log.error().is_some_and(|e| e.contains("2 lines")));
+        assert!(!dir.exists());
+        log.push_line("T", "out", b"kept", t0 + Duration::from_secs(1));
+        log.flush(t0 + Duration::from_secs(1));
+        assert_eq!(log.error(), None);
+        let text = std::fs::read_to_string(dir.join("u.log")).unwrap();
+        assert_eq!(text, "T out kept\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("u.log")).unwrap().permissions();
+        assert_eq!(mode.mode() & 0o007, 0, "never world-readable");
+    }
+
+    #[test]
+    fn a_removed_file_is_created_again() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("logs");
+        let mut log = LogFile::new(&dir, "u", settings(1 << 20, 1));
+        let t0 = Instant::now();
+        log.push_line("T", "out", b"one", t0);
+        log.flush(t0);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let later = t0 + CHECK_EVERY;
+        log.push_line("T", "out", b"two", later);
+        log.flush(later);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("u.log")).unwrap(),
+            "T out two\n"
+        );
+    }
+}

@@ -1,0 +1,392 @@
+//! Unit logs: every line a unit prints, stamped with time and stream, in `<state-dir>/logs`.
+//!
+//! # Layout
+//!
+//! - [`capture`]: reads one run's stdout and stderr pipes and cuts them into bounded lines.
+//! - [`file`]: the log file of a unit: append, rotate by size, survive disk trouble.
+//! - [`tail`]: the last lines of a unit's log files, for `svc logs -n`.
+//!
+//! Here: [`UnitLog`], where a unit's lines go (file, the ring of last lines that `status`
+//! shows, svcd's stdout, followers), and the [`Registry`] of them by unit name.
+//!
+//! A line in the file reads `2026-11-25T13:10:02.123Z out the text`: RFC 3339 time (UTC, ms),
+//! the stream (`out` or `err`), the text as printed. Lines longer than [`MAX_LINE`] are split.
+
+pub mod capture;
+pub mod file;
+pub mod tail;
+
+use file::LogFile;
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Longest piece written as one line; a longer line is split into pieces this long, so what a
+/// unit prints never makes svcd hold more than this per stream.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// Lines kept in memory per unit for `status`.
+pub const RING_LINES: usize = 10;
+
+/// Longest line kept in the ring (the whole line is in the file).
+const RING_LINE_MAX: usize = 1024;
+
+/// Batches (what one read brought, at most 64 KiB of output) queued for one follower before
+/// further ones are skipped (and counted).
+pub const FOLLOW_QUEUE: usize = 64;
+
+/// Where a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Out => "out",
+            Stream::Err => "err",
+        }
+    }
+}
+
+/// Rotation of one unit's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// A file never grows past this (unless a single line is longer).
+    pub max_size: u64,
+    /// Rotated files kept: `NAME.log.1` (newest) … `NAME.log.KEEP`.
+    pub keep: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_size: 10 * 1024 * 1024,
+            keep: 5,
+        }
+    }
+}
+
+/// A unit's log, shared by the capture of each of its runs (which write to it) and the daemon
+/// and control connections (which read the ring and follow). Everything runs on svcd's one
+/// thread, so the lock is never contended; it is a `Mutex` only because tokio tasks must be
+/// `Send`.
+pub type SharedLog = Arc<Mutex<UnitLog>>;
+
+/// Locks `log`; a panic elsewhere while holding it leaves data that is still usable.
+pub fn lock(log: &SharedLog) -> MutexGuard<'_, UnitLog> {
+    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Lines for followers: what one read of a unit's pipes brought, formatted as in the file.
+#[derive(Debug)]
+pub struct Batch {
+    pub unit: String,
+    /// `TIME STREAM TEXT\n` lines.
+    pub text: Vec<u8>,
+    pub lines: u64,
+}
+
+/// A batch as one follower gets it.
+#[derive(Debug, Clone)]
+pub struct Followed {
+    /// Lines this follower missed just before this batch, its queue being full.
+    pub skipped: u64,
+    pub batch: Arc<Batch>,
+}
+
+/// A follower: a `svc logs -f` connection.
+#[derive(Debug)]
+struct Follower {
+    tx: mpsc::Sender<Followed>,
+    skipped: u64,
+}
+
+/// Where one unit's lines go.
+#[derive(Debug)]
+pub struct UnitLog {
+    name: String,
+    file: LogFile,
+    /// The last lines, formatted as in the file, for `status`.
+    ring: VecDeque<String>,
+    followers: Vec<Follower>,
+    /// Copy lines to svcd's stdout as `name | line` (a container's log, PID 1 mode).
+    forward: bool,
+    /// `name | line\n` lines waiting for [`UnitLog::flush`].
+    stdout: Vec<u8>,
+    /// Lines for the followers waiting for [`UnitLog::flush`], and how many.
+    follow: Vec<u8>,
+    follow_lines: u64,
+}
+
+impl UnitLog {
+    pub fn new(dir: &Path, name: &str, settings: Settings, forward: bool) -> UnitLog {
+        UnitLog {
+            name: name.to_string(),
+            file: LogFile::new(dir, name, settings),
+            ring: VecDeque::with_capacity(RING_LINES),
+            followers: Vec::new(),
+            forward,
+            stdout: Vec::new(),
+            follow: Vec::new(),
+            follow_lines: 0,
+        }
+    }
+
+    /// New rotation settings (a unit file changed); they apply from the next line.
+    pub fn set_settings(&mut self, settings: Settings) {
+        self.file.set_settings(settings);
+    }
+
+    /// One line (without its newline), read at `stamp` (RFC 3339). Call [`UnitLog::flush`] after
+    /// a batch.
+    pub fn push_line(&mut self, stream: Stream, stamp: &str, text: &[u8], now: Instant) {
+        self.file.push_line(stamp, stream.as_str(), text, now);
+        let lossy = String::from_utf8_lossy(text);
+        let mut kept = if self.ring.len() >= RING_LINES {
+            self.ring.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        kept.clear();
+        kept.push_str(stamp);
+        kept.push(' ');
+        kept.push_str(stream.as_str());
+        kept.push(' ');
+        kept.push_str(truncate(&lossy, RING_LINE_MAX));
+        self.ring.push_back(kept);
+        if self.forward {
+            self.stdout.extend_from_slice(self.name.as_bytes());
+            self.stdout.extend_from_slice(b" | ");
+            self.stdout.extend_from_slice(text);
+            self.stdout.push(b'\n');
+        }
+        if !self.followers.is_empty() {
+            self.follow.extend_from_slice(stamp.as_bytes());
+            self.follow.push(b' ');
+            self.follow.extend_from_slice(stream.as_str().as_bytes());
+            self.follow.push(b' ');
+            self.follow.extend_from_slice(text);
+            self.follow.push(b'\n');
+            self.follow_lines += 1;
+        }
+    }
+
+    fn send_to_followers(&mut self) {
+        if self.follow.is_empty() {
+            return;
+        }
+        let batch = Arc::new(Batch {
+            unit: self.name.clone(),
+            text: std::mem::take(&mut self.follow),
+            lines: std::mem::take(&mut self.follow_lines),
+        });
+        self.followers.retain_mut(|follower| {
+            let followed = Followed {
+                skipped: follower.skipped,
+                batch: batch.clone(),
+            };
+            match follower.tx.try_send(followed) {
+                Ok(()) => {
+                    follower.skipped = 0;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    follower.skipped += batch.lines;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    /// Writes what the last lines left buffered: to the file, and to svcd's stdout.
+    pub fn flush(&mut self, now: Instant) {
+        self.file.flush(now);
+        self.send_to_followers();
+        if !self.stdout.is_empty() {
+            let mut out = std::io::stdout().lock();
+            // svcd's stdout may be closed; a unit's line is not worth dying for.
+            let _ = out.write_all(&self.stdout);
+            let _ = out.flush();
+            self.stdout.clear();
+            if self.stdout.capacity() > 2 * MAX_LINE {
+                self.stdout.shrink_to(MAX_LINE);
+            }
+        }
+    }
+
+    /// The last lines, oldest first, as in the file.
+    pub fn last_lines(&self) -> Vec<String> {
+        self.ring.iter().cloned().collect()
+    }
+
+    /// Why the log file cannot be written, while it cannot.
+    pub fn error(&self) -> Option<String> {
+        self.file.error()
+    }
+
+    /// Sends every line from now on to `tx`.
+    pub fn follow(&mut self, tx: mpsc::Sender<Followed>) {
+        self.followers.push(Follower { tx, skipped: 0 });
+    }
+
+    /// The files, newest first: `NAME.log`, `NAME.log.1`, …
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.file.paths()
+    }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Every unit's log by name, shared by the daemon (captures) and control connections
+/// (`svc logs`). A log is created at a unit's first run, or when someone follows it.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    inner: Arc<RegistryInner>,
+}
+
+#[derive(Debug)]
+struct RegistryInner {
+    dir: PathBuf,
+    defaults: Settings,
+    forward: bool,
+    logs: Mutex<HashMap<String, SharedLog>>,
+}
+
+impl Registry {
+    /// Logs in `dir` (created when the first line is written), rotated by `defaults` unless a
+    /// unit says otherwise; `forward`: copy lines to svcd's stdout.
+    pub fn new(dir: PathBuf, defaults: Settings, forward: bool) -> Registry {
+        Registry {
+            inner: Arc::new(RegistryInner {
+                dir,
+                defaults,
+                forward,
+                logs: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn defaults(&self) -> Settings {
+        self.inner.defaults
+    }
+
+    /// The log of `name`, created if needed.
+    pub fn log(&self, name: &str) -> SharedLog {
+        let mut logs = self
+            .inner
+            .logs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        logs.entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(UnitLog::new(
+                    &self.inner.dir,
+                    name,
+                    self.inner.defaults,
+                    self.inner.forward,
+                )))
+            })
+            .clone()
+    }
+
+    /// The log of `name` if it was ever created.
+    pub fn find(&self, name: &str) -> Option<SharedLog> {
+        let logs = self
+            .inner
+            .logs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        logs.get(name).cloned()
+    }
+}
+
+/// Whether svcd's stdout is /dev/null, where forwarding lines would only cost time.
+pub fn stdout_is_null() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(null) = std::fs::metadata("/dev/null") else {
+        return false;
+    };
+    let Ok(out) = nix::sys::stat::fstat(std::io::stdout()) else {
+        return false;
+    };
+    (out.st_mode & nix::libc::S_IFMT) == nix::libc::S_IFCHR && out.st_rdev == null.rdev()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_keeps_the_last_lines_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), false);
+        let now = Instant::now();
+        for i in 0..25 {
+            log.push_line(Stream::Out, "T", format!("line {i}").as_bytes(), now);
+        }
+        log.push_line(Stream::Err, "T", &vec![b'x'; 5000], now);
+        log.flush(now);
+        let lines = log.last_lines();
+        assert_eq!(lines.len(), RING_LINES);
+        assert_eq!(lines[0], "T out line 16");
+        assert_eq!(lines[8], "T out line 24");
+        assert!(lines[9].starts_with("T err xxx"));
+        assert!(lines[9].len() <= RING_LINE_MAX + 6);
+        let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
+        assert_eq!(text.lines().count(), 26);
+        assert!(text.starts_with("T out line 0\n"), "{text:.40}");
+    }
+
+    #[test]
+    fn slow_followers_skip_lines_and_are_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), false);
+        let (tx, mut rx) = mpsc::channel(2);
+        log.follow(tx);
+        let now = Instant::now();
+        for i in 0..5 {
+            log.push_line(Stream::Out, "T", format!("{i}").as_bytes(), now);
+            log.push_line(Stream::Err, "T", format!("e{i}").as_bytes(), now);
+            log.flush(now);
+        }
+        let text = |f: Followed| String::from_utf8(f.batch.text.clone()).unwrap();
+        assert_eq!(
+            rx.try_recv().map(text).ok().as_deref(),
+            Some("T out 0\nT err e0\n")
+        );
+        assert_eq!(
+            rx.try_recv().map(text).ok().as_deref(),
+            Some("T out 1\nT err e1\n")
+        );
+        log.push_line(Stream::Out, "T", b"5", now);
+        log.flush(now);
+        let next = rx.try_recv().unwrap();
+        assert_eq!(next.skipped, 6);
+        assert_eq!(text(next), "T out 5\n");
+        drop(rx);
+        log.push_line(Stream::Out, "T", b"6", now);
+        log.flush(now);
+        assert!(log.followers.is_empty());
+    }
+}

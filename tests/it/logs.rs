@@ -1,0 +1,298 @@
+//! Unit logs: capture with stream stamps, the last words of a crash, rotation, `svc logs`.
+
+use crate::util::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn log_text(svcd: &Svcd, name: &str) -> String {
+    std::fs::read_to_string(svcd.dir.path().join(format!("state/logs/{name}.log")))
+        .unwrap_or_default()
+}
+
+/// The `TIME STREAM TEXT` lines of `name`'s log as (stream, text).
+fn log_lines(svcd: &Svcd, name: &str) -> Vec<(String, String)> {
+    log_text(svcd, name)
+        .lines()
+        .map(|line| {
+            let mut parts = line.splitn(3, ' ');
+            let time = parts.next().unwrap_or_default();
+            assert!(
+                time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+                "not an RFC 3339 stamp: {line:?}"
+            );
+            let stream = parts.next().unwrap_or_default().to_string();
+            (stream, parts.next().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn stdout_and_stderr_are_captured_with_their_stream() {
+    let svcd = Dir::new()
+        .with(
+            "talk",
+            "exec = '''sh -c 'echo to out; echo to err >&2; sleep 1000' '''\n",
+        )
+        .start();
+    let lines = wait_until("both lines in the log", DEADLINE, || {
+        let lines = log_lines(&svcd, "talk");
+        (lines.len() >= 2).then_some(lines)
+    });
+    assert!(
+        lines.contains(&("out".into(), "to out".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("err".into(), "to err".into())),
+        "{lines:?}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let logs = svcd.dir.path().join("state/logs");
+    let dir_mode = std::fs::metadata(&logs).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o750);
+    let file_mode = std::fs::metadata(logs.join("talk.log"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(file_mode & 0o007, 0, "logs are not world readable");
+    // Still on svcd's stdout, as `name | line`.
+    wait_until("lines on svcd's stdout", DEADLINE, || {
+        let out = svcd.stdout();
+        (out.contains("talk | to out") && out.contains("talk | to err")).then_some(())
+    });
+}
+
+#[test]
+fn the_last_words_of_a_crash_are_in_the_log_and_status() {
+    let svcd = Dir::new()
+        .with(
+            "crash",
+            "exec = '''sh -c 'echo starting; echo dying words >&2; exit 1' '''\n\
+             [restart]\npolicy = \"never\"\n",
+        )
+        .start();
+    svcd.wait_for("crash", "failed");
+    // The exit is published only after the pipes were drained: no waiting for the lines.
+    let status = svcd.status("crash");
+    let logs: Vec<&str> = status["logs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no logs in {status}"))
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(
+        logs.iter().any(|l| l.ends_with(" err dying words")),
+        "{status}"
+    );
+    assert!(log_text(&svcd, "crash").contains(" err dying words\n"));
+    let human = svcd.svc_ok(&["status", "crash"], 3);
+    assert!(human.contains("err dying words"), "{human}");
+}
+
+#[test]
+fn status_shows_the_last_ten_lines() {
+    let svcd = Dir::new()
+        .with(
+            "count",
+            "exec = '''sh -c 'for i in $(seq 1 25); do echo line $i; done; sleep 1000' '''\n",
+        )
+        .start();
+    let status = svcd.wait_status("count", "line 25 in status", |s| {
+        s["logs"]
+            .as_array()
+            .and_then(|l| l.last())
+            .and_then(|l| l.as_str())
+            .is_some_and(|l| l.ends_with("out line 25"))
+    });
+    let logs = status["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 10, "{status}");
+    assert!(
+        logs[0].as_str().unwrap().ends_with("out line 16"),
+        "{status}"
+    );
+}
+
+#[test]
+fn rotation_bounds_each_file_and_their_number() {
+    let svcd = Dir::new()
+        .with(
+            "flood",
+            "exec = '''sh -c 'seq 1 3000; echo done; sleep 1000' '''\n\
+             [log]\nmax_size = \"4K\"\nkeep = 2\n",
+        )
+        .start();
+    wait_until("the last line", DEADLINE, || {
+        log_text(&svcd, "flood")
+            .contains(" out done\n")
+            .then_some(())
+    });
+    let logs = svcd.dir.path().join("state/logs");
+    let mut names: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["flood.log", "flood.log.1", "flood.log.2"]);
+    for name in &names {
+        let len = std::fs::metadata(logs.join(name)).unwrap().len();
+        assert!(len <= 4096, "{name} is {len} bytes");
+    }
+    // The newest lines are kept, in order across the files.
+    let older = std::fs::read_to_string(logs.join("flood.log.1")).unwrap();
+    let last_old: u32 = older
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let newest = log_lines(&svcd, "flood");
+    assert_eq!(newest[0].1, (last_old + 1).to_string(), "{newest:?}");
+}
+
+#[test]
+fn logs_prints_the_last_lines_of_several_units_by_time() {
+    let svcd = Dir::new()
+        .with(
+            "a",
+            "exec = '''sh -c 'for i in 1 2 3 4 5; do echo a$i; done; sleep 1000' '''\n",
+        )
+        .with("b", "exec = '''sh -c 'echo b1 >&2; sleep 1000' '''\n")
+        .start();
+    wait_until("both logs", DEADLINE, || {
+        (log_text(&svcd, "a").contains("a5") && log_text(&svcd, "b").contains("b1")).then_some(())
+    });
+    let out = svcd.svc_ok(&["logs", "a", "-n", "2"], 0);
+    let texts: Vec<&str> = out.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(texts, ["a4", "a5"], "{out}");
+    assert!(
+        out.lines().all(|l| l.split(' ').nth(1) == Some("out")),
+        "{out}"
+    );
+    let out = svcd.svc_ok(&["logs", "a", "b", "-n", "100"], 0);
+    assert_eq!(out.lines().count(), 6, "{out}");
+    assert!(out.contains(" b err b1\n"), "{out}");
+    let times: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "interleaved by time: {out}");
+    let out = svcd.svc(&["logs", "a", "nope"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
+
+#[test]
+fn follow_goes_on_across_rotation_and_restart() {
+    let dir = Dir::new();
+    let go = dir.path().join("go");
+    dir.unit(
+        "chatty",
+        &format!(
+            "exec = '''sh -c 'echo run; while [ ! -e {go} ]; do sleep 0.05; done; seq 1 400; echo batch done; sleep 1000' '''\n\
+             [log]\nmax_size = \"1K\"\nkeep = 1\n",
+            go = go.display()
+        ),
+    );
+    let svcd = dir.start();
+    wait_until("the first line", DEADLINE, || {
+        log_text(&svcd, "chatty")
+            .contains(" out run\n")
+            .then_some(())
+    });
+    let mut child = Command::new(SVC)
+        .arg("--socket")
+        .arg(&svcd.socket)
+        .args(["logs", "-f", "-n", "1", "chatty"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("svc logs -f");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let expect = |what: &str| {
+        let start = std::time::Instant::now();
+        loop {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            match rx.recv_timeout(left.max(Duration::from_millis(1))) {
+                Ok(line) if line.ends_with(what) => return,
+                Ok(_) => continue,
+                Err(e) => panic!("no `{what}` from svc logs -f: {e}"),
+            }
+        }
+    };
+    expect(" out run");
+    std::fs::write(&go, "").unwrap();
+    expect(" out 400");
+    expect(" out batch done");
+    // 400 lines of ~30 bytes went through 1K files: rotated many times.
+    assert!(svcd.dir.path().join("state/logs/chatty.log.1").exists());
+    std::fs::remove_file(&go).unwrap();
+    svcd.svc_ok(&["restart", "chatty"], 0);
+    expect(" out run");
+    std::fs::write(&go, "").unwrap();
+    expect(" out batch done");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_broken_log_dir_is_reported_and_recovered() {
+    let dir = Dir::new();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    // A file where the log directory should be: nothing can be written.
+    std::fs::write(dir.path().join("state/logs"), "in the way").unwrap();
+    let go = dir.path().join("go");
+    dir.unit(
+        "tick",
+        &format!(
+            "exec = '''sh -c 'echo first; while [ ! -e {go} ]; do sleep 0.05; done; while true; do echo tick; sleep 0.1; done' '''\n",
+            go = go.display()
+        ),
+    );
+    let svcd = dir.start();
+    let status = svcd.wait_status("tick", "a log error", |s| s["log_error"].is_string());
+    assert!(
+        status["log_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot create the log directory"),
+        "{status}"
+    );
+    // The ring and svcd's stdout still get the lines; the unit runs on.
+    assert!(
+        status["logs"][0]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("out first"),
+        "{status}"
+    );
+    assert_eq!(status["state"], "running");
+    let human = svcd.svc_ok(&["status", "tick"], 0);
+    assert!(human.contains("Log file: cannot create"), "{human}");
+    std::fs::remove_file(svcd.dir.path().join("state/logs")).unwrap();
+    std::fs::write(&go, "").unwrap();
+    svcd.wait_status("tick", "the log error to clear", |s| {
+        s["log_error"].is_null()
+    });
+    wait_until("ticks in the new log", DEADLINE, || {
+        log_text(&svcd, "tick")
+            .contains(" out tick\n")
+            .then_some(())
+    });
+    assert!(
+        svcd.stderr().contains("is writable again"),
+        "{}",
+        svcd.stderr()
+    );
+}
