@@ -132,6 +132,9 @@ pub struct UnitInfo {
     /// Seconds the unit has been in its state, as the daemon saw it when answering.
     #[serde(default)]
     pub since_secs: f64,
+    /// The unit's own words about itself: its last sd_notify `STATUS=` of this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
 }
 
 /// `{"code": 1, "at": ..., "reason": ...}` or `{"signal": "SIGKILL", ...}`.

@@ -4,6 +4,8 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod checks;
+mod notify;
 mod report;
 mod waiter;
 
@@ -75,6 +77,8 @@ struct Daemon {
     shutdown: Option<Vec<tokio::sync::oneshot::Sender<Response>>>,
     /// When svcd started: the `since` of broken units.
     started: Instant,
+    /// Readiness and health check tasks, sd_notify state.
+    checks: checks::Checks,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -98,6 +102,11 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     };
     let loaded = unit::load_dirs(&options.units_dirs).map_err(DaemonError::Units)?;
     create_state_dir(&options.state_dir)?;
+    let notify_path = options.state_dir.join("notify.sock");
+    let notify_socket = notify::bind(&notify_path).map_err(|source| DaemonError::Socket {
+        path: notify_path.clone(),
+        source,
+    })?;
     let listener = server::bind(&options.socket).map_err(|source| DaemonError::Socket {
         path: options.socket.clone(),
         source,
@@ -117,6 +126,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     tokio::spawn(server::serve(listener, request_tx, access, alive_tx));
 
     let mut daemon = Daemon::new(loaded);
+    let (check_tx, mut check_rx) = mpsc::unbounded_channel();
+    tokio::spawn(notify::serve(notify_socket, check_tx.clone()));
+    daemon.checks.set_sender(check_tx);
+    daemon.configure_checks(&notify_path);
     tracing::info!(
         units = daemon.units.len(),
         broken = daemon.entries.len() - daemon.units.len(),
@@ -128,12 +141,12 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             tracing::error!(unit = %name, "not started, its unit file is invalid:\n{errors}");
         }
     }
-    let now = Instant::now();
-    for id in 0..daemon.units.len() {
-        if daemon.units[id].enabled {
-            daemon.supervisor.handle_start(now, id, "started with svcd");
-        }
-    }
+    let enabled: Vec<UnitId> = (0..daemon.units.len())
+        .filter(|&id| daemon.units[id].enabled)
+        .collect();
+    daemon
+        .supervisor
+        .handle_start_all(Instant::now(), &enabled, "started with svcd");
 
     loop {
         daemon.perform_actions();
@@ -147,6 +160,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             _ = sigint.recv() => daemon.begin_shutdown("svcd got SIGINT", None),
             _ = sighup.recv() => tracing::warn!("SIGHUP: reload is not supported yet; nothing changed"),
             Some(envelope) = requests.recv() => daemon.handle_request(envelope),
+            Some(message) = check_rx.recv() => daemon.handle_check(message),
             _ = sleep_until(deadline), if deadline.is_some() => {
                 daemon.supervisor.handle_timeout(Instant::now());
             }
@@ -154,6 +168,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     }
 
     let _ = std::fs::remove_file(&options.socket);
+    let _ = std::fs::remove_file(&notify_path);
     for reply in daemon.shutdown.take().unwrap_or_default() {
         let _ = reply.send(Response::ok(None));
     }
@@ -210,6 +225,7 @@ impl Daemon {
             waiters: Vec::new(),
             shutdown: None,
             started: now,
+            checks: checks::Checks::default(),
         }
     }
 
@@ -230,6 +246,7 @@ impl Daemon {
                 }
                 Action::Publish { unit: id } => {
                     changed = true;
+                    self.sync_checks(id);
                     let status = self.supervisor.status(id);
                     tracing::info!(unit = %self.units[id].name, state = %status.state, pid = ?status.pid, "{}", status.reason);
                 }
@@ -261,6 +278,8 @@ impl Daemon {
             // Not a main pid: a stray of a unit's group, reaped so it leaves no zombie.
             if let Some(id) = self.pids.remove(&pid) {
                 self.supervisor.handle_exit(now, id, status);
+            } else {
+                self.checks.exec_exited(pid, status);
             }
         }
     }
@@ -284,10 +303,7 @@ impl Daemon {
             tracing::info!("{reason}: stopping every unit");
         }
         self.shutdown.get_or_insert_with(Vec::new).extend(reply);
-        let now = Instant::now();
-        for id in 0..self.units.len() {
-            self.supervisor.handle_stop(now, id, reason);
-        }
+        self.supervisor.handle_stop_all(Instant::now(), reason);
     }
 
     /// The entries named, or an `unknown_unit` error naming the ones that do not exist.
@@ -327,7 +343,9 @@ impl Daemon {
                         .pid
                         .and_then(|p| memory.get(&p).copied())
                         .unwrap_or_default();
-                    report::unit_info(&self.units[*id], &status, mem, clocks)
+                    let mut info = report::unit_info(&self.units[*id], &status, mem, clocks);
+                    info.status_text = self.checks.status_text.get(id).cloned();
+                    info
                 }
                 Entry::Broken(broken) => report::broken_info(broken, self.started, clocks),
             })

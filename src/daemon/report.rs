@@ -68,6 +68,7 @@ pub fn unit_info(
         next_start: status.next_start.map(|at| clocks.format(at)),
         starts: status.starts,
         errors: Vec::new(),
+        status_text: None,
     }
 }
 
@@ -90,5 +91,6 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         next_start: None,
         starts: 0,
         errors: broken.errors.iter().map(ToString::to_string).collect(),
+        status_text: None,
     }
 }

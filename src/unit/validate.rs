@@ -125,6 +125,10 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         .unwrap_or(true);
     let restart = check.restart(&raw.restart);
     let stop = check.stop(&raw.stop);
+    let requires = super::probe::names(raw.requires.as_ref(), name, check.issues);
+    let after = super::probe::names(raw.after.as_ref(), name, check.issues);
+    let ready = super::probe::ready(&raw.ready, check.issues);
+    let health = super::probe::health(&raw.health, check.issues);
     Some(Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -137,8 +141,12 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         group,
         umask,
         enabled,
+        requires,
+        after,
         restart,
         stop,
+        ready,
+        health,
     })
 }
 

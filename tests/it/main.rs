@@ -2,6 +2,7 @@
 //! temp dir.
 
 mod control;
+mod ready;
 mod supervise;
 mod units;
 mod util;
