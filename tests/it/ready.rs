@@ -289,3 +289,35 @@ fn stop_order_is_the_reverse_of_start_order() {
         "{text}"
     );
 }
+
+#[test]
+fn a_failed_requirement_leaves_its_dependent_waiting_with_the_reason() {
+    let dir = Dir::new();
+    let fixed = dir.path().join("fixed");
+    dir.unit(
+        "db",
+        &format!(
+            "exec = [\"sh\", \"-c\", \"test -e {} || exit 7; exec sleep 1000\"]\n[restart]\npolicy = \"never\"\n",
+            fixed.display()
+        ),
+    );
+    dir.unit("app", "requires = [\"db\"]\nexec = [\"sleep\", \"1000\"]\n");
+    let svcd = dir.start();
+    svcd.wait_for("db", "failed");
+    let app = svcd.wait_status("app", "app waiting for the failed db", |s| {
+        s["reason"] == "waiting for db (failed)"
+    });
+    assert_eq!(app["state"], "starting", "{app}");
+    assert_eq!(app["pid"], serde_json::Value::Null, "{app}");
+    // Starting it by hand cannot help: the answer says why at once.
+    let out = svcd.svc(&["start", "app"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("waiting for db (failed)"), "{stderr}");
+    // Once db is fixed and started, app follows by itself.
+    std::fs::write(&fixed, "").expect("fix db");
+    svcd.svc_ok(&["start", "db"], 0);
+    svcd.wait_for("app", "running");
+    let app = svcd.status("app");
+    assert!(app["pid"].as_u64().is_some(), "{app}");
+}
