@@ -160,6 +160,9 @@ impl Supervisor {
     /// After every event: release held starts whose dependencies are there, refresh the reason
     /// of those still waiting, and send the stop signals that waited for dependents.
     pub(super) fn settle(&mut self, now: Instant) {
+        if !self.units.iter().any(|u| u.held || u.signal_pending) {
+            return;
+        }
         // Each pass releases or signals at least one unit, or ends; no unit does either twice.
         for _ in 0..=self.units.len() {
             let mut progressed = false;

@@ -194,6 +194,7 @@ fn a_silent_watchdog_restarts_the_unit() {
             "import os, socket, time\n\
              open('{env}', 'a').write(os.environ.get('WATCHDOG_USEC', '-') + '\\n')\n\
              s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+             s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
              for _ in range(5):\n\
              \x20   s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n\
              \x20   time.sleep(0.1)\n\
@@ -204,7 +205,8 @@ fn a_silent_watchdog_restarts_the_unit() {
     dir.unit(
         "pinger",
         &format!(
-            "exec = [\"python3\", \"{pinger}\"]\n[restart]\ndelay = \"50ms\"\n[health]\nwatchdog = \"400ms\"\n"
+            "exec = [\"python3\", \"{pinger}\"]\n[restart]\ndelay = \"50ms\"\n\
+             [ready]\nnotify = true\ntimeout = \"20s\"\n[health]\nwatchdog = \"1s\"\n"
         ),
     );
     let svcd = dir.start();
@@ -213,11 +215,11 @@ fn a_silent_watchdog_restarts_the_unit() {
     });
     let reason = status["last_exit"]["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.starts_with("watchdog: no WATCHDOG=1 within 400ms"),
+        reason.starts_with("watchdog: no WATCHDOG=1 within 1s"),
         "{status}"
     );
     let usec = std::fs::read_to_string(&env).unwrap_or_default();
-    assert_eq!(usec.lines().next(), Some("400000"));
+    assert_eq!(usec.lines().next(), Some("1000000"));
 }
 
 #[test]
