@@ -42,6 +42,9 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     if !unit.reason.is_empty() {
         let _ = writeln!(out, "    Reason: {}", unit.reason);
     }
+    if let Some(text) = &unit.status_text {
+        let _ = writeln!(out, "    Status: {text}");
+    }
     for error in &unit.errors {
         let _ = writeln!(out, "     Error: {error}");
     }

@@ -173,6 +173,9 @@ pub struct UnitInfo {
     /// Seconds the unit has been in its state, as the daemon saw it when answering.
     #[serde(default)]
     pub since_secs: f64,
+    /// The unit's own words about itself: its last sd_notify `STATUS=` of this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
     /// The last lines the unit printed (at most 10), oldest first, as in its log file:
     /// `TIME STREAM TEXT`.
     #[serde(default)]

@@ -4,7 +4,9 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod checks;
 mod memory;
+mod notify;
 mod reload;
 mod report;
 mod waiter;
@@ -80,12 +82,16 @@ struct Daemon {
     started: Instant,
     /// Where the unit files are, for reload.
     units_dirs: Vec<PathBuf>,
+    /// The sd_notify socket, exported to the units that speak to it.
+    notify_path: PathBuf,
     /// Memory samples, the host policy.
     memory: memory::MemoryWatch,
     /// Every unit's log, shared with the control connections (`svc logs`).
     logs: logs::Registry,
     /// Main pid → the capture of its output, drained when the exit is reaped.
     captures: HashMap<u32, Capture>,
+    /// Readiness and health check tasks, sd_notify state.
+    checks: checks::Checks,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -109,6 +115,11 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     };
     let loaded = unit::load_dirs(&options.units_dirs).map_err(DaemonError::Units)?;
     create_state_dir(&options.state_dir)?;
+    let notify_path = options.state_dir.join("notify.sock");
+    let notify_socket = notify::bind(&notify_path).map_err(|source| DaemonError::Socket {
+        path: notify_path.clone(),
+        source,
+    })?;
     let listener = server::bind(&options.socket).map_err(|source| DaemonError::Socket {
         path: options.socket.clone(),
         source,
@@ -138,7 +149,12 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         registry.clone(),
     ));
 
-    let mut daemon = Daemon::new(loaded, options.units_dirs.clone(), registry);
+    let mut daemon = Daemon::new(
+        loaded,
+        options.units_dirs.clone(),
+        notify_path.clone(),
+        registry,
+    );
     daemon.memory = memory::MemoryWatch::new(config.memory.clone());
     // Armed once: the kernel keeps the trigger for as long as the file stays open.
     let mut psi = if config.memory.watches_host() {
@@ -146,6 +162,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     } else {
         None
     };
+    let (check_tx, mut check_rx) = mpsc::unbounded_channel();
+    tokio::spawn(notify::serve(notify_socket, check_tx.clone()));
+    daemon.checks.set_sender(check_tx);
+    daemon.configure_checks();
     tracing::info!(
         units = daemon.units.len(),
         broken = daemon.entries.len() - daemon.units.len(),
@@ -157,12 +177,12 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
             tracing::error!(unit = %name, "not started, its unit file is invalid:\n{errors}");
         }
     }
-    let now = Instant::now();
-    for id in 0..daemon.units.len() {
-        if daemon.units[id].enabled {
-            daemon.supervisor.handle_start(now, id, "started with svcd");
-        }
-    }
+    let enabled: Vec<UnitId> = (0..daemon.units.len())
+        .filter(|&id| daemon.units[id].enabled)
+        .collect();
+    daemon
+        .supervisor
+        .handle_start_all(Instant::now(), &enabled, "started with svcd");
 
     loop {
         daemon.perform_actions();
@@ -180,6 +200,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
                 Err(why) => tracing::error!("SIGHUP: {why}"),
             },
             Some(envelope) = requests.recv() => daemon.handle_request(envelope),
+            Some(message) = check_rx.recv() => daemon.handle_check(message),
             _ = sleep_until(deadline), if deadline.is_some() => {
                 daemon.supervisor.handle_timeout(Instant::now());
             }
@@ -195,6 +216,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     }
 
     let _ = std::fs::remove_file(&options.socket);
+    let _ = std::fs::remove_file(&notify_path);
     for reply in daemon.shutdown.take().unwrap_or_default() {
         let _ = reply.send(Response::ok(None));
     }
@@ -246,12 +268,18 @@ fn create_state_dir(path: &std::path::Path) -> Result<(), DaemonError> {
 }
 
 impl Daemon {
-    fn new(loaded: unit::Loaded, units_dirs: Vec<PathBuf>, logs: logs::Registry) -> Daemon {
+    fn new(
+        loaded: unit::Loaded,
+        units_dirs: Vec<PathBuf>,
+        notify_path: PathBuf,
+        logs: logs::Registry,
+    ) -> Daemon {
         let now = Instant::now();
         let mut supervisor = Supervisor::new();
         let mut entries = Vec::new();
         let mut units = Vec::new();
-        for unit in loaded.units {
+        for mut unit in loaded.units {
+            checks::add_notify_env(&mut unit, &notify_path);
             let id = supervisor.add_unit(now, &unit.name, unit.restart.clone(), unit.stop.clone());
             supervisor.set_memory_limits(id, memory_limits(&unit));
             entries.push((unit.name.clone(), Entry::Unit(id)));
@@ -270,9 +298,11 @@ impl Daemon {
             shutdown: None,
             started: now,
             units_dirs,
+            notify_path,
             memory: memory::MemoryWatch::default(),
             logs,
             captures: HashMap::new(),
+            checks: checks::Checks::default(),
         }
     }
 
@@ -302,6 +332,7 @@ impl Daemon {
         }
         // One line per unit and batch, with where it ended up.
         for &id in &changed {
+            self.sync_checks(id);
             let status = self.supervisor.status(id);
             let pid = status
                 .pid
@@ -343,6 +374,8 @@ impl Daemon {
                     capture.drain();
                 }
                 self.supervisor.handle_exit(now, id, status);
+            } else {
+                self.checks.exec_exited(pid, status);
             }
         }
     }
@@ -366,9 +399,18 @@ impl Daemon {
             tracing::info!("{reason}: stopping every unit");
         }
         self.shutdown.get_or_insert_with(Vec::new).extend(reply);
-        let now = Instant::now();
-        for id in 0..self.units.len() {
-            self.supervisor.handle_stop(now, id, reason);
+        self.supervisor.handle_stop_all(Instant::now(), reason);
+    }
+
+    /// The id of the listed unit `name` (not a broken one, not one a reload removed).
+    fn unit_id(&self, name: &str) -> Option<UnitId> {
+        let index = self
+            .entries
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()?;
+        match self.entries[index].1 {
+            Entry::Unit(id) => Some(id),
+            Entry::Broken(_) => None,
         }
     }
 
@@ -415,6 +457,7 @@ impl Daemon {
                         info.logs = log.last_lines();
                         info.log_error = log.error();
                     }
+                    info.status_text = self.checks.status_text.get(id).cloned();
                     info
                 }
                 Entry::Broken(broken) => report::broken_info(broken, self.started, clocks),

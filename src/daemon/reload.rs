@@ -24,10 +24,13 @@ impl Daemon {
             ));
         }
         let now = Instant::now();
-        let (mut added, mut changed, mut restarted, mut removed) = (0, 0, 0, 0);
+        let (mut added, mut changed, mut removed) = (0, 0, 0);
         let mut entries = Vec::with_capacity(loaded.units.len());
+        // Started once every unit is known, with its dependencies and checks in place.
+        let (mut to_start, mut to_restart) = (Vec::new(), Vec::new());
         let mut old: Vec<(String, Entry)> = std::mem::take(&mut self.entries);
-        for new in loaded.units {
+        for mut new in loaded.units {
+            super::checks::add_notify_env(&mut new, &self.notify_path);
             let previous = old
                 .iter()
                 .position(|(name, _)| *name == new.name)
@@ -36,17 +39,14 @@ impl Daemon {
                 Some(Entry::Unit(id)) => {
                     if self.units[id] != new {
                         changed += 1;
+                        let restart = new.restart.clone();
+                        self.supervisor.set_config(id, restart, new.stop.clone());
                         self.supervisor
-                            .set_config(id, new.restart.clone(), new.stop.clone());
+                            .set_memory_limits(id, super::memory_limits(&new));
                         self.units[id] = new;
                         let state = self.supervisor.status(id).state;
                         if matches!(state, State::Running | State::Starting) {
-                            restarted += 1;
-                            self.supervisor.handle_restart(
-                                now,
-                                id,
-                                "restarted by reload: unit file changed",
-                            );
+                            to_restart.push(id);
                         }
                     }
                     id
@@ -62,12 +62,10 @@ impl Daemon {
                     );
                     self.supervisor
                         .set_memory_limits(id, super::memory_limits(&new));
-                    let enabled = new.enabled;
-                    self.units.push(new);
-                    if enabled {
-                        self.supervisor
-                            .handle_start(now, id, "started by reload: new unit");
+                    if new.enabled {
+                        to_start.push(id);
                     }
+                    self.units.push(new);
                     id
                 }
             };
@@ -84,6 +82,17 @@ impl Daemon {
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         self.entries = entries;
+        // Dependencies name units, whose ids may be new.
+        self.configure_checks();
+        for id in to_start {
+            self.supervisor
+                .handle_start(now, id, "started by reload: new unit");
+        }
+        let restarted = to_restart.len();
+        for id in to_restart {
+            self.supervisor
+                .handle_restart(now, id, "restarted by reload: unit file changed");
+        }
         Ok(format!(
             "reloaded: {added} added, {removed} removed, {changed} changed ({restarted} restarted)"
         ))

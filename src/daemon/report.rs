@@ -70,6 +70,7 @@ pub fn unit_info(
         errors: Vec::new(),
         logs: Vec::new(),
         log_error: None,
+        status_text: None,
     }
 }
 
@@ -94,5 +95,6 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         errors: broken.errors.iter().map(ToString::to_string).collect(),
         logs: Vec::new(),
         log_error: None,
+        status_text: None,
     }
 }

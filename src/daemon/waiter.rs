@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 /// What a waiter waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Goal {
-    /// `start`: running, or a clear failure.
+    /// `start`: running (which now means ready), or a clear failure.
     Started,
     /// `stop`: inactive or failed.
     Stopped,
@@ -48,6 +48,8 @@ impl Goal {
                 match status.state {
                     State::Running if fresh => Progress::Done,
                     State::Failed => Progress::Failed(why()),
+                    // Held by a failed requirement: nothing will happen until someone acts.
+                    State::Starting if status.blocked => Progress::Failed(why()),
                     State::Inactive | State::Backoff if fresh => Progress::Failed(why()),
                     _ => Progress::Pending,
                 }
@@ -81,6 +83,7 @@ mod tests {
         UnitStatus {
             state,
             ready: state == State::Running,
+            blocked: false,
             pid: None,
             since: Instant::now(),
             restarts: 0,

@@ -24,6 +24,11 @@
 //! backoff and the start-limit history, so a unit that hit its limit can always be started by
 //! hand. Automatic restarts never do.
 //!
+//! Dependencies and readiness are in [`deps`] and [`readiness`]: a start whose `requires` or
+//! `after` are not there yet is *held* in `starting` without a process (its reason says what it
+//! waits for); a unit with a readiness check stays `starting` after the spawn until
+//! `handle_ready`, or until its ready timeout fails the start.
+//!
 //! Events: `spawned` → running (or → stopping at once if a stop was pending); `spawn failed` and
 //! an unrequested `exit` → the restart policy (backoff / starting / inactive / failed); `exit`
 //! while stopping → inactive (or starting if a start waits); `timeout` in backoff → starting,
@@ -32,9 +37,13 @@
 mod backoff;
 #[cfg(test)]
 mod command_tests;
+mod deps;
+#[cfg(test)]
+mod deps_tests;
 mod memory;
 #[cfg(test)]
 mod memory_tests;
+mod readiness;
 mod record;
 mod state;
 #[cfg(test)]
@@ -42,6 +51,7 @@ mod tests;
 mod transitions;
 
 pub use backoff::fmt_duration;
+pub use readiness::Checks;
 pub use record::MemoryLimits;
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
@@ -100,6 +110,7 @@ impl Supervisor {
                 }
             }
         });
+        self.settle(now);
     }
 
     /// Operator (or shutdown) asks for the unit to stop.
@@ -113,22 +124,28 @@ impl Supervisor {
                     unit.clear_intents();
                     unit.set_state(now, State::Inactive, reason);
                 }
+                State::Starting if unit.held => {
+                    unit.clear_intents();
+                    unit.set_state(now, State::Inactive, reason);
+                }
                 State::Starting if unit.pid.is_none() => {
                     // Nothing to signal yet; the daemon is spawning it right now.
                     unit.stop_pending = true;
                     unit.start_after_stop = false;
                     unit.stop_reason = reason.to_string();
                 }
-                State::Starting | State::Running => sup.begin_stop(now, id, reason.to_string()),
+                State::Starting | State::Running => sup.request_stop(now, id, reason.to_string()),
                 State::Stopping => {
                     // The signals already sent stand; only the intent and its words change.
                     unit.restart_for = None;
                     unit.start_after_stop = false;
+                    unit.failure = None;
                     unit.stop_reason = reason.to_string();
                     unit.reason = reason.to_string();
                 }
             }
         });
+        self.settle(now);
     }
 
     /// Operator asks for stop-then-start.
@@ -139,6 +156,7 @@ impl Supervisor {
                 State::Inactive | State::Failed | State::Backoff => {
                     sup.operator_spawn(now, id, reason.to_string())
                 }
+                State::Starting if unit.held => sup.operator_spawn(now, id, reason.to_string()),
                 State::Starting if unit.pid.is_none() => {
                     unit.stop_pending = true;
                     unit.stop_reason = reason.to_string();
@@ -146,7 +164,7 @@ impl Supervisor {
                     unit.start_reason = reason.to_string();
                 }
                 State::Starting | State::Running => {
-                    sup.begin_stop(now, id, reason.to_string());
+                    sup.request_stop(now, id, reason.to_string());
                     let unit = &mut sup.units[id];
                     unit.start_after_stop = true;
                     unit.start_reason = reason.to_string();
@@ -158,12 +176,14 @@ impl Supervisor {
                 }
             }
         });
+        self.settle(now);
     }
 
     /// The daemon performed `Action::Spawn` and the process runs as `pid` (its own group leader).
     ///
-    /// With no readiness checks yet, the unit is running (and ready) at once; the reason stays
-    /// the one the start gave ("started by operator", "restarted (exited with code 1)").
+    /// Without a readiness check, the unit is running (and ready) at once; with one, it stays
+    /// `starting` until [`Supervisor::handle_ready`] or its ready timeout. The reason stays the
+    /// one the start gave ("started by operator", "restarted (exited with code 1)").
     pub fn handle_spawned(&mut self, now: Instant, id: UnitId, pid: u32) {
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
@@ -180,11 +200,14 @@ impl Supervisor {
                 let reason = unit.stop_reason.clone();
                 sup.begin_stop(now, id, reason);
                 sup.units[id].start_after_stop = start_after_stop;
+            } else if unit.ready_check {
+                unit.deadline = now.checked_add(unit.ready_timeout);
             } else {
                 let reason = std::mem::take(&mut unit.reason);
-                unit.set_state(now, State::Running, reason);
+                sup.become_ready(now, id, reason);
             }
         });
+        self.settle(now);
     }
 
     /// The daemon could not spawn (exec failed, bad user, ...): counts as a failed start.
@@ -213,6 +236,7 @@ impl Supervisor {
                 sup.schedule_restart(now, id);
             }
         });
+        self.settle(now);
     }
 
     /// The unit's main process was reaped.
@@ -267,6 +291,17 @@ impl Supervisor {
                 } else {
                     status.to_string()
                 };
+                if !unit.start_after_stop
+                    && let Some(failure) = unit.failure.take()
+                {
+                    unit.last_exit = Some(Exit {
+                        status: Some(status),
+                        at: now,
+                        reason: format!("{failure} (then {reason})"),
+                    });
+                    sup.after_failure(now, id, failure);
+                    return;
+                }
                 unit.last_exit = Some(Exit {
                     status: Some(status),
                     at: now,
@@ -297,7 +332,9 @@ impl Supervisor {
                 let reason = format!("{status}; restart policy is {}", unit.restart.policy);
                 unit.set_state(now, State::Failed, reason);
             }
+            sup.stop_dependents(now, id, &status.to_string());
         });
+        self.settle(now);
     }
 
     /// Time has reached `now`: fire every deadline that is due.
@@ -311,6 +348,14 @@ impl Supervisor {
                 unit.deadline = None;
                 match (unit.state, unit.pid) {
                     (State::Backoff, _) => sup.auto_spawn(now, id),
+                    (State::Starting, Some(_)) => {
+                        let limit = fmt_duration(unit.ready_timeout);
+                        sup.fail_stop(now, id, format!("not ready within {limit}"));
+                    }
+                    (State::Running, Some(_)) => {
+                        let limit = unit.watchdog.map(fmt_duration).unwrap_or_default();
+                        sup.fail_stop(now, id, format!("watchdog: no WATCHDOG=1 within {limit}"));
+                    }
                     (State::Stopping, Some(pid)) => {
                         // Keep waiting for the exit without a new deadline: SIGKILL cannot be
                         // caught, and a process stuck in the kernel is not helped by retrying.
@@ -325,6 +370,7 @@ impl Supervisor {
                 }
             });
         }
+        self.settle(now);
     }
 
     /// The next action for the daemon to perform, in order.

@@ -3,7 +3,7 @@
 use super::state::{Exit, State, UnitStatus};
 use crate::unit::{RestartConfig, StopConfig};
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Everything the core knows about one unit.
 #[derive(Debug)]
@@ -48,6 +48,30 @@ pub(super) struct Record {
     /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
     pub escalated: bool,
 
+    /// Units that must be running (and ready) before this one is spawned.
+    pub requires: Vec<super::UnitId>,
+    /// Units whose start this one waits for (ordering only).
+    pub after: Vec<super::UnitId>,
+    /// In `starting` without a process: waiting for `requires`/`after` before the spawn.
+    pub held: bool,
+    /// The start's reason while held (the state's reason says what it waits for).
+    pub held_reason: String,
+    /// Held by a requirement in `failed`.
+    pub blocked: bool,
+    /// In `stopping`, the stop signal waits until the units that depend on this one are down.
+    pub signal_pending: bool,
+    /// A stop svcd started because the unit failed (not ready in time, unhealthy, watchdog):
+    /// after the exit, the restart policy decides, and the exit's reason says why.
+    pub failure: Option<String>,
+
+    /// A readiness check must pass before `starting` becomes `running`.
+    pub ready_check: bool,
+    /// Not ready after this long → a failed start.
+    pub ready_timeout: Duration,
+    /// sd_notify watchdog: while running, `WATCHDOG=1` must come at least this often.
+    pub watchdog: Option<Duration>,
+    /// sd_notify `RELOADING=1` until the next `READY=1`: running but not ready.
+    pub reloading: bool,
     /// `memory.max` and `memory.swap_max`, in bytes.
     pub limits: MemoryLimits,
     /// Consecutive memory samples of the current run over a limit.
@@ -89,6 +113,17 @@ impl Record {
             limits: MemoryLimits::default(),
             over_limit: 0,
             restart_for: None,
+            requires: Vec::new(),
+            after: Vec::new(),
+            held: false,
+            held_reason: String::new(),
+            blocked: false,
+            signal_pending: false,
+            failure: None,
+            ready_check: false,
+            ready_timeout: Duration::from_secs(30),
+            watchdog: None,
+            reloading: false,
         }
     }
 
@@ -108,12 +143,18 @@ impl Record {
         self.start_after_stop = false;
         self.escalated = false;
         self.restart_for = None;
+        self.held = false;
+        self.blocked = false;
+        self.signal_pending = false;
+        self.failure = None;
+        self.reloading = false;
     }
 
     pub fn status(&self) -> UnitStatus {
         UnitStatus {
             state: self.state,
-            ready: self.state == State::Running,
+            ready: self.state == State::Running && !self.reloading,
+            blocked: self.blocked,
             pid: self.pid,
             since: self.since,
             restarts: self.restarts,

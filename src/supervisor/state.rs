@@ -102,8 +102,12 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitStatus {
     pub state: State,
-    /// Running and ready (for now: running at all, as no unit has a readiness check yet).
+    /// Running and ready: its readiness check passed (or it has none), and it is not
+    /// reloading (sd_notify `RELOADING=1`).
     pub ready: bool,
+    /// Held in `starting` because a unit it requires is `failed`: it will not start until that
+    /// one is started again. The reason names it.
+    pub blocked: bool,
     pub pid: Option<u32>,
     /// When the current state began.
     pub since: Instant,

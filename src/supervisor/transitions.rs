@@ -40,7 +40,14 @@ impl Supervisor {
             unit.start_history.push_back(now);
         }
         unit.set_state(now, State::Starting, reason);
-        self.actions.push_back(Action::Spawn { unit: id });
+        if let Some((waiting, blocked)) = self.start_blockers(id) {
+            let unit = &mut self.units[id];
+            unit.held = true;
+            unit.blocked = blocked;
+            unit.held_reason = std::mem::replace(&mut unit.reason, waiting);
+        } else {
+            self.actions.push_back(Action::Spawn { unit: id });
+        }
     }
 
     /// Enters `stopping`: the stop signal to the whole group and a deadline to escalate; with a

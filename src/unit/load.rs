@@ -54,6 +54,7 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, std::io::Error> {
         }
     }
     loaded.units.sort_by(|a, b| a.name.cmp(&b.name));
+    super::graph::check(&mut loaded.units, &mut loaded.broken, |_, _| false);
     // Stable: a duplicate stays after the unit it duplicates when that one is broken too.
     loaded.broken.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(loaded)
@@ -63,7 +64,41 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, std::io::Error> {
 /// recursive), one result per file in the order given (a directory's files sorted). A path that
 /// cannot be read gives an error entry for it. Duplicate names are not looked for: checking two
 /// versions of one unit side by side is a fair use.
+///
+/// The dependencies are checked over the whole set: a name that no given unit has (nor a
+/// `NAME.toml` beside the unit's file) and cycles are errors.
 pub fn check_paths(paths: &[PathBuf]) -> Vec<Result<Unit, UnitErrors>> {
+    let mut results = check_files(paths);
+    let mut units: Vec<Unit> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .cloned()
+        .collect();
+    let mut broken: Vec<UnitErrors> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .cloned()
+        .collect();
+    let before = broken.len();
+    super::graph::check(&mut units, &mut broken, |unit, name| {
+        unit.path
+            .parent()
+            .is_some_and(|dir| dir.join(format!("{name}.toml")).is_file())
+    });
+    if broken.len() > before {
+        for result in &mut results {
+            let Ok(unit) = result else { continue };
+            if !units.iter().any(|u| u.path == unit.path)
+                && let Some(errors) = broken.iter().find(|b| b.path == unit.path)
+            {
+                *result = Err(errors.clone());
+            }
+        }
+    }
+    results
+}
+
+fn check_files(paths: &[PathBuf]) -> Vec<Result<Unit, UnitErrors>> {
     let mut results = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {

@@ -10,7 +10,9 @@
 pub mod duration;
 pub mod envfile;
 pub mod error;
+pub mod graph;
 pub mod load;
+pub mod probe;
 pub mod raw;
 pub mod validate;
 
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
 pub use load::{Loaded, check_paths, load_dirs, load_file};
+pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
 
 /// A validated unit, ready to be supervised.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,8 +45,14 @@ pub struct Unit {
     pub group: Option<String>,
     pub umask: Option<u32>,
     pub enabled: bool,
+    /// Units that must be running and ready before this one starts; stopped after it.
+    pub requires: Vec<String>,
+    /// Units this one starts after (ordering only).
+    pub after: Vec<String>,
     pub restart: RestartConfig,
     pub stop: StopConfig,
+    pub ready: ReadyConfig,
+    pub health: HealthConfig,
     pub memory: MemoryConfig,
     pub log: LogConfig,
 }

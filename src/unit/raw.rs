@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
 
 /// Top-level keys this version understands.
-pub const TOP_KEYS: [&str; 13] = [
+pub const TOP_KEYS: [&str; 18] = [
     "description",
     "exec",
     "shell",
@@ -25,9 +25,14 @@ pub const TOP_KEYS: [&str; 13] = [
     "group",
     "umask",
     "enabled",
+    "requires",
+    "after",
     "restart",
     "stop",
+    "memory",
     "log",
+    "ready",
+    "health",
 ];
 
 /// Keys of `[restart]`.
@@ -48,21 +53,20 @@ pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
 pub const MEMORY_KEYS: [&str; 4] = ["max", "swap_max", "oom_score_adj", "on_pressure"];
 /// Keys of `[log]`.
 pub const LOG_KEYS: [&str; 2] = ["max_size", "keep"];
+/// Keys of `[ready]`.
+pub const READY_KEYS: [&str; 5] = ["tcp", "http", "exec", "notify", "timeout"];
+
+/// Keys of `[health]`.
+pub const HEALTH_KEYS: [&str; 7] = [
+    "tcp", "http", "exec", "watchdog", "interval", "timeout", "failures",
+];
 
 /// Top-level keys of the interface that a later version implements; refused until then, so
 /// that a unit never runs silently without a dependency or a limit its author asked for.
-pub const LATER_KEYS: [&str; 3] = ["requires", "after", "fatal"];
+pub const LATER_KEYS: [&str; 1] = ["fatal"];
 
 /// Tables of the interface that a later version implements, with their keys.
-pub const LATER_TABLES: [(&str, &[&str]); 2] = [
-    ("ready", &["tcp", "http", "exec", "notify", "timeout"]),
-    (
-        "health",
-        &[
-            "tcp", "http", "exec", "notify", "timeout", "interval", "failures",
-        ],
-    ),
-];
+pub const LATER_TABLES: [(&str, &[&str]); 0] = [];
 
 /// A TOML value with its span, owned so that stage two does not borrow the text.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,10 +167,16 @@ pub struct RawUnit {
     pub group: Option<Entry>,
     pub umask: Option<Entry>,
     pub enabled: Option<Entry>,
+    pub requires: Option<Entry>,
+    pub after: Option<Entry>,
     pub restart: RawRestart,
     pub stop: RawStop,
     pub memory: RawMemory,
     pub log: RawLog,
+    /// The known keys of `[ready]`, as written (unknown ones are issues already).
+    pub ready: Vec<Entry>,
+    /// The known keys of `[health]`.
+    pub health: Vec<Entry>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -233,6 +243,24 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
         "group" => &mut raw.group,
         "umask" => &mut raw.umask,
         "enabled" => &mut raw.enabled,
+        "requires" => &mut raw.requires,
+        "after" => &mut raw.after,
+        "ready" | "health" => {
+            let (table, keys, slot): (&str, &[&str], _) = if entry.key == "ready" {
+                ("ready", &READY_KEYS, &mut raw.ready)
+            } else {
+                ("health", &HEALTH_KEYS, &mut raw.health)
+            };
+            for sub in sub_entries(entry, issues) {
+                let name = sub.key.rsplit('.').next().unwrap_or_default();
+                if keys.contains(&name) {
+                    slot.push(sub);
+                } else {
+                    issues.push(unknown(&sub, table, keys));
+                }
+            }
+            return;
+        }
         "restart" => {
             for sub in sub_entries(entry, issues) {
                 let slot = match sub.key.as_str() {
@@ -331,7 +359,7 @@ fn sub_entries(entry: Entry, issues: &mut Vec<Issue>) -> Vec<Entry> {
     }
 }
 
-/// `[ready]`, `[health]`, `[memory]`: each key is refused, known ones as "not supported
+/// Tables of a later version: each key is refused, known ones as "not supported
 /// yet", others as unknown.
 fn later_table(entry: Entry, table: &str, keys: &[&str], issues: &mut Vec<Issue>) {
     let Value::Table(subs) = &entry.node.value else {

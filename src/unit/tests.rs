@@ -99,6 +99,10 @@ timeout = "5s"
         group: Some("1000".to_string()),
         umask: Some(0o027),
         enabled: false,
+        requires: Vec::new(),
+        after: Vec::new(),
+        ready: Default::default(),
+        health: Default::default(),
         restart: RestartConfig {
             policy: RestartPolicy::Always,
             delay: Duration::ZERO,
@@ -265,32 +269,25 @@ fatal = true
 tcp = "127.0.0.1:3000"
 timeot = "30s"
 
+[memory]
+max = "200M"
+
 [log]
 keep = 3
 "#;
     let errors = errors(text);
     let expected = [
-        "2:1 requires: `requires` is not supported yet",
-        "3:1 after: `after` is not supported yet",
         "4:1 fatal: `fatal` is not supported yet",
-        "7:1 ready.tcp: `ready.tcp` is not supported yet",
         "8:1 ready.timeot: unknown key `ready.timeot`, did you mean `ready.timeout`?",
     ];
     assert_eq!(errors.len(), expected.len(), "{errors:#?}");
     for (error, prefix) in errors.iter().zip(expected) {
         assert!(error.starts_with(prefix), "{error:?} vs {prefix:?}");
     }
-    // Dotted and inline forms, and an empty table, are refused too.
+    // The dotted form is refused too.
     assert_eq!(
-        one_error(
-            "exec = \"true\"\nhealth.http = \"http://x/\"\n",
-            "not supported yet"
-        ),
-        "2:8 health.http"
-    );
-    assert_eq!(
-        one_error("exec = \"true\"\n[health]\n", "not supported yet"),
-        "2:2 health"
+        one_error("exec = \"true\"\nfatal = false\n", "not supported yet"),
+        "2:1 fatal"
     );
 }
 

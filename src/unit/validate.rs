@@ -130,6 +130,10 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
     let stop = check.stop(&raw.stop);
     let memory = check.memory(&raw.memory);
     let log = check.log(&raw.log);
+    let requires = super::probe::names(raw.requires.as_ref(), name, check.issues);
+    let after = super::probe::names(raw.after.as_ref(), name, check.issues);
+    let ready = super::probe::ready(&raw.ready, check.issues);
+    let health = super::probe::health(&raw.health, check.issues);
     Some(Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -142,10 +146,14 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         group,
         umask,
         enabled,
+        requires,
+        after,
         restart,
         stop,
         memory,
         log,
+        ready,
+        health,
     })
 }
 

@@ -4,6 +4,7 @@
 mod control;
 mod logs;
 mod memory;
+mod ready;
 mod reload;
 mod supervise;
 mod units;

@@ -68,7 +68,7 @@ fn check_validates_offline() {
 #[test]
 fn keys_of_later_features_are_refused_not_ignored() {
     let dir = Dir::new();
-    dir.unit("web", "exec = [\"x\"]\nrequires = [\"db\"]\n");
+    dir.unit("web", "exec = [\"x\"]\nfatal = true\n");
     let out = Command::new(SVC)
         .arg("check")
         .arg(dir.units())
@@ -77,7 +77,7 @@ fn keys_of_later_features_are_refused_not_ignored() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("requires") && stderr.contains("not supported yet"),
+        stderr.contains("fatal") && stderr.contains("not supported yet"),
         "{stderr}"
     );
 }

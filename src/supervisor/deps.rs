@@ -1,0 +1,206 @@
+//! Dependencies between units: `requires` (start after they are ready, stop before them, go
+//! down and come back with them) and `after` (ordering only).
+//!
+//! A start that cannot happen yet is *held*: the unit is `starting` with no process, and its
+//! reason says what it waits for ("waiting for chat (failed)"). A stop of a unit that others
+//! depend on first stops the units that require it; its own stop signal waits in `stopping`
+//! until those (and units ordered after it that are stopping too) are down. Both are settled
+//! after every event by [`Supervisor::settle`]. The graph has no cycles (the unit loader refuses
+//! them); the core only makes sure a cycle could not loop it forever.
+
+use super::{Action, State, Supervisor, UnitId};
+use std::time::Instant;
+
+impl Supervisor {
+    /// Sets what unit `id` requires and starts after (ids of units already added).
+    pub fn set_deps(&mut self, id: UnitId, requires: Vec<UnitId>, after: Vec<UnitId>) {
+        let Some(unit) = self.units.get_mut(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        unit.requires = requires;
+        unit.after = after;
+    }
+
+    /// Every unit once, each after the units it requires or starts after.
+    pub fn start_order(&self) -> Vec<UnitId> {
+        // 0: not seen, 1: in progress (a cycle stops here), 2: placed.
+        let mut mark = vec![0u8; self.units.len()];
+        let mut order = Vec::with_capacity(self.units.len());
+        for root in 0..self.units.len() {
+            let mut stack = vec![(root, 0usize)];
+            while let Some(&mut (id, ref mut next)) = stack.last_mut() {
+                if *next == 0 && mark[id] != 0 {
+                    stack.pop();
+                    continue;
+                }
+                mark[id] = 1;
+                let unit = &self.units[id];
+                let dep = unit.requires.iter().chain(&unit.after).nth(*next).copied();
+                *next += 1;
+                match dep {
+                    Some(dep) if dep < mark.len() && mark[dep] == 0 => stack.push((dep, 0)),
+                    Some(_) => {}
+                    None => {
+                        mark[id] = 2;
+                        order.push(id);
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    /// Starts `ids` (boot): in dependency order, so `after` sees what it is ordered after.
+    pub fn handle_start_all(&mut self, now: Instant, ids: &[UnitId], reason: &str) {
+        let mut wanted = vec![false; self.units.len()];
+        for &id in ids {
+            if let Some(slot) = wanted.get_mut(id) {
+                *slot = true;
+            }
+        }
+        for id in self.start_order() {
+            if wanted[id] {
+                self.handle_start(now, id, reason);
+            }
+        }
+    }
+
+    /// Stops every unit (shutdown): dependents first, each unit's signal held until what
+    /// depends on it is down.
+    pub fn handle_stop_all(&mut self, now: Instant, reason: &str) {
+        for id in self.start_order().into_iter().rev() {
+            self.handle_stop(now, id, reason);
+        }
+    }
+
+    /// What a start of `id` waits for, if anything: the reason to show, and whether a required
+    /// unit is `failed` (then it waits until someone starts that one).
+    pub(super) fn start_blockers(&self, id: UnitId) -> Option<(String, bool)> {
+        let unit = &self.units[id];
+        let mut waiting = Vec::new();
+        let mut blocked = false;
+        for &req in &unit.requires {
+            let other = &self.units[req];
+            if other.state != State::Running {
+                waiting.push(format!("{} ({})", other.name, other.state));
+                blocked |= other.state == State::Failed;
+            }
+        }
+        for &before in &unit.after {
+            let other = &self.units[before];
+            if other.state == State::Starting {
+                waiting.push(format!("{} (starting)", other.name));
+            }
+        }
+        (!waiting.is_empty()).then(|| (format!("waiting for {}", waiting.join(", ")), blocked))
+    }
+
+    /// Stops a unit that has a process (`starting` or `running`): first the units that require
+    /// it, then, once they are down, the unit itself (see [`Supervisor::settle`]).
+    pub(super) fn request_stop(&mut self, now: Instant, id: UnitId, reason: String) {
+        let unit = &mut self.units[id];
+        // `stopping` first: a dependent that (wrongly) leads back here finds it stopping.
+        unit.signal_pending = true;
+        unit.escalated = false;
+        unit.deadline = None;
+        unit.stop_reason = reason.clone();
+        unit.set_state(now, State::Stopping, reason.clone());
+        self.stop_dependents(now, id, &reason);
+        if !self.is_stop_held(id) {
+            self.units[id].signal_pending = false;
+            self.begin_stop(now, id, reason);
+        }
+    }
+
+    /// Unit `id` is going down (`why`): every unit that requires it and runs is stopped, to be
+    /// started again once `id` is ready again (held until then).
+    pub(super) fn stop_dependents(&mut self, now: Instant, id: UnitId, why: &str) {
+        let name = self.units[id].name.clone();
+        let reason = format!("required unit {name} is going down: {why}");
+        let back = format!("started again: required unit {name} is back");
+        for dep in 0..self.units.len() {
+            if dep == id || !self.units[dep].requires.contains(&id) {
+                continue;
+            }
+            self.publishing(dep, |sup| {
+                let unit = &mut sup.units[dep];
+                match unit.state {
+                    State::Starting if unit.held => {}
+                    State::Starting if unit.pid.is_none() => {
+                        unit.stop_pending = true;
+                        unit.stop_reason = reason.clone();
+                        unit.start_after_stop = true;
+                        unit.start_reason = back.clone();
+                    }
+                    State::Starting | State::Running => {
+                        sup.request_stop(now, dep, reason.clone());
+                        let unit = &mut sup.units[dep];
+                        unit.start_after_stop = true;
+                        unit.start_reason = back.clone();
+                    }
+                    _ => {}
+                }
+            });
+        }
+    }
+
+    /// Whether the stop signal of `id` must wait: a unit that requires it still has a process,
+    /// or one ordered after it is stopping and not gone yet.
+    fn is_stop_held(&self, id: UnitId) -> bool {
+        self.units.iter().enumerate().any(|(other, unit)| {
+            other != id
+                && unit.pid.is_some()
+                && (unit.requires.contains(&id)
+                    || (unit.after.contains(&id) && unit.state == State::Stopping))
+        })
+    }
+
+    /// After every event: release held starts whose dependencies are there, refresh the reason
+    /// of those still waiting, and send the stop signals that waited for dependents.
+    pub(super) fn settle(&mut self, now: Instant) {
+        if !self.units.iter().any(|u| u.held || u.signal_pending) {
+            return;
+        }
+        // Each pass releases or signals at least one unit, or ends; no unit does either twice.
+        for _ in 0..=self.units.len() {
+            let mut progressed = false;
+            for id in 0..self.units.len() {
+                let unit = &self.units[id];
+                if unit.held && unit.state == State::Starting {
+                    let blockers = self.start_blockers(id);
+                    self.publishing(id, |sup| {
+                        let unit = &mut sup.units[id];
+                        match blockers {
+                            Some((waiting, blocked)) => {
+                                unit.reason = waiting;
+                                unit.blocked = blocked;
+                            }
+                            None => {
+                                unit.held = false;
+                                unit.blocked = false;
+                                unit.reason = std::mem::take(&mut unit.held_reason);
+                                sup.actions.push_back(Action::Spawn { unit: id });
+                                progressed = true;
+                            }
+                        }
+                    });
+                } else if unit.signal_pending
+                    && unit.state == State::Stopping
+                    && !self.is_stop_held(id)
+                {
+                    let reason = unit.stop_reason.clone();
+                    self.units[id].signal_pending = false;
+                    if self.units[id].pid.is_some() {
+                        self.publishing(id, |sup| sup.begin_stop(now, id, reason));
+                    }
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Readiness, health and the sd_notify watchdog in the core.
+//!
+//! The daemon runs the checks; the core only hears their verdicts (`handle_ready`,
+//! `handle_unhealthy`, `handle_watchdog`) and owns the deadlines: in `starting` with a process,
+//! the unit's one deadline is its ready timeout; in `running`, its watchdog.
+
+use super::{State, Supervisor, UnitId};
+use crate::unit::RestartPolicy;
+use std::time::{Duration, Instant};
+
+/// What the core must know of a unit's checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    /// The unit has a readiness check: `starting` lasts until it passes.
+    pub ready: bool,
+    /// Not ready after this long → a failed start.
+    pub ready_timeout: Duration,
+    /// sd_notify watchdog period, if any.
+    pub watchdog: Option<Duration>,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            ready: false,
+            ready_timeout: Duration::from_secs(30),
+            watchdog: None,
+        }
+    }
+}
+
+impl Supervisor {
+    /// Sets a unit's checks; they apply from its next run on.
+    pub fn set_checks(&mut self, id: UnitId, checks: Checks) {
+        let Some(unit) = self.units.get_mut(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        unit.ready_check = checks.ready;
+        unit.ready_timeout = checks.ready_timeout;
+        unit.watchdog = checks.watchdog;
+    }
+
+    /// The unit's readiness check passed (or it sent `READY=1`). A late or repeated verdict for
+    /// a unit that is not starting is ignored, except that it ends a reload.
+    pub fn handle_ready(&mut self, now: Instant, id: UnitId) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            match unit.state {
+                State::Starting if unit.pid.is_some() && !unit.stop_pending => {
+                    let reason = std::mem::take(&mut unit.reason);
+                    sup.become_ready(now, id, reason);
+                }
+                State::Running => unit.reloading = false,
+                _ => {}
+            }
+        });
+        self.settle(now);
+    }
+
+    /// sd_notify `RELOADING=1`: running, but not ready until the next `READY=1`.
+    pub fn handle_reloading(&mut self, _now: Instant, id: UnitId) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            if unit.state == State::Running {
+                unit.reloading = true;
+            }
+        });
+    }
+
+    /// sd_notify `WATCHDOG=1`: the unit is alive; its watchdog deadline moves on.
+    pub fn handle_watchdog(&mut self, now: Instant, id: UnitId) {
+        let Some(unit) = self.units.get_mut(id) else {
+            return;
+        };
+        if unit.state == State::Running
+            && let Some(period) = unit.watchdog
+        {
+            unit.deadline = now.checked_add(period);
+        }
+    }
+
+    /// The health check failed as many times in a row as allowed: stop the unit, and let the
+    /// restart policy bring it back. Ignored unless the unit is running.
+    pub fn handle_unhealthy(&mut self, now: Instant, id: UnitId, reason: &str) {
+        self.publishing(id, |sup| {
+            if sup.units[id].state == State::Running && sup.units[id].pid.is_some() {
+                sup.fail_stop(now, id, reason.to_string());
+            }
+        });
+        self.settle(now);
+    }
+
+    /// `starting` → `running` (ready); arms the watchdog.
+    pub(super) fn become_ready(&mut self, now: Instant, id: UnitId, reason: String) {
+        let unit = &mut self.units[id];
+        unit.reloading = false;
+        unit.deadline = unit.watchdog.and_then(|period| now.checked_add(period));
+        unit.set_state(now, State::Running, reason);
+    }
+
+    /// svcd stops the unit because it failed (`reason`): dependents go down too, and after the
+    /// exit the policy decides ([`Supervisor::after_failure`]). No waiting for dependents: the
+    /// unit is of no use to them any more.
+    pub(super) fn fail_stop(&mut self, now: Instant, id: UnitId, reason: String) {
+        self.stop_dependents(now, id, &reason);
+        self.begin_stop(now, id, reason.clone());
+        self.units[id].failure = Some(reason);
+    }
+
+    /// The process of a unit stopped by [`Supervisor::fail_stop`] is gone: a failure for the
+    /// policy, as a crash is (`never` → failed, else a restart after the backoff).
+    pub(super) fn after_failure(&mut self, now: Instant, id: UnitId, failure: String) {
+        let unit = &mut self.units[id];
+        unit.clear_intents();
+        unit.deadline = None;
+        if unit.restart.policy == RestartPolicy::Never {
+            let reason = format!("{failure}; restart policy is never");
+            unit.set_state(now, State::Failed, reason);
+        } else {
+            self.schedule_restart(now, id);
+        }
+    }
+}
