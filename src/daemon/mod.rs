@@ -114,6 +114,9 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         },
     };
     let loaded = unit::load_dirs(&options.units_dirs).map_err(DaemonError::Units)?;
+    if let Err(why) = process::ensure_fd_limit(loaded.units.len()) {
+        tracing::warn!("{why}");
+    }
     create_state_dir(&options.state_dir)?;
     let notify_path = options.state_dir.join("notify.sock");
     let notify_socket = notify::bind(&notify_path).map_err(|source| DaemonError::Socket {

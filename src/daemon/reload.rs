@@ -23,6 +23,9 @@ impl Daemon {
                 errors.join("\n")
             ));
         }
+        if let Err(why) = crate::process::ensure_fd_limit(self.units.len() + loaded.units.len()) {
+            tracing::warn!("{why}");
+        }
         let now = Instant::now();
         let (mut added, mut changed, mut removed) = (0, 0, 0);
         let mut entries = Vec::with_capacity(loaded.units.len());

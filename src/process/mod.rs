@@ -156,3 +156,31 @@ pub fn reap() -> Vec<(u32, ExitStatus)> {
     }
     exits
 }
+
+/// Descriptors svcd holds per unit while it runs: two output pipes, and room for a check's.
+const FDS_PER_UNIT: u64 = 4;
+/// The socket, the notify socket, log files, signal pipes and what the runtime keeps.
+const FDS_BASE: u64 = 64;
+
+/// Raises svcd's soft limit of open files, if `units` need more than it allows, up to the hard
+/// limit. The common soft limit of 1024 would stop svcd at a few hundred units. Children
+/// inherit the raised limit; svcd only raises it as far as its units need, so a small
+/// installation keeps the usual 1024 for its services.
+pub fn ensure_fd_limit(units: usize) -> Result<(), String> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let need = FDS_BASE + FDS_PER_UNIT * units as u64;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+        .map_err(|e| format!("cannot read RLIMIT_NOFILE: {e}"))?;
+    if soft >= need {
+        return Ok(());
+    }
+    let new = need.min(hard);
+    setrlimit(Resource::RLIMIT_NOFILE, new, hard)
+        .map_err(|e| format!("cannot raise RLIMIT_NOFILE from {soft} to {new}: {e}"))?;
+    if new < need {
+        return Err(format!(
+            "{units} units may need {need} open files, but the hard limit is {hard}; raise it (ulimit -Hn)"
+        ));
+    }
+    Ok(())
+}
