@@ -4,6 +4,7 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod init;
 mod report;
 mod waiter;
 
@@ -29,6 +30,8 @@ pub struct Options {
     pub config: (PathBuf, bool),
     pub state_dir: PathBuf,
     pub socket: PathBuf,
+    /// Init duties beyond reaping: survive stray signals (`--init`, or svcd is PID 1).
+    pub init: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,9 @@ pub enum DaemonError {
     },
     #[error("cannot start the event loop: {0}")]
     Runtime(std::io::Error),
+    /// Not a failure of svcd: a `fatal` unit failed, and svcd stopped every unit because of it.
+    #[error("unit `{unit}` failed ({reason}) and is fatal: stopped every unit")]
+    Fatal { unit: String, reason: String },
 }
 
 /// One name in the units directories: a unit the supervisor runs, or a broken file.
@@ -75,6 +81,8 @@ struct Daemon {
     shutdown: Option<Vec<tokio::sync::oneshot::Sender<Response>>>,
     /// When svcd started: the `since` of broken units.
     started: Instant,
+    /// A `fatal` unit failed: its name and why; svcd exits non-zero once everything stopped.
+    fatal: Option<(String, String)>,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -107,6 +115,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
+    init::become_subreaper();
+    if options.init {
+        init::ignore_stray_signals();
+    }
 
     let (request_tx, mut requests) = mpsc::channel::<Envelope>(64);
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -163,7 +175,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     drop(requests);
     let _ = tokio::time::timeout(std::time::Duration::from_millis(500), alive_rx.recv()).await;
     tracing::info!("svcd stopped");
-    Ok(())
+    match daemon.fatal.take() {
+        Some((unit, reason)) => Err(DaemonError::Fatal { unit, reason }),
+        None => Ok(()),
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -210,6 +225,7 @@ impl Daemon {
             waiters: Vec::new(),
             shutdown: None,
             started: now,
+            fatal: None,
         }
     }
 
@@ -227,17 +243,45 @@ impl Daemon {
                     if let Err(e) = process::signal_group(pgid, signal) {
                         tracing::warn!(unit = %self.units[id].name, pgid, "cannot send {}: {e}", crate::signal::name(signal));
                     }
+                    self.signal_strays(id, pgid, signal);
                 }
                 Action::Publish { unit: id } => {
                     changed = true;
                     let status = self.supervisor.status(id);
                     tracing::info!(unit = %self.units[id].name, state = %status.state, pid = ?status.pid, "{}", status.reason);
+                    if status.state == State::Failed && self.units[id].fatal {
+                        self.fatal_failed(id, &status.reason);
+                    }
                 }
             }
         }
         if changed {
             self.check_waiters();
         }
+    }
+
+    /// The signal that went to a unit's group also goes to the unit's processes outside it.
+    fn signal_strays(&self, id: UnitId, pgid: u32, signal: i32) {
+        let name = &self.units[id].name;
+        let main_alive = self.pids.get(&pgid) == Some(&id);
+        let mains: std::collections::HashSet<u32> = self.pids.keys().copied().collect();
+        let sent = process::signal_strays(name, pgid, main_alive, &mains, signal);
+        if sent > 0 {
+            let signal = crate::signal::name(signal);
+            tracing::info!(unit = %name, "sent {signal} to {sent} of its processes outside its process group");
+        }
+    }
+
+    /// A `fatal` unit reached `failed`: stop everything, and exit non-zero once stopped. During
+    /// a shutdown already under way there is nothing left to decide.
+    fn fatal_failed(&mut self, id: UnitId, reason: &str) {
+        if self.shutdown.is_some() || self.fatal.is_some() {
+            return;
+        }
+        let name = self.units[id].name.clone();
+        tracing::error!(unit = %name, "fatal unit failed ({reason}): svcd stops every unit and exits with status 3");
+        self.fatal = Some((name.clone(), reason.to_string()));
+        self.begin_shutdown(&format!("fatal unit `{name}` failed"), None);
     }
 
     fn spawn(&mut self, id: UnitId) {

@@ -8,10 +8,12 @@
 mod credentials;
 mod memory;
 mod output;
+mod strays;
 
 pub use credentials::Credentials;
 pub use memory::{GroupMemory, group_memory};
 pub use output::forward_output;
+pub use strays::{UNIT_ENV, children, signal_strays};
 
 use crate::supervisor::ExitStatus;
 use crate::unit::Unit;
@@ -48,7 +50,8 @@ pub struct Spawned {
 }
 
 /// Spawns `unit` in its own process group, stdin from /dev/null, stdout and stderr into one
-/// pipe. The environment is svcd's own, then the unit's `env_file`, then its `env`.
+/// pipe. The environment is svcd's own, then the unit's `env_file`, then its `env`, then
+/// `SVC_UNIT=<name>`, by which [`signal_strays`] recognizes the unit's processes.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(unit.user.as_deref(), unit.group.as_deref())
         .map_err(SpawnError::Credentials)?;
@@ -63,6 +66,7 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     command
         .args(unit.argv.iter().skip(1))
         .envs(&unit.env)
+        .env(UNIT_ENV, &unit.name)
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))
         .stderr(Stdio::from(write_err))

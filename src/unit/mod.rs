@@ -42,6 +42,8 @@ pub struct Unit {
     pub group: Option<String>,
     pub umask: Option<u32>,
     pub enabled: bool,
+    /// When this unit reaches `failed`, svcd stops everything and exits non-zero.
+    pub fatal: bool,
     pub restart: RestartConfig,
     pub stop: StopConfig,
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
 
 /// Top-level keys this version understands.
-pub const TOP_KEYS: [&str; 12] = [
+pub const TOP_KEYS: [&str; 13] = [
     "description",
     "exec",
     "shell",
@@ -25,6 +25,7 @@ pub const TOP_KEYS: [&str; 12] = [
     "group",
     "umask",
     "enabled",
+    "fatal",
     "restart",
     "stop",
 ];
@@ -45,7 +46,7 @@ pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
 
 /// Top-level keys of the interface that a later version implements; refused until then, so
 /// that a unit never runs silently without a dependency or a limit its author asked for.
-pub const LATER_KEYS: [&str; 3] = ["requires", "after", "fatal"];
+pub const LATER_KEYS: [&str; 2] = ["requires", "after"];
 
 /// Tables of the interface that a later version implements, with their keys.
 pub const LATER_TABLES: [(&str, &[&str]); 4] = [
@@ -162,6 +163,7 @@ pub struct RawUnit {
     pub group: Option<Entry>,
     pub umask: Option<Entry>,
     pub enabled: Option<Entry>,
+    pub fatal: Option<Entry>,
     pub restart: RawRestart,
     pub stop: RawStop,
 }
@@ -216,6 +218,7 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
         "group" => &mut raw.group,
         "umask" => &mut raw.umask,
         "enabled" => &mut raw.enabled,
+        "fatal" => &mut raw.fatal,
         "restart" => {
             for sub in sub_entries(entry, issues) {
                 let slot = match sub.key.as_str() {

@@ -64,6 +64,7 @@ user = "chat"
 group = 1000
 umask = "0027"
 enabled = false
+fatal = true
 
 [restart]
 policy = "always"
@@ -99,6 +100,7 @@ timeout = "5s"
         group: Some("1000".to_string()),
         umask: Some(0o027),
         enabled: false,
+        fatal: true,
         restart: RestartConfig {
             policy: RestartPolicy::Always,
             delay: Duration::ZERO,
@@ -128,6 +130,7 @@ fn defaults_of_a_minimal_unit() {
     assert!(unit.env.is_empty());
     assert_eq!((unit.user, unit.group, unit.umask), (None, None, None));
     assert!(unit.enabled);
+    assert!(!unit.fatal);
     assert_eq!(unit.restart, RestartConfig::default());
     assert_eq!(unit.stop, StopConfig::default());
 }
@@ -238,7 +241,6 @@ fn later_keys_are_refused_not_ignored() {
     let text = r#"exec = "true"
 requires = ["db"]
 after = ["db"]
-fatal = true
 
 [ready]
 tcp = "127.0.0.1:3000"
@@ -254,11 +256,10 @@ keep = 3
     let expected = [
         "2:1 requires: `requires` is not supported yet",
         "3:1 after: `after` is not supported yet",
-        "4:1 fatal: `fatal` is not supported yet",
-        "7:1 ready.tcp: `ready.tcp` is not supported yet",
-        "8:1 ready.timeot: unknown key `ready.timeot`, did you mean `ready.timeout`?",
-        "11:1 memory.max: `memory.max` is not supported yet",
-        "14:1 log.keep: `log.keep` is not supported yet",
+        "6:1 ready.tcp: `ready.tcp` is not supported yet",
+        "7:1 ready.timeot: unknown key `ready.timeot`, did you mean `ready.timeout`?",
+        "10:1 memory.max: `memory.max` is not supported yet",
+        "13:1 log.keep: `log.keep` is not supported yet",
     ];
     assert_eq!(errors.len(), expected.len(), "{errors:#?}");
     for (error, prefix) in errors.iter().zip(expected) {
@@ -297,6 +298,10 @@ fn wrong_types_name_the_key_and_the_expected_type() {
     assert_eq!(
         one_error("exec = \"a\"\nenabled = \"yes\"\n", "expected a boolean"),
         "2:11 enabled"
+    );
+    assert_eq!(
+        one_error("exec = \"a\"\nfatal = 1\n", "expected a boolean"),
+        "2:9 fatal"
     );
     assert_eq!(
         one_error("exec = \"a\"\nenv = { PORT = 3000 }\n", "expected a string"),

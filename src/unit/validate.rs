@@ -123,6 +123,11 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         .as_ref()
         .and_then(|e| check.boolean(e))
         .unwrap_or(true);
+    let fatal = raw
+        .fatal
+        .as_ref()
+        .and_then(|e| check.boolean(e))
+        .unwrap_or(false);
     let restart = check.restart(&raw.restart);
     let stop = check.stop(&raw.stop);
     Some(Unit {
@@ -137,6 +142,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         group,
         umask,
         enabled,
+        fatal,
         restart,
         stop,
     })
