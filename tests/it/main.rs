@@ -2,6 +2,7 @@
 //! temp dir.
 
 mod control;
+mod pid1;
 mod supervise;
 mod units;
 mod util;
