@@ -51,9 +51,8 @@ pub fn signal_strays(
     if main_alive {
         roots.extend(children(pgid));
     }
-    let me = std::process::id();
     roots.extend(
-        children(me)
+        own_children()
             .into_iter()
             .filter(|pid| !mains.contains(pid) && belongs_to(*pid, name)),
     );
@@ -92,6 +91,19 @@ pub fn children(pid: u32) -> Vec<u32> {
         }
     }
     found
+}
+
+/// svcd's own children. Only its main thread's list is read: svcd forks from that thread, and
+/// the kernel hands orphans to a subreaper's first living thread, which is that one.
+fn own_children() -> Vec<u32> {
+    let me = std::process::id();
+    match std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) {
+        Ok(text) => text
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .collect(),
+        Err(_) => children(me),
+    }
 }
 
 fn children_by_scan(parent: u32) -> Vec<u32> {
