@@ -20,10 +20,13 @@ struct Args {
     /// The control socket (default <state-dir>/svcd.sock).
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Behave as PID 1 even when not PID 1 (not supported yet: refused).
+    /// Behave as init (survive stray signals) even when not PID 1.
     #[arg(long)]
     init: bool,
 }
+
+/// A `fatal` unit failed (see `man svcd`); 1 is svcd's own failure, 2 a usage error.
+const EXIT_FATAL: u8 = 3;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -39,10 +42,6 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    if args.init {
-        eprintln!("svcd: --init is not supported yet");
-        return ExitCode::from(2);
-    }
     let state_dir = args
         .state_dir
         .unwrap_or_else(svc::control::client::default_state_dir);
@@ -54,9 +53,14 @@ fn main() -> ExitCode {
         },
         socket: args.socket.unwrap_or_else(|| state_dir.join("svcd.sock")),
         state_dir,
+        init: args.init || std::process::id() == 1,
     };
     match svc::daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ svc::daemon::DaemonError::Fatal { .. }) => {
+            eprintln!("svcd: {e}");
+            ExitCode::from(EXIT_FATAL)
+        }
         Err(e) => {
             // Each message already carries its cause.
             eprintln!("svcd: {e}");

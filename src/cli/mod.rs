@@ -1,5 +1,6 @@
 //! The `svc` command: parse, ask svcd (or check files offline), print, map to exit codes.
 
+mod health;
 mod render;
 
 use crate::control::client::{self, ClientError};
@@ -33,8 +34,12 @@ enum Sub {
     /// State, pid, since, restarts, last exit of units (all when none is named).
     Status {
         names: Vec<String>,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "check")]
         json: bool,
+        /// Exit 0 when every enabled (or named) unit is running and ready, else 3 with one line
+        /// saying which is not: a liveness probe.
+        #[arg(long)]
+        check: bool,
     },
     /// One line per unit.
     List {
@@ -97,7 +102,27 @@ pub fn run(args: Args) -> ExitCode {
     let socket = client::socket_path(args.socket);
     match args.command {
         Sub::Check { paths } => check(paths),
-        Sub::Status { names, json } => {
+        Sub::Status {
+            names,
+            json: _,
+            check: true,
+        } => {
+            let named = !names.is_empty();
+            let response = ask(&socket, Command::Status { names }, None);
+            units_output(response, false, |units, _| {
+                match health::check(units, named) {
+                    Ok(line) => {
+                        println!("{line}");
+                        exit::OK
+                    }
+                    Err(line) => {
+                        println!("{line}");
+                        exit::NOT_RUNNING
+                    }
+                }
+            })
+        }
+        Sub::Status { names, json, .. } => {
             let response = ask(
                 &socket,
                 Command::Status {

@@ -5,6 +5,7 @@
 //! idle except a due timer (the supervisor's next deadline).
 
 mod checks;
+mod init;
 mod memory;
 mod notify;
 mod reload;
@@ -34,6 +35,8 @@ pub struct Options {
     pub config: (PathBuf, bool),
     pub state_dir: PathBuf,
     pub socket: PathBuf,
+    /// Init duties beyond reaping: survive stray signals (`--init`, or svcd is PID 1).
+    pub init: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,9 @@ pub enum DaemonError {
     },
     #[error("cannot start the event loop: {0}")]
     Runtime(std::io::Error),
+    /// Not a failure of svcd: a `fatal` unit failed, and svcd stopped every unit because of it.
+    #[error("unit `{unit}` failed ({reason}) and is fatal: stopped every unit")]
+    Fatal { unit: String, reason: String },
 }
 
 /// One name in the units directories: a unit the supervisor runs, or a broken file.
@@ -92,6 +98,8 @@ struct Daemon {
     captures: HashMap<u32, Capture>,
     /// Readiness and health check tasks, sd_notify state.
     checks: checks::Checks,
+    /// A `fatal` unit failed: its name and why; svcd exits non-zero once everything stopped.
+    fatal: Option<(String, String)>,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -132,6 +140,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
+    init::become_subreaper();
+    if options.init {
+        init::ignore_stray_signals();
+    }
 
     let (request_tx, mut requests) = mpsc::channel::<Envelope>(64);
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -231,7 +243,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     let _ = server.await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(500), alive_rx.recv()).await;
     tracing::info!("svcd stopped");
-    Ok(())
+    match daemon.fatal.take() {
+        Some((unit, reason)) => Err(DaemonError::Fatal { unit, reason }),
+        None => Ok(()),
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -306,11 +321,18 @@ impl Daemon {
             logs,
             captures: HashMap::new(),
             checks: checks::Checks::default(),
+            fatal: None,
         }
     }
 
     /// Performs what the supervisor asked for, feeding back spawns, until it asks nothing more.
     fn perform_actions(&mut self) {
+        // Reacting to changes (a fatal unit's failure, waiters) may ask for more actions.
+        while self.perform_queued_actions() {}
+    }
+
+    /// One round of [`Daemon::perform_actions`]; whether anything changed.
+    fn perform_queued_actions(&mut self) -> bool {
         let mut changed: Vec<UnitId> = Vec::new();
         while let Some(action) = self.supervisor.poll_action() {
             match action {
@@ -325,18 +347,22 @@ impl Daemon {
                         let signal = crate::signal::name(signal);
                         tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
                     }
+                    self.signal_strays(id, pgid, signal);
                 }
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }
         }
         if changed.is_empty() {
-            return;
+            return false;
         }
         // One line per unit and batch, with where it ended up.
         for &id in &changed {
             self.sync_checks(id);
             let status = self.supervisor.status(id);
+            if status.state == State::Failed && self.units[id].fatal {
+                self.fatal_failed(id, &status.reason);
+            }
             let pid = status
                 .pid
                 .map(|p| p.to_string())
@@ -344,6 +370,31 @@ impl Daemon {
             tracing::info!(unit = %self.units[id].name, state = %status.state, pid = %pid, "{}", status.reason);
         }
         self.check_waiters();
+        true
+    }
+
+    /// The signal that went to a unit's group also goes to the unit's processes outside it.
+    fn signal_strays(&self, id: UnitId, pgid: u32, signal: i32) {
+        let name = &self.units[id].name;
+        let main_alive = self.pids.get(&pgid) == Some(&id);
+        let mains: std::collections::HashSet<u32> = self.pids.keys().copied().collect();
+        let sent = process::signal_strays(name, pgid, main_alive, &mains, signal);
+        if sent > 0 {
+            let signal = crate::signal::name(signal);
+            tracing::info!(unit = %name, "sent {signal} to {sent} of its processes outside its process group");
+        }
+    }
+
+    /// A `fatal` unit reached `failed`: stop everything, and exit non-zero once stopped. During
+    /// a shutdown already under way there is nothing left to decide.
+    fn fatal_failed(&mut self, id: UnitId, reason: &str) {
+        if self.shutdown.is_some() || self.fatal.is_some() {
+            return;
+        }
+        let name = self.units[id].name.clone();
+        tracing::error!(unit = %name, "fatal unit failed ({reason}): svcd stops every unit and exits with status 3");
+        self.fatal = Some((name.clone(), reason.to_string()));
+        self.begin_shutdown(&format!("fatal unit `{name}` failed"), None);
     }
 
     fn spawn(&mut self, id: UnitId) {

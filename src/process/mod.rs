@@ -6,9 +6,11 @@
 //! without waiting, so nothing else ever reaps them.
 
 mod credentials;
+mod strays;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
+pub use strays::{UNIT_ENV, children, signal_strays};
 
 use crate::supervisor::ExitStatus;
 use crate::unit::Unit;
@@ -47,7 +49,8 @@ pub struct Spawned {
 }
 
 /// Spawns `unit` in its own process group, stdin from /dev/null, stdout and stderr into a pipe
-/// each. The environment is svcd's own, then the unit's `env_file`, then its `env`.
+/// each. The environment is svcd's own, then the unit's `env_file`, then its `env`, then
+/// `SVC_UNIT=<name>`, by which [`signal_strays`] recognizes the unit's processes.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(unit.user.as_deref(), unit.group.as_deref())
         .map_err(SpawnError::Credentials)?;
@@ -61,6 +64,7 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     command
         .args(unit.argv.iter().skip(1))
         .envs(&unit.env)
+        .env(UNIT_ENV, &unit.name)
         .stdin(Stdio::null())
         .stdout(Stdio::from(write_out))
         .stderr(Stdio::from(write_err))

@@ -49,6 +49,8 @@ pub struct Unit {
     pub requires: Vec<String>,
     /// Units this one starts after (ordering only).
     pub after: Vec<String>,
+    /// When this unit reaches `failed`, svcd stops everything and exits non-zero.
+    pub fatal: bool,
     pub restart: RestartConfig,
     pub stop: StopConfig,
     pub ready: ReadyConfig,

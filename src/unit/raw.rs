@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
 
 /// Top-level keys this version understands.
-pub const TOP_KEYS: [&str; 18] = [
+pub const TOP_KEYS: [&str; 19] = [
     "description",
     "exec",
     "shell",
@@ -27,6 +27,7 @@ pub const TOP_KEYS: [&str; 18] = [
     "enabled",
     "requires",
     "after",
+    "fatal",
     "restart",
     "stop",
     "memory",
@@ -63,7 +64,7 @@ pub const HEALTH_KEYS: [&str; 7] = [
 
 /// Top-level keys of the interface that a later version implements; refused until then, so
 /// that a unit never runs silently without a dependency or a limit its author asked for.
-pub const LATER_KEYS: [&str; 1] = ["fatal"];
+pub const LATER_KEYS: [&str; 0] = [];
 
 /// Tables of the interface that a later version implements, with their keys.
 pub const LATER_TABLES: [(&str, &[&str]); 0] = [];
@@ -169,6 +170,7 @@ pub struct RawUnit {
     pub enabled: Option<Entry>,
     pub requires: Option<Entry>,
     pub after: Option<Entry>,
+    pub fatal: Option<Entry>,
     pub restart: RawRestart,
     pub stop: RawStop,
     pub memory: RawMemory,
@@ -245,6 +247,7 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
         "enabled" => &mut raw.enabled,
         "requires" => &mut raw.requires,
         "after" => &mut raw.after,
+        "fatal" => &mut raw.fatal,
         "ready" | "health" => {
             let (table, keys, slot): (&str, &[&str], _) = if entry.key == "ready" {
                 ("ready", &READY_KEYS, &mut raw.ready)

@@ -64,6 +64,7 @@ user = "chat"
 group = 1000
 umask = "0027"
 enabled = false
+fatal = true
 
 [restart]
 policy = "always"
@@ -103,6 +104,7 @@ timeout = "5s"
         after: Vec::new(),
         ready: Default::default(),
         health: Default::default(),
+        fatal: true,
         restart: RestartConfig {
             policy: RestartPolicy::Always,
             delay: Duration::ZERO,
@@ -153,6 +155,7 @@ fn defaults_of_a_minimal_unit() {
     assert!(unit.env.is_empty());
     assert_eq!((unit.user, unit.group, unit.umask), (None, None, None));
     assert!(unit.enabled);
+    assert!(!unit.fatal);
     assert_eq!(unit.restart, RestartConfig::default());
     assert_eq!(unit.stop, StopConfig::default());
 }
@@ -259,7 +262,7 @@ fn unknown_keys_suggest_the_closest() {
 }
 
 #[test]
-fn later_keys_are_refused_not_ignored() {
+fn every_key_of_the_interface_is_known_and_typos_are_not() {
     let text = r#"exec = "true"
 requires = ["db"]
 after = ["db"]
@@ -276,19 +279,11 @@ max = "200M"
 keep = 3
 "#;
     let errors = errors(text);
-    let expected = [
-        "4:1 fatal: `fatal` is not supported yet",
-        "8:1 ready.timeot: unknown key `ready.timeot`, did you mean `ready.timeout`?",
-    ];
+    let expected = ["8:1 ready.timeot: unknown key `ready.timeot`, did you mean `ready.timeout`?"];
     assert_eq!(errors.len(), expected.len(), "{errors:#?}");
     for (error, prefix) in errors.iter().zip(expected) {
         assert!(error.starts_with(prefix), "{error:?} vs {prefix:?}");
     }
-    // The dotted form is refused too.
-    assert_eq!(
-        one_error("exec = \"true\"\nfatal = false\n", "not supported yet"),
-        "2:1 fatal"
-    );
 }
 
 #[test]
@@ -310,6 +305,10 @@ fn wrong_types_name_the_key_and_the_expected_type() {
     assert_eq!(
         one_error("exec = \"a\"\nenabled = \"yes\"\n", "expected a boolean"),
         "2:11 enabled"
+    );
+    assert_eq!(
+        one_error("exec = \"a\"\nfatal = 1\n", "expected a boolean"),
+        "2:9 fatal"
     );
     assert_eq!(
         one_error("exec = \"a\"\nenv = { PORT = 3000 }\n", "expected a string"),

@@ -126,6 +126,11 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         .as_ref()
         .and_then(|e| check.boolean(e))
         .unwrap_or(true);
+    let fatal = raw
+        .fatal
+        .as_ref()
+        .and_then(|e| check.boolean(e))
+        .unwrap_or(false);
     let restart = check.restart(&raw.restart);
     let stop = check.stop(&raw.stop);
     let memory = check.memory(&raw.memory);
@@ -148,6 +153,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         enabled,
         requires,
         after,
+        fatal,
         restart,
         stop,
         memory,

@@ -4,6 +4,7 @@
 mod control;
 mod logs;
 mod memory;
+mod pid1;
 mod ready;
 mod reload;
 mod supervise;

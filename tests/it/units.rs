@@ -66,9 +66,12 @@ fn check_validates_offline() {
 }
 
 #[test]
-fn keys_of_later_features_are_refused_not_ignored() {
+fn a_typo_in_a_table_is_refused_with_a_suggestion() {
     let dir = Dir::new();
-    dir.unit("web", "exec = [\"x\"]\nfatal = true\n");
+    dir.unit(
+        "web",
+        "exec = [\"x\"]\nfatal = true\n[ready]\ntpc = \"127.0.0.1:80\"\n",
+    );
     let out = Command::new(SVC)
         .arg("check")
         .arg(dir.units())
@@ -77,7 +80,7 @@ fn keys_of_later_features_are_refused_not_ignored() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("fatal") && stderr.contains("not supported yet"),
+        stderr.contains("web.toml:4:1") && stderr.contains("did you mean `ready.tcp`?"),
         "{stderr}"
     );
 }

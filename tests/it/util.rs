@@ -66,26 +66,66 @@ impl Dir {
 
     /// Starts svcd on this dir's units.
     pub fn start(self) -> Svcd {
-        Svcd::start(self)
+        Svcd::start(self, &[], &[])
+    }
+
+    /// Starts svcd with more arguments (e.g. `--init`).
+    pub fn start_with(self, args: &[&str]) -> Svcd {
+        Svcd::start(self, &[], args)
+    }
+
+    /// Starts svcd as PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`), or
+    /// `None`, with a note on stderr, where that is not possible (not root, no unshare).
+    pub fn start_pid1(self) -> Option<Svcd> {
+        let probe = Command::new("unshare")
+            .args(UNSHARE)
+            .arg("true")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !probe.is_ok_and(|s| s.success()) {
+            eprintln!(
+                "note: skipped: cannot run `unshare {}` (needs root)",
+                UNSHARE.join(" ")
+            );
+            return None;
+        }
+        let mut prefix = vec!["unshare"];
+        prefix.extend(UNSHARE);
+        Some(Svcd::start(self, &prefix, &[]))
     }
 }
+
+/// A new PID namespace with its own /proc; `--kill-child`: if the test dies, so does svcd.
+const UNSHARE: [&str; 4] = ["--pid", "--fork", "--mount-proc", "--kill-child"];
 
 /// A running svcd; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Svcd {
     pub dir: Dir,
+    /// svcd, or the command that runs it (`unshare`), whose exit status is svcd's.
     pub child: Option<Child>,
     pub socket: PathBuf,
+    /// svcd's own pid, as this test sees it (not `child`'s when that is `unshare`).
+    svcd_pid: u32,
 }
 
 impl Svcd {
-    fn start(dir: Dir) -> Svcd {
+    fn start(dir: Dir, prefix: &[&str], extra: &[&str]) -> Svcd {
         let socket = dir.path().join("state/svcd.sock");
         let stdout = std::fs::File::create(dir.path().join("svcd.out")).expect("stdout file");
         let stderr = std::fs::File::create(dir.path().join("svcd.err")).expect("stderr file");
         if !dir.path().join("svcd.toml").exists() {
             std::fs::write(dir.path().join("svcd.toml"), "").expect("config");
         }
-        let child = Command::new(SVCD)
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(SVCD);
+                command
+            }
+            None => Command::new(SVCD),
+        };
+        let child = command
             .arg("--units")
             .arg(dir.units())
             .arg("--state-dir")
@@ -96,14 +136,22 @@ impl Svcd {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
+            .args(extra)
             .env("SVCD_LOG", "debug")
             .spawn()
             .expect("spawn svcd");
+        let wrapper = child.id();
         let mut svcd = Svcd {
             dir,
             child: Some(child),
             socket,
+            svcd_pid: wrapper,
         };
+        if !prefix.is_empty() {
+            svcd.svcd_pid = wait_until("svcd under its wrapper", DEADLINE, || {
+                children(wrapper).first().copied()
+            });
+        }
         wait_until("svcd's socket", DEADLINE, || {
             if let Some(status) = svcd.try_exit() {
                 panic!("svcd exited early with {status}: {}", svcd.stderr());
@@ -168,8 +216,9 @@ impl Svcd {
         })
     }
 
+    /// svcd's pid (also when it runs in a PID namespace of its own, where it is 1).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
+        self.svcd_pid
     }
 
     pub fn stdout(&self) -> String {
@@ -246,4 +295,38 @@ pub fn read_pids(file: &Path, count: usize) -> Vec<u32> {
             (pids.len() >= count).then_some(pids)
         },
     )
+}
+
+/// The children of `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            found.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    found
+}
+
+/// (state, parent pid) of `pid`, from /proc/PID/stat.
+pub fn state_and_parent(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// The zombie children of `parent`: exited, not yet reaped.
+pub fn zombies_of(parent: u32) -> Vec<u32> {
+    children(parent)
+        .into_iter()
+        .filter(|pid| state_and_parent(*pid).is_some_and(|(state, _)| state == 'Z'))
+        .collect()
 }
