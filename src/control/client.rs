@@ -51,21 +51,12 @@ pub fn socket_path(flag: Option<PathBuf>) -> PathBuf {
     .unwrap_or_else(|| default_state_dir().join("svcd.sock"))
 }
 
-/// Sends `command` and reads the answer, waiting at most `timeout` for it (`None`: forever).
-pub fn request(
-    socket: &Path,
-    command: Command,
-    timeout: Option<Duration>,
-) -> Result<Response, ClientError> {
+/// Connects to `socket` and sends `command`; the answer is to be read from the stream.
+fn send(socket: &Path, command: Command) -> Result<UnixStream, ClientError> {
     let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
         path: socket.to_path_buf(),
         source,
     })?;
-    let io = |source| ClientError::Io {
-        path: socket.to_path_buf(),
-        source,
-    };
-    stream.set_read_timeout(timeout).map_err(io)?;
     let request = Request {
         v: PROTOCOL_VERSION,
         command,
@@ -73,7 +64,27 @@ pub fn request(
     let mut line =
         serde_json::to_vec(&request).map_err(|e| ClientError::BadResponse(e.to_string()))?;
     line.push(b'\n');
-    (&stream).write_all(&line).map_err(io)?;
+    (&stream).write_all(&line).map_err(io_error(socket))?;
+    Ok(stream)
+}
+
+/// Wraps an I/O error on the connection to `socket`.
+fn io_error(socket: &Path) -> impl Fn(std::io::Error) -> ClientError + '_ {
+    move |source| ClientError::Io {
+        path: socket.to_path_buf(),
+        source,
+    }
+}
+
+/// Sends `command` and reads the answer, waiting at most `timeout` for it (`None`: forever).
+pub fn request(
+    socket: &Path,
+    command: Command,
+    timeout: Option<Duration>,
+) -> Result<Response, ClientError> {
+    let stream = send(socket, command)?;
+    let io = io_error(socket);
+    stream.set_read_timeout(timeout).map_err(&io)?;
     let mut answer = String::new();
     match BufReader::new(&stream).read_line(&mut answer) {
         Ok(0) => Err(ClientError::Closed),
@@ -98,25 +109,11 @@ pub fn stream(
     command: Command,
     mut each: impl FnMut(LogEvent) -> bool,
 ) -> Result<Response, ClientError> {
-    let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
-        path: socket.to_path_buf(),
-        source,
-    })?;
-    let io = |source| ClientError::Io {
-        path: socket.to_path_buf(),
-        source,
-    };
-    let request = Request {
-        v: PROTOCOL_VERSION,
-        command,
-    };
-    let mut line =
-        serde_json::to_vec(&request).map_err(|e| ClientError::BadResponse(e.to_string()))?;
-    line.push(b'\n');
-    (&stream).write_all(&line).map_err(io)?;
+    let stream = send(socket, command)?;
+    let io = io_error(socket);
     let mut reader = BufReader::new(&stream);
     let mut answer = String::new();
-    if reader.read_line(&mut answer).map_err(io)? == 0 {
+    if reader.read_line(&mut answer).map_err(&io)? == 0 {
         return Err(ClientError::Closed);
     }
     let response: Response =
@@ -126,7 +123,7 @@ pub fn stream(
     }
     loop {
         answer.clear();
-        if reader.read_line(&mut answer).map_err(io)? == 0 {
+        if reader.read_line(&mut answer).map_err(&io)? == 0 {
             return Ok(response);
         }
         let event: LogEvent =
