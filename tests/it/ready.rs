@@ -231,11 +231,7 @@ fn cycles_unknown_names_and_self_dependencies_are_check_errors() {
     dir.unit("lost", "exec = \"true\"\nrequires = [\"nowhere\"]\n");
     dir.unit("me", "exec = \"true\"\nafter = [\"me\"]\n");
     dir.unit("fine", "exec = \"true\"\n");
-    let out = Command::new(SVC)
-        .arg("check")
-        .arg(dir.units())
-        .output()
-        .expect("svc check");
+    let out = svc_check(&dir.units());
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -1,7 +1,6 @@
 //! Unit files as svcd and `svc check` see them: broken ones are reported and never stop the rest.
 
 use crate::util::*;
-use std::process::Command;
 
 #[test]
 fn a_broken_unit_beside_good_ones() {
@@ -34,11 +33,7 @@ fn check_validates_offline() {
         "good",
         "exec = [\"sleep\", \"1000\"]\n[restart]\ndelay = \"1s500ms\"\n",
     );
-    let out = Command::new(SVC)
-        .arg("check")
-        .arg(dir.units())
-        .output()
-        .expect("svc check");
+    let out = svc_check(&dir.units());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -47,21 +42,13 @@ fn check_validates_offline() {
     );
 
     dir.unit("bad", "exec = [\"x\"]\n[restart]\ndelay = \"soon\"\n");
-    let out = Command::new(SVC)
-        .arg("check")
-        .arg(dir.units())
-        .output()
-        .expect("svc check");
+    let out = svc_check(&dir.units());
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:3:9"), "{stderr}");
     assert!(stderr.contains("restart.delay"), "{stderr}");
 
-    let out = Command::new(SVC)
-        .arg("check")
-        .arg(dir.units().join("good.toml"))
-        .output()
-        .expect("svc check");
+    let out = svc_check(&dir.units().join("good.toml"));
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -72,11 +59,7 @@ fn a_typo_in_a_table_is_refused_with_a_suggestion() {
         "web",
         "exec = [\"x\"]\nfatal = true\n[ready]\ntpc = \"127.0.0.1:80\"\n",
     );
-    let out = Command::new(SVC)
-        .arg("check")
-        .arg(dir.units())
-        .output()
-        .expect("svc check");
+    let out = svc_check(&dir.units());
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

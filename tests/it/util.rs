@@ -262,6 +262,15 @@ impl Drop for Svcd {
     }
 }
 
+/// `svc check PATH`, offline.
+pub fn svc_check(path: &Path) -> Output {
+    Command::new(SVC)
+        .arg("check")
+        .arg(path)
+        .output()
+        .expect("svc check")
+}
+
 pub fn kill(pid: u32, signal: i32) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
