@@ -65,11 +65,12 @@ impl Supervisor {
         }
     }
 
-    /// svcd itself restarts the unit for `reason` (a memory limit, host memory pressure): its
-    /// stop signal, then, once it exited, a restart as after a crash (the restart policy's
-    /// backoff and start limit apply, whatever the policy; `restarts` counts it). The last exit
-    /// carries the reason. Nothing happens unless the unit has a process that is not already
-    /// being stopped.
+    /// svcd itself restarts the unit for `reason` (a memory limit, host memory pressure): as for
+    /// a failed health check, the units that require it stop, it gets its stop signal, and once
+    /// it exited the restart policy decides as after a crash (`never` → failed; else a restart
+    /// after the backoff, within the start limit; `restarts` counts it). The last exit carries
+    /// the reason. Nothing happens unless the unit has a process that is not already being
+    /// stopped.
     pub fn handle_restart_for(&mut self, now: Instant, id: UnitId, reason: &str) {
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
@@ -79,8 +80,7 @@ impl Supervisor {
             {
                 return;
             }
-            sup.begin_stop(now, id, reason.to_string());
-            sup.units[id].restart_for = Some(reason.to_string());
+            sup.fail_stop(now, id, reason.to_string());
         });
     }
 }

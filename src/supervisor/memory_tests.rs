@@ -7,7 +7,7 @@ use crate::unit::RestartPolicy;
 const M: u64 = 1 << 20;
 
 fn limited(h: &mut Harness, max: Option<u64>, swap_max: Option<u64>) -> UnitId {
-    let id = h.unit(restart(RestartPolicy::Never, ms(100)));
+    let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
     h.sup.set_memory_limits(id, MemoryLimits { max, swap_max });
     id
 }
@@ -27,7 +27,7 @@ fn two_samples_in_a_row_over_max_restart() {
     assert_eq!(h.state(id), State::Stopping);
     assert_eq!(h.reason(id), "memory limit: rss 212M > 200M");
 
-    // Policy `never` does not matter: svcd asked for this exit and restarts after the delay.
+    // A failure for the policy, as a crash is: `on-failure` restarts after the delay.
     h.now += ms(5);
     let actions = h.exit(id, ExitStatus::Signal(15));
     assert_eq!(actions, [kill(id, pid), Action::Publish { unit: id }]);
@@ -44,6 +44,29 @@ fn two_samples_in_a_row_over_max_restart() {
     assert_eq!(
         status.reason,
         "restarted (memory limit: rss 212M > 200M; killed by SIGTERM)"
+    );
+}
+
+#[test]
+fn with_policy_never_a_memory_restart_leaves_the_unit_failed() {
+    let mut h = Harness::new();
+    let id = h.unit(restart(RestartPolicy::Never, ms(100)));
+    h.sup.set_memory_limits(
+        id,
+        MemoryLimits {
+            max: Some(200 * M),
+            swap_max: None,
+        },
+    );
+    let pid = h.start(id);
+    h.sup.handle_memory_sample(h.now, id, 212 * M, 0);
+    h.sup.handle_memory_sample(h.now, id, 212 * M, 0);
+    assert_eq!(h.actions(), [term(id, pid), Action::Publish { unit: id }]);
+    h.exit(id, ExitStatus::Signal(15));
+    assert_eq!(h.state(id), State::Failed);
+    assert_eq!(
+        h.reason(id),
+        "memory limit: rss 212M > 200M; restart policy is never"
     );
 }
 

@@ -104,7 +104,6 @@ impl Supervisor {
                 }
                 State::Starting | State::Running => {}
                 State::Stopping => {
-                    unit.restart_for = None;
                     unit.start_after_stop = true;
                     unit.start_reason = reason.to_string();
                 }
@@ -137,7 +136,6 @@ impl Supervisor {
                 State::Starting | State::Running => sup.request_stop(now, id, reason.to_string()),
                 State::Stopping => {
                     // The signals already sent stand; only the intent and its words change.
-                    unit.restart_for = None;
                     unit.start_after_stop = false;
                     unit.failure = None;
                     unit.stop_reason = reason.to_string();
@@ -170,7 +168,6 @@ impl Supervisor {
                     unit.start_reason = reason.to_string();
                 }
                 State::Stopping => {
-                    unit.restart_for = None;
                     unit.start_after_stop = true;
                     unit.start_reason = reason.to_string();
                 }
@@ -264,27 +261,6 @@ impl Supervisor {
                 signal: SIGKILL,
             });
             let unit = &mut sup.units[id];
-            if unit.state == State::Stopping
-                && let Some(why) = unit.restart_for.take()
-            {
-                // A restart svcd decided on: like a crash, with its reason, whatever the policy.
-                let how = if unit.escalated {
-                    format!("{status} after stop timeout")
-                } else {
-                    status.to_string()
-                };
-                unit.last_exit = Some(Exit {
-                    status: Some(status),
-                    at: now,
-                    reason: format!("{why}; {how}"),
-                });
-                unit.clear_intents();
-                if uptime.is_some_and(|up| up >= unit.restart.reset_after) {
-                    unit.crashes = 0;
-                }
-                sup.schedule_restart(now, id);
-                return;
-            }
             if unit.state == State::Stopping {
                 let reason = if unit.escalated {
                     format!("{status} after stop timeout")
@@ -294,11 +270,16 @@ impl Supervisor {
                 if !unit.start_after_stop
                     && let Some(failure) = unit.failure.take()
                 {
+                    // A stop svcd decided on (memory limit, health check, ready timeout): a
+                    // failure for the policy, as a crash is.
                     unit.last_exit = Some(Exit {
                         status: Some(status),
                         at: now,
-                        reason: format!("{failure} (then {reason})"),
+                        reason: format!("{failure}; {reason}"),
                     });
+                    if uptime.is_some_and(|up| up >= unit.restart.reset_after) {
+                        unit.crashes = 0;
+                    }
                     sup.after_failure(now, id, failure);
                     return;
                 }

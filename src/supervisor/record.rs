@@ -76,9 +76,6 @@ pub(super) struct Record {
     pub limits: MemoryLimits,
     /// Consecutive memory samples of the current run over a limit.
     pub over_limit: u32,
-    /// The stop under way is a restart svcd decided on (memory limit, host pressure), with this
-    /// reason: once the process exits, the restart policy's backoff applies as for a crash.
-    pub restart_for: Option<String>,
 }
 
 /// The per-unit memory limits the core enforces on samples.
@@ -112,7 +109,6 @@ impl Record {
             escalated: false,
             limits: MemoryLimits::default(),
             over_limit: 0,
-            restart_for: None,
             requires: Vec::new(),
             after: Vec::new(),
             held: false,
@@ -142,7 +138,6 @@ impl Record {
         self.stop_pending = false;
         self.start_after_stop = false;
         self.escalated = false;
-        self.restart_for = None;
         self.held = false;
         self.blocked = false;
         self.signal_pending = false;
