@@ -45,7 +45,9 @@ fn backoff_gaps_grow_then_cap() {
         .windows(2)
         .map(|w| (w[1] - w[0]) as f64 / 1e6)
         .collect();
-    // Each gap is the delay plus a process's short life; never shorter than the delay.
+    // Each gap is the delay plus a process's short life, which a loaded machine stretches: so
+    // the delays are checked as lower bounds (they prove the growth: 100, 200, then 400), and
+    // the cap only loosely. The exact sequence is the pure core's test.
     for (gap, delay) in gaps.iter().zip([100.0, 200.0, 400.0, 400.0, 400.0]) {
         assert!(
             *gap >= delay,
@@ -53,13 +55,8 @@ fn backoff_gaps_grow_then_cap() {
         );
     }
     assert!(
-        gaps[1] > gaps[0] * 1.4,
-        "second gap should double: {gaps:?}"
-    );
-    assert!(gaps[2] > gaps[1] * 1.4, "third gap should double: {gaps:?}");
-    assert!(
-        gaps[4] < 400.0 * 2.5,
-        "gaps should be capped at max_delay: {gaps:?}"
+        gaps[3] < 400.0 * 4.0 && gaps[4] < 400.0 * 4.0,
+        "gaps should be capped at max_delay (400ms): {gaps:?}"
     );
     let status = svcd.status("flaky");
     assert!(status["restarts"].as_u64() >= Some(5), "{status}");
