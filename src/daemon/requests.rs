@@ -194,11 +194,14 @@ impl Daemon {
         let now = Instant::now();
         for (id, _, _) in &ids {
             match goal {
-                Goal::Started => self
-                    .supervisor
-                    .handle_start(now, *id, "started by operator"),
+                Goal::Started => {
+                    self.supervisor.handle_start_requirements(now, *id);
+                    self.supervisor
+                        .handle_start(now, *id, "started by operator")
+                }
                 Goal::Stopped => self.supervisor.handle_stop(now, *id, "stopped by operator"),
                 Goal::Restarted => {
+                    self.supervisor.handle_start_requirements(now, *id);
                     self.supervisor
                         .handle_restart(now, *id, "restarted by operator")
                 }

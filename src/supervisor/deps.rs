@@ -67,6 +67,44 @@ impl Supervisor {
         }
     }
 
+    /// Starts the `inactive` units that `id` requires, directly or not, requirements first, so
+    /// that an operator's start of a unit does not wait for ever on a requirement nobody starts
+    /// (as systemd's `Requires=` pulls its units in). A `failed` requirement is left alone: it
+    /// failed for a reason, and the dependent's status says it waits for it.
+    pub fn handle_start_requirements(&mut self, now: Instant, id: UnitId) {
+        let Some(unit) = self.units.get(id) else {
+            return;
+        };
+        let reason = format!("started as a requirement of {}", unit.name);
+        // Depth first, requirements before what requires them; `seen` also ends a cycle.
+        let mut seen = vec![false; self.units.len()];
+        let mut order = Vec::new();
+        let mut stack = vec![(id, 0usize)];
+        seen[id] = true;
+        while let Some(&mut (current, ref mut next)) = stack.last_mut() {
+            match self.units[current].requires.get(*next).copied() {
+                Some(required) => {
+                    *next += 1;
+                    if !seen[required] {
+                        seen[required] = true;
+                        stack.push((required, 0));
+                    }
+                }
+                None => {
+                    stack.pop();
+                    if current != id {
+                        order.push(current);
+                    }
+                }
+            }
+        }
+        for required in order {
+            if self.units[required].state == State::Inactive {
+                self.handle_start(now, required, &reason);
+            }
+        }
+    }
+
     /// Stops every unit (shutdown): dependents first, each unit's signal held until what
     /// depends on it is down.
     pub fn handle_stop_all(&mut self, now: Instant, reason: &str) {

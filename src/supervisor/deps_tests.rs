@@ -286,3 +286,39 @@ fn reloading_is_running_but_not_ready() {
     // No deadline while running without a watchdog: idle stays idle.
     assert_eq!(h.sup.poll_timeout(), None);
 }
+
+#[test]
+fn starting_a_unit_starts_its_inactive_requirements_first() {
+    let mut h = Harness::new();
+    let db = h.unit(RestartConfig::default());
+    let chat = h.unit(RestartConfig::default());
+    let proxy = h.unit(RestartConfig::default());
+    h.sup.set_deps(chat, vec![db], vec![]);
+    h.sup.set_deps(proxy, vec![chat], vec![]);
+    h.sup.handle_start_requirements(h.now, proxy);
+    h.sup.handle_start(h.now, proxy, "started by operator");
+    // db first (nothing to wait for), chat and proxy held until what they require runs.
+    assert_eq!(spawns(&h.actions()), vec![db]);
+    assert_eq!(h.reason(chat), "waiting for unit0 (starting)");
+    h.spawned(db);
+    assert_eq!(spawns(&h.actions()), vec![chat]);
+    h.spawned(chat);
+    assert_eq!(spawns(&h.actions()), vec![proxy]);
+    assert_eq!(h.sup.status(db).reason, "started as a requirement of unit2");
+}
+
+#[test]
+fn a_failed_requirement_is_not_started_by_its_dependent() {
+    let mut h = Harness::new();
+    let db = h.unit(restart(RestartPolicy::Never, ms(100)));
+    let app = h.unit(RestartConfig::default());
+    h.sup.set_deps(app, vec![db], vec![]);
+    h.start(db);
+    h.exit(db, ExitStatus::Code(7));
+    assert_eq!(h.state(db), State::Failed);
+    h.sup.handle_start_requirements(h.now, app);
+    h.sup.handle_start(h.now, app, "started by operator");
+    assert!(spawns(&h.actions()).is_empty());
+    assert_eq!(h.state(db), State::Failed);
+    assert_eq!(h.reason(app), "waiting for unit0 (failed)");
+}

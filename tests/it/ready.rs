@@ -319,3 +319,20 @@ fn a_failed_requirement_leaves_its_dependent_waiting_with_the_reason() {
     let app = svcd.status("app");
     assert!(app["pid"].as_u64().is_some(), "{app}");
 }
+
+#[test]
+fn starting_a_unit_starts_what_it_requires() {
+    let svcd = Dir::new()
+        .with("db", "exec = [\"sleep\", \"1000\"]\nenabled = false\n")
+        .with(
+            "app",
+            "requires = [\"db\"]\nexec = [\"sleep\", \"1000\"]\nenabled = false\n",
+        )
+        .start();
+    assert_eq!(svcd.status("db")["state"], "inactive");
+    svcd.svc_ok(&["start", "app"], 0);
+    assert_eq!(svcd.status("app")["state"], "running");
+    let db = svcd.status("db");
+    assert_eq!(db["state"], "running", "{db}");
+    assert_eq!(db["reason"], "started as a requirement of app", "{db}");
+}
