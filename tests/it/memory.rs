@@ -180,8 +180,16 @@ impl SwapFile {
 
 impl Drop for SwapFile {
     fn drop(&mut self) {
+        // swapoff must bring the swapped pages back; retried while the processes that own them
+        // are still on their way out. A swap file left on would outlive the test.
         if self.on {
-            let _ = Command::new("swapoff").arg(&self.path).status();
+            let off = wait_until_result(|| {
+                let status = Command::new("swapoff").arg(&self.path).status().ok()?;
+                status.success().then_some(())
+            });
+            if off.is_none() {
+                eprintln!("warning: could not switch {} off", self.path.display());
+            }
         }
         let _ = std::fs::remove_file(&self.path);
     }
@@ -198,17 +206,19 @@ fn swap_max_acts_on_a_unit_that_really_swaps() {
         .prefix("svc-swap-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("temp dir");
-    let cgroup = match Cgroup::create(40 << 20) {
-        Ok(cgroup) => cgroup,
-        Err(why) => {
-            println!("note: swap_max test skipped: {why}");
-            return;
-        }
-    };
+    // Declared before the cgroup so that it is dropped after it: the cgroup's processes are
+    // killed (their swap freed) before the swap file is switched off.
     let _swap = match SwapFile::on(swap_dir.path()) {
         Ok(swap) => swap,
         Err(why) => {
             println!("note: swap_max test skipped: cannot switch a swap file on: {why}");
+            return;
+        }
+    };
+    let cgroup = match Cgroup::create(40 << 20) {
+        Ok(cgroup) => cgroup,
+        Err(why) => {
+            println!("note: swap_max test skipped: {why}");
             return;
         }
     };
