@@ -18,7 +18,6 @@ pub mod tail;
 
 use file::LogFile;
 use std::collections::{HashMap, VecDeque};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -119,6 +118,8 @@ pub struct UnitLog {
     forward: bool,
     /// `name | line\n` lines waiting for [`UnitLog::flush`].
     stdout: Vec<u8>,
+    /// The last copy to svcd's stdout had to leave bytes out (said once per stall).
+    stdout_stalled: bool,
     /// Lines for the followers waiting for [`UnitLog::flush`], and how many.
     follow: Vec<u8>,
     follow_lines: u64,
@@ -133,6 +134,7 @@ impl UnitLog {
             followers: Vec::new(),
             forward,
             stdout: Vec::new(),
+            stdout_stalled: false,
             follow: Vec::new(),
             follow_lines: 0,
         }
@@ -210,10 +212,11 @@ impl UnitLog {
         self.file.flush(now);
         self.send_to_followers();
         if !self.stdout.is_empty() {
-            let mut out = std::io::stdout().lock();
-            // svcd's stdout may be closed; a unit's line is not worth dying for.
-            let _ = out.write_all(&self.stdout);
-            let _ = out.flush();
+            let dropped = write_stdout_without_blocking(&self.stdout);
+            if dropped > 0 && !self.stdout_stalled {
+                tracing::warn!(unit = %self.name, "svcd's stdout is not being read: {dropped} bytes of the unit's output left out there (its log file has them)");
+            }
+            self.stdout_stalled = dropped > 0;
             self.stdout.clear();
             if self.stdout.capacity() > 2 * MAX_LINE {
                 self.stdout.shrink_to(MAX_LINE);
@@ -389,4 +392,37 @@ mod tests {
         log.flush(now);
         assert!(log.followers.is_empty());
     }
+}
+
+/// Writes `bytes` to svcd's stdout, but never waits for it: svcd's one thread must not stall on
+/// a reader that does not read (a full pipe), or every unit would stall with it. The bytes go in
+/// pieces of at most `PIPE_BUF`, each only when poll says the descriptor takes that much now;
+/// what does not fit is left out. Returns how many bytes were left out. A closed stdout counts
+/// as taking everything (nobody is there to read it).
+fn write_stdout_without_blocking(bytes: &[u8]) -> usize {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    const PIPE_BUF: usize = 4096;
+    let stdout = std::io::stdout();
+    let fd = stdout.as_fd();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(n) if n > 0 => {}
+            _ => return rest.len(),
+        }
+        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+        if revents.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
+            return 0;
+        }
+        let piece = &rest[..rest.len().min(PIPE_BUF)];
+        match nix::unistd::write(fd, piece) {
+            Ok(0) => return rest.len(),
+            Ok(n) => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return 0,
+        }
+    }
+    0
 }

@@ -296,3 +296,29 @@ fn a_broken_log_dir_is_reported_and_recovered() {
         svcd.stderr()
     );
 }
+
+#[test]
+fn a_stdout_nobody_reads_never_stalls_svcd() {
+    // 4 MiB is far more than a pipe holds (64 KiB): a blocking copy to svcd's stdout would
+    // stall svcd, the unit with it, and every answer.
+    let svcd = Dir::new()
+        .with(
+            "loud",
+            "exec = '''sh -c 'i=0; while [ $i -lt 40000 ]; do echo \"line $i 0123456789012345678901234567890123456789012345678901234567890123456789\"; i=$((i+1)); done; echo done' '''\n[restart]\npolicy = \"never\"\n",
+        )
+        .start_with_unread_stdout();
+    svcd.wait_for("loud", "inactive");
+    let status = svcd.status("loud");
+    let last = status["logs"].as_array().and_then(|l| l.last().cloned());
+    assert!(
+        last.as_ref()
+            .and_then(|l| l.as_str())
+            .is_some_and(|l| l.ends_with("out done")),
+        "{status}"
+    );
+    wait_until("svcd's warning about its stdout", DEADLINE, || {
+        svcd.stderr()
+            .contains("svcd's stdout is not being read")
+            .then_some(())
+    });
+}

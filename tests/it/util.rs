@@ -74,6 +74,11 @@ impl Dir {
         Svcd::start(self, &[], args)
     }
 
+    /// Starts svcd with its stdout a pipe that nobody reads (kept open, in the `Child`).
+    pub fn start_with_unread_stdout(self) -> Svcd {
+        Svcd::start_to(self, &[], &[], Stdio::piped())
+    }
+
     /// Starts svcd as PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`), or
     /// `None`, with a note on stderr, where that is not possible (not root, no unshare).
     pub fn start_pid1(self) -> Option<Svcd> {
@@ -111,8 +116,13 @@ pub struct Svcd {
 
 impl Svcd {
     fn start(dir: Dir, prefix: &[&str], extra: &[&str]) -> Svcd {
-        let socket = dir.path().join("state/svcd.sock");
         let stdout = std::fs::File::create(dir.path().join("svcd.out")).expect("stdout file");
+        Svcd::start_to(dir, prefix, extra, Stdio::from(stdout))
+    }
+
+    /// [`Svcd::start`] with svcd's stdout going to `stdout`.
+    fn start_to(dir: Dir, prefix: &[&str], extra: &[&str], stdout: Stdio) -> Svcd {
+        let socket = dir.path().join("state/svcd.sock");
         let stderr = std::fs::File::create(dir.path().join("svcd.err")).expect("stderr file");
         if !dir.path().join("svcd.toml").exists() {
             std::fs::write(dir.path().join("svcd.toml"), "").expect("config");
