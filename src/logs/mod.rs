@@ -336,6 +336,39 @@ pub fn stdout_is_null() -> bool {
     (out.st_mode & nix::libc::S_IFMT) == nix::libc::S_IFCHR && out.st_rdev == null.rdev()
 }
 
+/// Writes `bytes` to svcd's stdout, but never waits for it: svcd's one thread must not stall on
+/// a reader that does not read (a full pipe), or every unit would stall with it. The bytes go in
+/// pieces of at most `PIPE_BUF`, each only when poll says the descriptor takes that much now;
+/// what does not fit is left out. Returns how many bytes were left out. A closed stdout counts
+/// as taking everything (nobody is there to read it).
+fn write_stdout_without_blocking(bytes: &[u8]) -> usize {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    const PIPE_BUF: usize = 4096;
+    let stdout = std::io::stdout();
+    let fd = stdout.as_fd();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(n) if n > 0 => {}
+            _ => return rest.len(),
+        }
+        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+        if revents.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
+            return 0;
+        }
+        let piece = &rest[..rest.len().min(PIPE_BUF)];
+        match nix::unistd::write(fd, piece) {
+            Ok(0) => return rest.len(),
+            Ok(n) => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return 0,
+        }
+    }
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,37 +425,4 @@ mod tests {
         log.flush(now);
         assert!(log.followers.is_empty());
     }
-}
-
-/// Writes `bytes` to svcd's stdout, but never waits for it: svcd's one thread must not stall on
-/// a reader that does not read (a full pipe), or every unit would stall with it. The bytes go in
-/// pieces of at most `PIPE_BUF`, each only when poll says the descriptor takes that much now;
-/// what does not fit is left out. Returns how many bytes were left out. A closed stdout counts
-/// as taking everything (nobody is there to read it).
-fn write_stdout_without_blocking(bytes: &[u8]) -> usize {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    const PIPE_BUF: usize = 4096;
-    let stdout = std::io::stdout();
-    let fd = stdout.as_fd();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-        match poll(&mut fds, PollTimeout::ZERO) {
-            Ok(n) if n > 0 => {}
-            _ => return rest.len(),
-        }
-        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
-        if revents.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
-            return 0;
-        }
-        let piece = &rest[..rest.len().min(PIPE_BUF)];
-        match nix::unistd::write(fd, piece) {
-            Ok(0) => return rest.len(),
-            Ok(n) => rest = &rest[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return 0,
-        }
-    }
-    0
 }
