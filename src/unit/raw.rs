@@ -62,13 +62,6 @@ pub const HEALTH_KEYS: [&str; 7] = [
     "tcp", "http", "exec", "watchdog", "interval", "timeout", "failures",
 ];
 
-/// Top-level keys of the interface that a later version implements; refused until then, so
-/// that a unit never runs silently without a dependency or a limit its author asked for.
-pub const LATER_KEYS: [&str; 0] = [];
-
-/// Tables of the interface that a later version implements, with their keys.
-pub const LATER_TABLES: [(&str, &[&str]); 0] = [];
-
 /// A TOML value with its span, owned so that stage two does not borrow the text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -327,16 +320,8 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
             }
             return;
         }
-        key if LATER_KEYS.contains(&key) => {
-            issues.push(Issue::at_key(&entry, not_yet(key)));
-            return;
-        }
-        key => {
-            if let Some((table, keys)) = LATER_TABLES.iter().find(|(name, _)| *name == key) {
-                later_table(entry, table, keys, issues);
-            } else {
-                issues.push(unknown_top(&entry));
-            }
+        _ => {
+            issues.push(unknown_top(&entry));
             return;
         }
     };
@@ -362,33 +347,6 @@ fn sub_entries(entry: Entry, issues: &mut Vec<Issue>) -> Vec<Entry> {
     }
 }
 
-/// Tables of a later version: each key is refused, known ones as "not supported
-/// yet", others as unknown.
-fn later_table(entry: Entry, table: &str, keys: &[&str], issues: &mut Vec<Issue>) {
-    let Value::Table(subs) = &entry.node.value else {
-        issues.push(Issue::at_key(&entry, not_yet(table)));
-        return;
-    };
-    if subs.is_empty() {
-        issues.push(Issue::at_key(&entry, not_yet(table)));
-    }
-    for sub in subs {
-        let name = sub.key.rsplit('.').next().unwrap_or_default();
-        if keys.contains(&name) {
-            issues.push(Issue::at_key(sub, not_yet(&sub.key)));
-        } else {
-            issues.push(unknown(sub, table, keys));
-        }
-    }
-}
-
-fn not_yet(key: &str) -> String {
-    format!(
-        "`{key}` is not supported yet in this version of svc; remove it for now \
-         (it is refused rather than ignored so that the unit never runs without what it asks for)"
-    )
-}
-
 /// An unknown key inside `[table]`.
 fn unknown(entry: &Entry, table: &str, keys: &[&str]) -> Issue {
     let name = entry
@@ -406,14 +364,7 @@ fn unknown(entry: &Entry, table: &str, keys: &[&str]) -> Issue {
 /// An unknown top-level key: suggest a top-level key, or a table where the key belongs.
 fn unknown_top(entry: &Entry) -> Issue {
     let key = entry.key.as_str();
-    let later = LATER_KEYS
-        .iter()
-        .chain(LATER_TABLES.iter().map(|(name, _)| name));
-    let candidates = TOP_KEYS
-        .iter()
-        .chain(later)
-        .chain(["memory"].iter())
-        .copied();
+    let candidates = TOP_KEYS.iter().copied();
     let mut message = format!("unknown key `{key}`");
     if let Some(best) = closest(key, candidates) {
         message.push_str(&format!(", did you mean `{best}`?"));

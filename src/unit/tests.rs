@@ -161,7 +161,7 @@ fn defaults_of_a_minimal_unit() {
 }
 
 #[test]
-fn design_chat_example_without_later_tables() {
+fn design_chat_example_whole() {
     let text = r#"
 # units/chat.toml — the unit's name is the file's stem: "chat"
 description = "chat server"
@@ -177,13 +177,25 @@ reset_after = "60s"          # this long up and healthy resets the backoff
 burst = 10                   # more than `burst` starts within `interval` → state "failed"
 interval = "5m"
 
+[ready]
+tcp = "127.0.0.1:3000"       # or http = "...", notify = true (sd_notify READY=1), exec = [...]
+timeout = "30s"
+
 [stop]
 signal = "SIGTERM"
 timeout = "10s"              # then SIGKILL to the whole process group
+
+[memory]
+max = "200M"                 # RSS of the whole process tree; over it → restart, reason recorded
+swap_max = "64M"
 "#;
     let dir = TempDir::new().unwrap();
     let unit = load_in(dir.path(), "chat.toml", text).unwrap();
     assert_eq!(unit.name, "chat");
+    assert!(unit.ready.is_checked());
+    assert_eq!(unit.ready.timeout, Duration::from_secs(30));
+    assert_eq!(unit.memory.max, Some(200 << 20));
+    assert_eq!(unit.memory.swap_max, Some(64 << 20));
     assert_eq!(unit.workdir, Some(dir.path().join("..")));
     assert_eq!(unit.restart.delay, Duration::from_millis(100));
     assert_eq!(
