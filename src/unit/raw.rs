@@ -257,75 +257,92 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
             }
             return;
         }
-        "restart" => {
-            for sub in sub_entries(entry, issues) {
-                let slot = match sub.key.as_str() {
-                    "restart.policy" => &mut raw.restart.policy,
-                    "restart.delay" => &mut raw.restart.delay,
-                    "restart.multiplier" => &mut raw.restart.multiplier,
-                    "restart.max_delay" => &mut raw.restart.max_delay,
-                    "restart.reset_after" => &mut raw.restart.reset_after,
-                    "restart.burst" => &mut raw.restart.burst,
-                    "restart.interval" => &mut raw.restart.interval,
-                    _ => {
-                        issues.push(unknown(&sub, "restart", &RESTART_KEYS));
-                        continue;
-                    }
-                };
-                *slot = Some(sub);
-            }
-            return;
-        }
-        "stop" => {
-            for sub in sub_entries(entry, issues) {
-                let slot = match sub.key.as_str() {
-                    "stop.signal" => &mut raw.stop.signal,
-                    "stop.timeout" => &mut raw.stop.timeout,
-                    _ => {
-                        issues.push(unknown(&sub, "stop", &STOP_KEYS));
-                        continue;
-                    }
-                };
-                *slot = Some(sub);
-            }
-            return;
-        }
-        "memory" => {
-            for sub in sub_entries(entry, issues) {
-                let slot = match sub.key.as_str() {
-                    "memory.max" => &mut raw.memory.max,
-                    "memory.swap_max" => &mut raw.memory.swap_max,
-                    "memory.oom_score_adj" => &mut raw.memory.oom_score_adj,
-                    "memory.on_pressure" => &mut raw.memory.on_pressure,
-                    _ => {
-                        issues.push(unknown(&sub, "memory", &MEMORY_KEYS));
-                        continue;
-                    }
-                };
-                *slot = Some(sub);
-            }
-            return;
-        }
-        "log" => {
-            for sub in sub_entries(entry, issues) {
-                let slot = match sub.key.as_str() {
-                    "log.max_size" => &mut raw.log.max_size,
-                    "log.keep" => &mut raw.log.keep,
-                    _ => {
-                        issues.push(unknown(&sub, "log", &LOG_KEYS));
-                        continue;
-                    }
-                };
-                *slot = Some(sub);
-            }
-            return;
-        }
+        "restart" => return sort_table(entry, "restart", &RESTART_KEYS, &mut raw.restart, issues),
+        "stop" => return sort_table(entry, "stop", &STOP_KEYS, &mut raw.stop, issues),
+        "memory" => return sort_table(entry, "memory", &MEMORY_KEYS, &mut raw.memory, issues),
+        "log" => return sort_table(entry, "log", &LOG_KEYS, &mut raw.log, issues),
         _ => {
             issues.push(unknown_top(&entry));
             return;
         }
     };
     *slot = Some(entry);
+}
+
+/// A table of fixed keys, each kept in a slot of its own.
+trait Slots {
+    /// The slot of key `name` (without the table's prefix), `None` for an unknown key.
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>>;
+}
+
+impl Slots for RawRestart {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
+        Some(match name {
+            "policy" => &mut self.policy,
+            "delay" => &mut self.delay,
+            "multiplier" => &mut self.multiplier,
+            "max_delay" => &mut self.max_delay,
+            "reset_after" => &mut self.reset_after,
+            "burst" => &mut self.burst,
+            "interval" => &mut self.interval,
+            _ => return None,
+        })
+    }
+}
+
+impl Slots for RawStop {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
+        Some(match name {
+            "signal" => &mut self.signal,
+            "timeout" => &mut self.timeout,
+            _ => return None,
+        })
+    }
+}
+
+impl Slots for RawMemory {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
+        Some(match name {
+            "max" => &mut self.max,
+            "swap_max" => &mut self.swap_max,
+            "oom_score_adj" => &mut self.oom_score_adj,
+            "on_pressure" => &mut self.on_pressure,
+            _ => return None,
+        })
+    }
+}
+
+impl Slots for RawLog {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
+        Some(match name {
+            "max_size" => &mut self.max_size,
+            "keep" => &mut self.keep,
+            _ => return None,
+        })
+    }
+}
+
+/// Sorts the keys of `[table]` into their slots; an unknown key is an issue that suggests the
+/// closest of `keys`.
+fn sort_table(
+    entry: Entry,
+    table: &str,
+    keys: &[&str],
+    slots: &mut impl Slots,
+    issues: &mut Vec<Issue>,
+) {
+    let prefix = format!("{table}.");
+    for sub in sub_entries(entry, issues) {
+        let name = sub
+            .key
+            .strip_prefix(&prefix)
+            .unwrap_or(&sub.key)
+            .to_string();
+        match slots.slot(&name) {
+            Some(slot) => *slot = Some(sub),
+            None => issues.push(unknown(&sub, table, keys)),
+        }
+    }
 }
 
 /// A table's entries, or an issue if `entry` is not a table.
