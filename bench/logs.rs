@@ -13,6 +13,9 @@ const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
 const SVC: &str = env!("CARGO_BIN_EXE_svc");
 const BYTES: u64 = 300 * 1024 * 1024;
 
+#[path = "proc.rs"]
+mod proc;
+
 fn main() {
     let root = tempfile::Builder::new()
         .prefix("svc-bench-logs-")
@@ -60,7 +63,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     };
     let written = log_bytes(&dir.join("state/logs"));
-    let hwm = vm_hwm(pid);
+    let hwm = proc::status_field(pid, "VmHWM:");
     let _ = Command::new(SVC)
         .arg("--socket")
         .arg(&socket)
@@ -100,19 +103,6 @@ fn log_bytes(dir: &Path) -> u64 {
                 .filter_map(|e| e.metadata().ok())
                 .map(|m| m.len())
                 .sum()
-        })
-        .unwrap_or(0)
-}
-
-/// VmHWM of `pid` in KiB.
-fn vm_hwm(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
 }

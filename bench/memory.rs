@@ -15,6 +15,9 @@ const UNITS: usize = 100;
 const SPAN: Duration = Duration::from_secs(5);
 const INTERVAL_MS: u64 = 100;
 
+#[path = "proc.rs"]
+mod proc;
+
 fn main() {
     let idle = run(false);
     let sampling = run(true);
@@ -82,9 +85,9 @@ fn run(limits: bool) -> Figures {
         .spawn()
         .expect("spawn svcd");
     let pids = wait_running(&socket, &mut svcd);
-    let before = cpu_seconds(svcd.id());
+    let before = proc::cpu_seconds(svcd.id());
     std::thread::sleep(SPAN);
-    let cpu = cpu_seconds(svcd.id()) - before;
+    let cpu = proc::cpu_seconds(svcd.id()) - before;
     let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", svcd.id()))
         .ok()
         .and_then(|s| {
@@ -144,18 +147,4 @@ fn wait_running(socket: &Path, svcd: &mut Child) -> Vec<u32> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let rest = &stat[stat.rfind(')').expect("stat format") + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime: fields 14 and 15 of stat, i.e. 12 and 13 after the command name.
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
-    ticks as f64 / hz
 }

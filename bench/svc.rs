@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
 const SVC: &str = env!("CARGO_BIN_EXE_svc");
 
+#[path = "proc.rs"]
+mod proc;
+
 fn main() {
     if std::env::var("SVC_BENCH_ROLE").as_deref() == Ok("crash") {
         crash_unit();
@@ -101,23 +104,11 @@ impl Daemon {
     }
 
     fn proc_status(&self, field: &str) -> u64 {
-        proc_field(&format!("/proc/{}/status", self.child.id()), field)
+        proc::status_field(self.child.id(), field)
     }
 
-    fn cpu_ticks(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let rest = stat.rsplit(')').next().unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command name.
-        fields
-            .get(11)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-            + fields
-                .get(12)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
+    fn cpu_seconds(&self) -> f64 {
+        proc::cpu_seconds(self.child.id())
     }
 }
 
@@ -128,15 +119,6 @@ impl Drop for Daemon {
             .status();
         let _ = self.child.wait();
     }
-}
-
-fn proc_field(path: &str, field: &str) -> u64 {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn sleeper(name: &str) -> (String, String) {
@@ -164,16 +146,11 @@ fn idle(secs: u64) {
     let switches = |d: &Daemon| {
         d.proc_status("voluntary_ctxt_switches:") + d.proc_status("nonvoluntary_ctxt_switches:")
     };
-    let (switches_before, ticks_before) = (switches(&daemon), daemon.cpu_ticks());
+    let (switches_before, cpu_before) = (switches(&daemon), daemon.cpu_seconds());
     let rss = daemon.proc_status("VmRSS:");
     std::thread::sleep(Duration::from_secs(secs));
     let wakeups = switches(&daemon) - switches_before;
-    let ticks = daemon.cpu_ticks() - ticks_before;
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
-    let cpu = ticks as f64 / hz / secs as f64 * 100.0;
+    let cpu = (daemon.cpu_seconds() - cpu_before) / secs as f64 * 100.0;
     println!(
         "idle RSS, two units:            {:.2} MiB (budget 3 MiB)",
         rss as f64 / 1024.0

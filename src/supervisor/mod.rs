@@ -389,7 +389,9 @@ impl Supervisor {
         &self.units[id].name
     }
 
-    /// The id of the unit named `name`.
+    /// The id of the first unit added as `name`. Ids are never removed, so after a reload that
+    /// removed and re-added a name this is the old unit's: the daemon resolves names through its
+    /// own listing instead.
     pub fn find(&self, name: &str) -> Option<UnitId> {
         self.units.iter().position(|unit| unit.name == name)
     }
