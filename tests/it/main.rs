@@ -6,6 +6,7 @@ mod logs;
 mod memory;
 mod pid1;
 mod ready;
+mod regression;
 mod reload;
 mod supervise;
 mod units;

@@ -1,0 +1,10 @@
+//! One test per defect found in the field, named after what it guards (as ripgrep's
+//! `tests/regression.rs`). Each test failed on the code before its fix. The files follow the
+//! parts of svc the defects were in.
+
+mod control;
+mod core;
+mod files;
+mod identity;
+mod logs;
+mod units;
