@@ -411,6 +411,22 @@ fn a_state_dir_made_by_another_user_is_refused() {
         0,
         "svcd wrote into the planted dir"
     );
+    // svc, on the same default path, does not talk to a socket there either.
+    let out = run_to_end(
+        Command::new("setpriv")
+            .args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"])
+            .args([SVC, "list"])
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("SVC_SOCKET")
+            .current_dir("/"),
+    )
+    .expect("svc list");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("belongs to uid {}", attacker.uid)),
+        "{stderr}"
+    );
 }
 
 fn nix_is_root() -> bool {
