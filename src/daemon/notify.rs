@@ -172,16 +172,6 @@ fn is_in_tree(pid: u32, ancestor: u32) -> bool {
 }
 
 impl Daemon {
-    /// The main pid of unit `id` as sd_notify sees it: the one it named with `MAINPID=`, else
-    /// the one svcd started.
-    fn notify_main(&self, id: UnitId) -> Option<u32> {
-        self.checks
-            .main_pid
-            .get(&id)
-            .copied()
-            .or_else(|| self.supervisor.status(id).pid)
-    }
-
     /// The unit a notify sender speaks for: the unit whose main process it is, else, for units
     /// with `notify_access = "all"`, the unit whose main process it descends from.
     fn notify_sender(&self, pid: u32) -> Option<UnitId> {
@@ -191,9 +181,17 @@ impl Daemon {
         if let Some((&id, _)) = self.checks.main_pid.iter().find(|(_, p)| **p == pid) {
             return Some(id);
         }
-        let open: Vec<(UnitId, u32)> = (0..self.units.len())
-            .filter(|&id| self.units[id].notify_access == NotifyAccess::All)
-            .filter_map(|id| Some((id, self.notify_main(id)?)))
+        // The main pids (started, or named) of the units that hear their whole tree.
+        let open: Vec<(UnitId, u32)> = self
+            .pids
+            .iter()
+            .map(|(&pid, &id)| (id, pid))
+            .chain(self.checks.main_pid.iter().map(|(&id, &pid)| (id, pid)))
+            .filter(|&(id, _)| {
+                self.units
+                    .get(id)
+                    .is_some_and(|unit| unit.notify_access == NotifyAccess::All)
+            })
             .collect();
         if open.is_empty() {
             return None;
