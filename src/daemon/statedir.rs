@@ -258,10 +258,8 @@ mod tests {
     fn the_lock_is_close_on_exec() {
         let root = tempfile::tempdir().unwrap();
         let state = prepare(&root.path().join("state")).unwrap();
-        use std::os::fd::AsRawFd;
         let flags = nix::fcntl::fcntl(&*state._lock, nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
-        let _ = state._lock.as_raw_fd();
     }
 
     #[test]
@@ -293,6 +291,19 @@ mod tests {
         assert!(state.path.is_absolute());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, created_mode(nix::unistd::geteuid().as_raw()));
+    }
+
+    #[test]
+    fn a_logs_dir_of_another_user_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let logs = root.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::os::unix::fs::chown(&logs, Some(65534), Some(65534)).unwrap();
+        let error = private_subdir(&logs, 0o750).unwrap_err();
+        assert!(error.contains("belongs to uid 65534"), "{error}");
     }
 
     #[test]

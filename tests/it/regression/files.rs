@@ -308,6 +308,10 @@ fn a_symlink_planted_as_a_log_file_is_not_followed() {
     std::fs::write(&victim, "precious\n").expect("victim");
     let logs = dir.path().join("state/logs");
     std::fs::create_dir_all(&logs).expect("logs dir");
+    // Whatever the test's umask: a state dir svcd accepts.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(dir.path().join("state"), mode).expect("chmod");
     std::os::unix::fs::symlink(&victim, logs.join("u.log")).expect("symlink");
     dir.unit(
         "u",
