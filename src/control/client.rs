@@ -27,6 +27,8 @@ pub enum ClientError {
     Closed,
     #[error("svcd answered something this svc does not understand: {0}")]
     BadResponse(String),
+    #[error("refusing the default state directory {}: {reason}", path.display())]
+    UnsafeStateDir { path: PathBuf, reason: String },
 }
 
 /// The default state directory: `/run/svc` for root, else `$XDG_RUNTIME_DIR/svc`, else
@@ -41,6 +43,36 @@ pub fn default_state_dir() -> PathBuf {
     }
 }
 
+/// Why the default state directory `dir` cannot be trusted, if it cannot: it must be a real
+/// directory of this user (or root), not writable by group or others. Another user who made
+/// `/tmp/svc-UID` first could put a socket of theirs there. A missing one is fine: there is
+/// nothing to connect to.
+pub fn check_default_state_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Ok(());
+    };
+    let euid = nix::unistd::Uid::effective().as_raw();
+    if !meta.is_dir() {
+        return Err("it is not a directory (a symbolic link?); remove it".to_string());
+    }
+    if meta.uid() != euid && meta.uid() != 0 {
+        return Err(format!(
+            "it belongs to uid {}, not to you (uid {euid}): its socket may not be svcd's; \
+             remove it, or pass --socket",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "it is writable by group or others (mode {:04o}); run `chmod go-w` on it, or pass \
+             --socket",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
 /// The socket `svc` talks to: `--socket`, else `$SVC_SOCKET`, else the default.
 pub fn socket_path(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| {
@@ -53,6 +85,13 @@ pub fn socket_path(flag: Option<PathBuf>) -> PathBuf {
 
 /// Connects to `socket` and sends `command`; the answer is to be read from the stream.
 fn send(socket: &Path, command: Command) -> Result<UnixStream, ClientError> {
+    let default = default_state_dir();
+    if socket == default.join("svcd.sock") {
+        check_default_state_dir(&default).map_err(|reason| ClientError::UnsafeStateDir {
+            path: default,
+            reason,
+        })?;
+    }
     let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
         path: socket.to_path_buf(),
         source,

@@ -40,8 +40,13 @@ pub enum Message {
         argv: Vec<String>,
         reply: oneshot::Sender<Result<(u32, oneshot::Receiver<ExitStatus>), String>>,
     },
-    /// A datagram on the notify socket, from `pid` (per SO_PASSCRED).
-    Notify { pid: Option<u32>, text: String },
+    /// A datagram on the notify socket, from `pid` (per SO_PASSCRED), with the descriptors
+    /// passed with it (closed once it is handled).
+    Notify {
+        pid: Option<u32>,
+        text: Vec<u8>,
+        fds: super::notify::PassedFds,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +64,10 @@ pub struct Checks {
     exec_waits: HashMap<u32, oneshot::Sender<ExitStatus>>,
     /// sd_notify `STATUS=` per unit, for the current run.
     pub status_text: HashMap<UnitId, String>,
-    /// sd_notify `MAINPID=` per unit: a pid of its group that may speak for it too.
+    /// sd_notify `MAINPID=` per unit: a pid of its tree that speaks for it as its main pid.
     pub main_pid: HashMap<UnitId, u32>,
+    /// sd_notify messages from pids of no unit, dropped unheard.
+    pub drops: super::notify::Drops,
 }
 
 impl Checks {
@@ -161,7 +168,11 @@ impl Daemon {
             Message::Exec { unit, argv, reply } => {
                 let _ = reply.send(self.spawn_check(unit, argv));
             }
-            Message::Notify { pid, text } => self.handle_notify(pid, &text),
+            Message::Notify { pid, text, fds } => {
+                self.handle_notify(pid, &text);
+                // The answer to `BARRIER=1`: every message before it has been handled.
+                drop(fds);
+            }
         }
     }
 

@@ -11,6 +11,7 @@ mod notify;
 mod reload;
 mod report;
 mod requests;
+pub(crate) mod statedir;
 mod waiter;
 
 use crate::config::{self, Config};
@@ -47,12 +48,8 @@ pub enum DaemonError {
     Config(#[from] config::ConfigError),
     #[error("admin_group `{0}` does not exist")]
     AdminGroup(String),
-    #[error("cannot create the state directory {}: {source}", path.display())]
-    StateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    StateDir(#[from] statedir::StateDirError),
     #[error("cannot listen on {}: {source}", path.display())]
     Socket {
         path: PathBuf,
@@ -112,7 +109,7 @@ pub fn run(options: Options) -> Result<(), DaemonError> {
     runtime.block_on(run_async(options))
 }
 
-async fn run_async(options: Options) -> Result<(), DaemonError> {
+async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let config: Config = config::load(&options.config.0, options.config.1)?;
     let admin_group = match &config.admin_group {
         None => None,
@@ -125,7 +122,10 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     if let Err(why) = process::ensure_fd_limit(loaded.units.len()) {
         tracing::warn!("{why}");
     }
-    create_state_dir(&options.state_dir)?;
+    // Locked for as long as this lives: svcd's whole run.
+    let state_dir = statedir::prepare(&options.state_dir)?;
+    options.socket = statedir::absolute(&options.socket);
+    options.state_dir = state_dir.path.clone();
     let notify_path = options.state_dir.join("notify.sock");
     let notify_socket = notify::bind(&notify_path).map_err(|source| DaemonError::Socket {
         path: notify_path.clone(),
@@ -243,6 +243,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     let _ = server.await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(500), alive_rx.recv()).await;
     tracing::info!("svcd stopped");
+    drop(state_dir);
     match daemon.fatal.take() {
         Some((unit, reason)) => Err(DaemonError::Fatal { unit, reason }),
         None => Ok(()),
@@ -267,21 +268,6 @@ async fn psi_fired(psi: Option<&crate::memory::psi::PsiTrigger>) -> std::io::Res
     match psi {
         Some(psi) => psi.fired().await,
         None => std::future::pending().await,
-    }
-}
-
-fn create_state_dir(path: &std::path::Path) -> Result<(), DaemonError> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(path)
-    {
-        Ok(()) => Ok(()),
-        Err(source) => Err(DaemonError::StateDir {
-            path: path.to_path_buf(),
-            source,
-        }),
     }
 }
 

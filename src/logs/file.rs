@@ -7,9 +7,10 @@
 //! given to every call, so the back-off is tested without waiting.
 
 use super::Settings;
+use nix::libc;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -179,26 +180,38 @@ impl LogFile {
         }
     }
 
+    /// Opens `NAME.log` for appending, never through a link: the log directory is svcd's and
+    /// not writable by others (checked at each open), and a link or a file with other names
+    /// planted as `NAME.log` is refused rather than followed to someone else's file.
     fn open(&self) -> Result<(File, u64), String> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(&self.dir)
-            .map_err(|e| {
-                format!(
-                    "cannot create the log directory {}: {e}",
-                    self.dir.display()
-                )
-            })?;
+        crate::daemon::statedir::private_subdir(&self.dir, 0o750)
+            .map_err(|why| format!("cannot create the log directory: {why}"))?;
         let path = self.path(0);
         let file = OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o640)
+            // A FIFO planted there must not block svcd: O_NONBLOCK, and only a regular file.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => format!(
+                    "cannot open {}: it is a symbolic link, which svcd does not follow; remove it",
+                    path.display()
+                ),
+                _ => format!("cannot open {}: {e}", path.display()),
+            })?;
+        let meta = file
+            .metadata()
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok((file, size))
+        if !meta.is_file() || meta.nlink() > 1 {
+            return Err(format!(
+                "cannot open {}: not a regular file of its own (a special file or a hard link); \
+                 remove it",
+                path.display()
+            ));
+        }
+        Ok((file, meta.len()))
     }
 
     /// `NAME.log` → `NAME.log.1` → … → `NAME.log.KEEP` → gone, then a new `NAME.log`.

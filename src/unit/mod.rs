@@ -51,12 +51,24 @@ pub struct Unit {
     pub after: Vec<String>,
     /// When this unit reaches `failed`, svcd stops everything and exits non-zero.
     pub fatal: bool,
+    /// Who may speak for the unit on the sd_notify socket.
+    pub notify_access: NotifyAccess,
     pub restart: RestartConfig,
     pub stop: StopConfig,
     pub ready: ReadyConfig,
     pub health: HealthConfig,
     pub memory: MemoryConfig,
     pub log: LogConfig,
+}
+
+/// `notify_access`: whose sd_notify messages count for the unit (systemd's `NotifyAccess`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NotifyAccess {
+    /// Only its main process (or the one it named with `MAINPID=`).
+    #[default]
+    Main,
+    /// Any process of its tree: the main process and its descendants.
+    All,
 }
 
 /// Smallest `log.max_size`: a file must hold at least a few lines.

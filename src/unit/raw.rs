@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
 
 /// Top-level keys this version understands.
-pub const TOP_KEYS: [&str; 19] = [
+pub const TOP_KEYS: [&str; 20] = [
     "description",
     "exec",
     "shell",
@@ -34,6 +34,7 @@ pub const TOP_KEYS: [&str; 19] = [
     "log",
     "ready",
     "health",
+    "notify_access",
 ];
 
 /// Keys of `[restart]`.
@@ -164,6 +165,7 @@ pub struct RawUnit {
     pub requires: Option<Entry>,
     pub after: Option<Entry>,
     pub fatal: Option<Entry>,
+    pub notify_access: Option<Entry>,
     pub restart: RawRestart,
     pub stop: RawStop,
     pub memory: RawMemory,
@@ -241,6 +243,7 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
         "requires" => &mut raw.requires,
         "after" => &mut raw.after,
         "fatal" => &mut raw.fatal,
+        "notify_access" => &mut raw.notify_access,
         "ready" | "health" => {
             let (table, keys, slot): (&str, &[&str], _) = if entry.key == "ready" {
                 ("ready", &READY_KEYS, &mut raw.ready)

@@ -105,6 +105,7 @@ timeout = "5s"
         ready: Default::default(),
         health: Default::default(),
         fatal: true,
+        notify_access: Default::default(),
         restart: RestartConfig {
             policy: RestartPolicy::Always,
             delay: Duration::ZERO,
@@ -597,5 +598,20 @@ fn memory_keys() {
     assert_eq!(
         one_error("exec = \"true\"\nswap_max = \"1G\"\n", "under [memory]"),
         "2:1 swap_max"
+    );
+}
+
+#[test]
+fn notify_access_is_main_unless_all() {
+    use super::NotifyAccess;
+    assert_eq!(
+        load("exec = \"a\"\n").unwrap().notify_access,
+        NotifyAccess::Main
+    );
+    let all = load("exec = \"a\"\nnotify_access = \"all\"\n").unwrap();
+    assert_eq!(all.notify_access, NotifyAccess::All);
+    one_error(
+        "exec = \"a\"\nnotify_access = \"group\"\n",
+        "use \"main\" or \"all\"",
     );
 }

@@ -8,8 +8,8 @@ use super::duration::{DURATION_FORMS, SIZE_FORMS, parse_duration, parse_size};
 use super::envfile::{is_env_name, parse_env_file};
 use super::raw::{self, At, Entry, Issue, Node, RawUnit, Value};
 use super::{
-    LogConfig, MIN_LOG_SIZE, MemoryConfig, RestartConfig, RestartPolicy, StartLimit, StopConfig,
-    Unit, UnitError, UnitErrors,
+    LogConfig, MIN_LOG_SIZE, MemoryConfig, NotifyAccess, RestartConfig, RestartPolicy, StartLimit,
+    StopConfig, Unit, UnitError, UnitErrors,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -131,6 +131,11 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         .as_ref()
         .and_then(|e| check.boolean(e))
         .unwrap_or(false);
+    let notify_access = raw
+        .notify_access
+        .as_ref()
+        .and_then(|e| check.notify_access(e))
+        .unwrap_or_default();
     let restart = check.restart(&raw.restart);
     let stop = check.stop(&raw.stop);
     let memory = check.memory(&raw.memory);
@@ -154,6 +159,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         requires,
         after,
         fatal,
+        notify_access,
         restart,
         stop,
         memory,
@@ -184,6 +190,18 @@ impl Check<'_> {
             Value::String(s) => Some(s.clone()),
             _ => {
                 self.wrong_type(entry, &entry.node, "a string");
+                None
+            }
+        }
+    }
+
+    fn notify_access(&mut self, entry: &Entry) -> Option<NotifyAccess> {
+        match self.string(entry)?.as_str() {
+            "main" => Some(NotifyAccess::Main),
+            "all" => Some(NotifyAccess::All),
+            text => {
+                let message = format!("unknown notify_access \"{text}\"; use \"main\" or \"all\"");
+                self.value(entry, message);
                 None
             }
         }

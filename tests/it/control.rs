@@ -146,6 +146,9 @@ fn a_second_svcd_on_the_same_socket_is_refused() {
         .arg(svcd.dir.units())
         .arg("--socket")
         .arg(&svcd.socket)
+        // Never the default state dir (`/run/svc`): the machine's own svcd may live there.
+        .arg("--state-dir")
+        .arg(svcd.dir.path().join("state2"))
         .arg("--config")
         .arg(svcd.dir.path().join("svcd.toml"))
         .output()

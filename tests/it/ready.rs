@@ -120,7 +120,7 @@ fn a_stranger_cannot_speak_for_a_unit() {
         .expect("python3");
     assert!(sent.success());
     wait_until("svcd to log the stranger", DEADLINE, || {
-        svcd.stderr().contains("process of no unit").then_some(())
+        svcd.stderr().contains("of no unit").then_some(())
     });
     assert_eq!(svcd.status("quiet")["state"], "starting");
 }
