@@ -5,6 +5,7 @@
 //! - [`capture`]: reads one run's stdout and stderr pipes and cuts them into bounded lines.
 //! - [`file`]: the log file of a unit: append, rotate by size, survive disk trouble.
 //! - [`tail`]: the last lines of a unit's log files, for `svc logs -n`.
+//! - [`output`]: svcd's own stdout and stderr, which never fail it; escaping for terminals.
 //!
 //! Here: [`UnitLog`], where a unit's lines go (file, the ring of last lines that `status`
 //! shows, svcd's stdout, followers), and the [`Registry`] of them by unit name.
@@ -14,7 +15,10 @@
 
 pub mod capture;
 pub mod file;
+pub mod output;
 pub mod tail;
+
+pub use output::{escape_controls, stdout_is_null};
 
 use file::LogFile;
 use std::collections::{HashMap, VecDeque};
@@ -212,7 +216,7 @@ impl UnitLog {
         self.file.flush(now);
         self.send_to_followers();
         if !self.stdout.is_empty() {
-            let dropped = write_stdout_without_blocking(&self.stdout);
+            let dropped = output::write_stdout_without_blocking(&self.stdout);
             if dropped > 0 && !self.stdout_stalled {
                 tracing::warn!(unit = %self.name, "svcd's stdout is not being read: {dropped} bytes of the unit's output left out there (its log file has them)");
             }
@@ -322,51 +326,6 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         logs.get(name).cloned()
     }
-}
-
-/// Whether svcd's stdout is /dev/null, where forwarding lines would only cost time.
-pub fn stdout_is_null() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(null) = std::fs::metadata("/dev/null") else {
-        return false;
-    };
-    let Ok(out) = nix::sys::stat::fstat(std::io::stdout()) else {
-        return false;
-    };
-    (out.st_mode & nix::libc::S_IFMT) == nix::libc::S_IFCHR && out.st_rdev == null.rdev()
-}
-
-/// Writes `bytes` to svcd's stdout, but never waits for it: svcd's one thread must not stall on
-/// a reader that does not read (a full pipe), or every unit would stall with it. The bytes go in
-/// pieces of at most `PIPE_BUF`, each only when poll says the descriptor takes that much now;
-/// what does not fit is left out. Returns how many bytes were left out. A closed stdout counts
-/// as taking everything (nobody is there to read it).
-fn write_stdout_without_blocking(bytes: &[u8]) -> usize {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    const PIPE_BUF: usize = 4096;
-    let stdout = std::io::stdout();
-    let fd = stdout.as_fd();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-        match poll(&mut fds, PollTimeout::ZERO) {
-            Ok(n) if n > 0 => {}
-            _ => return rest.len(),
-        }
-        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
-        if revents.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
-            return 0;
-        }
-        let piece = &rest[..rest.len().min(PIPE_BUF)];
-        match nix::unistd::write(fd, piece) {
-            Ok(0) => return rest.len(),
-            Ok(n) => rest = &rest[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return 0,
-        }
-    }
-    0
 }
 
 #[cfg(test)]
