@@ -80,3 +80,121 @@ fn svcd_survives_a_terminal_that_hung_up() {
     drop(pty.master);
     keeps_going(start_svcd(dir, "", out, err));
 }
+
+/// A tmpfs mounted for one test, unmounted (and its mount point removed) when dropped, also
+/// when the test fails.
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `path`, or `None`, with a note on stderr, where mounting is
+    /// refused (not root, no capability).
+    fn mount(path: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).expect("mount point");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
+            .arg("tmpfs")
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("note: skipped: cannot mount a tmpfs at {}", path.display());
+            return None;
+        }
+        Some(Tmpfs {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        // The temp dir above it was removed while this was mounted, all but the mount point.
+        let _ = std::fs::remove_dir(&self.path);
+        if let Some(parent) = self.path.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// The count of lines not written, from `status`' log error.
+fn lost_lines(status: &serde_json::Value) -> Option<u64> {
+    let error = status["log_error"].as_str()?;
+    let (_, count) = error.rsplit_once("; ")?;
+    count.split(' ').next()?.parse().ok()
+}
+
+#[test]
+fn a_full_disk_leaves_whole_lines_and_counts_every_lost_one() {
+    let dir = Dir::new().with(
+        "talk",
+        &format!(
+            "shell = true\nexec = \"i=0; while :; do i=$((i+1)); echo line $i {}; sleep 0.005; done\"\n",
+            "x".repeat(80)
+        ),
+    );
+    let Some(_tmpfs) = Tmpfs::mount(&dir.path().join("state"), "256k") else {
+        return;
+    };
+    let svcd = dir.start();
+    let log = svcd.dir.path().join("state/logs/talk.log");
+    wait_until("lines in talk.log", DEADLINE, || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        (text.lines().count() >= 5).then_some(())
+    });
+    // Fill the disk: the unit's next lines find no room, one of them in mid-write.
+    let fill = svcd.dir.path().join("state/fill");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&fill).expect("fill file");
+        while file.write_all(&[b'.'; 4096]).is_ok() {}
+    }
+    // The retries (after 1 s, then 2 s more) open the file again and fail again: the count
+    // of lost lines only grows, and the file is never said to be writable. At most 200 lines a
+    // second: 250 lost lines span the first retry.
+    let mut last = 0;
+    wait_until("250 lost lines", DEADLINE, || {
+        let status = svcd.status("talk");
+        let lost = lost_lines(&status);
+        assert!(
+            !svcd.stderr().contains("writable again"),
+            "said writable while full: {}",
+            svcd.stderr()
+        );
+        if last > 0 {
+            let lost = lost.unwrap_or_else(|| panic!("the trouble went: {status}"));
+            assert!(lost >= last, "lost lines went from {last} down to {lost}");
+        }
+        last = lost.unwrap_or(0);
+        (last >= 250).then_some(())
+    });
+    let lines = |text: &str| text.lines().count();
+    let before = lines(&std::fs::read_to_string(&log).expect("talk.log"));
+    std::fs::remove_file(&fill).expect("free the disk");
+    svcd.wait_status("talk", "the log writable again", |s| {
+        s["log_error"].is_null()
+    });
+    assert!(
+        svcd.stderr().contains("writable again"),
+        "{}",
+        svcd.stderr()
+    );
+    let text = wait_until("lines after the trouble", DEADLINE, || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        (lines(&text) >= before + 3 && text.ends_with('\n')).then_some(text)
+    });
+    let mut previous = 0;
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert!(
+            matches!(fields[..], [_, "out", "line", _, x] if x.len() == 80),
+            "a line not whole: {line:?}"
+        );
+        let number: u64 = fields[3].parse().expect("a line number");
+        assert!(number > previous, "{number} after {previous}");
+        previous = number;
+    }
+}
