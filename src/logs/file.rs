@@ -1,4 +1,5 @@
-//! A unit's log file: `NAME.log`, rotated to `NAME.log.1` … `NAME.log.KEEP` by size.
+//! A unit's log file: `NAME.log`, rotated to `NAME.log.1` … `NAME.log.KEEP` by size. A name
+//! too long for `NAME.log.KEEP` to be a file name has a shorter stem instead ([`file_stem`]).
 //!
 //! Disk trouble (a full disk, a removed directory, a permission) never stops a unit nor svcd:
 //! the lines that cannot be written are counted and dropped from the file (the ring and svcd's
@@ -24,11 +25,18 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Bytes buffered before they are written even without a flush.
 const BUFFER: usize = 64 * 1024;
+/// The longest file name (`NAME_MAX` of Linux's file systems).
+const NAME_MAX: usize = 255;
+/// What the longest rotated file name adds to the stem: `.log.` and the digits of a `u32`.
+const SUFFIX_MAX: usize = ".log.".len() + 10;
 
 #[derive(Debug)]
 pub struct LogFile {
     dir: PathBuf,
+    /// The unit's name, for messages.
     name: String,
+    /// The files' names without `.log`: see [`file_stem`].
+    stem: String,
     settings: Settings,
     file: Option<File>,
     /// Bytes in the current file, written or buffered.
@@ -56,6 +64,7 @@ impl LogFile {
         LogFile {
             dir: dir.to_path_buf(),
             name: name.to_string(),
+            stem: file_stem(name),
             settings,
             file: None,
             size: 0,
@@ -73,8 +82,8 @@ impl LogFile {
     /// `NAME.log` for 0, `NAME.log.N` for N.
     pub fn path(&self, index: u32) -> PathBuf {
         match index {
-            0 => self.dir.join(format!("{}.log", self.name)),
-            n => self.dir.join(format!("{}.log.{n}", self.name)),
+            0 => self.dir.join(format!("{}.log", self.stem)),
+            n => self.dir.join(format!("{}.log.{n}", self.stem)),
         }
     }
 
@@ -277,6 +286,25 @@ impl LogFile {
     }
 }
 
+/// The stem of a unit's log files: its name, unless `NAME.log.KEEP` could then be too long a
+/// file name (a name of more than 240 bytes), which could never rotate: then its first bytes, `-`
+/// and a hash of the whole name (16 hex digits), so that every rotated name fits and two long
+/// names sharing their start still have files of their own.
+pub fn file_stem(name: &str) -> String {
+    if name.len() + SUFFIX_MAX <= NAME_MAX {
+        return name.to_string();
+    }
+    // FNV-1a: stable across builds and versions, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut end = NAME_MAX - SUFFIX_MAX - "-0123456789abcdef".len();
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}-{hash:016x}", &name[..end])
+}
+
 /// Writes `bytes` until done or an error: how many bytes were written, and the error.
 fn write_all(file: &mut File, bytes: &[u8]) -> (usize, std::io::Result<()>) {
     let mut done = 0;
@@ -411,6 +439,40 @@ mod tests {
         log.flush(now);
         let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
         assert_eq!(text, "T out whole\nT out cut sh\nT out next\n");
+    }
+
+    #[test]
+    fn a_name_too_long_for_rotated_files_still_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "u".repeat(250);
+        let mut log = LogFile::new(dir.path(), &long, settings(100, 2));
+        let now = Instant::now();
+        for i in 0..20 {
+            log.push_line("T", "out", format!("line {i:03}").as_bytes(), now);
+            log.flush(now);
+        }
+        assert_eq!(log.error(), None);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let stem = file_stem(&long);
+        let expected = [0, 1, 2].map(|i| {
+            log.path(i)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        });
+        assert_eq!(names, expected);
+        assert!(names[2].starts_with(&stem[..200]) && names[2].len() <= NAME_MAX);
+        assert_ne!(file_stem(&"u".repeat(251)), stem);
+        assert_eq!(file_stem("chat"), "chat");
+        assert_eq!(file_stem(&"é".repeat(120)), "é".repeat(120));
+        // Cut at a character's boundary.
+        assert_eq!(file_stem(&"é".repeat(121)).len(), 222 + 17);
     }
 
     #[test]
