@@ -12,6 +12,9 @@
 //!
 //! A line in the file reads `2026-11-25T13:10:02.123Z out the text`: RFC 3339 time (UTC, ms),
 //! the stream (`out` or `err`), the text as printed. Lines longer than [`MAX_LINE`] are split.
+//! svcd's own events about the unit are in the same file, with the stream `svcd`
+//! (`2026-11-25T13:10:02.123Z svcd running, pid 812: started with svcd`), as `journalctl -u`
+//! shows systemd's lines beside the service's: [`Registry::note`], [`describe`].
 
 pub mod capture;
 pub mod file;
@@ -20,6 +23,7 @@ pub mod tail;
 
 pub use output::{escape_controls, stdout_is_null};
 
+use crate::supervisor::UnitStatus;
 use file::LogFile;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -46,6 +50,8 @@ pub const FOLLOW_QUEUE: usize = 64;
 pub enum Stream {
     Out,
     Err,
+    /// svcd's own words about the unit (started, exited, restarting, ...).
+    Svcd,
 }
 
 impl Stream {
@@ -53,6 +59,7 @@ impl Stream {
         match self {
             Stream::Out => "out",
             Stream::Err => "err",
+            Stream::Svcd => "svcd",
         }
     }
 }
@@ -166,7 +173,8 @@ impl UnitLog {
         kept.push(' ');
         kept.push_str(truncate(&lossy, RING_LINE_MAX));
         self.ring.push_back(kept);
-        if self.forward {
+        // svcd's own lines are on its stderr already.
+        if self.forward && stream != Stream::Svcd {
             self.stdout.extend_from_slice(self.name.as_bytes());
             self.stdout.extend_from_slice(b" | ");
             self.stdout.extend_from_slice(text);
@@ -249,6 +257,25 @@ impl UnitLog {
     }
 }
 
+/// svcd's line about a unit that changed, for [`Registry::note`]: its state, pid and why, and
+/// the exit that brought it there: `running, pid 812: started with svcd`, `exited with code 3;
+/// backoff: restarting in 200ms`, `stopping, pid 812: health check failed: ...`, `killed by
+/// SIGKILL; failed: start limit hit: 11 starts within 5m`.
+pub fn describe(status: &UnitStatus) -> String {
+    let pid = status
+        .pid
+        .map(|pid| format!(", pid {pid}"))
+        .unwrap_or_default();
+    let state = format!("{}{pid}: {}", status.state, status.reason);
+    match &status.last_exit {
+        // The exit happened as this state began: it is why the unit is here.
+        Some(exit) if exit.at >= status.since && !status.reason.contains(&exit.reason) => {
+            format!("{}; {state}", exit.reason)
+        }
+        _ => state,
+    }
+}
+
 /// At most `max` bytes of `text`, cut at a character boundary.
 fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -315,6 +342,17 @@ impl Registry {
                 )))
             })
             .clone()
+    }
+
+    /// Writes svcd's `message` about unit `name` into its log (file, the last lines, followers;
+    /// not svcd's stdout: its stderr has it), stamped now, with the stream `svcd`.
+    pub fn note(&self, name: &str, message: &str) {
+        let log = self.log(name);
+        let mut log = lock(&log);
+        let now = Instant::now();
+        let stamp = crate::time::rfc3339(std::time::SystemTime::now());
+        log.push_line(Stream::Svcd, &stamp, message.as_bytes(), now);
+        log.flush(now);
     }
 
     /// The log of `name` if it was ever created.

@@ -187,7 +187,7 @@ fn a_full_disk_leaves_whole_lines_and_counts_every_lost_one() {
         (lines(&text) >= before + 3 && text.ends_with('\n')).then_some(text)
     });
     let mut previous = 0;
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !l.contains(" svcd ")) {
         let fields: Vec<&str> = line.split(' ').collect();
         assert!(
             matches!(fields[..], [_, "out", "line", _, x] if x.len() == 80),
@@ -197,4 +197,40 @@ fn a_full_disk_leaves_whole_lines_and_counts_every_lost_one() {
         assert!(number > previous, "{number} after {previous}");
         previous = number;
     }
+}
+
+#[test]
+fn svcd_events_about_a_unit_are_in_its_log() {
+    let svcd = Dir::new()
+        .with(
+            "crash",
+            "shell = true\nexec = \"echo pid $$; exit 3\"\n[restart]\npolicy = \"never\"\n",
+        )
+        .start();
+    svcd.wait_for("crash", "failed");
+    let logs = svcd.svc_ok(&["logs", "crash", "-n", "50"], 0);
+    let pid = logs
+        .lines()
+        .find_map(|line| line.split_once(" out pid ").map(|(_, pid)| pid))
+        .unwrap_or_else(|| panic!("the unit's own line: {logs}"));
+    let lines: Vec<&str> = logs
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |p| p.1))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("svcd running, pid {pid}: started with svcd"),
+            format!("out pid {pid}"),
+            "svcd failed: exited with code 3; restart policy is never".to_string(),
+        ],
+        "{logs}"
+    );
+    let status = svcd.svc_ok(&["status", "crash"], 3);
+    assert!(
+        status.contains(" svcd failed: exited with code 3"),
+        "{status}"
+    );
+    let file = std::fs::read_to_string(svcd.dir.path().join("state/logs/crash.log"));
+    assert!(file.is_ok_and(|f| f.contains(" svcd running, pid ")));
 }
