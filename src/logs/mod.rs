@@ -21,7 +21,7 @@ pub mod file;
 pub mod output;
 pub mod tail;
 
-pub use output::{escape_controls, stdout_is_null};
+pub use output::{escape_controls, escape_controls_into, stdout_is_null};
 
 use crate::supervisor::UnitStatus;
 use file::LogFile;
@@ -44,6 +44,29 @@ const RING_LINE_MAX: usize = 1024;
 /// Batches (what one read brought, at most 64 KiB of output) queued for one follower before
 /// further ones are skipped (and counted).
 pub const FOLLOW_QUEUE: usize = 64;
+
+/// Whether and how a unit's lines are copied to svcd's stdout (a container's log, PID 1 mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// Not copied: svcd's stdout is /dev/null.
+    Off,
+    /// As printed: a pipe or a file, read by a program (`docker logs`, a collector).
+    Raw,
+    /// With their control characters escaped ([`escape_controls`]): svcd's stdout is a
+    /// terminal, whose screen a unit's escape sequences must not rewrite.
+    Escaped,
+}
+
+impl Forward {
+    /// `Off` unless `forward`; then `Escaped` if svcd's stdout is a terminal, else `Raw`.
+    pub fn for_stdout(forward: bool) -> Forward {
+        match (forward, output::stdout_is_terminal()) {
+            (false, _) => Forward::Off,
+            (true, true) => Forward::Escaped,
+            (true, false) => Forward::Raw,
+        }
+    }
+}
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +148,8 @@ pub struct UnitLog {
     /// The last lines, formatted as in the file, for `status`.
     ring: VecDeque<String>,
     followers: Vec<Follower>,
-    /// Copy lines to svcd's stdout as `name | line` (a container's log, PID 1 mode).
-    forward: bool,
+    /// Copy lines to svcd's stdout as `name | line`, and how.
+    forward: Forward,
     /// `name | line\n` lines waiting for [`UnitLog::flush`].
     stdout: Vec<u8>,
     /// The last copy to svcd's stdout had to leave bytes out (said once per stall).
@@ -137,7 +160,7 @@ pub struct UnitLog {
 }
 
 impl UnitLog {
-    pub fn new(dir: &Path, name: &str, settings: Settings, forward: bool) -> UnitLog {
+    pub fn new(dir: &Path, name: &str, settings: Settings, forward: Forward) -> UnitLog {
         UnitLog {
             name: name.to_string(),
             file: LogFile::new(dir, name, settings),
@@ -174,10 +197,13 @@ impl UnitLog {
         kept.push_str(truncate(&lossy, RING_LINE_MAX));
         self.ring.push_back(kept);
         // svcd's own lines are on its stderr already.
-        if self.forward && stream != Stream::Svcd {
+        if self.forward != Forward::Off && stream != Stream::Svcd {
             self.stdout.extend_from_slice(self.name.as_bytes());
             self.stdout.extend_from_slice(b" | ");
-            self.stdout.extend_from_slice(text);
+            match self.forward {
+                Forward::Escaped => escape_controls_into(text, &mut self.stdout),
+                _ => self.stdout.extend_from_slice(text),
+            }
             self.stdout.push(b'\n');
         }
         if !self.followers.is_empty() {
@@ -299,19 +325,20 @@ pub struct Registry {
 struct RegistryInner {
     dir: PathBuf,
     defaults: Settings,
-    forward: bool,
+    forward: Forward,
     logs: Mutex<HashMap<String, SharedLog>>,
 }
 
 impl Registry {
     /// Logs in `dir` (created when the first line is written), rotated by `defaults` unless a
-    /// unit says otherwise; `forward`: copy lines to svcd's stdout.
+    /// unit says otherwise; `forward`: copy lines to svcd's stdout (escaped if it is a
+    /// terminal).
     pub fn new(dir: PathBuf, defaults: Settings, forward: bool) -> Registry {
         Registry {
             inner: Arc::new(RegistryInner {
                 dir,
                 defaults,
-                forward,
+                forward: Forward::for_stdout(forward),
                 logs: Mutex::new(HashMap::new()),
             }),
         }
@@ -373,7 +400,7 @@ mod tests {
     #[test]
     fn ring_keeps_the_last_lines_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), false);
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), Forward::Off);
         let now = Instant::now();
         for i in 0..25 {
             log.push_line(Stream::Out, "T", format!("line {i}").as_bytes(), now);
@@ -394,7 +421,7 @@ mod tests {
     #[test]
     fn slow_followers_skip_lines_and_are_told() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), false);
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), Forward::Off);
         let (tx, mut rx) = mpsc::channel(2);
         log.follow(tx);
         let now = Instant::now();

@@ -234,3 +234,48 @@ fn svcd_events_about_a_unit_are_in_its_log() {
     let file = std::fs::read_to_string(svcd.dir.path().join("state/logs/crash.log"));
     assert!(file.is_ok_and(|f| f.contains(" svcd running, pid ")));
 }
+
+#[test]
+fn unit_output_reaches_a_terminal_escaped() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let dir = Dir::new().with(
+        "esc",
+        r#"exec = ["sh", "-c", "printf 'a\\033[2J\\033]0;owned\\007b\\tc\\n'; sleep 1000"]"#,
+    );
+    let err = std::fs::File::create(dir.path().join("svcd.err")).expect("stderr file");
+    let svcd = start_svcd(dir, "", Stdio::from(pty.slave), Stdio::from(err));
+    // What the terminal shows, read as it comes (a terminal nobody reads would fill up).
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let mut master = std::fs::File::from(pty.master);
+    let sink = shown.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        // Ends with EIO once svcd, the last holder of the terminal, is gone.
+        while let Ok(n @ 1..) = master.read(&mut buffer) {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(&buffer[..n]);
+        }
+    });
+    let shown = wait_until("the unit's line on the terminal", DEADLINE, || {
+        let shown = shown.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let text = String::from_utf8_lossy(&shown).into_owned();
+        text.contains("\n").then_some(text)
+    });
+    assert!(
+        shown.contains("esc | a\\x1b[2J\\x1b]0;owned\\x07b\tc\r\n"),
+        "{shown:?}"
+    );
+    assert!(
+        !shown.contains('\x1b'),
+        "an escape reached the terminal: {shown:?}"
+    );
+    let log = std::fs::read_to_string(svcd.dir.path().join("state/logs/esc.log"));
+    assert!(
+        log.as_ref()
+            .is_ok_and(|l| l.contains(" out a\x1b[2J\x1b]0;owned\x07b\tc\n")),
+        "the log file keeps what was printed: {log:?}"
+    );
+}
