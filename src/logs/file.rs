@@ -152,8 +152,10 @@ impl LogFile {
                 // Should this fail too, the next open finds the piece and ends it.
                 let _ = file.set_len(written + whole as u64);
             }
-            let lost = self.buffer[whole..].iter().filter(|&&b| b == b'\n').count();
-            (e, lost as u64)
+            let ends = self.buffer[whole..].iter().filter(|&&b| b == b'\n').count();
+            // A buffer starting with a newline ends a piece found at open: not a line.
+            let mending = whole == 0 && self.buffer.first() == Some(&b'\n');
+            (e, (ends - usize::from(mending)) as u64)
         });
         self.buffer.clear();
         if self.buffer.capacity() > 2 * BUFFER {
