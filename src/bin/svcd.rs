@@ -1,8 +1,10 @@
 //! `svcd`: the daemon. See `man svcd`.
 
 use clap::Parser;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use svc::logs::output::Stderr;
 
 /// Supervise the services of the units directories.
 #[derive(Debug, Parser)]
@@ -37,10 +39,13 @@ fn main() -> ExitCode {
         _ => tracing::Level::INFO,
     };
     use std::io::IsTerminal;
+    // svcd's log must never end it: a stderr nobody reads any more (EPIPE) or a terminal that
+    // hung up (EIO) drops the lines instead (as PID 1, svcd's end is the container's).
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(|| Stderr)
+        .log_internal_errors(false)
         .init();
     let state_dir = args
         .state_dir
@@ -58,13 +63,18 @@ fn main() -> ExitCode {
     match svc::daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ svc::daemon::DaemonError::Fatal { .. }) => {
-            eprintln!("svcd: {e}");
+            say(&e);
             ExitCode::from(EXIT_FATAL)
         }
         Err(e) => {
             // Each message already carries its cause.
-            eprintln!("svcd: {e}");
+            say(&e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// svcd's last words on stderr; not written if stderr fails (`eprintln!` would panic).
+fn say(error: &svc::daemon::DaemonError) {
+    let _ = writeln!(Stderr, "svcd: {error}");
 }

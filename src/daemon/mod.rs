@@ -354,6 +354,8 @@ impl Daemon {
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into());
             tracing::info!(unit = %self.units[id].name, state = %status.state, pid = %pid, "{}", status.reason);
+            self.logs
+                .note(&self.units[id].name, &logs::describe(&status));
         }
         self.check_waiters();
         true

@@ -32,17 +32,22 @@ thread_local! {
 #[derive(Debug, Default)]
 pub struct LineCutter {
     pending: Vec<u8>,
+    /// Pieces of the unfinished line were emitted already (it is longer than [`MAX_LINE`]):
+    /// its newline ends it, and makes no empty line of its own.
+    continued: bool,
 }
 
 impl LineCutter {
     /// Calls `emit` with every line `chunk` completes (without its newline).
     pub fn feed(&mut self, mut chunk: &[u8], mut emit: impl FnMut(&[u8])) {
-        if !self.pending.is_empty() {
+        if !self.pending.is_empty() || self.continued {
             match chunk.iter().position(|&b| b == b'\n') {
                 Some(pos) => {
                     self.pending.extend_from_slice(&chunk[..pos]);
                     chunk = &chunk[pos + 1..];
+                    self.continued = false;
                     let mut line = std::mem::take(&mut self.pending);
+                    // Empty only when a line of an exact multiple of MAX_LINE ends here.
                     for piece in line.chunks(MAX_LINE) {
                         emit(piece);
                     }
@@ -81,10 +86,12 @@ impl LineCutter {
             emit(piece);
         }
         self.pending.drain(..whole);
+        self.continued = true;
     }
 
     /// The unfinished line, at the end of the stream.
     pub fn finish(&mut self, mut emit: impl FnMut(&[u8])) {
+        self.continued = false;
         if !self.pending.is_empty() {
             emit(&self.pending);
             self.pending = Vec::new();
@@ -294,5 +301,24 @@ mod tests {
         let lines = cut(&[&long, b"\n"]);
         let lens: Vec<usize> = lines.iter().map(Vec::len).collect();
         assert_eq!(lens, [MAX_LINE, MAX_LINE, MAX_LINE, 5]);
+    }
+
+    #[test]
+    fn a_line_of_an_exact_multiple_of_max_line_leaves_no_empty_line() {
+        let lens = |lines: Vec<Vec<u8>>| lines.iter().map(Vec::len).collect::<Vec<_>>();
+        for whole in [MAX_LINE, 2 * MAX_LINE] {
+            let long = vec![b'x'; whole];
+            let pieces = whole / MAX_LINE;
+            // The newline comes in a later read than the line, or in the same one.
+            let split = cut(&[&long, b"\nnext\n\n"]);
+            let mut one = long.clone();
+            one.extend_from_slice(b"\nnext\n\n");
+            let mut expected = vec![MAX_LINE; pieces];
+            expected.extend([4, 0]);
+            assert_eq!(lens(split), expected);
+            assert_eq!(lens(cut(&[&one])), expected);
+            let bytes: Vec<&[u8]> = one.chunks(1000).collect();
+            assert_eq!(lens(cut(&bytes)), expected);
+        }
     }
 }

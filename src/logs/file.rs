@@ -1,16 +1,21 @@
-//! A unit's log file: `NAME.log`, rotated to `NAME.log.1` … `NAME.log.KEEP` by size.
+//! A unit's log file: `NAME.log`, rotated to `NAME.log.1` … `NAME.log.KEEP` by size. A name
+//! too long for `NAME.log.KEEP` to be a file name has a shorter stem instead ([`file_stem`]).
 //!
 //! Disk trouble (a full disk, a removed directory, a permission) never stops a unit nor svcd:
 //! the lines that cannot be written are counted and dropped from the file (the ring and svcd's
 //! stdout still get them), the error is logged once and shown by `status`, and the file is
-//! opened again at the first line after a back-off (1 s, doubling up to 30 s). The clock is
-//! given to every call, so the back-off is tested without waiting.
+//! opened again at the first line after a back-off (1 s, doubling up to 30 s). The trouble (and
+//! its count of lost lines) ends only when a write succeeds, not when the file opens again: on
+//! a full disk, opening works and writing does not. A write cut short (ENOSPC in mid-line)
+//! leaves only whole lines: the file is truncated back to its last one, and a file found not
+//! ending in a newline gets one before the next line. The clock is given to every call, so the
+//! back-off is tested without waiting.
 
 use super::Settings;
 use nix::libc;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,15 +26,24 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Bytes buffered before they are written even without a flush.
 const BUFFER: usize = 64 * 1024;
+/// The longest file name (`NAME_MAX` of Linux's file systems).
+const NAME_MAX: usize = 255;
+/// What the longest rotated file name adds to the stem: `.log.` and the digits of a `u32`.
+const SUFFIX_MAX: usize = ".log.".len() + 10;
 
 #[derive(Debug)]
 pub struct LogFile {
     dir: PathBuf,
+    /// The unit's name, for messages.
     name: String,
+    /// The files' names without `.log`: see [`file_stem`].
+    stem: String,
     settings: Settings,
     file: Option<File>,
     /// Bytes in the current file, written or buffered.
     size: u64,
+    /// Bytes in the current file that were written: where the buffer goes.
+    written: u64,
     buffer: Vec<u8>,
     trouble: Option<Trouble>,
     /// When the open file was last checked for still having a name.
@@ -51,9 +65,11 @@ impl LogFile {
         LogFile {
             dir: dir.to_path_buf(),
             name: name.to_string(),
+            stem: file_stem(name),
             settings,
             file: None,
             size: 0,
+            written: 0,
             buffer: Vec::new(),
             trouble: None,
             checked: None,
@@ -67,8 +83,8 @@ impl LogFile {
     /// `NAME.log` for 0, `NAME.log.N` for N.
     pub fn path(&self, index: u32) -> PathBuf {
         match index {
-            0 => self.dir.join(format!("{}.log", self.name)),
-            n => self.dir.join(format!("{}.log.{n}", self.name)),
+            0 => self.dir.join(format!("{}.log", self.stem)),
+            n => self.dir.join(format!("{}.log.{n}", self.stem)),
         }
     }
 
@@ -122,20 +138,43 @@ impl LogFile {
         if self.buffer.is_empty() {
             return;
         }
-        let result = match &mut self.file {
-            Some(file) => file.write_all(&self.buffer),
-            None => Ok(()),
+        let Some(file) = &mut self.file else {
+            return;
         };
-        let lines = self.buffer.iter().filter(|&&b| b == b'\n').count() as u64;
+        let (done, result) = write_all(file, &self.buffer);
+        let written = self.written;
+        let result = result.map_err(|e| {
+            // Keep the whole lines that made it; cut the piece of one that did not.
+            let whole = self.buffer[..done]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |at| at + 1);
+            if whole < done {
+                // Should this fail too, the next open finds the piece and ends it.
+                let _ = file.set_len(written + whole as u64);
+            }
+            let ends = self.buffer[whole..].iter().filter(|&&b| b == b'\n').count();
+            // A buffer starting with a newline ends a piece found at open: not a line.
+            let mending = whole == 0 && self.buffer.first() == Some(&b'\n');
+            (e, (ends - usize::from(mending)) as u64)
+        });
         self.buffer.clear();
         if self.buffer.capacity() > 2 * BUFFER {
             self.buffer.shrink_to(BUFFER);
         }
-        if let Err(e) = result {
-            let path = self.path(0);
-            self.fail(now, format!("cannot write {}: {e}", path.display()));
-            if let Some(trouble) = &mut self.trouble {
-                trouble.lost += lines;
+        match result {
+            Ok(()) => {
+                self.written += done as u64;
+                if let Some(trouble) = self.trouble.take() {
+                    tracing::info!(unit = %self.name, lost = trouble.lost, "log file {} is writable again; {} lines could not be written to it", self.path(0).display(), trouble.lost);
+                }
+            }
+            Err((e, lost)) => {
+                let path = self.path(0);
+                self.fail(now, format!("cannot write {}: {e}", path.display()));
+                if let Some(trouble) = &mut self.trouble {
+                    trouble.lost += lost;
+                }
             }
         }
     }
@@ -163,14 +202,18 @@ impl LogFile {
         if self.trouble.as_ref().is_some_and(|t| now < t.retry_at) {
             return false;
         }
+        // The trouble, if any, stays until a write succeeds.
         match self.open() {
             Ok((file, size)) => {
-                if let Some(trouble) = self.trouble.take() {
-                    tracing::info!(unit = %self.name, lost = trouble.lost, "log file {} is writable again", self.path(0).display());
-                }
                 self.file = Some(file);
                 self.size = size;
+                self.written = size;
                 self.checked = Some(now);
+                if size > 0 && !ends_a_line(self.file.as_ref(), size) {
+                    // A line cut short: the next one starts on a line of its own.
+                    self.buffer.push(b'\n');
+                    self.size += 1;
+                }
                 true
             }
             Err(message) => {
@@ -188,6 +231,7 @@ impl LogFile {
             .map_err(|why| format!("cannot create the log directory: {why}"))?;
         let path = self.path(0);
         let file = OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .mode(0o640)
@@ -218,6 +262,7 @@ impl LogFile {
     fn rotate(&mut self, now: Instant) {
         self.file = None;
         self.size = 0;
+        self.written = 0;
         let keep = self.settings.keep;
         let result = (|| -> std::io::Result<()> {
             remove_if_there(&self.path(keep))?;
@@ -254,6 +299,45 @@ impl LogFile {
             lost,
         });
     }
+}
+
+/// The stem of a unit's log files: its name, unless `NAME.log.KEEP` could then be too long a
+/// file name (a name of more than 240 bytes), which could never rotate: then its first bytes, `-`
+/// and a hash of the whole name (16 hex digits), so that every rotated name fits and two long
+/// names sharing their start still have files of their own.
+pub fn file_stem(name: &str) -> String {
+    if name.len() + SUFFIX_MAX <= NAME_MAX {
+        return name.to_string();
+    }
+    // FNV-1a: stable across builds and versions, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut end = NAME_MAX - SUFFIX_MAX - "-0123456789abcdef".len();
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}-{hash:016x}", &name[..end])
+}
+
+/// Writes `bytes` until done or an error: how many bytes were written, and the error.
+fn write_all(file: &mut File, bytes: &[u8]) -> (usize, std::io::Result<()>) {
+    let mut done = 0;
+    while done < bytes.len() {
+        match file.write(&bytes[done..]) {
+            Ok(0) => return (done, Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Err(e)),
+        }
+    }
+    (done, Ok(()))
+}
+
+/// Whether the file's last byte (at `size - 1`) is a newline; a file that cannot be read says so.
+fn ends_a_line(file: Option<&File>, size: u64) -> bool {
+    let mut last = [0u8];
+    file.is_none_or(|f| f.read_exact_at(&mut last, size - 1).is_err() || last[0] == b'\n')
 }
 
 fn remove_if_there(path: &Path) -> std::io::Result<()> {
@@ -325,6 +409,85 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.join("u.log")).unwrap().permissions();
         assert_eq!(mode.mode() & 0o007, 0, "never world-readable");
+    }
+
+    #[test]
+    fn a_disk_that_stays_full_keeps_counting_lost_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        // Opening works, writing fails with ENOSPC: a full disk.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("u.log")).unwrap();
+        let mut log = LogFile::new(dir.path(), "u", settings(1 << 20, 1));
+        let t0 = Instant::now();
+        let lost = |log: &LogFile| log.error().expect("still in trouble");
+        log.push_line("T", "out", b"a", t0);
+        log.flush(t0);
+        assert!(lost(&log).contains("; 1 lines"), "{}", lost(&log));
+        // The retries open the file again, and writing still fails: the count goes on.
+        for (at, count) in [(1, 3), (3, 5)] {
+            let now = t0 + Duration::from_secs(at);
+            log.push_line("T", "out", b"b", now);
+            log.push_line("T", "out", b"c", now);
+            assert!(lost(&log).contains("No space left"), "{}", lost(&log));
+            log.flush(now);
+            assert!(
+                lost(&log).contains(&format!("; {count} lines")),
+                "{}",
+                lost(&log)
+            );
+        }
+        std::fs::remove_file(dir.path().join("u.log")).unwrap();
+        let now = t0 + Duration::from_secs(7);
+        log.push_line("T", "out", b"kept", now);
+        log.flush(now);
+        assert_eq!(log.error(), None);
+        let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
+        assert_eq!(text, "T out kept\n");
+    }
+
+    #[test]
+    fn a_line_cut_short_is_ended_before_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("u.log"), "T out whole\nT out cut sh").unwrap();
+        let mut log = LogFile::new(dir.path(), "u", settings(1 << 20, 1));
+        let now = Instant::now();
+        log.push_line("T", "out", b"next", now);
+        log.flush(now);
+        let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
+        assert_eq!(text, "T out whole\nT out cut sh\nT out next\n");
+    }
+
+    #[test]
+    fn a_name_too_long_for_rotated_files_still_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "u".repeat(250);
+        let mut log = LogFile::new(dir.path(), &long, settings(100, 2));
+        let now = Instant::now();
+        for i in 0..20 {
+            log.push_line("T", "out", format!("line {i:03}").as_bytes(), now);
+            log.flush(now);
+        }
+        assert_eq!(log.error(), None);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let stem = file_stem(&long);
+        let expected = [0, 1, 2].map(|i| {
+            log.path(i)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        });
+        assert_eq!(names, expected);
+        assert!(names[2].starts_with(&stem[..200]) && names[2].len() <= NAME_MAX);
+        assert_ne!(file_stem(&"u".repeat(251)), stem);
+        assert_eq!(file_stem("chat"), "chat");
+        assert_eq!(file_stem(&"é".repeat(120)), "é".repeat(120));
+        // Cut at a character's boundary.
+        assert_eq!(file_stem(&"é".repeat(121)).len(), 222 + 17);
     }
 
     #[test]

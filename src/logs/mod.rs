@@ -5,17 +5,25 @@
 //! - [`capture`]: reads one run's stdout and stderr pipes and cuts them into bounded lines.
 //! - [`file`]: the log file of a unit: append, rotate by size, survive disk trouble.
 //! - [`tail`]: the last lines of a unit's log files, for `svc logs -n`.
+//! - [`output`]: svcd's own stdout and stderr, which never fail it; escaping for terminals.
 //!
 //! Here: [`UnitLog`], where a unit's lines go (file, the ring of last lines that `status`
 //! shows, svcd's stdout, followers), and the [`Registry`] of them by unit name.
 //!
 //! A line in the file reads `2026-11-25T13:10:02.123Z out the text`: RFC 3339 time (UTC, ms),
 //! the stream (`out` or `err`), the text as printed. Lines longer than [`MAX_LINE`] are split.
+//! svcd's own events about the unit are in the same file, with the stream `svcd`
+//! (`2026-11-25T13:10:02.123Z svcd running, pid 812: started with svcd`), as `journalctl -u`
+//! shows systemd's lines beside the service's: [`Registry::note`], [`describe`].
 
 pub mod capture;
 pub mod file;
+pub mod output;
 pub mod tail;
 
+pub use output::{escape_controls, escape_controls_into, stdout_is_null};
+
+use crate::supervisor::UnitStatus;
 use file::LogFile;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -37,11 +45,36 @@ const RING_LINE_MAX: usize = 1024;
 /// further ones are skipped (and counted).
 pub const FOLLOW_QUEUE: usize = 64;
 
+/// Whether and how a unit's lines are copied to svcd's stdout (a container's log, PID 1 mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// Not copied: svcd's stdout is /dev/null.
+    Off,
+    /// As printed: a pipe or a file, read by a program (`docker logs`, a collector).
+    Raw,
+    /// With their control characters escaped ([`escape_controls`]): svcd's stdout is a
+    /// terminal, whose screen a unit's escape sequences must not rewrite.
+    Escaped,
+}
+
+impl Forward {
+    /// `Off` unless `forward`; then `Escaped` if svcd's stdout is a terminal, else `Raw`.
+    pub fn for_stdout(forward: bool) -> Forward {
+        match (forward, output::stdout_is_terminal()) {
+            (false, _) => Forward::Off,
+            (true, true) => Forward::Escaped,
+            (true, false) => Forward::Raw,
+        }
+    }
+}
+
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Out,
     Err,
+    /// svcd's own words about the unit (started, exited, restarting, ...).
+    Svcd,
 }
 
 impl Stream {
@@ -49,6 +82,7 @@ impl Stream {
         match self {
             Stream::Out => "out",
             Stream::Err => "err",
+            Stream::Svcd => "svcd",
         }
     }
 }
@@ -114,8 +148,8 @@ pub struct UnitLog {
     /// The last lines, formatted as in the file, for `status`.
     ring: VecDeque<String>,
     followers: Vec<Follower>,
-    /// Copy lines to svcd's stdout as `name | line` (a container's log, PID 1 mode).
-    forward: bool,
+    /// Copy lines to svcd's stdout as `name | line`, and how.
+    forward: Forward,
     /// `name | line\n` lines waiting for [`UnitLog::flush`].
     stdout: Vec<u8>,
     /// The last copy to svcd's stdout had to leave bytes out (said once per stall).
@@ -126,7 +160,7 @@ pub struct UnitLog {
 }
 
 impl UnitLog {
-    pub fn new(dir: &Path, name: &str, settings: Settings, forward: bool) -> UnitLog {
+    pub fn new(dir: &Path, name: &str, settings: Settings, forward: Forward) -> UnitLog {
         UnitLog {
             name: name.to_string(),
             file: LogFile::new(dir, name, settings),
@@ -162,10 +196,14 @@ impl UnitLog {
         kept.push(' ');
         kept.push_str(truncate(&lossy, RING_LINE_MAX));
         self.ring.push_back(kept);
-        if self.forward {
+        // svcd's own lines are on its stderr already.
+        if self.forward != Forward::Off && stream != Stream::Svcd {
             self.stdout.extend_from_slice(self.name.as_bytes());
             self.stdout.extend_from_slice(b" | ");
-            self.stdout.extend_from_slice(text);
+            match self.forward {
+                Forward::Escaped => escape_controls_into(text, &mut self.stdout),
+                _ => self.stdout.extend_from_slice(text),
+            }
             self.stdout.push(b'\n');
         }
         if !self.followers.is_empty() {
@@ -212,7 +250,7 @@ impl UnitLog {
         self.file.flush(now);
         self.send_to_followers();
         if !self.stdout.is_empty() {
-            let dropped = write_stdout_without_blocking(&self.stdout);
+            let dropped = output::write_stdout_without_blocking(&self.stdout);
             if dropped > 0 && !self.stdout_stalled {
                 tracing::warn!(unit = %self.name, "svcd's stdout is not being read: {dropped} bytes of the unit's output left out there (its log file has them)");
             }
@@ -245,6 +283,25 @@ impl UnitLog {
     }
 }
 
+/// svcd's line about a unit that changed, for [`Registry::note`]: its state, pid and why, and
+/// the exit that brought it there: `running, pid 812: started with svcd`, `exited with code 3;
+/// backoff: restarting in 200ms`, `stopping, pid 812: health check failed: ...`, `killed by
+/// SIGKILL; failed: start limit hit: 11 starts within 5m`.
+pub fn describe(status: &UnitStatus) -> String {
+    let pid = status
+        .pid
+        .map(|pid| format!(", pid {pid}"))
+        .unwrap_or_default();
+    let state = format!("{}{pid}: {}", status.state, status.reason);
+    match &status.last_exit {
+        // The exit happened as this state began: it is why the unit is here.
+        Some(exit) if exit.at >= status.since && !status.reason.contains(&exit.reason) => {
+            format!("{}; {state}", exit.reason)
+        }
+        _ => state,
+    }
+}
+
 /// At most `max` bytes of `text`, cut at a character boundary.
 fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -268,19 +325,20 @@ pub struct Registry {
 struct RegistryInner {
     dir: PathBuf,
     defaults: Settings,
-    forward: bool,
+    forward: Forward,
     logs: Mutex<HashMap<String, SharedLog>>,
 }
 
 impl Registry {
     /// Logs in `dir` (created when the first line is written), rotated by `defaults` unless a
-    /// unit says otherwise; `forward`: copy lines to svcd's stdout.
+    /// unit says otherwise; `forward`: copy lines to svcd's stdout (escaped if it is a
+    /// terminal).
     pub fn new(dir: PathBuf, defaults: Settings, forward: bool) -> Registry {
         Registry {
             inner: Arc::new(RegistryInner {
                 dir,
                 defaults,
-                forward,
+                forward: Forward::for_stdout(forward),
                 logs: Mutex::new(HashMap::new()),
             }),
         }
@@ -313,6 +371,17 @@ impl Registry {
             .clone()
     }
 
+    /// Writes svcd's `message` about unit `name` into its log (file, the last lines, followers;
+    /// not svcd's stdout: its stderr has it), stamped now, with the stream `svcd`.
+    pub fn note(&self, name: &str, message: &str) {
+        let log = self.log(name);
+        let mut log = lock(&log);
+        let now = Instant::now();
+        let stamp = crate::time::rfc3339(std::time::SystemTime::now());
+        log.push_line(Stream::Svcd, &stamp, message.as_bytes(), now);
+        log.flush(now);
+    }
+
     /// The log of `name` if it was ever created.
     pub fn find(&self, name: &str) -> Option<SharedLog> {
         let logs = self
@@ -324,51 +393,6 @@ impl Registry {
     }
 }
 
-/// Whether svcd's stdout is /dev/null, where forwarding lines would only cost time.
-pub fn stdout_is_null() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(null) = std::fs::metadata("/dev/null") else {
-        return false;
-    };
-    let Ok(out) = nix::sys::stat::fstat(std::io::stdout()) else {
-        return false;
-    };
-    (out.st_mode & nix::libc::S_IFMT) == nix::libc::S_IFCHR && out.st_rdev == null.rdev()
-}
-
-/// Writes `bytes` to svcd's stdout, but never waits for it: svcd's one thread must not stall on
-/// a reader that does not read (a full pipe), or every unit would stall with it. The bytes go in
-/// pieces of at most `PIPE_BUF`, each only when poll says the descriptor takes that much now;
-/// what does not fit is left out. Returns how many bytes were left out. A closed stdout counts
-/// as taking everything (nobody is there to read it).
-fn write_stdout_without_blocking(bytes: &[u8]) -> usize {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    const PIPE_BUF: usize = 4096;
-    let stdout = std::io::stdout();
-    let fd = stdout.as_fd();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-        match poll(&mut fds, PollTimeout::ZERO) {
-            Ok(n) if n > 0 => {}
-            _ => return rest.len(),
-        }
-        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
-        if revents.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
-            return 0;
-        }
-        let piece = &rest[..rest.len().min(PIPE_BUF)];
-        match nix::unistd::write(fd, piece) {
-            Ok(0) => return rest.len(),
-            Ok(n) => rest = &rest[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return 0,
-        }
-    }
-    0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,7 +400,7 @@ mod tests {
     #[test]
     fn ring_keeps_the_last_lines_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), false);
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), Forward::Off);
         let now = Instant::now();
         for i in 0..25 {
             log.push_line(Stream::Out, "T", format!("line {i}").as_bytes(), now);
@@ -397,7 +421,7 @@ mod tests {
     #[test]
     fn slow_followers_skip_lines_and_are_told() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), false);
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), Forward::Off);
         let (tx, mut rx) = mpsc::channel(2);
         log.follow(tx);
         let now = Instant::now();

@@ -74,12 +74,13 @@ fn last_of_file(path: &Path, n: usize) -> std::io::Result<Vec<Vec<u8>>> {
     Ok(lines)
 }
 
-/// `TIME STREAM TEXT` → a [`LogLine`]; a line that does not read so is all text.
+/// `TIME STREAM TEXT` → a [`LogLine`] (STREAM: `out`, `err`, or `svcd` for svcd's own lines);
+/// a line that does not read so is all text.
 pub fn parse(unit: &str, line: &[u8]) -> LogLine {
     let text = String::from_utf8_lossy(line);
     let mut parts = text.splitn(3, ' ');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(time), Some(stream @ ("out" | "err")), rest) => LogLine {
+        (Some(time), Some(stream @ ("out" | "err" | "svcd")), rest) => LogLine {
             unit: unit.to_string(),
             time: time.to_string(),
             stream: stream.to_string(),
@@ -147,5 +148,17 @@ mod tests {
         let lines = interleave(vec![a, b], 2);
         let texts: Vec<&str> = lines.iter().map(|l| l.line.as_str()).collect();
         assert_eq!(texts, ["b2", "a3"]);
+    }
+
+    #[test]
+    fn svcd_lines_keep_their_stream() {
+        let line = parse(
+            "u",
+            b"2026-01-01T00:00:01.000Z svcd running, pid 8: started",
+        );
+        assert_eq!(
+            (line.stream.as_str(), line.line.as_str()),
+            ("svcd", "running, pid 8: started")
+        );
     }
 }

@@ -349,3 +349,38 @@ pub fn zombies_of(parent: u32) -> Vec<u32> {
         .filter(|pid| state_and_parent(*pid).is_some_and(|(state, _)| state == 'Z'))
         .collect()
 }
+
+impl Svcd {
+    /// A svcd that a test started itself, with outputs of its choosing, on `dir`'s units
+    /// (`svcd_args`), once its socket answers. `child` must be svcd (or `exec` it).
+    pub fn adopt(dir: Dir, child: Child) -> Svcd {
+        let socket = dir.path().join("state/svcd.sock");
+        let svcd_pid = child.id();
+        let mut svcd = Svcd {
+            dir,
+            child: Some(child),
+            socket,
+            svcd_pid,
+        };
+        wait_until("svcd's socket", DEADLINE, || {
+            let exited = svcd.try_exit();
+            assert!(exited.is_none(), "svcd exited early with {exited:?}");
+            std::os::unix::net::UnixStream::connect(&svcd.socket).ok()
+        });
+        svcd
+    }
+}
+
+impl Dir {
+    /// svcd's arguments for this dir: its units, `state/`, an empty `svcd.toml`.
+    pub fn svcd_args(&self) -> Vec<std::ffi::OsString> {
+        let config = self.path().join("svcd.toml");
+        if !config.exists() {
+            std::fs::write(&config, "").expect("config");
+        }
+        let mut args: Vec<std::ffi::OsString> = vec!["--units".into(), self.units().into()];
+        args.extend(["--state-dir".into(), self.path().join("state").into()]);
+        args.extend(["--config".into(), config.into()]);
+        args
+    }
+}
