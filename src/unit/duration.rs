@@ -239,14 +239,25 @@ mod tests {
         assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
         // Nine digits after the dot: a nanosecond; the tenth is refused, not dropped.
         assert_eq!(parse_duration("0.000000001s"), Ok(Duration::from_nanos(1)));
-        assert_eq!(parse_duration("1.123456789s"), Ok(Duration::new(1, 123_456_789)));
+        assert_eq!(
+            parse_duration("1.123456789s"),
+            Ok(Duration::new(1, 123_456_789))
+        );
         assert!(
             parse_duration("1.1234567891s")
                 .unwrap_err()
                 .contains("more than 9 digits after the dot")
         );
-        assert!(parse_duration("1.s").unwrap_err().contains("no digit after the dot"));
-        assert!(parse_duration("1.5").unwrap_err().contains("1.5 has no unit"));
+        assert!(
+            parse_duration("1.s")
+                .unwrap_err()
+                .contains("no digit after the dot")
+        );
+        assert!(
+            parse_duration("1.5")
+                .unwrap_err()
+                .contains("1.5 has no unit")
+        );
         assert!(parse_duration("1.5s1.5s").unwrap_err().contains("repeated"));
     }
 

@@ -160,6 +160,8 @@ impl std::fmt::Display for RestartPolicy {
 }
 
 #[cfg(test)]
+mod field_tests;
+#[cfg(test)]
 mod load_tests;
 #[cfg(test)]
 mod tests;

@@ -378,12 +378,65 @@ fn unknown(entry: &Entry, table: &str, keys: &[&str]) -> Issue {
     Issue::at_key(entry, message)
 }
 
-/// An unknown top-level key: suggest a top-level key, or a table where the key belongs.
+/// systemd's keys (and sections) that have an equivalent here, for a unit written from a
+/// `.service` file: `ExecStart` is `exec`, whatever the edit distance says (it says `restart`).
+pub const SYSTEMD_KEYS: [(&str, &str); 25] = [
+    ("After", "after"),
+    ("Description", "description"),
+    ("Environment", "env"),
+    ("EnvironmentFile", "env_file"),
+    ("ExecStart", "exec"),
+    ("Group", "group"),
+    ("KillSignal", "stop.signal"),
+    ("MemoryMax", "memory.max"),
+    ("MemoryLimit", "memory.max"),
+    ("MemorySwapMax", "memory.swap_max"),
+    ("OOMScoreAdjust", "memory.oom_score_adj"),
+    ("Requires", "requires"),
+    ("Restart", "restart.policy"),
+    ("RestartSec", "restart.delay"),
+    ("RestartMaxDelaySec", "restart.max_delay"),
+    ("StartLimitBurst", "restart.burst"),
+    ("StartLimitInterval", "restart.interval"),
+    ("StartLimitIntervalSec", "restart.interval"),
+    ("TimeoutSec", "stop.timeout"),
+    ("TimeoutStartSec", "ready.timeout"),
+    ("TimeoutStopSec", "stop.timeout"),
+    ("UMask", "umask"),
+    ("User", "user"),
+    ("WatchdogSec", "health.watchdog"),
+    ("WorkingDirectory", "workdir"),
+];
+
+/// systemd's sections, which a unit file here does not have.
+const SYSTEMD_SECTIONS: [&str; 3] = ["Unit", "Service", "Install"];
+
+/// What `key` is called here when it is one of [`SYSTEMD_KEYS`].
+pub fn systemd_equivalent(key: &str) -> Option<&'static str> {
+    SYSTEMD_KEYS
+        .iter()
+        .find(|(systemd, _)| *systemd == key)
+        .map(|(_, ours)| *ours)
+}
+
+/// An unknown top-level key: a systemd key's equivalent, else the closest top-level key, else
+/// a table where the key belongs.
 fn unknown_top(entry: &Entry) -> Issue {
     let key = entry.key.as_str();
     let candidates = TOP_KEYS.iter().copied();
     let mut message = format!("unknown key `{key}`");
-    if let Some(best) = closest(key, candidates) {
+    if let Some(ours) = systemd_equivalent(key) {
+        message.push_str(&format!(" (a systemd key), did you mean `{ours}`?"));
+        if let Some((table, _)) = ours.split_once('.') {
+            message.push_str(&format!(" (under [{table}])"));
+        }
+    } else if SYSTEMD_SECTIONS.contains(&key) {
+        message.push_str(&format!(
+            ": this is a systemd section; a unit file here is TOML without sections for \
+             [{key}]: write the keys at the top level in svc's names (ExecStart = exec, \
+             User = user, WorkingDirectory = workdir, ...; see svc.unit(5))"
+        ));
+    } else if let Some(best) = closest(key, candidates) {
         message.push_str(&format!(", did you mean `{best}`?"));
     } else if RESTART_KEYS.contains(&key) {
         message.push_str(&format!(
