@@ -65,13 +65,14 @@ pub fn validate(path: &Path, text: &str) -> Result<Unit, UnitErrors> {
 
 /// Issues → errors with line and column, in file order (whole-file ones first, env_file last).
 fn located(path: &Path, text: &str, issues: Vec<Issue>) -> Vec<UnitError> {
+    let lines = raw::LineIndex::new(text);
     let mut errors: Vec<(u8, UnitError)> = issues
         .into_iter()
         .map(|issue| {
             let (rank, path, line, column) = match issue.at {
                 At::File => (0, path.to_path_buf(), 0, 0),
                 At::Span(span) => {
-                    let (line, column) = raw::line_column(text, span.start);
+                    let (line, column) = lines.line_column(span.start);
                     (1, path.to_path_buf(), line, column)
                 }
                 At::Elsewhere { path, line, column } => (2, path, line, column),
