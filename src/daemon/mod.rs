@@ -41,8 +41,9 @@ pub struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("cannot read the units directory: {0}")]
-    Units(std::io::Error),
+    /// The message names the directory and says what to do.
+    #[error(transparent)]
+    Units(unit::LoadError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error("admin_group `{0}` does not exist")]

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
-pub use load::{Loaded, check_paths, load_dirs, load_file};
+pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
 
 /// A validated unit, ready to be supervised.
