@@ -63,3 +63,27 @@ fn validation_time_is_linear_in_the_number_of_errors() {
     );
     assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
 }
+
+#[test]
+fn a_unit_name_too_long_for_its_rotated_logs_is_refused_naming_the_file() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let longest = "a".repeat(super::validate::MAX_NAME_LEN);
+    assert!(
+        super::tests::load_in(dir.path(), &format!("{longest}.toml"), "exec = \"true\"").is_ok()
+    );
+    // 250 characters passed, but `NAME.log.1` could never be created: 255 bytes at most.
+    let name = "a".repeat(250);
+    let path = dir.path().join(format!("{name}.toml"));
+    let errors = super::tests::load_in(dir.path(), &format!("{name}.toml"), "exec = \"true\"")
+        .expect_err("a 250-byte name");
+    assert_eq!(errors.errors.len(), 1);
+    let message = errors.errors[0].to_string();
+    assert!(
+        message.starts_with(&format!("{}:0:0: ", path.display())),
+        "{message}"
+    );
+    assert!(
+        message.contains("250 bytes long, more than 200"),
+        "{message}"
+    );
+}
