@@ -45,3 +45,60 @@ fn reload_without_the_units_directory_says_so_once() {
     // Nothing changed: the unit still runs.
     assert_eq!(svcd.status("a")["state"], "running");
 }
+
+/// `svc check PATH`'s exit code and stderr.
+fn check(path: &std::path::Path) -> (Option<i32>, String) {
+    let out = svc_check(path);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_warns_of_a_missing_workdir_or_program_and_still_passes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new();
+    let missing = dir.path().join("no-such-dir");
+    let not_executable = dir.path().join("script.sh");
+    std::fs::write(&not_executable, "#!/bin/sh\n").expect("write script");
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    dir.unit(
+        "nodir",
+        &format!("exec = [\"sh\", \"-c\", \"true\"]\nworkdir = {missing:?}\n"),
+    );
+    dir.unit(
+        "noprog",
+        "exec = [\"svc-test-no-such-program\", \"--flag\"]\n",
+    );
+    dir.unit("noexec", &format!("exec = [{not_executable:?}]\n"));
+    dir.unit(
+        "fine",
+        "exec = [\"sh\", \"-c\", \"true\"]\nworkdir = \"/\"\n",
+    );
+    let units = dir.units();
+    let (code, stderr) = check(&units);
+    assert_eq!(code, Some(0), "{stderr}");
+    let file = |name: &str| units.join(format!("{name}.toml")).display().to_string();
+    let expected = [
+        format!(
+            "{}: warning: key `workdir`: {} does not exist",
+            file("nodir"),
+            missing.display()
+        ),
+        format!(
+            "{}: warning: key `exec`: `svc-test-no-such-program` is not found on PATH",
+            file("noprog")
+        ),
+        format!(
+            "{}: warning: key `exec`: the program {} is not executable",
+            file("noexec"),
+            not_executable.display()
+        ),
+    ];
+    for line in &expected {
+        assert!(stderr.contains(line.as_str()), "{line:?} not in:\n{stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+}
