@@ -13,6 +13,9 @@ mod report;
 mod requests;
 mod waiter;
 
+/// The sd_notify message parser, pure, for the fuzz targets.
+pub use notify::parse as parse_notify;
+
 use crate::config::{self, Config};
 use crate::control::Response;
 use crate::control::server::{self, Access, Envelope};

@@ -96,8 +96,7 @@ impl Daemon {
         };
         let now = std::time::Instant::now();
         let name = self.units[id].name.clone();
-        for line in text.lines() {
-            let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        for (key, value) in parse(text) {
             match (key, value) {
                 ("READY", "1") if self.units[id].ready.notify => {
                     self.supervisor.handle_ready(now, id)
@@ -120,8 +119,15 @@ impl Daemon {
                         tracing::warn!(unit = %name, "MAINPID={value} ignored: not a process of the unit")
                     }
                 },
-                _ => tracing::debug!(unit = %name, "notify: {line}"),
+                _ => tracing::debug!(unit = %name, "notify: {key}={value}"),
             }
         }
     }
+}
+
+/// The `KEY=value` lines of one notify message, in order (a line without `=` is a key with an
+/// empty value). Pure, so that it can be fuzzed.
+pub fn parse(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines()
+        .map(|line| line.split_once('=').unwrap_or((line, "")))
 }
