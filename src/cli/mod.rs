@@ -329,7 +329,13 @@ fn check(paths: Vec<PathBuf>) -> ExitCode {
     let results = crate::unit::check_paths(&paths);
     for result in &results {
         match result {
-            Ok(unit) => println!("ok: {} ({})", unit.name, unit.path.display()),
+            Ok(unit) => {
+                println!("ok: {} ({})", unit.name, unit.path.display());
+                // Warnings only: the file may be meant for another host.
+                for warning in crate::unit::host::warnings(unit) {
+                    eprintln!("{warning}");
+                }
+            }
             Err(errors) => {
                 bad += 1;
                 eprintln!("{errors}");

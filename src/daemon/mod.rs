@@ -14,6 +14,9 @@ mod requests;
 pub(crate) mod statedir;
 mod waiter;
 
+/// The sd_notify message parser, pure, for the fuzz targets.
+pub use notify::parse as parse_notify;
+
 use crate::config::{self, Config};
 use crate::control::Response;
 use crate::control::server::{self, Access, Envelope};
@@ -42,8 +45,9 @@ pub struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("cannot read the units directory: {0}")]
-    Units(std::io::Error),
+    /// The message names the directory and says what to do.
+    #[error(transparent)]
+    Units(unit::LoadError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error("admin_group `{0}` does not exist")]

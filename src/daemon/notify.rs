@@ -224,8 +224,7 @@ impl Daemon {
         let now = Instant::now();
         let text = String::from_utf8_lossy(bytes);
         let name = self.units[id].name.clone();
-        for line in text.lines() {
-            let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        for (key, value) in parse(&text) {
             match (key, value) {
                 ("READY", "1") if self.units[id].ready.notify => {
                     self.supervisor.handle_ready(now, id)
@@ -257,10 +256,17 @@ impl Daemon {
                         tracing::warn!(unit = %name, "MAINPID={value} ignored: not a process of the unit")
                     }
                 },
-                _ => tracing::debug!(unit = %name, "notify: {line}"),
+                _ => tracing::debug!(unit = %name, "notify: {key}={value}"),
             }
         }
     }
+}
+
+/// The `KEY=value` lines of one notify message, in order (a line without `=` is a key with an
+/// empty value). Pure, so that it can be fuzzed.
+pub fn parse(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines()
+        .map(|line| line.split_once('=').unwrap_or((line, "")))
 }
 
 #[cfg(test)]

@@ -48,6 +48,10 @@ pub struct LogFile {
     trouble: Option<Trouble>,
     /// When the open file was last checked for still having a name.
     checked: Option<Instant>,
+    /// Tests: open `/dev/full` instead of the file, a disk where opening works and writing
+    /// fails with ENOSPC (the real file is never a device: [`LogFile::open`] refuses one).
+    #[cfg(test)]
+    full_disk: bool,
 }
 
 /// The file cannot be written.
@@ -73,6 +77,8 @@ impl LogFile {
             buffer: Vec::new(),
             trouble: None,
             checked: None,
+            #[cfg(test)]
+            full_disk: false,
         }
     }
 
@@ -227,6 +233,11 @@ impl LogFile {
     /// not writable by others (checked at each open), and a link or a file with other names
     /// planted as `NAME.log` is refused rather than followed to someone else's file.
     fn open(&self) -> Result<(File, u64), String> {
+        #[cfg(test)]
+        if self.full_disk {
+            let full = OpenOptions::new().append(true).open("/dev/full");
+            return full.map(|f| (f, 0)).map_err(|e| e.to_string());
+        }
         crate::daemon::statedir::private_subdir(&self.dir, 0o750)
             .map_err(|why| format!("cannot create the log directory: {why}"))?;
         let path = self.path(0);
@@ -415,8 +426,8 @@ mod tests {
     fn a_disk_that_stays_full_keeps_counting_lost_lines() {
         let dir = tempfile::tempdir().unwrap();
         // Opening works, writing fails with ENOSPC: a full disk.
-        std::os::unix::fs::symlink("/dev/full", dir.path().join("u.log")).unwrap();
         let mut log = LogFile::new(dir.path(), "u", settings(1 << 20, 1));
+        log.full_disk = true;
         let t0 = Instant::now();
         let lost = |log: &LogFile| log.error().expect("still in trouble");
         log.push_line("T", "out", b"a", t0);
@@ -435,7 +446,7 @@ mod tests {
                 lost(&log)
             );
         }
-        std::fs::remove_file(dir.path().join("u.log")).unwrap();
+        log.full_disk = false;
         let now = t0 + Duration::from_secs(7);
         log.push_line("T", "out", b"kept", now);
         log.flush(now);

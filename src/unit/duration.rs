@@ -7,24 +7,29 @@ use std::time::Duration;
 
 /// What a duration may look like, for error messages.
 pub const DURATION_FORMS: &str = "a duration is a number followed by a unit, d, h, m, s or ms, \
-     largest unit first and each at most once, e.g. \"250ms\", \"5s\", \"1m30s\", \"1h2m3s500ms\"; \
-     \"0\" means no delay";
+     largest unit first and each at most once, e.g. \"250ms\", \"5s\", \"1.5s\", \"1m30s\", \
+     \"1h2m3s500ms\"; a number may have a decimal part (\"0.25h\"); \"0\" means no delay";
 
 /// What a size may look like, for error messages.
 pub const SIZE_FORMS: &str = "a size is a number of bytes, or a number followed by K, M, G or T \
      (powers of 1024, optionally followed by B or iB), e.g. 1048576, \"512K\", \"200M\", \"1GiB\"";
 
-/// Units of a duration, largest first, with their length in milliseconds.
+/// Units of a duration, largest first, with their length in nanoseconds.
 const DURATION_UNITS: [(&str, u64); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
+    ("d", 86_400_000_000_000),
+    ("h", 3_600_000_000_000),
+    ("m", 60_000_000_000),
+    ("s", 1_000_000_000),
+    ("ms", 1_000_000),
 ];
 
+/// Most digits after the dot: nine are a nanosecond of a second, finer than anything svcd times.
+const MAX_FRACTION_DIGITS: usize = 9;
+
 /// Parses `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"1d"`, combinations such as `"1m30s"`
-/// (largest unit first, each unit at most once), and `"0"`.
+/// (largest unit first, each unit at most once), and `"0"`. As in systemd.time(7), each number
+/// may have a decimal part: `"1.5s"`, `"0.25h"`, `"1.5m30s"` (two minutes); at least one digit
+/// on each side of the dot.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = |why: &str| format!("invalid duration \"{text}\": {why}; {DURATION_FORMS}");
     if text.is_empty() {
@@ -37,7 +42,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(bad("it is negative"));
     }
     let mut rest = text;
-    let mut total_ms: u64 = 0;
+    let mut total_ns: u128 = 0;
     // Index into DURATION_UNITS of the last unit seen: the next one must come after it.
     let mut last_unit: Option<usize> = None;
     while !rest.is_empty() {
@@ -45,7 +50,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(bad("expected a number"));
         }
-        let (number, after) = rest.split_at(digits);
+        let (whole, after) = rest.split_at(digits);
+        let (fraction, after) = match after.strip_prefix('.') {
+            Some(after) => {
+                let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+                if digits == 0 {
+                    return Err(bad(&format!("no digit after the dot of \"{whole}.\"")));
+                }
+                if digits > MAX_FRACTION_DIGITS {
+                    return Err(bad(&format!(
+                        "more than {MAX_FRACTION_DIGITS} digits after the dot"
+                    )));
+                }
+                after.split_at(digits)
+            }
+            None => ("", after),
+        };
+        let number = if fraction.is_empty() {
+            whole.to_string()
+        } else {
+            format!("{whole}.{fraction}")
+        };
         let letters = after
             .bytes()
             .take_while(|b| b.is_ascii_alphabetic())
@@ -61,14 +86,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             return Err(bad(&format!("unit \"{unit}\" is repeated or out of order")));
         }
         last_unit = Some(index);
-        let number: u64 = number.parse().map_err(|_| bad("the number is too large"))?;
-        total_ms = number
-            .checked_mul(DURATION_UNITS[index].1)
-            .and_then(|ms| total_ms.checked_add(ms))
+        let length = u128::from(DURATION_UNITS[index].1);
+        let whole: u128 = whole.parse().map_err(|_| bad("the number is too large"))?;
+        // `fraction` has 1..=9 digits: it and 10^digits fit easily, and so does their product
+        // with a day in nanoseconds.
+        let part = if fraction.is_empty() {
+            0
+        } else {
+            let numerator: u128 = fraction.parse().map_err(|_| bad("expected a number"))?;
+            numerator * length / 10u128.pow(fraction.len() as u32)
+        };
+        total_ns = whole
+            .checked_mul(length)
+            .and_then(|ns| ns.checked_add(part))
+            .and_then(|ns| total_ns.checked_add(ns))
             .ok_or_else(|| bad("it is too large"))?;
         rest = after;
     }
-    Ok(Duration::from_millis(total_ms))
+    // The same bound as ever: a whole number of milliseconds that fits a u64.
+    if u64::try_from(total_ns / 1_000_000).is_err() {
+        return Err(bad("it is too large"));
+    }
+    let secs = (total_ns / 1_000_000_000) as u64;
+    // Below 10^9 by the remainder: fits.
+    let nanos = (total_ns % 1_000_000_000) as u32;
+    Ok(Duration::new(secs, nanos))
 }
 
 /// The compact form of `duration`, as [`parse_duration`] reads it: `"1m30s"`, `"400ms"`,
@@ -80,6 +122,7 @@ pub fn format_duration(duration: Duration) -> String {
     }
     let mut out = String::new();
     for (name, length) in DURATION_UNITS {
+        let length = length / 1_000_000;
         let count = ms / length;
         if count > 0 {
             out.push_str(&format!("{count}{name}"));
@@ -185,6 +228,60 @@ mod tests {
     }
 
     #[test]
+    fn durations_with_a_decimal_part_as_systemd_reads_them() {
+        assert_eq!(parse_duration("1.5s"), Ok(ms(1_500)));
+        assert_eq!(parse_duration("0.5s"), Ok(ms(500)));
+        assert_eq!(parse_duration("0.25h"), Ok(ms(900_000)));
+        assert_eq!(parse_duration("1.5m30s"), Ok(ms(120_000)));
+        assert_eq!(parse_duration("1.5d"), Ok(ms(129_600_000)));
+        assert_eq!(parse_duration("2.0s"), Ok(ms(2_000)));
+        assert_eq!(parse_duration("0.0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
+        // Nine digits after the dot: a nanosecond; the tenth is refused, not dropped.
+        assert_eq!(parse_duration("0.000000001s"), Ok(Duration::from_nanos(1)));
+        assert_eq!(
+            parse_duration("1.123456789s"),
+            Ok(Duration::new(1, 123_456_789))
+        );
+        assert!(
+            parse_duration("1.1234567891s")
+                .unwrap_err()
+                .contains("more than 9 digits after the dot")
+        );
+        assert!(
+            parse_duration("1.s")
+                .unwrap_err()
+                .contains("no digit after the dot")
+        );
+        assert!(
+            parse_duration("1.5")
+                .unwrap_err()
+                .contains("1.5 has no unit")
+        );
+        assert!(parse_duration("1.5s1.5s").unwrap_err().contains("repeated"));
+    }
+
+    #[test]
+    fn durations_too_large_are_refused_not_wrapped() {
+        // The largest accepted: u64::MAX milliseconds.
+        let max = u64::MAX;
+        assert_eq!(parse_duration(&format!("{max}ms")), Ok(ms(max)));
+        for text in [
+            "213503982334.7d".to_string(),
+            "99999999999999999999999999999999999999999d".to_string(),
+            "9999999999999999999999999999999999999999999999s".to_string(),
+            format!("{max}d{max}h"),
+        ] {
+            let err = parse_duration(&text).expect_err(&text);
+            assert!(err.contains("too large"), "{text}: {err}");
+        }
+        assert_eq!(
+            parse_duration("213503982334.6d"),
+            Ok(ms(18_446_744_073_709_440_000))
+        );
+    }
+
+    #[test]
     fn durations_refused_with_the_accepted_forms() {
         for text in [
             "",
@@ -196,7 +293,13 @@ mod tests {
             "1s1s",
             "5 s",
             " 5s",
-            "1.5s",
+            "1.s",
+            ".5s",
+            "1..5s",
+            "1.5.5s",
+            "1.5",
+            "1.0000000001s",
+            "1,5s",
             "5S",
             "10000000000000d",
         ] {

@@ -5,6 +5,23 @@ use super::{Unit, UnitError, UnitErrors};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A units directory that cannot be listed. Each message is whole (directory and cause once):
+/// callers print it as it is, without a prefix of their own.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The directory does not exist: say what to create or pass.
+    #[error(
+        "no units directory {}: create it with unit files (man svc.unit) or pass --units DIR",
+        dir.display()
+    )]
+    Missing { dir: PathBuf },
+    #[error("cannot read the units directory {}: {source}", dir.display())]
+    ReadDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// What a set of units directories holds: the valid units and the broken ones.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -31,7 +48,7 @@ pub fn load_file(path: &Path) -> Result<Unit, UnitErrors> {
 /// Reads every `*.toml` in each directory (not recursive; other files ignored). A name found in
 /// two directories: the first wins and the second is broken ("duplicate unit, also in ...").
 /// A directory that cannot be read is an `Err` naming it.
-pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, std::io::Error> {
+pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, LoadError> {
     // Name → the file that defined it first, valid or not.
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut loaded = Loaded::default();
@@ -104,6 +121,11 @@ fn check_files(paths: &[PathBuf]) -> Vec<Result<Unit, UnitErrors>> {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => match unit_files(path) {
                 Ok(files) => results.extend(files.iter().map(|file| load_file(file))),
+                // The error's message names the directory; the entry's path says it already.
+                Err(LoadError::ReadDir { source, .. }) => results.push(Err(whole_file(
+                    path,
+                    format!("cannot read the units directory: {source}"),
+                ))),
                 Err(error) => results.push(Err(whole_file(path, error.to_string()))),
             },
             Ok(_) => results.push(load_file(path)),
@@ -117,12 +139,15 @@ fn check_files(paths: &[PathBuf]) -> Vec<Result<Unit, UnitErrors>> {
 }
 
 /// The `*.toml` files of `dir` that are files (or links to files), sorted by file name.
-fn unit_files(dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
-    let context = |error: std::io::Error| {
-        std::io::Error::new(
-            error.kind(),
-            format!("cannot read units directory {}: {error}", dir.display()),
-        )
+fn unit_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let context = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::NotFound => LoadError::Missing {
+            dir: dir.to_path_buf(),
+        },
+        _ => LoadError::ReadDir {
+            dir: dir.to_path_buf(),
+            source,
+        },
     };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(context)? {

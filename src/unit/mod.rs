@@ -4,13 +4,15 @@
 //! span of every key), then [`validate`] turns it into a typed [`Unit`], refusing what is
 //! wrong with an error that names file, line, column and key.
 //!
-//! Beside them: [`duration`] reads durations and sizes, [`envfile`] reads `env_file`s, and
-//! [`load`] reads files, units directories and the paths given to `svc check`.
+//! Beside them: [`duration`] reads durations and sizes, [`envfile`] reads `env_file`s,
+//! [`load`] reads files, units directories and the paths given to `svc check`, and [`host`]
+//! warns `svc check` of what this host lacks for a unit (its workdir, its program).
 
 pub mod duration;
 pub mod envfile;
 pub mod error;
 pub mod graph;
+pub mod host;
 pub mod load;
 pub mod probe;
 pub mod raw;
@@ -21,7 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
-pub use load::{Loaded, check_paths, load_dirs, load_file};
+pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
 
 /// A validated unit, ready to be supervised.
@@ -171,6 +173,8 @@ impl std::fmt::Display for RestartPolicy {
     }
 }
 
+#[cfg(test)]
+mod field_tests;
 #[cfg(test)]
 mod load_tests;
 #[cfg(test)]

@@ -381,12 +381,65 @@ fn unknown(entry: &Entry, table: &str, keys: &[&str]) -> Issue {
     Issue::at_key(entry, message)
 }
 
-/// An unknown top-level key: suggest a top-level key, or a table where the key belongs.
+/// systemd's keys (and sections) that have an equivalent here, for a unit written from a
+/// `.service` file: `ExecStart` is `exec`, whatever the edit distance says (it says `restart`).
+pub const SYSTEMD_KEYS: [(&str, &str); 25] = [
+    ("After", "after"),
+    ("Description", "description"),
+    ("Environment", "env"),
+    ("EnvironmentFile", "env_file"),
+    ("ExecStart", "exec"),
+    ("Group", "group"),
+    ("KillSignal", "stop.signal"),
+    ("MemoryMax", "memory.max"),
+    ("MemoryLimit", "memory.max"),
+    ("MemorySwapMax", "memory.swap_max"),
+    ("OOMScoreAdjust", "memory.oom_score_adj"),
+    ("Requires", "requires"),
+    ("Restart", "restart.policy"),
+    ("RestartSec", "restart.delay"),
+    ("RestartMaxDelaySec", "restart.max_delay"),
+    ("StartLimitBurst", "restart.burst"),
+    ("StartLimitInterval", "restart.interval"),
+    ("StartLimitIntervalSec", "restart.interval"),
+    ("TimeoutSec", "stop.timeout"),
+    ("TimeoutStartSec", "ready.timeout"),
+    ("TimeoutStopSec", "stop.timeout"),
+    ("UMask", "umask"),
+    ("User", "user"),
+    ("WatchdogSec", "health.watchdog"),
+    ("WorkingDirectory", "workdir"),
+];
+
+/// systemd's sections, which a unit file here does not have.
+const SYSTEMD_SECTIONS: [&str; 3] = ["Unit", "Service", "Install"];
+
+/// What `key` is called here when it is one of [`SYSTEMD_KEYS`].
+pub fn systemd_equivalent(key: &str) -> Option<&'static str> {
+    SYSTEMD_KEYS
+        .iter()
+        .find(|(systemd, _)| *systemd == key)
+        .map(|(_, ours)| *ours)
+}
+
+/// An unknown top-level key: a systemd key's equivalent, else the closest top-level key, else
+/// a table where the key belongs.
 fn unknown_top(entry: &Entry) -> Issue {
     let key = entry.key.as_str();
     let candidates = TOP_KEYS.iter().copied();
     let mut message = format!("unknown key `{key}`");
-    if let Some(best) = closest(key, candidates) {
+    if let Some(ours) = systemd_equivalent(key) {
+        message.push_str(&format!(" (a systemd key), did you mean `{ours}`?"));
+        if let Some((table, _)) = ours.split_once('.') {
+            message.push_str(&format!(" (under [{table}])"));
+        }
+    } else if SYSTEMD_SECTIONS.contains(&key) {
+        message.push_str(&format!(
+            ": this is a systemd section; a unit file here is TOML without sections for \
+             [{key}]: write the keys at the top level in svc's names (ExecStart = exec, \
+             User = user, WorkingDirectory = workdir, ...; see svc.unit(5))"
+        ));
+    } else if let Some(best) = closest(key, candidates) {
         message.push_str(&format!(", did you mean `{best}`?"));
     } else if RESTART_KEYS.contains(&key) {
         message.push_str(&format!(
@@ -405,10 +458,18 @@ fn unknown_top(entry: &Entry) -> Issue {
 /// The candidate closest to `word`, if it is close enough to be a plausible typo.
 pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let word = word.to_ascii_lowercase().replace('-', "_");
+    let word_length = word.chars().count();
     candidates
-        .map(|candidate| (strsim::damerau_levenshtein(&word, candidate), candidate))
-        .filter(|(distance, candidate)| {
-            *distance <= (candidate.chars().count().max(word.chars().count()) / 3).max(1)
+        .filter_map(|candidate| {
+            let length = candidate.chars().count();
+            let allowed = (length.max(word_length) / 3).max(1);
+            // The distance is at least the difference of the lengths: skip the costly
+            // computation (and keep thousands of bad keys cheap to report) when that is too far.
+            if length.abs_diff(word_length) > allowed {
+                return None;
+            }
+            let distance = strsim::damerau_levenshtein(&word, candidate);
+            (distance <= allowed).then_some((distance, candidate))
         })
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
@@ -445,15 +506,65 @@ fn node(value: &toml::Spanned<DeValue<'_>>, key: &str) -> Node {
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
+/// Where each line of a text starts, to turn byte offsets into lines and columns in
+/// O(log lines + line length) each: a file with thousands of errors is located in linear time,
+/// not by rescanning from the start for each error.
+pub struct LineIndex<'a> {
+    text: &'a str,
+    /// Byte offset of each line's first character; `starts[0]` is 0.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
     }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
+
+    /// 1-based line and column (in characters) of byte `offset`; an offset past the end or
+    /// inside a character is taken back to the character's start.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The last line starting at or before `offset`; `starts[0]` is 0, so there is one.
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let line_start = self.starts[line - 1];
+        let column = self.text[line_start..offset].chars().count() + 1;
+        (line, column)
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`. For many offsets into
+/// one text, build a [`LineIndex`] once.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    LineIndex::new(text).line_column(offset)
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn line_index_agrees_with_a_scan_from_the_start() {
+        let text = "a = 1\n\nb = \"é\u{1F600}x\"\r\nlast";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() + 2 {
+            let clamped = offset.min(text.len());
+            let mut start = clamped;
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let before = &text[..start];
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before[line_start..].chars().count() + 1;
+            assert_eq!(index.line_column(offset), (line, column), "offset {offset}");
+        }
+        assert_eq!(LineIndex::new("").line_column(0), (1, 1));
+        assert_eq!(index.line_column(6), (2, 1));
+    }
 }

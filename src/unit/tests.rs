@@ -6,19 +6,19 @@ use std::path::Path;
 use tempfile::TempDir;
 
 /// Writes `name` with `text` into `dir` and loads it.
-fn load_in(dir: &Path, name: &str, text: &str) -> Result<Unit, UnitErrors> {
+pub(super) fn load_in(dir: &Path, name: &str, text: &str) -> Result<Unit, UnitErrors> {
     let path = dir.join(name);
     fs::write(&path, text).unwrap();
     load_file(&path)
 }
 
-fn load(text: &str) -> Result<Unit, UnitErrors> {
+pub(super) fn load(text: &str) -> Result<Unit, UnitErrors> {
     let dir = TempDir::new().unwrap();
     load_in(dir.path(), "app.toml", text)
 }
 
 /// `line:column key: message` of each error, for compact assertions.
-fn errors(text: &str) -> Vec<String> {
+pub(super) fn errors(text: &str) -> Vec<String> {
     match load(text) {
         Ok(unit) => panic!("expected errors, got {unit:?}"),
         Err(errors) => errors
@@ -33,7 +33,7 @@ fn errors(text: &str) -> Vec<String> {
 }
 
 /// The only error's `line:column key`, checking that its message contains `needle`.
-fn one_error(text: &str, needle: &str) -> String {
+pub(super) fn one_error(text: &str, needle: &str) -> String {
     let errors = errors(text);
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert!(

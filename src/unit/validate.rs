@@ -26,17 +26,28 @@ pub fn name_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Whether `name` may name a unit: `[A-Za-z0-9][A-Za-z0-9_.@-]*`.
+/// Longest unit name, in bytes: the log file `NAME.log.1000` (the most `log.keep` allows) must
+/// still fit a file name of 255 bytes, with room to spare.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// Whether `name` may name a unit: `[A-Za-z0-9][A-Za-z0-9_.@-]*`, at most [`MAX_NAME_LEN`]
+/// bytes.
 pub fn check_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.@-".contains(c)) {
-        Ok(())
-    } else {
+    if !(first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.@-".contains(c))) {
         Err(format!(
             "`{name}` is not a valid unit name (the name is the file's stem); rename the file so \
              the name starts with a letter or digit and holds only letters, digits, _ . @ -"
         ))
+    } else if name.len() > MAX_NAME_LEN {
+        Err(format!(
+            "the unit name is {} bytes long, more than {MAX_NAME_LEN} (its rotated log files \
+             NAME.log.N would not fit a file name); rename the file to a shorter name",
+            name.len()
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -65,13 +76,14 @@ pub fn validate(path: &Path, text: &str) -> Result<Unit, UnitErrors> {
 
 /// Issues → errors with line and column, in file order (whole-file ones first, env_file last).
 fn located(path: &Path, text: &str, issues: Vec<Issue>) -> Vec<UnitError> {
+    let lines = raw::LineIndex::new(text);
     let mut errors: Vec<(u8, UnitError)> = issues
         .into_iter()
         .map(|issue| {
             let (rank, path, line, column) = match issue.at {
                 At::File => (0, path.to_path_buf(), 0, 0),
                 At::Span(span) => {
-                    let (line, column) = raw::line_column(text, span.start);
+                    let (line, column) = lines.line_column(span.start);
                     (1, path.to_path_buf(), line, column)
                 }
                 At::Elsewhere { path, line, column } => (2, path, line, column),

@@ -5,6 +5,7 @@ mod control;
 mod logs;
 mod memory;
 mod pid1;
+mod props;
 mod ready;
 mod regression;
 mod reload;
