@@ -26,7 +26,7 @@ fn chat_behind_nginx_survives_a_crash_and_stops_in_order() {
         return;
     }
     let dir = Dir::new();
-    let (chat_port, proxy_port) = (free_port(), free_port());
+    let (chat_port, proxy_port) = free_ports();
     write_units(&dir, chat_port, proxy_port);
     let mut svcd = dir.start();
     svcd.wait_for("proxy", "running");
@@ -76,26 +76,21 @@ fn chat_behind_nginx_survives_a_crash_and_stops_in_order() {
     // An open stream would hold nginx's graceful stop up to its worker_shutdown_timeout.
     listener.close();
 
-    // SIGTERM to svcd: nginx is stopped before the chat server is signalled.
+    // SIGTERM to svcd: nginx is stopped before the chat server is signalled. svcd drains a
+    // unit's output when it reaps its exit, before it acts on it: every line of nginx, down to
+    // its master's last words, comes before the chat server's answer to its SIGTERM.
     let status = svcd.signal_and_wait(15);
     assert!(status.success(), "svcd: {status}\n{}", svcd.stderr());
-    let proxy_gone = svcd
-        .stderr()
-        .lines()
-        .find(|l| l.contains("unit=proxy state=inactive"))
-        .map(|l| l[..23].to_string());
+    let out = svcd.stdout();
+    let proxy_last = out.rfind("proxy | ");
+    let chat_signalled = out.find("chat | SIGTERM: ending");
+    assert!(
+        proxy_last.is_some() && chat_signalled.is_some() && proxy_last < chat_signalled,
+        "nginx's last line at {proxy_last:?}, the chat server's SIGTERM at {chat_signalled:?}:\n{out}"
+    );
+    assert!(out[proxy_last.unwrap_or(0)..].contains("exit"), "{out}");
     let chat_log =
         std::fs::read_to_string(svcd.dir.path().join("state/logs/chat.log")).expect("chat's log");
-    let chat_signalled = chat_log
-        .lines()
-        .rev()
-        .find(|l| l.contains("SIGTERM: ending"))
-        .map(|l| l[..23].to_string());
-    assert!(
-        proxy_gone.is_some() && chat_signalled.is_some() && proxy_gone <= chat_signalled,
-        "proxy stopped at {proxy_gone:?}, chat got SIGTERM at {chat_signalled:?}\n{}\n{chat_log}",
-        svcd.stderr()
-    );
     assert!(chat_log.contains("closed; exiting"), "{chat_log}");
 }
 
@@ -154,10 +149,12 @@ fn is_executable(path: &PathBuf) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// A port that was free a moment ago (bound to port 0, read, closed).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
+/// Two distinct ports that were free a moment ago (bound to port 0 together, read, closed).
+fn free_ports() -> (u16, u16) {
+    let bind = || TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let (first, second) = (bind(), bind());
+    let port = |l: &TcpListener| l.local_addr().expect("local addr").port();
+    (port(&first), port(&second))
 }
 
 fn connect(port: u16) -> std::io::Result<TcpStream> {
