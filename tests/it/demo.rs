@@ -3,7 +3,7 @@
 //! `units/proxy.toml` (copies with free ports: the shipped files stay the source of truth).
 //! Skipped, with a note saying why, where node or nginx is not installed (CI installs both).
 
-use crate::util::{DEADLINE, Dir, kill};
+use crate::util::{DEADLINE, Dir, kill, svc_check};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -92,6 +92,22 @@ fn chat_behind_nginx_survives_a_crash_and_stops_in_order() {
     let chat_log =
         std::fs::read_to_string(svcd.dir.path().join("state/logs/chat.log")).expect("chat's log");
     assert!(chat_log.contains("closed; exiting"), "{chat_log}");
+}
+
+#[test]
+fn the_shipped_units_are_valid() {
+    let out = svc_check(&Path::new(REPO).join("units"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ok: chat") && stdout.contains("ok: proxy"),
+        "{stdout}"
+    );
 }
 
 /// Copies of the shipped units with the test's ports, the repository as workdir, and nginx's
