@@ -312,7 +312,9 @@ impl Daemon {
             };
             let requires = ids(&self.units[id].requires);
             let after = ids(&self.units[id].after);
+            let wants = ids(&self.units[id].wants);
             self.supervisor.set_deps(id, requires, after);
+            self.supervisor.set_wants(id, wants);
             let unit = &self.units[id];
             self.supervisor.set_checks(
                 id,

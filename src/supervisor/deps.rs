@@ -1,5 +1,7 @@
 //! Dependencies between units: `requires` (start after they are ready, stop before them, go
-//! down and come back with them) and `after` (ordering only).
+//! down and come back with them), `after` (ordering only) and `wants` (ordering, plus an
+//! operator's start pulls the wanted units in; their stops, crashes and failures leave the
+//! wanter running, as systemd's `Wants=` with `After=`).
 //!
 //! A start that cannot happen yet is *held*: the unit is `starting` with no process, and its
 //! reason says what it waits for ("waiting for chat (failed)"). A stop of a unit that others
@@ -22,6 +24,15 @@ impl Supervisor {
         unit.after = after;
     }
 
+    /// Sets the units that unit `id` wants (ids of units already added).
+    pub fn set_wants(&mut self, id: UnitId, wants: Vec<UnitId>) {
+        let Some(unit) = self.units.get_mut(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        unit.wants = wants;
+    }
+
     /// Every unit once, each after the units it requires or starts after.
     pub fn start_order(&self) -> Vec<UnitId> {
         // 0: not seen, 1: in progress (a cycle stops here), 2: placed.
@@ -36,7 +47,9 @@ impl Supervisor {
                 }
                 mark[id] = 1;
                 let unit = &self.units[id];
-                let dep = unit.requires.iter().chain(&unit.after).nth(*next).copied();
+                let dep = (unit.requires.iter().chain(&unit.after).chain(&unit.wants))
+                    .nth(*next)
+                    .copied();
                 *next += 1;
                 match dep {
                     Some(dep) if dep < mark.len() && mark[dep] == 0 => stack.push((dep, 0)),
@@ -67,10 +80,11 @@ impl Supervisor {
         }
     }
 
-    /// Starts the `inactive` units that `id` requires, directly or not, requirements first, so
-    /// that an operator's start of a unit does not wait for ever on a requirement nobody starts
-    /// (as systemd's `Requires=` pulls its units in). A `failed` requirement is left alone: it
-    /// failed for a reason, and the dependent's status says it waits for it.
+    /// Starts the `inactive` units that `id` requires or wants, directly or not, requirements
+    /// first, so that an operator's start of a unit does not wait for ever on a requirement
+    /// nobody starts (as systemd's `Requires=` and `Wants=` pull their units in). A `failed`
+    /// one is left alone: it failed for a reason, and the dependent's status says it waits for
+    /// it (a wanted one does not even hold the start back).
     pub fn handle_start_requirements(&mut self, now: Instant, id: UnitId) {
         let Some(unit) = self.units.get(id) else {
             return;
@@ -82,7 +96,8 @@ impl Supervisor {
         let mut stack = vec![(id, 0usize)];
         seen[id] = true;
         while let Some(&mut (current, ref mut next)) = stack.last_mut() {
-            match self.units[current].requires.get(*next).copied() {
+            let unit = &self.units[current];
+            match unit.requires.iter().chain(&unit.wants).nth(*next).copied() {
                 Some(required) => {
                     *next += 1;
                     if !seen[required] {
@@ -129,6 +144,13 @@ impl Supervisor {
         for &before in &unit.after {
             let other = &self.units[before];
             if other.state == State::Starting {
+                waiting.push(format!("{} (starting)", other.name));
+            }
+        }
+        // A wanted unit held by a failed requirement of its own may never start: not waited for.
+        for &wanted in &unit.wants {
+            let other = &self.units[wanted];
+            if other.state == State::Starting && !other.blocked {
                 waiting.push(format!("{} (starting)", other.name));
             }
         }
@@ -185,13 +207,14 @@ impl Supervisor {
     }
 
     /// Whether the stop signal of `id` must wait: a unit that requires it still has a process,
-    /// or one ordered after it is stopping and not gone yet.
+    /// or one ordered after it (`after`, `wants`) is stopping and not gone yet.
     fn is_stop_held(&self, id: UnitId) -> bool {
         self.units.iter().enumerate().any(|(other, unit)| {
             other != id
                 && unit.pid.is_some()
                 && (unit.requires.contains(&id)
-                    || (unit.after.contains(&id) && unit.state == State::Stopping))
+                    || ((unit.after.contains(&id) || unit.wants.contains(&id))
+                        && unit.state == State::Stopping))
         })
     }
 

@@ -5,7 +5,7 @@ use super::*;
 use crate::unit::{RestartConfig, RestartPolicy};
 use std::time::Duration;
 
-fn spawns(actions: &[Action]) -> Vec<UnitId> {
+pub(super) fn spawns(actions: &[Action]) -> Vec<UnitId> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -15,7 +15,7 @@ fn spawns(actions: &[Action]) -> Vec<UnitId> {
         .collect()
 }
 
-fn signals(actions: &[Action]) -> Vec<(UnitId, i32)> {
+pub(super) fn signals(actions: &[Action]) -> Vec<(UnitId, i32)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -25,7 +25,7 @@ fn signals(actions: &[Action]) -> Vec<(UnitId, i32)> {
         .collect()
 }
 
-fn checked(timeout: Duration) -> Checks {
+pub(super) fn checked(timeout: Duration) -> Checks {
     Checks {
         ready: true,
         ready_timeout: timeout,

@@ -49,6 +49,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod transitions;
+#[cfg(test)]
+mod wants_tests;
 
 pub use backoff::fmt_duration;
 pub use readiness::Checks;

@@ -52,7 +52,9 @@ pub(super) struct Record {
     pub requires: Vec<super::UnitId>,
     /// Units whose start this one waits for (ordering only).
     pub after: Vec<super::UnitId>,
-    /// In `starting` without a process: waiting for `requires`/`after` before the spawn.
+    /// Units whose start this one waits for, pulled in by its start, never taking it down.
+    pub wants: Vec<super::UnitId>,
+    /// In `starting` without a process: waiting for `requires`/`after`/`wants` before the spawn.
     pub held: bool,
     /// The start's reason while held (the state's reason says what it waits for).
     pub held_reason: String,
@@ -111,6 +113,7 @@ impl Record {
             over_limit: 0,
             requires: Vec::new(),
             after: Vec::new(),
+            wants: Vec::new(),
             held: false,
             held_reason: String::new(),
             blocked: false,

@@ -1,4 +1,4 @@
-//! The dependency graph of a set of units (`requires`, `after`): names that no unit has, and
+//! The dependency graph of a set of units (`requires`, `after`, `wants`): names that no unit has, and
 //! cycles. A unit at fault becomes broken with an error naming the units involved; the others
 //! go on (and a unit that depends on a broken one is broken too, as it could never start).
 
@@ -72,14 +72,15 @@ pub fn check(
 
 fn deps(unit: &Unit) -> impl Iterator<Item = (&'static str, &str)> {
     let requires = unit.requires.iter().map(|d| ("requires", d.as_str()));
-    requires.chain(unit.after.iter().map(|d| ("after", d.as_str())))
+    let after = unit.after.iter().map(|d| ("after", d.as_str()));
+    requires.chain(after.chain(unit.wants.iter().map(|d| ("wants", d.as_str()))))
 }
 
 fn verb(key: &str) -> &'static str {
-    if key == "requires" {
-        "requires"
-    } else {
-        "is after"
+    match key {
+        "requires" => "requires",
+        "wants" => "wants",
+        _ => "is after",
     }
 }
 
@@ -109,7 +110,7 @@ fn cycles(units: &[Unit]) -> BTreeMap<String, (&'static str, String)> {
                 words.push_str(&format!(" {} {}", verb(key), units[*node].name));
             }
             let message = format!(
-                "dependency cycle: {words}; remove one of these `requires`/`after` entries"
+                "dependency cycle: {words}; remove one of these `requires`/`after`/`wants` entries"
             );
             let key = path.first().map_or("requires", |(_, key)| key);
             for (node, _) in &path {

@@ -84,3 +84,47 @@ fn check_paths_takes_files_directories_and_reports_missing() {
             .contains("give a unit file")
     );
 }
+
+#[test]
+fn wants_names_must_exist_and_must_not_close_a_cycle() {
+    let dir = TempDir::new().unwrap();
+    let units = dir.path();
+    fs::write(units.join("chat.toml"), GOOD).unwrap();
+    fs::write(
+        units.join("proxy.toml"),
+        "exec = \"true\"\nwants = [\"chat\"]\n",
+    )
+    .unwrap();
+    fs::write(
+        units.join("lost.toml"),
+        "exec = \"true\"\nwants = [\"nowhere\"]\n",
+    )
+    .unwrap();
+    fs::write(units.join("a.toml"), "exec = \"true\"\nwants = [\"b\"]\n").unwrap();
+    fs::write(units.join("b.toml"), "exec = \"true\"\nafter = [\"a\"]\n").unwrap();
+    let loaded = load_dirs(&[units.to_path_buf()]).unwrap();
+    let names: Vec<&str> = loaded.units.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["chat", "proxy"]);
+    assert_eq!(loaded.units[1].wants, ["chat"]);
+    let broken: Vec<(&str, &str)> = loaded
+        .broken
+        .iter()
+        .map(|b| (b.name.as_str(), b.errors[0].message.as_str()))
+        .collect();
+    assert_eq!(broken.len(), 3, "{broken:?}");
+    assert!(
+        broken[0]
+            .1
+            .contains("dependency cycle: a wants b is after a"),
+        "{broken:?}"
+    );
+    assert_eq!(broken[0].0, "a");
+    assert_eq!(broken[1].0, "b");
+    assert!(
+        broken[2]
+            .1
+            .contains("`lost` wants `nowhere`, but there is no unit"),
+        "{broken:?}"
+    );
+    assert_eq!(loaded.broken[2].errors[0].key.as_deref(), Some("wants"));
+}

@@ -51,6 +51,9 @@ pub struct Unit {
     pub requires: Vec<String>,
     /// Units this one starts after (ordering only).
     pub after: Vec<String>,
+    /// Units this one starts after when they start too, and pulls in on `svc start`; it keeps
+    /// running when they stop or fail (systemd's `Wants=` with `After=`).
+    pub wants: Vec<String>,
     /// When this unit reaches `failed`, svcd stops everything and exits non-zero.
     pub fatal: bool,
     /// Who may speak for the unit on the sd_notify socket.

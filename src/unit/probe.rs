@@ -101,7 +101,7 @@ impl Default for HealthConfig {
     }
 }
 
-/// `requires` / `after`: an array of unit names, not naming the unit itself.
+/// `requires` / `after` / `wants`: an array of unit names, not naming the unit itself.
 pub fn names(entry: Option<&Entry>, own: &str, issues: &mut Vec<Issue>) -> Vec<String> {
     let Some(entry) = entry else {
         return Vec::new();

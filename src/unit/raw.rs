@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
 
 /// Top-level keys this version understands.
-pub const TOP_KEYS: [&str; 20] = [
+pub const TOP_KEYS: [&str; 21] = [
     "description",
     "exec",
     "shell",
@@ -27,6 +27,7 @@ pub const TOP_KEYS: [&str; 20] = [
     "enabled",
     "requires",
     "after",
+    "wants",
     "fatal",
     "restart",
     "stop",
@@ -164,6 +165,7 @@ pub struct RawUnit {
     pub enabled: Option<Entry>,
     pub requires: Option<Entry>,
     pub after: Option<Entry>,
+    pub wants: Option<Entry>,
     pub fatal: Option<Entry>,
     pub notify_access: Option<Entry>,
     pub restart: RawRestart,
@@ -242,6 +244,7 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
         "enabled" => &mut raw.enabled,
         "requires" => &mut raw.requires,
         "after" => &mut raw.after,
+        "wants" => &mut raw.wants,
         "fatal" => &mut raw.fatal,
         "notify_access" => &mut raw.notify_access,
         "ready" | "health" => {

@@ -102,6 +102,7 @@ timeout = "5s"
         enabled: false,
         requires: Vec::new(),
         after: Vec::new(),
+        wants: Vec::new(),
         ready: Default::default(),
         health: Default::default(),
         fatal: true,

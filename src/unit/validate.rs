@@ -154,6 +154,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
     let log = check.log(&raw.log);
     let requires = super::probe::names(raw.requires.as_ref(), name, check.issues);
     let after = super::probe::names(raw.after.as_ref(), name, check.issues);
+    let wants = super::probe::names(raw.wants.as_ref(), name, check.issues);
     let ready = super::probe::ready(&raw.ready, check.issues);
     let health = super::probe::health(&raw.health, check.issues);
     Some(Unit {
@@ -170,6 +171,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         enabled,
         requires,
         after,
+        wants,
         fatal,
         notify_access,
         restart,

@@ -2,6 +2,7 @@
 //! temp dir.
 
 mod control;
+mod demo;
 mod logs;
 mod memory;
 mod pid1;
