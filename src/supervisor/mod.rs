@@ -230,7 +230,7 @@ impl Supervisor {
             } else if unit.restart.policy == RestartPolicy::Never {
                 unit.set_state(now, State::Failed, reason);
             } else {
-                sup.schedule_restart(now, id);
+                sup.schedule_restart(now, id, true);
             }
         });
         self.settle(now);
@@ -306,7 +306,7 @@ impl Supervisor {
                 RestartPolicy::Never => false,
             };
             if restart {
-                sup.schedule_restart(now, id);
+                sup.schedule_restart(now, id, false);
             } else if status.is_success() {
                 unit.set_state(now, State::Inactive, status.to_string());
             } else {

@@ -33,6 +33,9 @@ pub(super) struct Record {
     pub crashes: u32,
     /// Times of recent spawns, only kept when the unit has a start limit.
     pub start_history: VecDeque<Instant>,
+    /// When the last start was attempted (the spawn asked for): the throttle floor counts
+    /// from it.
+    pub last_start: Option<Instant>,
     /// When the current run began (`handle_spawned`), to measure uptime for `reset_after`.
     pub spawned_at: Option<Instant>,
 
@@ -101,6 +104,7 @@ impl Record {
             deadline: None,
             crashes: 0,
             start_history: VecDeque::new(),
+            last_start: None,
             spawned_at: None,
             stop_pending: false,
             start_after_stop: false,

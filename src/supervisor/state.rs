@@ -118,7 +118,7 @@ pub struct UnitStatus {
     pub starts: u64,
     pub last_exit: Option<Exit>,
     /// Why the unit is in its current state: "started by operator", "restarting in 400ms",
-    /// "start limit hit: 11 starts within 5m", ...
+    /// "start limit hit: 10 starts within 5m", ...
     pub reason: String,
     /// In `backoff`: when the next start is due.
     pub next_start: Option<Instant>,

@@ -1,4 +1,114 @@
 //! Regressions of the supervisor and the event loop: spawn failures, restarts, stops, shutdown.
 
-#[allow(unused_imports)]
 use crate::util::*;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `svc ARGS...` against `svcd`, killing it if it has not answered within `timeout`: a
+/// daemon that never returns to its event loop accepts connections but never answers.
+fn svc_within(svcd: &Svcd, args: &[&str], timeout: Duration) -> Option<Output> {
+    let mut child = Command::new(SVC)
+        .arg("--socket")
+        .arg(&svcd.socket)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run svc");
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().ok();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The unit's `status --json` object, or a failure naming the unit if svcd does not answer.
+fn status_within(svcd: &Svcd, name: &str) -> serde_json::Value {
+    let out = svc_within(svcd, &["status", name, "--json"], DEADLINE)
+        .unwrap_or_else(|| panic!("svcd did not answer `svc status {name}` within {DEADLINE:?}"));
+    let units: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json");
+    units[0].clone()
+}
+
+#[test]
+fn a_spawn_that_fails_with_zero_delay_does_not_freeze_svcd() {
+    let dir = Dir::new();
+    let not_a_program = dir.path().join("a-directory");
+    std::fs::create_dir(&not_a_program).expect("dir");
+    let zero = "[restart]\ndelay = \"0s\"\n";
+    dir.unit("typo", &format!("exec = [\"/no/such/program\"]\n{zero}"));
+    dir.unit(
+        "noworkdir",
+        &format!("exec = [\"true\"]\nworkdir = \"/no/such/dir\"\n{zero}"),
+    );
+    dir.unit(
+        "isdir",
+        &format!("exec = [{:?}]\n{zero}", not_a_program.display().to_string()),
+    );
+    let mut svcd = dir.start();
+    for name in ["typo", "noworkdir", "isdir"] {
+        // Retried through the backoff: the daemon keeps answering while it retries.
+        let status = wait_until(&format!("{name} retried"), DEADLINE, || {
+            let status = status_within(&svcd, name);
+            (status["restarts"].as_u64() >= Some(3)).then_some(status)
+        });
+        let reason = status["last_exit"]["reason"].as_str().unwrap_or("");
+        assert!(reason.contains("spawn failed"), "{status}");
+    }
+    // And it still ends on SIGTERM.
+    let status = svcd.signal_and_wait(15);
+    assert_eq!(status.code(), Some(0), "{}", svcd.stderr());
+}
+
+#[test]
+fn zero_delay_crash_loop_is_throttled() {
+    let svcd = Dir::new()
+        .with("false", "exec = [\"false\"]\n[restart]\ndelay = \"0s\"\n")
+        .start();
+    svcd.wait_status("false", "a first restart", |s| {
+        s["restarts"].as_u64() >= Some(1)
+    });
+    let first = status_within(&svcd, "false")["restarts"]
+        .as_u64()
+        .unwrap_or(0);
+    let start = Instant::now();
+    // At least 2 s of wall time, measured here: load can only lower the count.
+    let last = wait_until("2s to pass", DEADLINE, || {
+        let status = status_within(&svcd, "false");
+        (start.elapsed() >= Duration::from_secs(2)).then_some(status)
+    });
+    let restarts = last["restarts"].as_u64().unwrap_or(0) - first;
+    // The floor (10ms, doubling to 1s) allows about a dozen; without it, thousands.
+    assert!(
+        restarts < 200,
+        "{restarts} restarts in {:?}",
+        start.elapsed()
+    );
+    assert!(restarts >= 2, "{last}");
+}
+
+#[test]
+fn start_limit_message_counts_the_starts_allowed() {
+    let svcd = Dir::new()
+        .with(
+            "flaky",
+            "exec = [\"false\"]\n[restart]\ndelay = \"0s\"\nburst = 5\ninterval = \"1m\"\n",
+        )
+        .start();
+    svcd.wait_for("flaky", "failed");
+    let status = svcd.status("flaky");
+    // Five starts (the first and four restarts), then the sixth is refused.
+    assert_eq!(status["restarts"], 4, "{status}");
+    assert_eq!(
+        status["reason"], "start limit hit: 5 starts within 1m",
+        "{status}"
+    );
+}
