@@ -341,14 +341,7 @@ impl Daemon {
                     unit: id,
                     pgid,
                     signal,
-                } => {
-                    if let Err(e) = process::signal_group(pgid, signal) {
-                        let name = &self.units[id].name;
-                        let signal = crate::signal::name(signal);
-                        tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
-                    }
-                    self.signal_strays(id, pgid, signal);
-                }
+                } => self.signal_unit(id, pgid, signal),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }
@@ -373,12 +366,18 @@ impl Daemon {
         true
     }
 
-    /// The signal that went to a unit's group also goes to the unit's processes outside it.
-    fn signal_strays(&self, id: UnitId, pgid: u32, signal: i32) {
+    /// Sends `signal` to a unit's group, and to the unit's processes outside it: those are
+    /// found first (see [`process::find_strays`]), the group signalled, then they are.
+    fn signal_unit(&self, id: UnitId, pgid: u32, signal: i32) {
         let name = &self.units[id].name;
         let main_alive = self.pids.get(&pgid) == Some(&id);
         let mains: std::collections::HashSet<u32> = self.pids.keys().copied().collect();
-        let sent = process::signal_strays(name, pgid, main_alive, &mains, signal);
+        let strays = process::find_strays(name, pgid, main_alive, &mains);
+        if let Err(e) = process::signal_group(pgid, signal) {
+            let signal = crate::signal::name(signal);
+            tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
+        }
+        let sent = process::signal_pids(&strays, signal);
         if sent > 0 {
             let signal = crate::signal::name(signal);
             tracing::info!(unit = %name, "sent {signal} to {sent} of its processes outside its process group");

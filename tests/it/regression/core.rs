@@ -112,3 +112,67 @@ fn start_limit_message_counts_the_starts_allowed() {
         "{status}"
     );
 }
+
+#[test]
+fn a_setsid_child_with_a_cleared_environment_is_stopped_with_its_unit() {
+    let dir = Dir::new();
+    let pidfile = dir.path().join("stray.pid");
+    // The child leaves the unit's group and session, and forgets SVC_UNIT: only the walk
+    // below the main process, done before the main process dies, finds it.
+    dir.unit(
+        "leaky",
+        &format!(
+            "exec = [\"sh\", \"-c\", \"setsid env -i sh -c 'echo $$ > {}.tmp && mv {0}.tmp {0}; exec sleep 1000' & wait\"]\nenabled = false\n",
+            pidfile.display()
+        ),
+    );
+    let svcd = dir.start();
+    for round in 0..30 {
+        let _ = std::fs::remove_file(&pidfile);
+        svcd.svc_ok(&["start", "leaky"], 0);
+        let stray = read_pids(&pidfile, 1)[0];
+        svcd.svc_ok(&["stop", "leaky"], 0);
+        wait_until(
+            &format!("round {round}: the stray {stray} to end with its unit"),
+            Duration::from_secs(10),
+            || is_dead(stray).then_some(()),
+        );
+    }
+}
+
+#[test]
+fn a_main_process_that_leaves_its_group_can_be_stopped() {
+    let dir = Dir::new();
+    let moved = dir.path().join("moved");
+    // Ignores SIGTERM, then moves itself into its child's new group: its own group is empty.
+    let script = format!(
+        "import os, signal, time\n\
+         signal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
+         child = os.fork()\n\
+         if child == 0:\n    time.sleep(1000)\n    os._exit(0)\n\
+         os.setpgid(child, child)\n\
+         os.setpgid(0, child)\n\
+         open({:?}, 'w').write('moved')\n\
+         time.sleep(1000)\n",
+        moved.display().to_string()
+    );
+    dir.unit(
+        "mover",
+        &format!(
+            "exec = [\"/usr/bin/python3\", \"-c\", {script:?}]\n[stop]\ntimeout = \"500ms\"\n"
+        ),
+    );
+    let svcd = dir.start();
+    svcd.wait_for("mover", "running");
+    wait_until("the main process to move", DEADLINE, || {
+        std::fs::read_to_string(&moved)
+            .ok()
+            .filter(|t| t == "moved")
+    });
+    let main = svcd.status("mover")["pid"].as_u64().expect("a pid") as u32;
+    let out = svc_within(&svcd, &["stop", "mover"], DEADLINE).expect("`svc stop` to return");
+    assert_eq!(out.status.code(), Some(0), "{}", svcd.stderr());
+    let status = svcd.status("mover");
+    assert_eq!(status["state"], "inactive", "{status}");
+    assert!(is_dead(main), "{status}");
+}
