@@ -1,11 +1,22 @@
-//! The duties of an init: adopt orphans, and never die of a stray signal.
+//! The duties of an init: adopt orphans, never die of a stray signal, and end every process
+//! before exiting as PID 1.
 //!
 //! Reaping itself needs nothing more here: the daemon's one `waitpid(-1)` loop reaps every
-//! child on SIGCHLD, its own units' main processes and adopted orphans alike.
+//! child on SIGCHLD, its own units' main processes and adopted orphans alike; only the last
+//! step, after the event loop ended, reaps here.
 
 use nix::sys::signal::Signal as Sig;
+use nix::unistd::Pid;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// After the SIGKILL to every remaining process: how long to wait for them to be gone. SIGKILL
+/// is not delayed by the process; only one stuck in the kernel outlives this.
+const KILL_WAIT: Duration = Duration::from_secs(1);
+/// How often to look for processes that are not svcd's children (no SIGCHLD tells of them),
+/// during the last seconds of a shutdown only.
+const RECHECK: Duration = Duration::from_millis(20);
 
 /// Signals whose default action ends (or stops) a process, that svcd as init logs and otherwise
 /// ignores. Not here: SIGTERM, SIGINT, SIGHUP and SIGCHLD (the event loop's own); SIGPIPE (the
@@ -82,6 +93,53 @@ pub fn ignore_stray_signals() {
             }
         }
     });
+}
+
+/// As PID 1 (of the host or of a PID namespace), after every unit stopped: SIGTERM to every
+/// process that is left (`kill(-1)`: `docker exec`'d shells, daemons that escaped their unit),
+/// a grace until `deadline` (the shutdown's), then SIGKILL, reaping all, as s6-overlay's stage
+/// 3 does. When PID 1 exits, the kernel kills whatever is left in its namespace with SIGKILL
+/// and no warning; this gives them their SIGTERM first. Not PID 1: nothing to do, the other
+/// processes are not svcd's to end.
+pub async fn end_remaining_processes(sigchld: &mut Signal, deadline: Instant) {
+    if nix::unistd::getpid().as_raw() != 1 || !any_process_left() {
+        return;
+    }
+    tracing::info!("sending SIGTERM to every remaining process");
+    let _ = nix::sys::signal::kill(Pid::from_raw(-1), Sig::SIGTERM);
+    if wait_until_none_left(sigchld, deadline).await {
+        return;
+    }
+    tracing::warn!("shutdown timeout: sending SIGKILL to every remaining process");
+    let _ = nix::sys::signal::kill(Pid::from_raw(-1), Sig::SIGKILL);
+    if !wait_until_none_left(sigchld, Instant::now() + KILL_WAIT).await {
+        tracing::warn!("processes are left after SIGKILL (stuck in the kernel?)");
+    }
+}
+
+/// Reaps what has exited; whether any process besides svcd is left to signal.
+fn any_process_left() -> bool {
+    let _ = crate::process::reap();
+    // kill(-1, 0) reaches every process but init itself: ESRCH means there is none.
+    nix::sys::signal::kill(Pid::from_raw(-1), None).is_ok()
+}
+
+/// Waits until no process is left (true) or until `deadline` (false).
+async fn wait_until_none_left(sigchld: &mut Signal, deadline: Instant) -> bool {
+    loop {
+        if !any_process_left() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        let wake = deadline.min(now + RECHECK);
+        tokio::select! {
+            _ = sigchld.recv() => {}
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
 }
 
 /// The real-time signals' range on Linux with glibc or musl: 34..=64 (glibc keeps 32 and 33 for

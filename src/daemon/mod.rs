@@ -100,6 +100,8 @@ struct Daemon {
     checks: checks::Checks,
     /// A `fatal` unit failed: its name and why; svcd exits non-zero once everything stopped.
     fatal: Option<(String, String)>,
+    /// `shutdown_timeout` of svcd.toml: the whole shutdown's budget.
+    shutdown_timeout: std::time::Duration,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -171,6 +173,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
         registry,
     );
     daemon.memory = memory::MemoryWatch::new(config.memory.clone());
+    daemon.shutdown_timeout = config.shutdown_timeout;
     // Armed once: the kernel keeps the trigger for as long as the file stays open.
     let mut psi = if config.memory.watches_host() {
         crate::memory::psi::PsiTrigger::arm()
@@ -242,6 +245,13 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     server.abort();
     let _ = server.await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(500), alive_rx.recv()).await;
+    // As PID 1, what no unit owns (`docker exec`'d shells, escaped daemons) ends too, within
+    // what is left of the shutdown's budget.
+    let deadline = daemon
+        .supervisor
+        .shutdown_deadline()
+        .unwrap_or_else(Instant::now);
+    init::end_remaining_processes(&mut sigchld, deadline).await;
     tracing::info!("svcd stopped");
     match daemon.fatal.take() {
         Some((unit, reason)) => Err(DaemonError::Fatal { unit, reason }),
@@ -322,6 +332,7 @@ impl Daemon {
             captures: HashMap::new(),
             checks: checks::Checks::default(),
             fatal: None,
+            shutdown_timeout: config::DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -452,6 +463,8 @@ impl Daemon {
             tracing::info!("{reason}: stopping every unit");
         }
         self.shutdown.get_or_insert_with(Vec::new).extend(reply);
-        self.supervisor.handle_stop_all(Instant::now(), reason);
+        let timeout = self.shutdown_timeout;
+        self.supervisor
+            .handle_shutdown(Instant::now(), reason, timeout);
     }
 }

@@ -45,6 +45,8 @@ mod memory;
 mod memory_tests;
 mod readiness;
 mod record;
+#[cfg(test)]
+mod shutdown_tests;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -58,7 +60,7 @@ pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 use crate::unit::{RestartConfig, RestartPolicy, StopConfig};
 use record::Record;
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// SIGKILL's number; Linux and every other Unix agree on it.
 const SIGKILL: i32 = 9;
@@ -71,6 +73,11 @@ pub struct Supervisor {
     /// Actions not yet taken by the daemon, oldest first: a spawn must follow the SIGKILL that
     /// cleans up the previous run's group, so order matters.
     actions: VecDeque<Action>,
+    /// Once a shutdown began: when everything must be down. Stop timeouts end by then at the
+    /// latest; at it, whatever still has a process gets SIGKILL.
+    shutdown_deadline: Option<Instant>,
+    /// The shutdown deadline passed and its SIGKILLs went out: it is no longer a deadline.
+    shutdown_fired: bool,
 }
 
 impl Supervisor {
@@ -318,8 +325,31 @@ impl Supervisor {
         self.settle(now);
     }
 
+    /// svcd is going down: stop every unit in reverse dependency order (as
+    /// [`Supervisor::handle_stop_all`]) within `timeout` in all. The stop timeouts along a
+    /// dependency chain would add up (three units of 10 s outlast `docker stop`'s grace), so
+    /// none runs past the shutdown deadline, and when it comes every unit that still has a
+    /// process gets SIGKILL, also those whose stop signal still waited for their dependents.
+    /// A second call keeps the first deadline.
+    pub fn handle_shutdown(&mut self, now: Instant, reason: &str, timeout: Duration) {
+        if self.shutdown_deadline.is_none() && !self.shutdown_fired {
+            // Too far to represent: as good as no deadline.
+            self.shutdown_deadline = now.checked_add(timeout);
+        }
+        self.handle_stop_all(now, reason);
+    }
+
+    /// The shutdown deadline, while it is still to come (for the daemon's own last steps).
+    pub fn shutdown_deadline(&self) -> Option<Instant> {
+        self.shutdown_deadline
+    }
+
     /// Time has reached `now`: fire every deadline that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.shutdown_fired && self.shutdown_deadline.is_some_and(|at| at <= now) {
+            self.shutdown_fired = true;
+            self.kill_everything(now);
+        }
         for id in 0..self.units.len() {
             if self.units[id].deadline.is_none_or(|at| at > now) {
                 continue;
@@ -363,7 +393,12 @@ impl Supervisor {
     ///
     /// A linear scan: cheap next to the syscalls each wake-up costs, even for 1,000 units.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.units.iter().filter_map(|unit| unit.deadline).min()
+        let shutdown = self.shutdown_deadline.filter(|_| !self.shutdown_fired);
+        self.units
+            .iter()
+            .filter_map(|unit| unit.deadline)
+            .chain(shutdown)
+            .min()
     }
 
     /// What `svc status` shows of a unit.

@@ -62,12 +62,24 @@ impl Supervisor {
         unit.escalated = false;
         unit.stop_reason = reason.clone();
         unit.set_state(now, State::Stopping, reason);
+        let shutdown = self.shutdown_deadline;
+        let unit = &mut self.units[id];
         let signal = if unit.stop.timeout.is_zero() {
             unit.deadline = None;
             SIGKILL
+        } else if self.shutdown_fired || shutdown.is_some_and(|at| at <= now) {
+            // The shutdown's time is up: no time for a graceful stop either.
+            unit.deadline = None;
+            unit.escalated = true;
+            SIGKILL
         } else {
-            // A timeout too large to represent is as good as none: wait for the exit.
-            unit.deadline = now.checked_add(unit.stop.timeout);
+            // A timeout too large to represent is as good as none: wait for the exit. During a
+            // shutdown, its deadline comes first.
+            let timeout = now.checked_add(unit.stop.timeout);
+            unit.deadline = match (timeout, shutdown) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             unit.stop.signal
         };
         self.actions.push_back(Action::Signal {
@@ -75,6 +87,33 @@ impl Supervisor {
             pgid: pid,
             signal,
         });
+    }
+
+    /// The shutdown deadline has come: SIGKILL to every unit that still has a process, from
+    /// now on in `stopping` without a further deadline (the exit ends it).
+    pub(super) fn kill_everything(&mut self, now: Instant) {
+        for id in 0..self.units.len() {
+            let Some(pid) = self.units[id].pid else {
+                continue;
+            };
+            self.publishing(id, |sup| {
+                let unit = &mut sup.units[id];
+                if unit.state != State::Stopping {
+                    let reason = "stopped: shutdown timeout".to_string();
+                    unit.stop_reason = reason.clone();
+                    unit.start_after_stop = false;
+                    unit.set_state(now, State::Stopping, reason);
+                }
+                unit.signal_pending = false;
+                unit.escalated = true;
+                unit.deadline = None;
+                sup.actions.push_back(Action::Signal {
+                    unit: id,
+                    pgid: pid,
+                    signal: SIGKILL,
+                });
+            });
+        }
     }
 
     /// The process of a stopped unit is gone (or never came): spawn again if a start waits,

@@ -176,3 +176,78 @@ fn a_main_process_that_leaves_its_group_can_be_stopped() {
     assert_eq!(status["state"], "inactive", "{status}");
     assert!(is_dead(main), "{status}");
 }
+
+/// A unit that ignores SIGTERM (so does its `sleep`, which inherits the ignored disposition).
+const STUBBORN: &str = "exec = [\"sh\", \"-c\", \"trap '' TERM; exec sleep 1000\"]\n";
+
+#[test]
+fn shutdown_ends_within_its_timeout_whatever_the_stop_timeouts() {
+    let dir = Dir::new();
+    std::fs::write(dir.path().join("svcd.toml"), "shutdown_timeout = \"1s\"\n").expect("config");
+    let slow = "[stop]\ntimeout = \"30s\"\n";
+    dir.unit("a", &format!("{STUBBORN}{slow}"));
+    dir.unit("b", &format!("{STUBBORN}requires = [\"a\"]\n{slow}"));
+    dir.unit("c", &format!("{STUBBORN}requires = [\"b\"]\n{slow}"));
+    let mut svcd = dir.start();
+    for name in ["a", "b", "c"] {
+        svcd.wait_for(name, "running");
+    }
+    let pids: Vec<u32> = ["a", "b", "c"]
+        .iter()
+        .map(|name| svcd.status(name)["pid"].as_u64().expect("a pid") as u32)
+        .collect();
+    let start = Instant::now();
+    kill(svcd.pid(), 15);
+    // Three stop timeouts of 30s in a row would take 90s; the shutdown's 1s bounds them all.
+    let status = wait_until("svcd to exit", Duration::from_secs(15), || svcd.try_exit());
+    assert_eq!(status.code(), Some(0), "{}", svcd.stderr());
+    assert!(start.elapsed() < Duration::from_secs(15));
+    for pid in pids {
+        assert!(is_dead(pid), "unit process {pid} outlived svcd");
+    }
+}
+
+#[test]
+fn as_pid1_a_process_of_no_unit_gets_sigterm_before_svcd_exits() {
+    let dir = Dir::new();
+    let got = dir.path().join("got-term");
+    let ready = dir.path().join("ready");
+    dir.unit("app", "exec = [\"sleep\", \"1000\"]\n");
+    let Some(mut svcd) = dir.start_pid1() else {
+        return;
+    };
+    svcd.wait_for("app", "running");
+    // As `docker exec` does: a process that enters svcd's namespace from outside, no unit's.
+    let script = format!(
+        "trap 'echo TERM > {}; exit 0' TERM; touch {}; while :; do sleep 0.05; done",
+        got.display(),
+        ready.display()
+    );
+    let mut outsider = Command::new("nsenter")
+        .args([
+            "--target",
+            &svcd.pid().to_string(),
+            "--pid",
+            "--mount",
+            "--",
+        ])
+        .args(["sh", "-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("nsenter");
+    wait_until("the outsider to run", DEADLINE, || {
+        ready.exists().then_some(())
+    });
+    let status = svcd.signal_and_wait(15);
+    assert_eq!(status.code(), Some(0), "{}", svcd.stderr());
+    let outsider_status = wait_until("the outsider to end", DEADLINE, || {
+        outsider.try_wait().ok().flatten()
+    });
+    let text = std::fs::read_to_string(&got).unwrap_or_default();
+    assert_eq!(
+        text.trim(),
+        "TERM",
+        "outsider: {outsider_status}; svcd: {}",
+        svcd.stderr()
+    );
+}
