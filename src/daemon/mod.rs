@@ -100,6 +100,8 @@ struct Daemon {
     checks: checks::Checks,
     /// A `fatal` unit failed: its name and why; svcd exits non-zero once everything stopped.
     fatal: Option<(String, String)>,
+    /// Units removed by a reload whose slots are freed once they are down.
+    removed: Vec<UnitId>,
     /// `shutdown_timeout` of svcd.toml: the whole shutdown's budget.
     shutdown_timeout: std::time::Duration,
 }
@@ -333,6 +335,7 @@ impl Daemon {
             checks: checks::Checks::default(),
             fatal: None,
             shutdown_timeout: config::DEFAULT_SHUTDOWN_TIMEOUT,
+            removed: Vec::new(),
         }
     }
 
@@ -340,6 +343,9 @@ impl Daemon {
     fn perform_actions(&mut self) {
         // Reacting to changes (a fatal unit's failure, waiters) may ask for more actions.
         while self.perform_queued_actions() {}
+        if !self.removed.is_empty() {
+            self.free_removed();
+        }
     }
 
     /// One round of [`Daemon::perform_actions`]; whether anything changed.

@@ -47,6 +47,8 @@ mod readiness;
 mod record;
 #[cfg(test)]
 mod shutdown_tests;
+#[cfg(test)]
+mod slot_tests;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -68,8 +70,12 @@ const SIGKILL: i32 = 9;
 /// All units' state machines.
 #[derive(Debug, Default)]
 pub struct Supervisor {
-    /// Indexed by [`UnitId`]; units are never removed, so ids stay valid for the daemon.
+    /// Indexed by [`UnitId`]. A removed unit's slot is vacant (an inert record, inactive,
+    /// with nothing to its name) until [`Supervisor::add_unit`] reuses it, so reloads that
+    /// remove and add units do not grow this without end.
     units: Vec<Record>,
+    /// Vacant slots, reused last-freed first.
+    free: Vec<UnitId>,
     /// Actions not yet taken by the daemon, oldest first: a spawn must follow the SIGKILL that
     /// cleans up the previous run's group, so order matters.
     actions: VecDeque<Action>,
@@ -85,7 +91,8 @@ impl Supervisor {
         Supervisor::default()
     }
 
-    /// Adds a unit in state `inactive` (since `now`); returns its id (ids are dense, from 0).
+    /// Adds a unit in state `inactive` (since `now`); returns its id: a vacant slot's (see
+    /// [`Supervisor::remove_unit`]), else the next one (ids are dense, from 0).
     pub fn add_unit(
         &mut self,
         now: Instant,
@@ -93,8 +100,39 @@ impl Supervisor {
         restart: RestartConfig,
         stop: StopConfig,
     ) -> UnitId {
-        self.units.push(Record::new(now, name, restart, stop));
-        self.units.len() - 1
+        let record = Record::new(now, name, restart, stop);
+        match self.free.pop() {
+            Some(id) => {
+                self.units[id] = record;
+                id
+            }
+            None => {
+                self.units.push(record);
+                self.units.len() - 1
+            }
+        }
+    }
+
+    /// Frees the slot of a unit that is gone from the unit files, once it is down (`inactive`
+    /// or `failed`, no process): its record is dropped and `id` may be handed out again by
+    /// [`Supervisor::add_unit`], so the caller must forget it. Returns false (and changes
+    /// nothing) while the unit still has a process or a pending start, or for a vacant slot.
+    pub fn remove_unit(&mut self, now: Instant, id: UnitId) -> bool {
+        let Some(unit) = self.units.get(id) else {
+            return false;
+        };
+        let down = matches!(unit.state, State::Inactive | State::Failed) && unit.pid.is_none();
+        if !down || self.free.contains(&id) {
+            return false;
+        }
+        self.units[id] = Record::new(now, "", RestartConfig::default(), StopConfig::default());
+        self.free.push(id);
+        // No live unit may keep the id in its dependencies: the slot may be someone else's.
+        for unit in &mut self.units {
+            unit.requires.retain(|&r| r != id);
+            unit.after.retain(|&a| a != id);
+        }
+        true
     }
 
     /// Operator (or boot) asks for the unit to run.
@@ -410,7 +448,7 @@ impl Supervisor {
         self.units[id].status()
     }
 
-    /// Number of units.
+    /// Number of slots: the units, and the vacant slots of removed ones.
     pub fn len(&self) -> usize {
         self.units.len()
     }
@@ -424,11 +462,11 @@ impl Supervisor {
         &self.units[id].name
     }
 
-    /// The id of the first unit added as `name`. Ids are never removed, so after a reload that
-    /// removed and re-added a name this is the old unit's: the daemon resolves names through its
-    /// own listing instead.
+    /// The id of the first unit added as `name` and not removed. A unit removed by a reload
+    /// keeps its id until it has stopped, so after a reload that removed and re-added a name
+    /// this may be the old unit's: the daemon resolves names through its own listing instead.
     pub fn find(&self, name: &str) -> Option<UnitId> {
-        self.units.iter().position(|unit| unit.name == name)
+        (0..self.units.len()).find(|id| !self.free.contains(id) && self.units[*id].name == name)
     }
 
     /// Replaces a unit's restart and stop settings (after a reload). They apply from the next

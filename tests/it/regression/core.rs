@@ -251,3 +251,43 @@ fn as_pid1_a_process_of_no_unit_gets_sigterm_before_svcd_exits() {
         svcd.stderr()
     );
 }
+
+/// svcd's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+/// Adds then removes unit `gone`, `cycles` times, each with a reload.
+fn reload_cycles(svcd: &Svcd, cycles: usize) {
+    let file = svcd.dir.units().join("gone.toml");
+    for _ in 0..cycles {
+        std::fs::write(&file, "exec = [\"sleep\", \"1000\"]\n").expect("write unit");
+        svcd.svc_ok(&["reload"], 0);
+        std::fs::remove_file(&file).expect("remove unit");
+        svcd.svc_ok(&["reload"], 0);
+    }
+}
+
+#[test]
+fn reloads_that_remove_and_add_a_unit_do_not_grow_svcd() {
+    let svcd = Dir::new()
+        .with("stays", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    // Warm up: the allocator's arenas, the log registry's entry for the name.
+    reload_cycles(&svcd, 50);
+    let before = rss_kib(svcd.pid());
+    reload_cycles(&svcd, 1000);
+    let after = rss_kib(svcd.pid());
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 512,
+        "svcd grew by {grown} KiB over 1000 reload cycles ({before} → {after} KiB)"
+    );
+    svcd.wait_for("stays", "running");
+}

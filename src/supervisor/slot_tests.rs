@@ -1,0 +1,47 @@
+//! Slots of removed units: freed, then reused.
+
+use super::tests::{Harness, SIGTERM};
+use super::*;
+use crate::unit::{RestartConfig, StopConfig};
+
+#[test]
+fn a_removed_units_slot_is_reused() {
+    let mut h = Harness::new();
+    let keep = h.unit(RestartConfig::default());
+    let gone = h.unit(RestartConfig::default());
+    h.sup.set_deps(keep, vec![], vec![gone]);
+    h.start(gone);
+    // Still running: its slot cannot go yet.
+    assert!(!h.sup.remove_unit(h.now, gone));
+    h.sup
+        .handle_stop(h.now, gone, "stopped by reload: unit file removed");
+    h.actions();
+    assert!(!h.sup.remove_unit(h.now, gone), "still stopping");
+    h.exit(gone, ExitStatus::Signal(SIGTERM));
+    assert!(h.sup.remove_unit(h.now, gone));
+    assert!(!h.sup.remove_unit(h.now, gone), "already vacant");
+    assert_eq!(h.sup.find("unit1"), None);
+    // The next unit takes the slot, fresh.
+    let again = h.sup.add_unit(
+        h.now,
+        "again",
+        RestartConfig::default(),
+        StopConfig::default(),
+    );
+    assert_eq!(again, gone);
+    assert_eq!(h.sup.len(), 2);
+    let status = h.sup.status(again);
+    assert_eq!(
+        (status.state, status.starts, status.last_exit),
+        (State::Inactive, 0, None)
+    );
+    assert_eq!(h.sup.find("again"), Some(again));
+    // The unit that was ordered after the removed one no longer waits for its new tenant.
+    h.sup.handle_start(h.now, again, "started by operator");
+    h.sup.handle_start(h.now, keep, "started by operator");
+    let actions = h.actions();
+    assert!(
+        actions.contains(&Action::Spawn { unit: keep }),
+        "{actions:?}"
+    );
+}
