@@ -82,11 +82,7 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("svcd");
-        let daemon = Daemon {
-            child,
-            socket,
-            dir,
-        };
+        let daemon = Daemon { child, socket, dir };
         let start = Instant::now();
         while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
             assert!(

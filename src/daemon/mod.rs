@@ -147,6 +147,7 @@ async fn run_async(options: Options) -> Result<(), DaemonError> {
     init::become_subreaper();
     if options.init {
         init::ignore_stray_signals();
+        init::ignore_sent_faults();
     }
 
     let (request_tx, mut requests) = mpsc::channel::<Envelope>(64);

@@ -291,3 +291,28 @@ fn reloads_that_remove_and_add_a_unit_do_not_grow_svcd() {
     );
     svcd.wait_for("stays", "running");
 }
+
+#[test]
+fn init_mode_survives_fault_signals_sent_by_another_process() {
+    let mut svcd = Dir::new()
+        .with("app", "exec = [\"sleep\", \"1000\"]\n")
+        .start_with(&["--init"]);
+    svcd.wait_for("app", "running");
+    // SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSTKFLT, SIGSYS.
+    for signal in [4, 5, 6, 7, 8, 16, 31] {
+        kill(svcd.pid(), signal);
+        // Answering afterwards proves it alive (the signal is delivered before kill returns).
+        let out = svc_within(&svcd, &["status", "app", "--json"], DEADLINE);
+        assert!(
+            out.is_some_and(|o| o.status.success()) && svcd.try_exit().is_none(),
+            "svcd --init died of signal {signal}: {}",
+            svcd.stderr()
+        );
+    }
+    assert!(
+        svcd.stderr()
+            .contains("ignored SIGABRT sent by another process")
+    );
+    let status = svcd.signal_and_wait(15);
+    assert_eq!(status.code(), Some(0), "{}", svcd.stderr());
+}
