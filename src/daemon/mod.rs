@@ -396,6 +396,13 @@ impl Daemon {
             tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
         }
         let sent = process::signal_pids(&strays, signal);
+        // A stopped (SIGSTOP) process keeps the stop signal pending until it is continued:
+        // continue it, as systemd does, so that it stops now rather than at the SIGKILL.
+        const SIGCONT: i32 = 18;
+        if signal != SIGCONT && self.supervisor.status(id).paused.is_some() {
+            let _ = process::signal_group(pgid, SIGCONT);
+            process::signal_pids(&strays, SIGCONT);
+        }
         if sent > 0 {
             let signal = crate::signal::name(signal);
             tracing::info!(unit = %name, "sent {signal} to {sent} of its processes outside its process group");
@@ -436,7 +443,22 @@ impl Daemon {
 
     fn reap(&mut self) {
         let now = Instant::now();
-        for (pid, status) in process::reap() {
+        for (pid, event) in process::reap() {
+            let status = match event {
+                process::ChildEvent::Exited(status) => status,
+                process::ChildEvent::Stopped(signal) => {
+                    if let Some(&id) = self.pids.get(&pid) {
+                        self.supervisor.handle_paused(now, id, Some(signal));
+                    }
+                    continue;
+                }
+                process::ChildEvent::Continued => {
+                    if let Some(&id) = self.pids.get(&pid) {
+                        self.supervisor.handle_paused(now, id, None);
+                    }
+                    continue;
+                }
+            };
             // Not a main pid: a stray of a unit's group, reaped so it leaves no zombie.
             if let Some(id) = self.pids.remove(&pid) {
                 // The last words first: what the unit printed before dying is in its log

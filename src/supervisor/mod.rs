@@ -295,6 +295,7 @@ impl Supervisor {
                 // No process of ours: a late or duplicate report; nothing to update.
                 return;
             };
+            unit.paused = None;
             let uptime = unit
                 .spawned_at
                 .take()
@@ -380,6 +381,18 @@ impl Supervisor {
     /// The shutdown deadline, while it is still to come (for the daemon's own last steps).
     pub fn shutdown_deadline(&self) -> Option<Instant> {
         self.shutdown_deadline
+    }
+
+    /// The unit's main process was stopped by `signal` (`Some`: SIGSTOP, SIGTSTP, ...) or
+    /// continued (`None`). Nothing else changes: the state stays, and a stop still works (the
+    /// stop signal waits in the kernel, SIGKILL does not).
+    pub fn handle_paused(&mut self, _now: Instant, id: UnitId, signal: Option<i32>) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            if unit.pid.is_some() {
+                unit.paused = signal;
+            }
+        });
     }
 
     /// Time has reached `now`: fire every deadline that is due.

@@ -79,6 +79,9 @@ pub(super) struct Record {
     pub limits: MemoryLimits,
     /// Consecutive memory samples of the current run over a limit.
     pub over_limit: u32,
+    /// The main process is stopped (SIGSTOP, SIGTSTP, ...) by this signal: it runs nothing,
+    /// whatever the state says. Cleared when it is continued, and with the process.
+    pub paused: Option<i32>,
 }
 
 /// The per-unit memory limits the core enforces on samples.
@@ -124,6 +127,7 @@ impl Record {
             ready_timeout: Duration::from_secs(30),
             watchdog: None,
             reloading: false,
+            paused: None,
         }
     }
 
@@ -164,6 +168,7 @@ impl Record {
                 State::Backoff => self.deadline,
                 _ => None,
             },
+            paused: self.paused.filter(|_| self.pid.is_some()),
         }
     }
 }

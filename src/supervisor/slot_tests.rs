@@ -1,4 +1,4 @@
-//! Slots of removed units: freed, then reused.
+//! Slots of removed units (freed, then reused), and paused main processes.
 
 use super::tests::{Harness, SIGTERM};
 use super::*;
@@ -44,4 +44,22 @@ fn a_removed_units_slot_is_reused() {
         actions.contains(&Action::Spawn { unit: keep }),
         "{actions:?}"
     );
+}
+
+#[test]
+fn a_stopped_main_process_is_paused_until_continued_or_gone() {
+    let mut h = Harness::new();
+    let id = h.unit(RestartConfig::default());
+    h.start(id);
+    h.sup.handle_paused(h.now, id, Some(19));
+    assert_eq!(h.actions(), [Action::Publish { unit: id }]);
+    let status = h.sup.status(id);
+    assert_eq!((status.state, status.paused), (State::Running, Some(19)));
+    h.sup.handle_paused(h.now, id, None);
+    assert_eq!(h.actions(), [Action::Publish { unit: id }]);
+    assert_eq!(h.sup.status(id).paused, None);
+    // Killed while stopped: the next run is not paused.
+    h.sup.handle_paused(h.now, id, Some(19));
+    h.exit(id, ExitStatus::Signal(9));
+    assert_eq!(h.sup.status(id).paused, None);
 }

@@ -122,4 +122,7 @@ pub struct UnitStatus {
     pub reason: String,
     /// In `backoff`: when the next start is due.
     pub next_start: Option<Instant>,
+    /// The main process is stopped by this signal (SIGSTOP, ...): the state stays what it
+    /// was (`running`), but nothing runs until SIGCONT.
+    pub paused: Option<i32>,
 }

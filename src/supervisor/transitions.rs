@@ -31,6 +31,7 @@ impl Supervisor {
         let unit = &mut self.units[id];
         unit.clear_intents();
         unit.over_limit = 0;
+        unit.paused = None;
         unit.pid = None;
         unit.spawned_at = None;
         unit.deadline = None;

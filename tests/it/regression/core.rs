@@ -316,3 +316,29 @@ fn init_mode_survives_fault_signals_sent_by_another_process() {
     let status = svcd.signal_and_wait(15);
     assert_eq!(status.code(), Some(0), "{}", svcd.stderr());
 }
+
+#[test]
+fn a_sigstopped_unit_shows_as_paused_until_continued() {
+    let svcd = Dir::new()
+        .with("app", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    svcd.wait_for("app", "running");
+    let pid = svcd.status("app")["pid"].as_u64().expect("a pid") as u32;
+    kill(pid, 19); // SIGSTOP
+    let status = svcd.wait_status("app", "paused", |s| s["paused"] == true);
+    assert_eq!(status["state"], "running", "{status}");
+    let text = svcd.svc_ok(&["status", "app"], 0);
+    assert!(text.contains("stopped (SIGSTOP)"), "{text}");
+    kill(pid, 18); // SIGCONT
+    svcd.wait_status("app", "continued", |s| s["paused"] == false);
+    let text = svcd.svc_ok(&["status", "app"], 0);
+    assert!(!text.contains("stopped ("), "{text}");
+    // A stop of a stopped unit takes effect at once, not at the SIGKILL 10s later.
+    kill(pid, 19);
+    svcd.wait_status("app", "paused again", |s| s["paused"] == true);
+    let start = Instant::now();
+    svcd.svc_ok(&["stop", "app"], 0);
+    let status = svcd.status("app");
+    assert_eq!(status["last_exit"]["signal"], "SIGTERM", "{status}");
+    assert!(start.elapsed() < DEADLINE);
+}
