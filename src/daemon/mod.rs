@@ -8,6 +8,7 @@ mod checks;
 mod init;
 mod memory;
 mod notify;
+mod ports;
 mod reload;
 mod report;
 mod requests;
@@ -423,6 +424,11 @@ impl Daemon {
 
     fn spawn(&mut self, id: UnitId) {
         let now = Instant::now();
+        let port_note = self.port_in_use(id, None);
+        if let Some(note) = &port_note {
+            let name = &self.units[id].name;
+            tracing::warn!(unit = %name, "{note}: the unit will likely fail to listen");
+        }
         match process::spawn(&self.units[id]) {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
@@ -436,6 +442,9 @@ impl Daemon {
                 let capture = Capture::start(log, spawned.stdout, spawned.stderr);
                 self.captures.insert(spawned.pid, capture);
                 self.supervisor.handle_spawned(now, id, spawned.pid);
+                if let Some(note) = port_note {
+                    self.supervisor.handle_not_ready(now, id, &note);
+                }
             }
             Err(e) => self.supervisor.handle_spawn_failed(now, id, &e.to_string()),
         }
@@ -466,11 +475,33 @@ impl Daemon {
                 if let Some(capture) = self.captures.remove(&pid) {
                     capture.drain();
                 }
+                // Died before it was ready: most often because its port was taken.
+                let port_note = (self.supervisor.status(id).state == State::Starting)
+                    .then(|| self.port_in_use(id, Some(pid)))
+                    .flatten();
                 self.supervisor.handle_exit(now, id, status);
+                if let Some(note) = port_note {
+                    tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");
+                    self.supervisor.note_last_exit(id, &note);
+                }
             } else {
                 self.checks.exec_exited(pid, status);
             }
         }
+    }
+
+    /// For a unit with a `ready.tcp` check: who else holds that port now, in words, if anyone
+    /// does (see [`ports`]); `main`: the unit's (last) main process, whose group and
+    /// descendants are not "else".
+    fn port_in_use(&self, id: UnitId, main: Option<u32>) -> Option<String> {
+        let Some(unit::Probe::Tcp(addr)) = &self.units[id].ready.probe else {
+            return None;
+        };
+        let mut holders = ports::holders(*addr);
+        if let Some(main) = main {
+            holders.retain(|(pid, _)| !ports::belongs_to_unit(*pid, main));
+        }
+        ports::describe(*addr, &holders)
     }
 
     fn is_shut_down(&self) -> bool {

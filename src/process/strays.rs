@@ -155,7 +155,7 @@ fn process_group(pid: u32) -> Option<u32> {
 }
 
 /// (parent pid, process group) from `/proc/PID/stat`.
-fn stat_fields(pid: u32) -> Option<(u32, u32)> {
+pub fn stat_fields(pid: u32) -> Option<(u32, u32)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: the fields start after the last `)`.
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace();

@@ -395,6 +395,34 @@ impl Supervisor {
         });
     }
 
+    /// The ready check of the unit's current run does not pass for a reason worth showing
+    /// (`why`: its port is another process's). The unit stays `starting`; its reason says why,
+    /// and so does the ready timeout's if it comes to that.
+    pub fn handle_not_ready(&mut self, _now: Instant, id: UnitId, why: &str) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            if unit.state == State::Starting && unit.pid.is_some() {
+                unit.ready_note = Some(why.to_string());
+            }
+        });
+    }
+
+    /// Adds what the daemon found out about the unit's last exit (`note`, e.g. who holds its
+    /// port) to that exit's reason, and to the state's reason where that names the exit.
+    pub fn note_last_exit(&mut self, id: UnitId, note: &str) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            let Some(exit) = &mut unit.last_exit else {
+                return;
+            };
+            let before = exit.reason.clone();
+            exit.reason = format!("{before}; {note}");
+            if unit.reason.contains(&before) {
+                unit.reason = unit.reason.replacen(&before, &exit.reason, 1);
+            }
+        });
+    }
+
     /// Time has reached `now`: fire every deadline that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         if !self.shutdown_fired && self.shutdown_deadline.is_some_and(|at| at <= now) {
@@ -412,7 +440,11 @@ impl Supervisor {
                     (State::Backoff, _) => sup.auto_spawn(now, id),
                     (State::Starting, Some(_)) => {
                         let limit = fmt_duration(unit.ready_timeout);
-                        sup.fail_stop(now, id, format!("not ready within {limit}"));
+                        let reason = match unit.ready_note.take() {
+                            Some(note) => format!("not ready within {limit}: {note}"),
+                            None => format!("not ready within {limit}"),
+                        };
+                        sup.fail_stop(now, id, reason);
                     }
                     (State::Running, Some(_)) => {
                         let limit = unit.watchdog.map(fmt_duration).unwrap_or_default();

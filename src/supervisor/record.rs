@@ -82,6 +82,10 @@ pub(super) struct Record {
     /// The main process is stopped (SIGSTOP, SIGTSTP, ...) by this signal: it runs nothing,
     /// whatever the state says. Cleared when it is continued, and with the process.
     pub paused: Option<i32>,
+    /// Why the ready check of the current run does not pass yet, when that is worth showing
+    /// (another process holds the unit's port): shown in the reason while `starting`, and in
+    /// the ready timeout's.
+    pub ready_note: Option<String>,
 }
 
 /// The per-unit memory limits the core enforces on samples.
@@ -128,6 +132,7 @@ impl Record {
             watchdog: None,
             reloading: false,
             paused: None,
+            ready_note: None,
         }
     }
 
@@ -163,7 +168,10 @@ impl Record {
             restarts: self.restarts,
             starts: self.starts,
             last_exit: self.last_exit.clone(),
-            reason: self.reason.clone(),
+            reason: match (&self.ready_note, self.state) {
+                (Some(note), State::Starting) => format!("{}; not ready yet: {note}", self.reason),
+                _ => self.reason.clone(),
+            },
             next_start: match self.state {
                 State::Backoff => self.deadline,
                 _ => None,

@@ -32,6 +32,7 @@ impl Supervisor {
         unit.clear_intents();
         unit.over_limit = 0;
         unit.paused = None;
+        unit.ready_note = None;
         unit.pid = None;
         unit.spawned_at = None;
         unit.deadline = None;

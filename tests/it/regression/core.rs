@@ -342,3 +342,80 @@ fn a_sigstopped_unit_shows_as_paused_until_continued() {
     assert_eq!(status["last_exit"]["signal"], "SIGTERM", "{status}");
     assert!(start.elapsed() < DEADLINE);
 }
+
+/// A python3 that listens on a free port of 127.0.0.1: (its process, the port).
+fn port_holder() -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import socket, sys, time\n\
+             s = socket.socket()\n\
+             s.bind(('127.0.0.1', 0))\n\
+             s.listen(16)\n\
+             print(s.getsockname()[1], flush=True)\n\
+             time.sleep(1000)\n",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the port");
+    let port = line.trim().parse().expect("a port number");
+    (child, port)
+}
+
+/// Kills the port holder, also when the test fails.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_port_held_by_another_process_is_named_and_not_taken_for_ready() {
+    let (child, port) = port_holder();
+    let holder = Holder(child);
+    let holder_pid = holder.0.id();
+    let dir = Dir::new();
+    // Tries to listen on the port, fails with EADDRINUSE.
+    dir.unit(
+        "clash",
+        &format!(
+            "exec = [\"/usr/bin/python3\", \"-c\", \"import socket; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(1)\"]\n\
+             [restart]\npolicy = \"never\"\n[ready]\ntcp = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    // Never listens: only the other process answers its ready check.
+    dir.unit(
+        "idle",
+        &format!(
+            "exec = [\"sleep\", \"1000\"]\n[ready]\ntcp = \"127.0.0.1:{port}\"\ntimeout = \"60s\"\n"
+        ),
+    );
+    let svcd = dir.start();
+    let in_use = format!("127.0.0.1:{port} is in use by pid {holder_pid} (python3)");
+    svcd.wait_for("clash", "failed");
+    let clash = svcd.status("clash");
+    let reason = clash["last_exit"]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains(&in_use), "{clash}");
+    let idle = svcd.wait_status("idle", "the holder named", |s| {
+        s["reason"].as_str().is_some_and(|r| r.contains(&in_use))
+    });
+    assert_eq!(idle["state"], "starting", "{idle}");
+    assert_eq!(idle["ready"], false, "{idle}");
+    assert!(
+        idle["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not by this unit"),
+        "{idle}"
+    );
+}
