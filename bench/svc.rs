@@ -28,6 +28,7 @@ fn main() {
     respawn();
     status_latency();
     thousand_units();
+    reload_growth();
 }
 
 /// The crashing unit: note the monotonic time at start and just before exiting 1.
@@ -40,6 +41,9 @@ fn crash_unit() -> ! {
         .open(path)
     {
         let _ = writeln!(file, "start {start}");
+        // A run longer than the unit's reset_after (1ms): each crash is a first crash, which
+        // svcd restarts at once (later ones of a crash loop wait a throttle floor).
+        std::thread::sleep(Duration::from_millis(2));
         let _ = writeln!(file, "exit {}", monotonic_ns());
     }
     std::process::exit(1);
@@ -53,7 +57,7 @@ fn monotonic_ns() -> u64 {
 struct Daemon {
     child: Child,
     socket: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Daemon {
@@ -78,11 +82,7 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("svcd");
-        let daemon = Daemon {
-            child,
-            socket,
-            _dir: dir,
-        };
+        let daemon = Daemon { child, socket, dir };
         let start = Instant::now();
         while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
             assert!(
@@ -101,6 +101,10 @@ impl Daemon {
             .args(args)
             .output()
             .expect("svc")
+    }
+
+    fn units_dir(&self) -> PathBuf {
+        self.dir.path().join("units")
     }
 
     fn proc_status(&self, field: &str) -> u64 {
@@ -165,7 +169,7 @@ fn respawn() {
     let out = out_dir.path().join("times");
     let exe = std::env::current_exe().expect("bench exe");
     let unit = format!(
-        "exec = [{exe:?}]\nenv = {{ SVC_BENCH_ROLE = \"crash\", SVC_BENCH_OUT = {out:?} }}\n[restart]\npolicy = \"always\"\ndelay = \"0s\"\n",
+        "exec = [{exe:?}]\nenv = {{ SVC_BENCH_ROLE = \"crash\", SVC_BENCH_OUT = {out:?} }}\n[restart]\npolicy = \"always\"\ndelay = \"0s\"\nreset_after = \"1ms\"\n",
     );
     let daemon = Daemon::start(&[("crash".to_string(), unit)]);
     let start = Instant::now();
@@ -250,6 +254,33 @@ fn thousand_units() {
         hwm as f64 / 1024.0
     );
     println!("1,000 units, `svc list --json`: {list_time:.2?}");
+}
+
+/// svcd's RSS over 3,000 reloads that each add, then remove, a running unit: removed units'
+/// slots must be freed and reused.
+fn reload_growth() {
+    let daemon = Daemon::start(&[sleeper("chat"), sleeper("proxy")]);
+    let file = daemon.units_dir().join("gone.toml");
+    let cycle = || {
+        std::fs::write(&file, "exec = [\"sleep\", \"100000\"]\n").expect("unit");
+        assert!(daemon.svc(&["reload"]).status.success());
+        std::fs::remove_file(&file).expect("remove unit");
+        assert!(daemon.svc(&["reload"]).status.success());
+    };
+    // The first cycles warm up the allocator and the log registry's entry for the name.
+    for _ in 0..50 {
+        cycle();
+    }
+    let before = daemon.proc_status("VmRSS:");
+    for _ in 0..3000 {
+        cycle();
+    }
+    let after = daemon.proc_status("VmRSS:");
+    println!(
+        "3,000 reloads adding and removing a unit: svcd RSS {:.2} → {:.2} MiB",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
 }
 
 fn percentiles(values: &mut [Duration]) -> (Duration, Duration) {

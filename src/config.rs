@@ -5,9 +5,13 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long svcd's whole shutdown may take by default: within `docker stop`'s 10 s grace.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Host-wide settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Members of this group may start, stop and restart units over the socket; without it only
@@ -19,6 +23,30 @@ pub struct Config {
     /// Defaults of every unit's `log.max_size` and `log.keep`.
     #[serde(default)]
     pub log: LogConfig,
+    /// The whole shutdown (SIGTERM, SIGINT, `svc shutdown`, a fatal unit) ends within this:
+    /// stop timeouts that would run past it are cut short, and what is left then gets SIGKILL.
+    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            admin_group: None,
+            memory: Default::default(),
+            log: LogConfig::default(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+fn default_shutdown_timeout() -> Duration {
+    DEFAULT_SHUTDOWN_TIMEOUT
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    crate::unit::duration::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// `[log]`: how unit logs rotate unless a unit says otherwise.
@@ -165,5 +193,26 @@ mod tests {
         let err = load(&path, true).unwrap_err().to_string();
         assert!(err.contains("invalid size"), "{err}");
         assert!(load(&dir.path().join("none.toml"), true).is_err());
+    }
+
+    #[test]
+    fn shutdown_timeout_has_a_default_within_dockers_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svcd.toml");
+        let defaults = load(&dir.path().join("none.toml"), false).unwrap();
+        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(8));
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(
+            load(&path, true).unwrap().shutdown_timeout,
+            Duration::from_secs(8)
+        );
+        std::fs::write(&path, "shutdown_timeout = \"1m30s\"\n").unwrap();
+        assert_eq!(
+            load(&path, true).unwrap().shutdown_timeout,
+            Duration::from_secs(90)
+        );
+        std::fs::write(&path, "shutdown_timeout = \"soon\"\n").unwrap();
+        let err = load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("shutdown_timeout"), "{err}");
     }
 }

@@ -6,7 +6,8 @@
 //! - [`supervisor`]: the pure per-unit state machine: events in, actions out, time given to it.
 //! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy.
 //! - [`process`]: spawn, signal and reap real processes; the `unsafe` code (besides
-//!   registering the PSI trigger with tokio, in [`memory::psi`]).
+//!   registering the PSI trigger with tokio, in [`memory::psi`], and init mode's handler of
+//!   fault signals sent by other processes, in `daemon::init`).
 //! - [`logs`]: capture of units' output into rotated log files, the last lines, following.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.

@@ -58,6 +58,8 @@ mod tests {
             since_secs: 0.0,
             logs: Vec::new(),
             log_error: None,
+            paused: false,
+            paused_by: None,
             status_text: None,
         }
     }

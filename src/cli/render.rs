@@ -33,10 +33,15 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     } else {
         ""
     };
+    let paused = match (&unit.paused_by, unit.paused) {
+        (Some(signal), true) => format!(", stopped ({signal})"),
+        (None, true) => ", stopped".to_string(),
+        (_, false) => String::new(),
+    };
     let ago = crate::time::human_span(Duration::from_secs_f64(unit.since_secs.max(0.0)));
     let _ = writeln!(
         out,
-        "     State: {}{ready} since {}; {ago} ago",
+        "     State: {}{ready}{paused} since {}; {ago} ago",
         unit.state, unit.since
     );
     if !unit.reason.is_empty() {

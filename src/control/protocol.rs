@@ -183,6 +183,12 @@ pub struct UnitInfo {
     /// Why the unit's log file cannot be written, while it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_error: Option<String>,
+    /// Its main process is stopped (SIGSTOP, SIGTSTP, ...): `state` stays `running`.
+    #[serde(default)]
+    pub paused: bool,
+    /// The signal that stopped it, while `paused`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_by: Option<String>,
 }
 
 /// One line of a unit's log, as `logs` sends it.

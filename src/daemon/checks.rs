@@ -40,6 +40,8 @@ pub enum Message {
         argv: Vec<String>,
         reply: oneshot::Sender<Result<(u32, oneshot::Receiver<ExitStatus>), String>>,
     },
+    /// The ready check of run `run` reached a listener that is not the unit's: why.
+    NotReady { unit: UnitId, run: u64, why: String },
     /// A datagram on the notify socket, from `pid` (per SO_PASSCRED), with the descriptors
     /// passed with it (closed once it is handled).
     Notify {
@@ -118,7 +120,8 @@ impl Daemon {
         let task = match kind {
             Kind::Ready => {
                 let timeout = unit.ready.timeout;
-                tokio::spawn(ready_task(id, run, probe, timeout, tx))
+                let main = status.pid;
+                tokio::spawn(ready_task(id, run, probe, timeout, main, tx))
             }
             Kind::Health => {
                 let health = unit.health.clone();
@@ -164,7 +167,11 @@ impl Daemon {
                 tracing::warn!(unit = %self.units[unit].name, "{reason}");
                 self.supervisor.handle_unhealthy(now, unit, &reason);
             }
-            Message::Ready { .. } | Message::Unhealthy { .. } => {}
+            Message::NotReady { unit, run, why } if current(self, unit, run) => {
+                tracing::warn!(unit = %self.units[unit].name, "not ready: {why}");
+                self.supervisor.handle_not_ready(now, unit, &why);
+            }
+            Message::Ready { .. } | Message::Unhealthy { .. } | Message::NotReady { .. } => {}
             Message::Exec { unit, argv, reply } => {
                 let _ = reply.send(self.spawn_check(unit, argv));
             }
@@ -193,25 +200,58 @@ impl Daemon {
     }
 }
 
+/// `main`: the unit's main process; a `tcp` check only passes when the listener it reached is
+/// held by one of the unit's processes ([`foreign_listener`]).
 async fn ready_task(
     unit: UnitId,
     run: u64,
     probe: Probe,
     timeout: Duration,
+    main: Option<u32>,
     tx: mpsc::UnboundedSender<Message>,
 ) {
     let mut pause = READY_FIRST_PAUSE;
+    let mut told: Option<String> = None;
     loop {
         match attempt(unit, &probe, timeout, &tx).await {
-            Ok(()) => {
-                let _ = tx.send(Message::Ready { unit, run });
-                return;
-            }
+            Ok(()) => match (&probe, main) {
+                (Probe::Tcp(addr), Some(main)) => match foreign_listener(*addr, main) {
+                    None => {
+                        let _ = tx.send(Message::Ready { unit, run });
+                        return;
+                    }
+                    // Told once per different answer: the event loop need not hear it again.
+                    Some(why) if told.as_ref() != Some(&why) => {
+                        told = Some(why.clone());
+                        let _ = tx.send(Message::NotReady { unit, run, why });
+                    }
+                    Some(_) => {}
+                },
+                _ => {
+                    let _ = tx.send(Message::Ready { unit, run });
+                    return;
+                }
+            },
             Err(why) => tracing::debug!(unit, "not ready yet: {why}"),
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(READY_MAX_PAUSE);
     }
+}
+
+/// Whether the listener at `addr` is someone else's than the unit whose main process is
+/// `main`: then why, naming the holders. A listener whose holders svcd cannot see (another
+/// user's, svcd not root) counts as the unit's: there is nothing to tell.
+fn foreign_listener(addr: std::net::SocketAddr, main: u32) -> Option<String> {
+    let holders = super::ports::holders(addr);
+    if holders.is_empty()
+        || holders
+            .iter()
+            .any(|(pid, _)| super::ports::belongs_to_unit(*pid, main))
+    {
+        return None;
+    }
+    super::ports::describe(addr, &holders).map(|text| format!("{text}, not by this unit"))
 }
 
 /// One check; the error says what failed.

@@ -8,6 +8,7 @@ mod checks;
 mod init;
 mod memory;
 mod notify;
+mod ports;
 mod reload;
 mod report;
 mod requests;
@@ -101,6 +102,10 @@ struct Daemon {
     checks: checks::Checks,
     /// A `fatal` unit failed: its name and why; svcd exits non-zero once everything stopped.
     fatal: Option<(String, String)>,
+    /// Units removed by a reload whose slots are freed once they are down.
+    removed: Vec<UnitId>,
+    /// `shutdown_timeout` of svcd.toml: the whole shutdown's budget.
+    shutdown_timeout: std::time::Duration,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -147,6 +152,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     init::become_subreaper();
     if options.init {
         init::ignore_stray_signals();
+        init::ignore_sent_faults();
     }
 
     let (request_tx, mut requests) = mpsc::channel::<Envelope>(64);
@@ -175,6 +181,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         registry,
     );
     daemon.memory = memory::MemoryWatch::new(config.memory.clone());
+    daemon.shutdown_timeout = config.shutdown_timeout;
     // Armed once: the kernel keeps the trigger for as long as the file stays open.
     let mut psi = if config.memory.watches_host() {
         crate::memory::psi::PsiTrigger::arm()
@@ -246,6 +253,13 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     server.abort();
     let _ = server.await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(500), alive_rx.recv()).await;
+    // As PID 1, what no unit owns (`docker exec`'d shells, escaped daemons) ends too, within
+    // what is left of the shutdown's budget.
+    let deadline = daemon
+        .supervisor
+        .shutdown_deadline()
+        .unwrap_or_else(Instant::now);
+    init::end_remaining_processes(&mut sigchld, deadline).await;
     tracing::info!("svcd stopped");
     drop(state_dir);
     match daemon.fatal.take() {
@@ -312,6 +326,8 @@ impl Daemon {
             captures: HashMap::new(),
             checks: checks::Checks::default(),
             fatal: None,
+            shutdown_timeout: config::DEFAULT_SHUTDOWN_TIMEOUT,
+            removed: Vec::new(),
         }
     }
 
@@ -319,6 +335,9 @@ impl Daemon {
     fn perform_actions(&mut self) {
         // Reacting to changes (a fatal unit's failure, waiters) may ask for more actions.
         while self.perform_queued_actions() {}
+        if !self.removed.is_empty() {
+            self.free_removed();
+        }
     }
 
     /// One round of [`Daemon::perform_actions`]; whether anything changed.
@@ -331,14 +350,7 @@ impl Daemon {
                     unit: id,
                     pgid,
                     signal,
-                } => {
-                    if let Err(e) = process::signal_group(pgid, signal) {
-                        let name = &self.units[id].name;
-                        let signal = crate::signal::name(signal);
-                        tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
-                    }
-                    self.signal_strays(id, pgid, signal);
-                }
+                } => self.signal_unit(id, pgid, signal),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }
@@ -365,12 +377,25 @@ impl Daemon {
         true
     }
 
-    /// The signal that went to a unit's group also goes to the unit's processes outside it.
-    fn signal_strays(&self, id: UnitId, pgid: u32, signal: i32) {
+    /// Sends `signal` to a unit's group, and to the unit's processes outside it: those are
+    /// found first (see [`process::find_strays`]), the group signalled, then they are.
+    fn signal_unit(&self, id: UnitId, pgid: u32, signal: i32) {
         let name = &self.units[id].name;
         let main_alive = self.pids.get(&pgid) == Some(&id);
         let mains: std::collections::HashSet<u32> = self.pids.keys().copied().collect();
-        let sent = process::signal_strays(name, pgid, main_alive, &mains, signal);
+        let strays = process::find_strays(name, pgid, main_alive, &mains);
+        if let Err(e) = process::signal_group(pgid, signal) {
+            let signal = crate::signal::name(signal);
+            tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
+        }
+        let sent = process::signal_pids(&strays, signal);
+        // A stopped (SIGSTOP) process keeps the stop signal pending until it is continued:
+        // continue it, as systemd does, so that it stops now rather than at the SIGKILL.
+        const SIGCONT: i32 = 18;
+        if signal != SIGCONT && self.supervisor.status(id).paused.is_some() {
+            let _ = process::signal_group(pgid, SIGCONT);
+            process::signal_pids(&strays, SIGCONT);
+        }
         if sent > 0 {
             let signal = crate::signal::name(signal);
             tracing::info!(unit = %name, "sent {signal} to {sent} of its processes outside its process group");
@@ -391,6 +416,11 @@ impl Daemon {
 
     fn spawn(&mut self, id: UnitId) {
         let now = Instant::now();
+        let port_note = self.port_in_use(id, None);
+        if let Some(note) = &port_note {
+            let name = &self.units[id].name;
+            tracing::warn!(unit = %name, "{note}: the unit will likely fail to listen");
+        }
         match process::spawn(&self.units[id]) {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
@@ -404,6 +434,9 @@ impl Daemon {
                 let capture = Capture::start(log, spawned.stdout, spawned.stderr);
                 self.captures.insert(spawned.pid, capture);
                 self.supervisor.handle_spawned(now, id, spawned.pid);
+                if let Some(note) = port_note {
+                    self.supervisor.handle_not_ready(now, id, &note);
+                }
             }
             Err(e) => self.supervisor.handle_spawn_failed(now, id, &e.to_string()),
         }
@@ -411,7 +444,22 @@ impl Daemon {
 
     fn reap(&mut self) {
         let now = Instant::now();
-        for (pid, status) in process::reap() {
+        for (pid, event) in process::reap() {
+            let status = match event {
+                process::ChildEvent::Exited(status) => status,
+                process::ChildEvent::Stopped(signal) => {
+                    if let Some(&id) = self.pids.get(&pid) {
+                        self.supervisor.handle_paused(now, id, Some(signal));
+                    }
+                    continue;
+                }
+                process::ChildEvent::Continued => {
+                    if let Some(&id) = self.pids.get(&pid) {
+                        self.supervisor.handle_paused(now, id, None);
+                    }
+                    continue;
+                }
+            };
             // Not a main pid: a stray of a unit's group, reaped so it leaves no zombie.
             if let Some(id) = self.pids.remove(&pid) {
                 // The last words first: what the unit printed before dying is in its log
@@ -419,11 +467,33 @@ impl Daemon {
                 if let Some(capture) = self.captures.remove(&pid) {
                     capture.drain();
                 }
+                // Died before it was ready: most often because its port was taken.
+                let port_note = (self.supervisor.status(id).state == State::Starting)
+                    .then(|| self.port_in_use(id, Some(pid)))
+                    .flatten();
                 self.supervisor.handle_exit(now, id, status);
+                if let Some(note) = port_note {
+                    tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");
+                    self.supervisor.note_last_exit(id, &note);
+                }
             } else {
                 self.checks.exec_exited(pid, status);
             }
         }
+    }
+
+    /// For a unit with a `ready.tcp` check: who else holds that port now, in words, if anyone
+    /// does (see [`ports`]); `main`: the unit's (last) main process, whose group and
+    /// descendants are not "else".
+    fn port_in_use(&self, id: UnitId, main: Option<u32>) -> Option<String> {
+        let Some(unit::Probe::Tcp(addr)) = &self.units[id].ready.probe else {
+            return None;
+        };
+        let mut holders = ports::holders(*addr);
+        if let Some(main) = main {
+            holders.retain(|(pid, _)| !ports::belongs_to_unit(*pid, main));
+        }
+        ports::describe(*addr, &holders)
     }
 
     fn is_shut_down(&self) -> bool {
@@ -445,6 +515,8 @@ impl Daemon {
             tracing::info!("{reason}: stopping every unit");
         }
         self.shutdown.get_or_insert_with(Vec::new).extend(reply);
-        self.supervisor.handle_stop_all(Instant::now(), reason);
+        let timeout = self.shutdown_timeout;
+        self.supervisor
+            .handle_shutdown(Instant::now(), reason, timeout);
     }
 }

@@ -5,7 +5,8 @@
 //! reload, so a typo never takes down what runs.
 
 use super::{Daemon, Entry};
-use crate::supervisor::State;
+use crate::control::{ErrorKind, Response};
+use crate::supervisor::{State, UnitId};
 use crate::unit;
 use std::time::Instant;
 
@@ -67,7 +68,11 @@ impl Daemon {
                     if new.enabled {
                         to_start.push(id);
                     }
-                    self.units.push(new);
+                    // A removed unit's vacant slot, or a new one.
+                    match self.units.get_mut(id) {
+                        Some(slot) => *slot = new,
+                        None => self.units.push(new),
+                    }
                     id
                 }
             };
@@ -77,9 +82,11 @@ impl Daemon {
         for (_, entry) in old {
             removed += 1;
             if let Entry::Unit(id) = entry {
-                // Its id stays in the supervisor until it has stopped; it is just no longer listed.
+                // Its id stays in the supervisor until it has stopped; it is just no longer
+                // listed. Then its slot is freed ([`Daemon::free_removed`]).
                 self.supervisor
                     .handle_stop(now, id, "stopped by reload: unit file removed");
+                self.removed.push(id);
             }
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -99,4 +106,66 @@ impl Daemon {
             "reloaded: {added} added, {removed} removed, {changed} changed ({restarted} restarted)"
         ))
     }
+}
+
+impl Daemon {
+    /// Frees the slots of units removed by a reload that are down now: the supervisor's record,
+    /// the unit's settings, check state and waiters, so that reloads that remove and add units
+    /// do not grow svcd. The ids go back to the supervisor for reuse.
+    pub(super) fn free_removed(&mut self) {
+        let now = Instant::now();
+        let mut index = 0;
+        while index < self.removed.len() {
+            let id = self.removed[index];
+            let has_process = self.pids.values().any(|&unit| unit == id);
+            if has_process || !self.supervisor.remove_unit(now, id) {
+                index += 1;
+                continue;
+            }
+            self.removed.swap_remove(index);
+            // The slot is inactive now: its check task, if any, goes.
+            self.sync_checks(id);
+            let unit = &mut self.units[id];
+            let name = std::mem::take(&mut unit.name);
+            vacate(unit);
+            self.fail_waiters_on(id, &name);
+        }
+    }
+
+    /// Answers the waiters still waiting on `id` (a removed unit): its slot is about to be
+    /// someone else's.
+    fn fail_waiters_on(&mut self, id: UnitId, name: &str) {
+        let mut index = 0;
+        while index < self.waiters.len() {
+            if !self.waiters[index]
+                .units
+                .iter()
+                .any(|(unit, _, _)| *unit == id)
+            {
+                index += 1;
+                continue;
+            }
+            let waiter = self.waiters.swap_remove(index);
+            let why = format!("{name}: removed by reload");
+            let _ = waiter
+                .reply
+                .send(Response::error(ErrorKind::Failed, why, vec![]));
+        }
+    }
+}
+
+/// Drops what a vacant slot's settings hold on the heap; the slot's next unit replaces them.
+fn vacate(unit: &mut unit::Unit) {
+    unit.path = Default::default();
+    unit.description = None;
+    unit.argv = Vec::new();
+    unit.workdir = None;
+    unit.env = Default::default();
+    unit.env_file = None;
+    unit.user = None;
+    unit.group = None;
+    unit.requires = Vec::new();
+    unit.after = Vec::new();
+    unit.enabled = false;
+    unit.fatal = false;
 }

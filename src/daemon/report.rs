@@ -70,6 +70,8 @@ pub fn unit_info(
         errors: Vec::new(),
         logs: Vec::new(),
         log_error: None,
+        paused: status.paused.is_some(),
+        paused_by: status.paused.map(crate::signal::name),
         status_text: None,
     }
 }
@@ -95,6 +97,8 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         errors: broken.errors.iter().map(ToString::to_string).collect(),
         logs: Vec::new(),
         log_error: None,
+        paused: false,
+        paused_by: None,
         status_text: None,
     }
 }

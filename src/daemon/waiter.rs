@@ -91,6 +91,7 @@ mod tests {
             last_exit: None,
             reason: "exited with code 1".into(),
             next_start: None,
+            paused: None,
         }
     }
 

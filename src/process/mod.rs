@@ -10,7 +10,7 @@ mod strays;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
-pub use strays::{UNIT_ENV, children, signal_strays};
+pub use strays::{UNIT_ENV, children, find_strays, signal_pids, stat_fields};
 
 use crate::supervisor::ExitStatus;
 use crate::unit::Unit;
@@ -50,7 +50,7 @@ pub struct Spawned {
 
 /// Spawns `unit` in its own process group, stdin from /dev/null, stdout and stderr into a pipe
 /// each. The environment is svcd's own, then the unit's `env_file`, then its `env`, then
-/// `SVC_UNIT=<name>`, by which [`signal_strays`] recognizes the unit's processes.
+/// `SVC_UNIT=<name>`, by which [`find_strays`] recognizes the unit's processes.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(unit.user.as_deref(), unit.group.as_deref())
         .map_err(SpawnError::Credentials)?;
@@ -141,24 +141,38 @@ pub fn signal_group(pgid: u32, signal: i32) -> Result<(), Errno> {
     }
 }
 
-/// Reaps every child that has exited, without blocking: (pid, how it ended).
-pub fn reap() -> Vec<(u32, ExitStatus)> {
-    let mut exits = Vec::new();
+/// What `waitpid` reported of a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEvent {
+    /// It ended (and is reaped).
+    Exited(ExitStatus),
+    /// It was stopped by this signal (SIGSTOP, SIGTSTP, ...): alive, but running nothing.
+    Stopped(i32),
+    /// It was continued (SIGCONT).
+    Continued,
+}
+
+/// Reaps every child that has exited, without blocking, and collects the stops and continues
+/// (WUNTRACED, WCONTINUED): (pid, what happened), in order.
+pub fn reap() -> Vec<(u32, ChildEvent)> {
+    let mut events = Vec::new();
+    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => {
-                exits.push((pid.as_raw() as u32, ExitStatus::Code(code)));
-            }
+        let (pid, event) = match waitpid(None, Some(flags)) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, ChildEvent::Exited(ExitStatus::Code(code))),
             Ok(WaitStatus::Signaled(pid, signal, _core)) => {
-                exits.push((pid.as_raw() as u32, ExitStatus::Signal(signal as i32)));
+                (pid, ChildEvent::Exited(ExitStatus::Signal(signal as i32)))
             }
+            Ok(WaitStatus::Stopped(pid, signal)) => (pid, ChildEvent::Stopped(signal as i32)),
+            Ok(WaitStatus::Continued(pid)) => (pid, ChildEvent::Continued),
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
-            Ok(_) => continue, // stopped/continued: not an exit
+            Ok(_) => continue,
             Err(Errno::EINTR) => continue,
             Err(_) => break,
-        }
+        };
+        events.push((pid.as_raw() as u32, event));
     }
-    exits
+    events
 }
 
 /// Descriptors svcd holds per unit while it runs: two output pipes, and room for a check's.

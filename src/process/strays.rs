@@ -11,7 +11,8 @@
 //! So when the daemon signals a unit's group, it also signals, here, the unit's *strays*:
 //!
 //! - every descendant of the unit's main process that is not in the unit's group (while the
-//!   main process lives: those are still below it);
+//!   main process lives: those are still below it), and the main process itself if it left
+//!   its group;
 //! - every child of svcd that is no unit's main process and whose environment names the unit
 //!   (the orphans), with all their descendants that are not in the unit's group.
 //!
@@ -32,35 +33,41 @@ pub const UNIT_ENV: &str = "SVC_UNIT";
 /// Upper bound of processes one walk visits: a fork bomb must not make svcd walk forever.
 const MAX_WALK: usize = 100_000;
 
-/// Sends `signal` to the strays of unit `name` whose group is `pgid` (see the module doc).
+/// The strays of unit `name` whose group is `pgid` (see the module doc), to signal after the
+/// group.
+///
+/// Walked *before* the group is signalled: once the main process dies of that signal, a child
+/// it had put in a session of its own (and whose environment it cleared) is no longer below
+/// it, and nothing else tells it apart. The walk includes the main process itself when it
+/// left its group (`setpgid` elsewhere): `killpg` then misses it, and the unit could never be
+/// stopped.
 ///
 /// `main_alive`: the group's leader (`pgid`) is the unit's main process and not yet reaped, so
 /// its pid is still its own and its descendants can be walked. `mains`: the main pids of every
-/// unit, which are never strays. Returns how many processes were signalled.
-pub fn signal_strays(
-    name: &str,
-    pgid: u32,
-    main_alive: bool,
-    mains: &HashSet<u32>,
-    signal: i32,
-) -> usize {
-    let Ok(signal) = Signal::try_from(signal) else {
-        return 0;
-    };
+/// unit, which are never strays (the unit's own main pid aside).
+pub fn find_strays(name: &str, pgid: u32, main_alive: bool, mains: &HashSet<u32>) -> Vec<u32> {
     let mut roots = Vec::new();
     if main_alive {
-        roots.extend(children(pgid));
+        roots.push(pgid);
     }
     roots.extend(
         own_children()
             .into_iter()
             .filter(|pid| !mains.contains(pid) && belongs_to(*pid, name)),
     );
+    descendants(roots)
+        .into_iter()
+        .filter(|&pid| process_group(pid).is_some_and(|group| group != pgid))
+        .collect()
+}
+
+/// Sends `signal` to each of `pids`; returns how many were signalled (gone ones are not).
+pub fn signal_pids(pids: &[u32], signal: i32) -> usize {
+    let Ok(signal) = Signal::try_from(signal) else {
+        return 0;
+    };
     let mut sent = 0;
-    for pid in descendants(roots) {
-        if process_group(pid) == Some(pgid) {
-            continue;
-        }
+    for &pid in pids {
         let Ok(raw) = i32::try_from(pid) else {
             continue;
         };
@@ -148,7 +155,7 @@ fn process_group(pid: u32) -> Option<u32> {
 }
 
 /// (parent pid, process group) from `/proc/PID/stat`.
-fn stat_fields(pid: u32) -> Option<(u32, u32)> {
+pub fn stat_fields(pid: u32) -> Option<(u32, u32)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: the fields start after the last `)`.
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace();

@@ -36,8 +36,31 @@ pub(super) fn delay(config: &RestartConfig, n: u32) -> Duration {
     }
 }
 
-/// How many starts there would be within `limit.interval` if one more happened at `at`,
-/// the new one included; `Some(count)` when that is more than `limit.burst`.
+/// The first throttle step: after the first immediate restart, starts of a unit that keeps
+/// crashing are at least this far apart, whatever its `delay`.
+pub(super) const FLOOR_MIN: Duration = Duration::from_millis(10);
+/// Where the throttle stops growing (s6 keeps a fixed 1 s between spawns).
+pub(super) const FLOOR_MAX: Duration = Duration::from_secs(1);
+
+/// The least time between the last start and the restart that follows the `n`-th consecutive
+/// crash (`n` from 0): none for the first (a one-off crash is repaired at once), then
+/// [`FLOOR_MIN`], doubling with each further crash up to [`FLOOR_MAX`] (or `max_delay`, if
+/// smaller, but never below [`FLOOR_MIN`]).
+///
+/// It is what keeps `delay = "0s"` from respawning a command that fails at once thousands of
+/// times a second; a unit that ran a while before it crashed is past the floor already.
+pub(super) fn floor(config: &RestartConfig, n: u32) -> Duration {
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    let cap = config.max_delay.clamp(FLOOR_MIN, FLOOR_MAX);
+    let doublings = (n - 1).min(16);
+    FLOOR_MIN.saturating_mul(1 << doublings).min(cap)
+}
+
+/// `Some(starts)` when one more start at `at` would break the limit: `starts` is how many
+/// starts already happened within `limit.interval` before `at` (at least `limit.burst`), so
+/// `burst` starts are allowed and the one after them is refused.
 ///
 /// A recorded start counts when `at - start < interval`: a start exactly `interval` ago has
 /// left the window (systemd's `StartLimitIntervalSec` treats its window the same way).
@@ -50,8 +73,7 @@ pub(super) fn limit_exceeded(
         .iter()
         .filter(|&&start| at.saturating_duration_since(start) < limit.interval)
         .count() as u64;
-    let count = recent + 1;
-    (count > u64::from(limit.burst)).then_some(count)
+    (recent >= u64::from(limit.burst)).then_some(recent)
 }
 
 /// Drops the starts that can no longer count in any window ending at or after `now`, and keeps
@@ -159,12 +181,23 @@ mod tests {
         let history: VecDeque<Instant> = [base, base + Duration::from_millis(500)].into();
         assert_eq!(
             limit_exceeded(&history, base + Duration::from_millis(999), limit),
-            Some(3)
+            Some(2)
         );
         assert_eq!(
             limit_exceeded(&history, base + Duration::from_secs(1), limit),
             None
         );
+    }
+
+    #[test]
+    fn floor_starts_at_zero_then_doubles_to_a_cap() {
+        let c = config(0, 2.0, 30_000);
+        let got: Vec<u64> = (0..10).map(|n| floor(&c, n).as_millis() as u64).collect();
+        assert_eq!(got, [0, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        assert_eq!(floor(&c, u32::MAX), FLOOR_MAX);
+        // A smaller max_delay caps it sooner, but never below the first step.
+        assert_eq!(floor(&config(0, 2.0, 50), 5), Duration::from_millis(50));
+        assert_eq!(floor(&config(0, 2.0, 0), 5), FLOOR_MIN);
     }
 
     #[test]

@@ -45,6 +45,10 @@ mod memory;
 mod memory_tests;
 mod readiness;
 mod record;
+#[cfg(test)]
+mod shutdown_tests;
+#[cfg(test)]
+mod slot_tests;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -60,7 +64,7 @@ pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 use crate::unit::{RestartConfig, RestartPolicy, StopConfig};
 use record::Record;
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// SIGKILL's number; Linux and every other Unix agree on it.
 const SIGKILL: i32 = 9;
@@ -68,11 +72,20 @@ const SIGKILL: i32 = 9;
 /// All units' state machines.
 #[derive(Debug, Default)]
 pub struct Supervisor {
-    /// Indexed by [`UnitId`]; units are never removed, so ids stay valid for the daemon.
+    /// Indexed by [`UnitId`]. A removed unit's slot is vacant (an inert record, inactive,
+    /// with nothing to its name) until [`Supervisor::add_unit`] reuses it, so reloads that
+    /// remove and add units do not grow this without end.
     units: Vec<Record>,
+    /// Vacant slots, reused last-freed first.
+    free: Vec<UnitId>,
     /// Actions not yet taken by the daemon, oldest first: a spawn must follow the SIGKILL that
     /// cleans up the previous run's group, so order matters.
     actions: VecDeque<Action>,
+    /// Once a shutdown began: when everything must be down. Stop timeouts end by then at the
+    /// latest; at it, whatever still has a process gets SIGKILL.
+    shutdown_deadline: Option<Instant>,
+    /// The shutdown deadline passed and its SIGKILLs went out: it is no longer a deadline.
+    shutdown_fired: bool,
 }
 
 impl Supervisor {
@@ -80,7 +93,8 @@ impl Supervisor {
         Supervisor::default()
     }
 
-    /// Adds a unit in state `inactive` (since `now`); returns its id (ids are dense, from 0).
+    /// Adds a unit in state `inactive` (since `now`); returns its id: a vacant slot's (see
+    /// [`Supervisor::remove_unit`]), else the next one (ids are dense, from 0).
     pub fn add_unit(
         &mut self,
         now: Instant,
@@ -88,8 +102,39 @@ impl Supervisor {
         restart: RestartConfig,
         stop: StopConfig,
     ) -> UnitId {
-        self.units.push(Record::new(now, name, restart, stop));
-        self.units.len() - 1
+        let record = Record::new(now, name, restart, stop);
+        match self.free.pop() {
+            Some(id) => {
+                self.units[id] = record;
+                id
+            }
+            None => {
+                self.units.push(record);
+                self.units.len() - 1
+            }
+        }
+    }
+
+    /// Frees the slot of a unit that is gone from the unit files, once it is down (`inactive`
+    /// or `failed`, no process): its record is dropped and `id` may be handed out again by
+    /// [`Supervisor::add_unit`], so the caller must forget it. Returns false (and changes
+    /// nothing) while the unit still has a process or a pending start, or for a vacant slot.
+    pub fn remove_unit(&mut self, now: Instant, id: UnitId) -> bool {
+        let Some(unit) = self.units.get(id) else {
+            return false;
+        };
+        let down = matches!(unit.state, State::Inactive | State::Failed) && unit.pid.is_none();
+        if !down || self.free.contains(&id) {
+            return false;
+        }
+        self.units[id] = Record::new(now, "", RestartConfig::default(), StopConfig::default());
+        self.free.push(id);
+        // No live unit may keep the id in its dependencies: the slot may be someone else's.
+        for unit in &mut self.units {
+            unit.requires.retain(|&r| r != id);
+            unit.after.retain(|&a| a != id);
+        }
+        true
     }
 
     /// Operator (or boot) asks for the unit to run.
@@ -232,7 +277,7 @@ impl Supervisor {
             } else if unit.restart.policy == RestartPolicy::Never {
                 unit.set_state(now, State::Failed, reason);
             } else {
-                sup.schedule_restart(now, id);
+                sup.schedule_restart(now, id, true);
             }
         });
         self.settle(now);
@@ -252,6 +297,7 @@ impl Supervisor {
                 // No process of ours: a late or duplicate report; nothing to update.
                 return;
             };
+            unit.paused = None;
             let uptime = unit
                 .spawned_at
                 .take()
@@ -308,7 +354,7 @@ impl Supervisor {
                 RestartPolicy::Never => false,
             };
             if restart {
-                sup.schedule_restart(now, id);
+                sup.schedule_restart(now, id, false);
             } else if status.is_success() {
                 unit.set_state(now, State::Inactive, status.to_string());
             } else {
@@ -320,8 +366,71 @@ impl Supervisor {
         self.settle(now);
     }
 
+    /// svcd is going down: stop every unit in reverse dependency order (as
+    /// [`Supervisor::handle_stop_all`]) within `timeout` in all. The stop timeouts along a
+    /// dependency chain would add up (three units of 10 s outlast `docker stop`'s grace), so
+    /// none runs past the shutdown deadline, and when it comes every unit that still has a
+    /// process gets SIGKILL, also those whose stop signal still waited for their dependents.
+    /// A second call keeps the first deadline.
+    pub fn handle_shutdown(&mut self, now: Instant, reason: &str, timeout: Duration) {
+        if self.shutdown_deadline.is_none() && !self.shutdown_fired {
+            // Too far to represent: as good as no deadline.
+            self.shutdown_deadline = now.checked_add(timeout);
+        }
+        self.handle_stop_all(now, reason);
+    }
+
+    /// The shutdown deadline, while it is still to come (for the daemon's own last steps).
+    pub fn shutdown_deadline(&self) -> Option<Instant> {
+        self.shutdown_deadline
+    }
+
+    /// The unit's main process was stopped by `signal` (`Some`: SIGSTOP, SIGTSTP, ...) or
+    /// continued (`None`). Nothing else changes: the state stays, and a stop still works (the
+    /// stop signal waits in the kernel, SIGKILL does not).
+    pub fn handle_paused(&mut self, _now: Instant, id: UnitId, signal: Option<i32>) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            if unit.pid.is_some() {
+                unit.paused = signal;
+            }
+        });
+    }
+
+    /// The ready check of the unit's current run does not pass for a reason worth showing
+    /// (`why`: its port is another process's). The unit stays `starting`; its reason says why,
+    /// and so does the ready timeout's if it comes to that.
+    pub fn handle_not_ready(&mut self, _now: Instant, id: UnitId, why: &str) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            if unit.state == State::Starting && unit.pid.is_some() {
+                unit.ready_note = Some(why.to_string());
+            }
+        });
+    }
+
+    /// Adds what the daemon found out about the unit's last exit (`note`, e.g. who holds its
+    /// port) to that exit's reason, and to the state's reason where that names the exit.
+    pub fn note_last_exit(&mut self, id: UnitId, note: &str) {
+        self.publishing(id, |sup| {
+            let unit = &mut sup.units[id];
+            let Some(exit) = &mut unit.last_exit else {
+                return;
+            };
+            let before = exit.reason.clone();
+            exit.reason = format!("{before}; {note}");
+            if unit.reason.contains(&before) {
+                unit.reason = unit.reason.replacen(&before, &exit.reason, 1);
+            }
+        });
+    }
+
     /// Time has reached `now`: fire every deadline that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.shutdown_fired && self.shutdown_deadline.is_some_and(|at| at <= now) {
+            self.shutdown_fired = true;
+            self.kill_everything(now);
+        }
         for id in 0..self.units.len() {
             if self.units[id].deadline.is_none_or(|at| at > now) {
                 continue;
@@ -333,7 +442,11 @@ impl Supervisor {
                     (State::Backoff, _) => sup.auto_spawn(now, id),
                     (State::Starting, Some(_)) => {
                         let limit = fmt_duration(unit.ready_timeout);
-                        sup.fail_stop(now, id, format!("not ready within {limit}"));
+                        let reason = match unit.ready_note.take() {
+                            Some(note) => format!("not ready within {limit}: {note}"),
+                            None => format!("not ready within {limit}"),
+                        };
+                        sup.fail_stop(now, id, reason);
                     }
                     (State::Running, Some(_)) => {
                         let limit = unit.watchdog.map(fmt_duration).unwrap_or_default();
@@ -365,7 +478,12 @@ impl Supervisor {
     ///
     /// A linear scan: cheap next to the syscalls each wake-up costs, even for 1,000 units.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.units.iter().filter_map(|unit| unit.deadline).min()
+        let shutdown = self.shutdown_deadline.filter(|_| !self.shutdown_fired);
+        self.units
+            .iter()
+            .filter_map(|unit| unit.deadline)
+            .chain(shutdown)
+            .min()
     }
 
     /// What `svc status` shows of a unit.
@@ -377,7 +495,7 @@ impl Supervisor {
         self.units[id].status()
     }
 
-    /// Number of units.
+    /// Number of slots: the units, and the vacant slots of removed ones.
     pub fn len(&self) -> usize {
         self.units.len()
     }
@@ -391,11 +509,11 @@ impl Supervisor {
         &self.units[id].name
     }
 
-    /// The id of the first unit added as `name`. Ids are never removed, so after a reload that
-    /// removed and re-added a name this is the old unit's: the daemon resolves names through its
-    /// own listing instead.
+    /// The id of the first unit added as `name` and not removed. A unit removed by a reload
+    /// keeps its id until it has stopped, so after a reload that removed and re-added a name
+    /// this may be the old unit's: the daemon resolves names through its own listing instead.
     pub fn find(&self, name: &str) -> Option<UnitId> {
-        self.units.iter().position(|unit| unit.name == name)
+        (0..self.units.len()).find(|id| !self.free.contains(id) && self.units[*id].name == name)
     }
 
     /// Replaces a unit's restart and stop settings (after a reload). They apply from the next

@@ -118,7 +118,7 @@ impl Supervisor {
             let reason = format!("{failure}; restart policy is never");
             unit.set_state(now, State::Failed, reason);
         } else {
-            self.schedule_restart(now, id);
+            self.schedule_restart(now, id, false);
         }
     }
 }

@@ -33,6 +33,9 @@ pub(super) struct Record {
     pub crashes: u32,
     /// Times of recent spawns, only kept when the unit has a start limit.
     pub start_history: VecDeque<Instant>,
+    /// When the last start was attempted (the spawn asked for): the throttle floor counts
+    /// from it.
+    pub last_start: Option<Instant>,
     /// When the current run began (`handle_spawned`), to measure uptime for `reset_after`.
     pub spawned_at: Option<Instant>,
 
@@ -78,6 +81,13 @@ pub(super) struct Record {
     pub limits: MemoryLimits,
     /// Consecutive memory samples of the current run over a limit.
     pub over_limit: u32,
+    /// The main process is stopped (SIGSTOP, SIGTSTP, ...) by this signal: it runs nothing,
+    /// whatever the state says. Cleared when it is continued, and with the process.
+    pub paused: Option<i32>,
+    /// Why the ready check of the current run does not pass yet, when that is worth showing
+    /// (another process holds the unit's port): shown in the reason while `starting`, and in
+    /// the ready timeout's.
+    pub ready_note: Option<String>,
 }
 
 /// The per-unit memory limits the core enforces on samples.
@@ -103,6 +113,7 @@ impl Record {
             deadline: None,
             crashes: 0,
             start_history: VecDeque::new(),
+            last_start: None,
             spawned_at: None,
             stop_pending: false,
             start_after_stop: false,
@@ -123,6 +134,8 @@ impl Record {
             ready_timeout: Duration::from_secs(30),
             watchdog: None,
             reloading: false,
+            paused: None,
+            ready_note: None,
         }
     }
 
@@ -158,11 +171,15 @@ impl Record {
             restarts: self.restarts,
             starts: self.starts,
             last_exit: self.last_exit.clone(),
-            reason: self.reason.clone(),
+            reason: match (&self.ready_note, self.state) {
+                (Some(note), State::Starting) => format!("{}; not ready yet: {note}", self.reason),
+                _ => self.reason.clone(),
+            },
             next_start: match self.state {
                 State::Backoff => self.deadline,
                 _ => None,
             },
+            paused: self.paused.filter(|_| self.pid.is_some()),
         }
     }
 }

@@ -118,8 +118,11 @@ pub struct UnitStatus {
     pub starts: u64,
     pub last_exit: Option<Exit>,
     /// Why the unit is in its current state: "started by operator", "restarting in 400ms",
-    /// "start limit hit: 11 starts within 5m", ...
+    /// "start limit hit: 10 starts within 5m", ...
     pub reason: String,
     /// In `backoff`: when the next start is due.
     pub next_start: Option<Instant>,
+    /// The main process is stopped by this signal (SIGSTOP, ...): the state stays what it
+    /// was (`running`), but nothing runs until SIGCONT.
+    pub paused: Option<i32>,
 }

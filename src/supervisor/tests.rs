@@ -323,14 +323,17 @@ fn start_limit_allows_exactly_burst_starts() {
     h.exit(id, ExitStatus::Code(1)); // start 2
     assert_eq!(h.state(id), State::Starting);
     h.spawned(id);
-    h.exit(id, ExitStatus::Code(1)); // start 3: still within the burst
+    h.exit(id, ExitStatus::Code(1)); // start 3: still within the burst, after the floor
+    assert_eq!(h.waiting(id), Some(ms(10)));
+    assert!(h.step());
+    assert!(h.actions().contains(&Action::Spawn { unit: id }));
     assert_eq!(h.state(id), State::Starting);
     h.spawned(id);
-    h.now += ms(999);
+    h.now += ms(989);
     let actions = h.exit(id, ExitStatus::Code(1)); // start 4 would be one too many
     assert!(!actions.contains(&Action::Spawn { unit: id }));
     assert_eq!(h.state(id), State::Failed);
-    assert_eq!(h.reason(id), "start limit hit: 4 starts within 1s");
+    assert_eq!(h.reason(id), "start limit hit: 3 starts within 1s");
     assert_eq!(h.sup.status(id).restarts, 2);
     assert_eq!(h.sup.poll_timeout(), None);
 }
@@ -338,7 +341,10 @@ fn start_limit_allows_exactly_burst_starts() {
 #[test]
 fn starts_older_than_the_interval_do_not_count() {
     let mut h = Harness::new();
-    let id = h.unit(limited(Duration::ZERO, 2, Duration::from_secs(1)));
+    let mut config = limited(Duration::ZERO, 2, Duration::from_secs(1));
+    // Each run resets the backoff (and so the throttle floor): only the limit is at work.
+    config.reset_after = ms(400);
+    let id = h.unit(config);
     h.start(id);
     // A crash every 500ms: each restart has exactly one start within the last second
     // (the one 500ms ago; the one 1s ago has just left the window), so it never gives up.
@@ -352,7 +358,7 @@ fn starts_older_than_the_interval_do_not_count() {
     h.now += ms(499);
     h.exit(id, ExitStatus::Code(1));
     assert_eq!(h.state(id), State::Failed);
-    assert_eq!(h.reason(id), "start limit hit: 3 starts within 1s");
+    assert_eq!(h.reason(id), "start limit hit: 2 starts within 1s");
 }
 
 #[test]
@@ -465,4 +471,88 @@ fn earliest_deadline_of_many_units() {
     assert_eq!(h.state(slow), State::Starting);
     assert_eq!(h.sup.find("unit1"), Some(fast));
     assert_eq!(h.sup.name(slow), "unit0");
+}
+
+#[test]
+fn zero_delay_keeps_a_growing_floor_between_starts() {
+    let mut h = Harness::new();
+    let mut config = restart(RestartPolicy::Always, Duration::ZERO);
+    config.max_delay = Duration::from_secs(30);
+    let id = h.unit(config);
+    h.start(id);
+    // A command that dies at once, for 5 s: the first restart follows at once, then the
+    // starts are at least 10ms apart, doubling up to 1s.
+    let mut gaps = Vec::new();
+    let mut last = h.now;
+    while h.elapsed() < Duration::from_secs(5) {
+        let actions = h.exit(id, ExitStatus::Code(1));
+        if !actions.contains(&Action::Spawn { unit: id }) {
+            assert_eq!(h.state(id), State::Backoff);
+            assert!(h.step());
+            assert!(h.actions().contains(&Action::Spawn { unit: id }));
+        }
+        gaps.push((h.now - last).as_millis() as u64);
+        last = h.now;
+        h.spawned(id);
+    }
+    assert_eq!(
+        gaps[..9],
+        [0, 10, 20, 40, 80, 160, 320, 640, 1000],
+        "{gaps:?}"
+    );
+    assert!(gaps.len() < 20, "{} starts in 5s", gaps.len());
+}
+
+#[test]
+fn a_run_past_the_floor_restarts_at_once() {
+    let mut h = Harness::new();
+    let id = h.unit(restart(RestartPolicy::Always, Duration::ZERO));
+    h.start(id);
+    for _ in 0..5 {
+        // Each run lasts longer than the largest floor (1s), less than reset_after (10s).
+        h.now += Duration::from_secs(2);
+        let actions = h.exit(id, ExitStatus::Code(1));
+        assert!(actions.contains(&Action::Spawn { unit: id }));
+        h.spawned(id);
+    }
+}
+
+#[test]
+fn a_failed_spawn_is_never_retried_in_the_same_call() {
+    let mut h = Harness::new();
+    let id = h.unit(restart(RestartPolicy::Always, Duration::ZERO));
+    h.sup.handle_start(h.now, id, "started by operator");
+    assert!(h.actions().contains(&Action::Spawn { unit: id }));
+    for expected in [10, 20, 40] {
+        h.sup
+            .handle_spawn_failed(h.now, id, "No such file or directory");
+        let actions = h.actions();
+        assert!(
+            !actions.contains(&Action::Spawn { unit: id }),
+            "{actions:?}"
+        );
+        assert_eq!(h.state(id), State::Backoff);
+        assert_eq!(h.waiting(id), Some(ms(expected)));
+        assert!(h.step());
+        assert!(h.actions().contains(&Action::Spawn { unit: id }));
+    }
+}
+
+#[test]
+fn failed_spawns_go_through_the_start_limit() {
+    let mut h = Harness::new();
+    let id = h.unit(limited(Duration::ZERO, 3, Duration::from_secs(60)));
+    h.sup.handle_start(h.now, id, "started by operator");
+    h.actions();
+    for _ in 0..2 {
+        h.sup
+            .handle_spawn_failed(h.now, id, "No such file or directory");
+        assert!(h.step());
+        h.actions();
+    }
+    h.sup
+        .handle_spawn_failed(h.now, id, "No such file or directory");
+    assert_eq!(h.state(id), State::Failed);
+    assert_eq!(h.reason(id), "start limit hit: 3 starts within 1m");
+    assert_eq!(h.sup.poll_timeout(), None);
 }

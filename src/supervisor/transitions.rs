@@ -31,10 +31,13 @@ impl Supervisor {
         let unit = &mut self.units[id];
         unit.clear_intents();
         unit.over_limit = 0;
+        unit.paused = None;
+        unit.ready_note = None;
         unit.pid = None;
         unit.spawned_at = None;
         unit.deadline = None;
         unit.starts = unit.starts.saturating_add(1);
+        unit.last_start = Some(now);
         if let Some(limit) = unit.restart.limit {
             backoff::prune(&mut unit.start_history, now, limit);
             unit.start_history.push_back(now);
@@ -61,12 +64,24 @@ impl Supervisor {
         unit.escalated = false;
         unit.stop_reason = reason.clone();
         unit.set_state(now, State::Stopping, reason);
+        let shutdown = self.shutdown_deadline;
+        let unit = &mut self.units[id];
         let signal = if unit.stop.timeout.is_zero() {
             unit.deadline = None;
             SIGKILL
+        } else if self.shutdown_fired || shutdown.is_some_and(|at| at <= now) {
+            // The shutdown's time is up: no time for a graceful stop either.
+            unit.deadline = None;
+            unit.escalated = true;
+            SIGKILL
         } else {
-            // A timeout too large to represent is as good as none: wait for the exit.
-            unit.deadline = now.checked_add(unit.stop.timeout);
+            // A timeout too large to represent is as good as none: wait for the exit. During a
+            // shutdown, its deadline comes first.
+            let timeout = now.checked_add(unit.stop.timeout);
+            unit.deadline = match (timeout, shutdown) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             unit.stop.signal
         };
         self.actions.push_back(Action::Signal {
@@ -74,6 +89,33 @@ impl Supervisor {
             pgid: pid,
             signal,
         });
+    }
+
+    /// The shutdown deadline has come: SIGKILL to every unit that still has a process, from
+    /// now on in `stopping` without a further deadline (the exit ends it).
+    pub(super) fn kill_everything(&mut self, now: Instant) {
+        for id in 0..self.units.len() {
+            let Some(pid) = self.units[id].pid else {
+                continue;
+            };
+            self.publishing(id, |sup| {
+                let unit = &mut sup.units[id];
+                if unit.state != State::Stopping {
+                    let reason = "stopped: shutdown timeout".to_string();
+                    unit.stop_reason = reason.clone();
+                    unit.start_after_stop = false;
+                    unit.set_state(now, State::Stopping, reason);
+                }
+                unit.signal_pending = false;
+                unit.escalated = true;
+                unit.deadline = None;
+                sup.actions.push_back(Action::Signal {
+                    unit: id,
+                    pgid: pid,
+                    signal: SIGKILL,
+                });
+            });
+        }
     }
 
     /// The process of a stopped unit is gone (or never came): spawn again if a start waits,
@@ -94,14 +136,32 @@ impl Supervisor {
     /// The policy wants another run: wait the backoff (or spawn now for a zero delay), unless
     /// that start would break the start limit, in which case the unit gives up as `failed`.
     ///
-    /// The limit is checked now, against the time the start would happen (`now + delay`), so a
-    /// unit that is going to give up does so at once instead of after a pointless wait, and a
-    /// long backoff that lets old starts leave the window is taken into account.
-    pub(super) fn schedule_restart(&mut self, now: Instant, id: UnitId) {
+    /// The wait is the larger of the backoff delay and the throttle floor counted from the last
+    /// start ([`backoff::floor`]): the first restart may follow at once, later ones of a unit
+    /// that keeps crashing at once are spaced out. `spawn_failed`: the start that failed never
+    /// ran, so it is retried no sooner than the floor's first step; the daemon then always
+    /// returns to its event loop (signals, requests, reaping) between two spawns of a unit.
+    ///
+    /// The limit is checked now, against the time the start would happen, so a unit that is
+    /// going to give up does so at once instead of after a pointless wait, and a long backoff
+    /// that lets old starts leave the window is taken into account.
+    pub(super) fn schedule_restart(&mut self, now: Instant, id: UnitId, spawn_failed: bool) {
         let unit = &mut self.units[id];
-        let delay = backoff::delay(&unit.restart, unit.crashes);
+        let n = unit.crashes;
         unit.crashes = unit.crashes.saturating_add(1);
-        let Some(at) = now.checked_add(delay) else {
+        let floor = backoff::floor(
+            &unit.restart,
+            if spawn_failed { n.saturating_add(1) } else { n },
+        );
+        let floor_at = unit
+            .last_start
+            .and_then(|start| start.checked_add(floor))
+            .unwrap_or(now);
+        let at = now
+            .checked_add(backoff::delay(&unit.restart, n))
+            .map(|at| at.max(floor_at));
+        let Some(at) = at else {
+            let delay = backoff::delay(&unit.restart, n);
             let reason = format!("restart delay {} is too long", fmt_duration(delay));
             unit.set_state(now, State::Failed, reason);
             return;
@@ -114,11 +174,11 @@ impl Supervisor {
             unit.set_state(now, State::Failed, reason);
             return;
         }
-        if delay.is_zero() {
+        if at <= now {
             self.auto_spawn(now, id);
         } else {
             unit.deadline = Some(at);
-            let reason = format!("restarting in {}", fmt_duration(delay));
+            let reason = format!("restarting in {}", fmt_duration(at - now));
             unit.set_state(now, State::Backoff, reason);
         }
     }
