@@ -6,12 +6,26 @@
 //! costs the daemon task nothing but a bounded queue per connection.
 
 use super::protocol::{Command, ErrorKind, LogEvent, LogLine, Response};
-use super::server::Envelope;
-use crate::logs::{self, FOLLOW_QUEUE, Followed, Registry};
+use super::server::{Envelope, Peer, watch};
+use crate::logs::{self, Followed, Registry};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
+
+/// Batches of lines queued for one follower; further ones are skipped (and counted). Each is
+/// what one read of a unit's output brought (up to a pipe's worth): kept small, since a
+/// follower that does not read holds its queue's batches for as long as it stalls.
+const FOLLOW_BATCHES: usize = 8;
+
+/// A follower that missed more lines than this in one go is dropped: it reads far slower than
+/// the unit writes, and `logs -f` is no use to it any more.
+const MAX_BEHIND: u64 = 10_000;
+
+/// A follower that takes none of its lines for this long is dropped: it holds a connection,
+/// its queue and a batch in svcd for nothing.
+const STALL: Duration = Duration::from_secs(30);
 
 /// Answers a `logs` request. `Ok(true)`: the answer is complete and the connection may carry
 /// another request; `Ok(false)`: the client hung up.
@@ -41,7 +55,7 @@ pub async fn answer(
     if !answer.ok {
         return Ok(true);
     }
-    let (follow_tx, mut follow_rx) = mpsc::channel::<Followed>(FOLLOW_QUEUE);
+    let (follow_tx, mut follow_rx) = mpsc::channel::<Followed>(FOLLOW_BATCHES);
     let mut lists = Vec::new();
     for name in &names {
         let log = registry.log(name);
@@ -58,34 +72,64 @@ pub async fn answer(
         send(write, &event(line)).await?;
     }
     if !follow {
-        let end = LogEvent {
-            log: None,
-            end: true,
-        };
-        send(write, &end).await?;
+        send(write, &end(None)).await?;
         return Ok(true);
     }
-    let mut probe = [0u8; 1];
+    let mut watching = true;
     loop {
         tokio::select! {
             line = follow_rx.recv() => match line {
                 Some(followed) => {
-                    let mut skipped = followed.skipped;
-                    let batch = &followed.batch;
-                    let mut bytes = Vec::new();
-                    for text in batch.text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                        let mut line = logs::tail::parse(&batch.unit, text);
-                        line.skipped = std::mem::take(&mut skipped);
-                        serde_json::to_writer(&mut bytes, &event(line)).map_err(std::io::Error::other)?;
-                        bytes.push(b'\n');
+                    if followed.skipped > MAX_BEHIND {
+                        let why = format!(
+                            "svcd stopped following: this reader fell {} lines behind",
+                            followed.skipped
+                        );
+                        let _ = tokio::time::timeout(STALL, send(write, &end(Some(why)))).await;
+                        return Ok(false);
                     }
-                    write.write_all(&bytes).await?;
+                    match tokio::time::timeout(STALL, forward(write, &followed)).await {
+                        Ok(written) => written?,
+                        Err(_) => return Ok(false),
+                    }
                 }
                 None => return Ok(false),
             },
-            // Anything from the client, or its hanging up, ends the follow.
-            _ = reader.get_mut().read(&mut probe) => return Ok(false),
+            // Anything from the client, or its hanging up, ends the follow; a client that only
+            // shut its write side goes on reading.
+            peer = watch(reader), if watching => match peer {
+                Peer::HalfClosed => watching = false,
+                Peer::Gone | Peer::Spoke => return Ok(false),
+            },
         }
+    }
+}
+
+/// Writes a followed batch as the `log` lines the client gets, a few KiB at a time: a reader
+/// that does not keep up holds that much in svcd, not the whole batch encoded.
+async fn forward(write: &mut OwnedWriteHalf, followed: &Followed) -> std::io::Result<()> {
+    const CHUNK: usize = 16 * 1024;
+    let mut skipped = followed.skipped;
+    let batch = &followed.batch;
+    let mut bytes = Vec::with_capacity(CHUNK);
+    for text in batch.text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let mut line = logs::tail::parse(&batch.unit, text);
+        line.skipped = std::mem::take(&mut skipped);
+        serde_json::to_writer(&mut bytes, &event(line)).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        if bytes.len() >= CHUNK {
+            write.write_all(&bytes).await?;
+            bytes.clear();
+        }
+    }
+    write.write_all(&bytes).await
+}
+
+fn end(message: Option<String>) -> LogEvent {
+    LogEvent {
+        log: None,
+        end: true,
+        message,
     }
 }
 
@@ -93,6 +137,7 @@ fn event(line: LogLine) -> LogEvent {
     LogEvent {
         log: Some(line),
         end: false,
+        message: None,
     }
 }
 
