@@ -640,3 +640,44 @@ fn check_says_a_path_does_not_exist() {
     );
     assert!(!stderr.contains("invalid"), "{stderr}");
 }
+
+#[test]
+fn a_follower_far_behind_is_dropped_and_told_why() {
+    // The flood, then a line now and then, which carries the count of lines the follower
+    // missed.
+    let noisy = r#"exec = ["sh", "-c", "i=0; while [ $i -lt 100 ]; do head -c 100000 /dev/zero | tr '\\0' x | fold -w 99; echo; i=$((i+1)); done; echo done; while true; do echo tick; sleep 0.1; done"]
+enabled = false
+"#;
+    let svcd = Dir::new().with("noisy", noisy).start();
+    let mut stream = UnixStream::connect(&svcd.socket).expect("connect");
+    stream
+        .write_all(
+            b"{\"v\":1,\"cmd\":\"logs\",\"names\":[\"noisy\"],\"lines\":0,\"follow\":true}\n",
+        )
+        .expect("write");
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("read timeout");
+    let mut reader = BufReader::new(&stream);
+    let mut answer = String::new();
+    reader.read_line(&mut answer).expect("the answer");
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    // The follower reads nothing while the unit floods.
+    svcd.svc_ok(&["start", "noisy"], 0);
+    wait_until("the flood to end", Duration::from_secs(120), || {
+        let out = svcd.svc(&["logs", "noisy", "-n", "1"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains("tick")
+            .then_some(())
+    });
+    // What svcd buffered, then the last line; bounded, so that a follower never dropped fails
+    // the test instead of reading ticks for ever.
+    let started = std::time::Instant::now();
+    let last = reader
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|_| started.elapsed() < DEADLINE)
+        .find(|line| line.contains("\"end\":true"))
+        .expect("a last line");
+    assert!(last.contains("lines behind"), "{last}");
+}
