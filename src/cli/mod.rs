@@ -30,7 +30,8 @@ pub struct Args {
     /// for their units.
     #[arg(long, global = true, value_name = "DUR")]
     timeout: Option<String>,
-    /// Print nothing on success (`start`, `stop`, `restart` print a line per unit on a terminal).
+    /// Print nothing on success of a command that changes something (`start`, `stop`, `restart`
+    /// print a line per unit on a terminal; `reload` what changed).
     #[arg(short, long, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -175,9 +176,12 @@ pub fn run(args: Args) -> ExitCode {
             );
             let host = response.as_ref().ok().and_then(|r| r.host.clone());
             units_output(response, json, |units| {
-                let mut text = render::status(units);
-                if let Some(host) = &host {
-                    text.push_str(&render::host(host));
+                let mut text = String::new();
+                if !json {
+                    text = render::status(units);
+                    if let Some(host) = &host {
+                        text.push_str(&render::host(host));
+                    }
                 }
                 let code = if !names.is_empty() && units.iter().any(|u| u.state != "running") {
                     exit::NOT_RUNNING
@@ -190,7 +194,14 @@ pub fn run(args: Args) -> ExitCode {
         Sub::List { json } => units_output(
             ask(&socket, Command::List {}, timeouts.quick()),
             json,
-            |units| (render::list(units), exit::OK),
+            |units| {
+                let text = if json {
+                    String::new()
+                } else {
+                    render::list(units)
+                };
+                (text, exit::OK)
+            },
         ),
         Sub::Start { names, no_wait } => {
             let command = Command::Start {
@@ -289,7 +300,8 @@ fn ask(
 }
 
 /// Prints an answer that lists units (`--json`: the array as is; else the text `human` gives),
-/// or its error. With `--json` the exit code still follows the human rules.
+/// or its error. With `--json` the exit code still follows the human rules (`human` need not
+/// render the text then).
 fn units_output(
     response: Result<Response, ClientError>,
     json: bool,
@@ -319,8 +331,8 @@ fn units_output(
     }
 }
 
-/// start / stop / restart / reload / shutdown. On success, on a terminal, one line per unit
-/// (`started chat`); in a pipe or with `-q`, nothing but svcd's message (what a reload did).
+/// start / stop / restart / reload / shutdown. On success: svcd's message (what a reload did),
+/// and on a terminal one line per unit (`started chat`); with `-q`, nothing.
 fn act(socket: &std::path::Path, command: Command, timeouts: Timeouts, quiet: bool) -> u8 {
     use std::io::IsTerminal;
     // What to say per unit on a terminal: once done, or (`--no-wait`) once asked.
@@ -346,11 +358,14 @@ fn act(socket: &std::path::Path, command: Command, timeouts: Timeouts, quiet: bo
     if let Some(code) = error_exit(&response) {
         return code;
     }
+    if quiet {
+        return exit::OK;
+    }
     let mut text = String::new();
     if let Some(message) = &response.message {
         text = format!("{message}\n");
     }
-    if !quiet && std::io::stdout().is_terminal() {
+    if std::io::stdout().is_terminal() {
         let said = if waits { said[0] } else { said[1] };
         for name in &names {
             text.push_str(&format!("{said} {name}\n"));
