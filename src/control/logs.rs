@@ -6,13 +6,13 @@
 //! costs the daemon task nothing but a bounded queue per connection.
 
 use super::protocol::{Command, ErrorKind, LogEvent, LogLine, Response};
-use super::server::{Envelope, Peer, watch};
+use super::server::{Envelope, Peer, STALL, take_turn, watch};
 use crate::logs::{self, Followed, Registry};
 use serde::Serialize;
-use std::time::Duration;
+use std::sync::Arc;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Batches of lines queued for one follower; further ones are skipped (and counted). Each is
 /// what one read of a unit's output brought (up to a pipe's worth): kept small, since a
@@ -23,19 +23,26 @@ const FOLLOW_BATCHES: usize = 8;
 /// the unit writes, and `logs -f` is no use to it any more.
 const MAX_BEHIND: u64 = 10_000;
 
-/// A follower that takes none of its lines for this long is dropped: it holds a connection,
-/// its queue and a batch in svcd for nothing.
-const STALL: Duration = Duration::from_secs(30);
+/// What a `logs` answer uses of its connection.
+pub struct Connection<'a> {
+    pub daemon: &'a mpsc::Sender<Envelope>,
+    pub registry: &'a Registry,
+    pub reader: &'a mut BufReader<OwnedReadHalf>,
+    pub write: &'a mut OwnedWriteHalf,
+    /// The turns of non-root peers' answers (`None` for root): the last lines wait for one.
+    pub answers: &'a Option<Arc<Semaphore>>,
+}
 
 /// Answers a `logs` request. `Ok(true)`: the answer is complete and the connection may carry
 /// another request; `Ok(false)`: the client hung up.
-pub async fn answer(
-    command: Command,
-    daemon: &mpsc::Sender<Envelope>,
-    registry: &Registry,
-    reader: &mut BufReader<OwnedReadHalf>,
-    write: &mut OwnedWriteHalf,
-) -> std::io::Result<bool> {
+pub async fn answer(command: Command, connection: Connection<'_>) -> std::io::Result<bool> {
+    let Connection {
+        daemon,
+        registry,
+        reader,
+        write,
+        answers,
+    } = connection;
     let Command::Logs {
         names,
         lines,
@@ -44,6 +51,8 @@ pub async fn answer(
     else {
         return Ok(true);
     };
+    // The last lines may be MiBs: read and sent in this peer's turn.
+    let turn = take_turn(answers).await?;
     let (tx, rx) = oneshot::channel();
     let shutting_down =
         || Response::error(ErrorKind::ShuttingDown, "svcd is shutting down", vec![]);
@@ -75,6 +84,7 @@ pub async fn answer(
         send(write, &end(None)).await?;
         return Ok(true);
     }
+    drop(turn);
     let mut watching = true;
     loop {
         tokio::select! {
@@ -141,8 +151,12 @@ fn event(line: LogLine) -> LogEvent {
     }
 }
 
+/// Writes `value`; a peer that does not take it within [`STALL`] is given up on.
 async fn send(write: &mut OwnedWriteHalf, value: &impl Serialize) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    write.write_all(&bytes).await
+    match tokio::time::timeout(STALL, write.write_all(&bytes)).await {
+        Ok(written) => written,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, UCred};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Longest request line accepted; a longer one is an error and the connection is closed.
 pub const MAX_REQUEST: u64 = 64 * 1024;
@@ -27,6 +27,14 @@ pub const MAX_PER_UID: usize = 32;
 
 /// Connections all non-root peers together may hold open at once.
 pub const MAX_UNPRIVILEGED: usize = 128;
+
+/// Answers to non-root peers being built or written at once: an answer (`status` of every
+/// unit, with their last lines; `logs`) can be MiBs, and a peer need not read it.
+pub const MAX_UNPRIVILEGED_ANSWERS: usize = 2;
+
+/// A peer that takes no byte of its answer for this long is disconnected: it holds the answer
+/// in svcd for nothing.
+pub(super) const STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A request on its way to the daemon task.
 #[derive(Debug)]
@@ -179,6 +187,7 @@ pub async fn serve(
     logs: crate::logs::Registry,
 ) {
     let slots = Slots::default();
+    let answers = Arc::new(Semaphore::new(MAX_UNPRIVILEGED_ANSWERS));
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -193,7 +202,8 @@ pub async fn serve(
             continue;
         };
         // Root and svcd's own user are always served; others within their caps.
-        let slot = if cred.uid() == 0 || cred.uid() == access.daemon_uid {
+        let privileged = cred.uid() == 0 || cred.uid() == access.daemon_uid;
+        let slot = if privileged {
             None
         } else {
             match slots.take(cred.uid()) {
@@ -208,8 +218,9 @@ pub async fn serve(
         let access = access.clone();
         let alive = alive.clone();
         let logs = logs.clone();
+        let answers = (!privileged).then(|| answers.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, cred, daemon, access, logs).await {
+            if let Err(e) = connection(stream, cred, daemon, access, logs, answers).await {
                 tracing::debug!("control connection: {e}");
             }
             drop(slot);
@@ -279,6 +290,7 @@ async fn connection(
     daemon: mpsc::Sender<Envelope>,
     access: Access,
     logs: crate::logs::Registry,
+    answers: Option<Arc<Semaphore>>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
@@ -324,20 +336,54 @@ async fn connection(
                 vec![],
             ),
             Ok(request) if matches!(request.command, Command::Logs { .. }) => {
-                let more =
-                    super::logs::answer(request.command, &daemon, &logs, &mut reader, &mut write)
-                        .await?;
+                let connection = super::logs::Connection {
+                    daemon: &daemon,
+                    registry: &logs,
+                    reader: &mut reader,
+                    write: &mut write,
+                    answers: &answers,
+                };
+                let more = super::logs::answer(request.command, connection).await?;
                 if more {
                     continue;
                 }
                 return Ok(());
             }
-            Ok(request) => match ask(&daemon, request.command, &mut reader).await {
-                Some(response) => response,
-                None => return Ok(()),
-            },
+            Ok(request) => {
+                // A `wait` may take for ever: it takes its turn once answered.
+                let early = !matches!(request.command, Command::Wait { .. });
+                let mut turn = if early {
+                    take_turn(&answers).await?
+                } else {
+                    None
+                };
+                let Some(response) = ask(&daemon, request.command, &mut reader).await else {
+                    return Ok(());
+                };
+                if turn.is_none() {
+                    turn = take_turn(&answers).await?;
+                }
+                send(&mut write, &response).await?;
+                drop(turn);
+                continue;
+            }
         };
         send(&mut write, &response).await?;
+    }
+}
+
+/// For a peer that is not root: its turn among [`MAX_UNPRIVILEGED_ANSWERS`].
+pub(super) async fn take_turn(
+    answers: &Option<Arc<Semaphore>>,
+) -> std::io::Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+    match answers {
+        None => Ok(None),
+        Some(answers) => answers
+            .clone()
+            .acquire_owned()
+            .await
+            .map(Some)
+            .map_err(std::io::Error::other),
     }
 }
 
@@ -366,8 +412,12 @@ async fn ask(
     Some(answer.unwrap_or_else(|_| shutting_down()))
 }
 
+/// Writes `response`; a peer that does not take it within [`STALL`] is given up on.
 async fn send(write: &mut OwnedWriteHalf, response: &Response) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec(response).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    write.write_all(&bytes).await
+    match tokio::time::timeout(STALL, write.write_all(&bytes)).await {
+        Ok(written) => written,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
 }

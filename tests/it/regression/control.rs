@@ -681,3 +681,68 @@ enabled = false
         .expect("a last line");
     assert!(last.contains("lines behind"), "{last}");
 }
+
+#[test]
+fn answers_a_reader_leaves_unread_are_bounded() {
+    let Some(user) = TestUser::new(false) else {
+        return;
+    };
+    // 100 units whose last 10 lines are 1 KB each: a `status` answer of about 1 MB.
+    let mut dir = Dir::new();
+    let unit = r#"exec = ["sh", "-c", "i=0; while [ $i -lt 10 ]; do head -c 1000 /dev/zero | tr '\\0' x; echo; i=$((i+1)); done; exec sleep 1000"]
+"#;
+    for n in 0..100 {
+        dir = dir.with(&format!("u{n}"), unit);
+    }
+    let svcd = dir.start();
+    let pid = svcd.pid();
+    wait_until("every unit's 10 lines", DEADLINE, || {
+        let out = svcd.svc(&["status", "--json"]);
+        let units: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let units = units.as_array()?;
+        (units.len() == 100
+            && units
+                .iter()
+                .all(|u| u["logs"].as_array().is_some_and(|l| l.len() == 10)))
+        .then_some(())
+    });
+    open_dirs(&svcd);
+    std::fs::set_permissions(&svcd.socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let before = vm_kib(pid, "VmHWM");
+    // 32 connections, each asking for every unit's status and never reading the answer.
+    let script = "import socket, sys\n\
+        conns = []\n\
+        for _ in range(32):\n    \
+            s = socket.socket(socket.AF_UNIX)\n    \
+            s.connect(sys.argv[1])\n    \
+            s.sendall(b'{\"v\":1,\"cmd\":\"status\"}\\n')\n    \
+            conns.append(s)\n\
+        print('sent', flush=True)\n\
+        sys.stdin.read()\n";
+    let mut reader = Command::new("setpriv")
+        .arg(format!("--reuid={}", user.uid))
+        .arg(format!("--regid={}", user.gid))
+        .arg("--clear-groups")
+        .args(["/usr/bin/python3", "-c", script])
+        .arg(&svcd.socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut said = String::new();
+    let mut stdout = BufReader::new(reader.stdout.take().expect("stdout"));
+    stdout.read_line(&mut said).expect("python3's line");
+    assert_eq!(said.trim(), "sent");
+    // Round trips through the daemon task, after which it has seen the requests it will take.
+    for _ in 0..3 {
+        svcd.svc_ok(&["list"], 0);
+    }
+    let hwm = vm_kib(pid, "VmHWM");
+    eprintln!("note: svcd VmHWM {before} KiB before, {hwm} KiB after");
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert!(
+        hwm < before + 16 * 1024,
+        "svcd's peak RSS went from {before} KiB to {hwm} KiB"
+    );
+}
