@@ -143,6 +143,10 @@ enum Sub {
 
 /// Runs `svc` with `args`; never panics on user input, nor on a closed stdout.
 pub fn run(args: Args) -> ExitCode {
+    // Offline: neither the socket nor the timeouts matter.
+    if let Sub::Check { paths } = args.command {
+        return ExitCode::from(check(paths));
+    }
     let socket = client::socket_path(args.socket);
     let timeouts = match Timeouts::parse(args.timeout.as_deref()) {
         Ok(timeouts) => timeouts,
@@ -153,7 +157,8 @@ pub fn run(args: Args) -> ExitCode {
     };
     let quiet = args.quiet;
     let code = match args.command {
-        Sub::Check { paths } => check(paths),
+        // Answered above, before the timeouts were parsed.
+        Sub::Check { .. } => exit::USAGE,
         Sub::Status {
             names,
             json: _,
