@@ -25,8 +25,55 @@ pub struct Args {
     /// The control socket (default: $SVC_SOCKET, else <state-dir>/svcd.sock).
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Give up on svcd's answer after this long (e.g. `30s`); exit 1. Default: $SVC_TIMEOUT,
+    /// else 10s; none for `logs -f`, `shutdown`, `wait`, and `start`/`stop`/`restart` waiting
+    /// for their units.
+    #[arg(long, global = true, value_name = "DUR")]
+    timeout: Option<String>,
+    /// Print nothing on success of a command that changes something (`start`, `stop`, `restart`
+    /// print a line per unit on a terminal; `reload` what changed).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Sub,
+}
+
+/// Waiting for an answer of svcd, by default, for the requests that should be answered at once.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait for svcd's answer.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    /// `--timeout`.
+    flag: Option<Duration>,
+    /// `$SVC_TIMEOUT`, else [`DEFAULT_TIMEOUT`].
+    default: Duration,
+}
+
+impl Timeouts {
+    fn parse(flag: Option<&str>) -> Result<Timeouts, String> {
+        let parse = |what: &str, text: &str| {
+            crate::unit::duration::parse_duration(text)
+                .map(|d| d.max(Duration::from_millis(1)))
+                .map_err(|e| format!("{what}: {e}"))
+        };
+        let flag = flag.map(|text| parse("--timeout", text)).transpose()?;
+        let default = match std::env::var("SVC_TIMEOUT") {
+            Ok(text) if !text.is_empty() => parse("SVC_TIMEOUT", &text)?,
+            _ => DEFAULT_TIMEOUT,
+        };
+        Ok(Timeouts { flag, default })
+    }
+
+    /// For a request svcd answers at once.
+    fn quick(&self) -> Option<Duration> {
+        Some(self.flag.unwrap_or(self.default))
+    }
+
+    /// For a request whose answer waits for units, or for ever: only `--timeout` bounds it.
+    fn slow(&self) -> Option<Duration> {
+        self.flag
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,15 +117,12 @@ enum Sub {
     /// Validate unit files or directories offline (default: /etc/svc/units).
     Check { paths: Vec<PathBuf> },
     /// Block until every named unit is in STATE (inactive, starting, running, ready, stopping,
-    /// backoff, failed).
+    /// backoff, failed); `--timeout DUR` gives up after DUR (exit 1).
     Wait {
         #[arg(required = true)]
         names: Vec<String>,
         #[arg(long = "for", value_name = "STATE")]
         state: String,
-        /// Give up after this long (e.g. `10s`); exit 1.
-        #[arg(long, value_name = "DUR")]
-        timeout: Option<String>,
     },
     /// Re-read the unit files: start new units, stop removed ones, restart changed ones.
     Reload,
@@ -97,29 +141,34 @@ enum Sub {
     },
 }
 
-/// Runs `svc` with `args`; never panics on user input.
+/// Runs `svc` with `args`; never panics on user input, nor on a closed stdout.
 pub fn run(args: Args) -> ExitCode {
+    // Offline: neither the socket nor the timeouts matter.
+    if let Sub::Check { paths } = args.command {
+        return ExitCode::from(check(paths));
+    }
     let socket = client::socket_path(args.socket);
-    match args.command {
-        Sub::Check { paths } => check(paths),
+    let timeouts = match Timeouts::parse(args.timeout.as_deref()) {
+        Ok(timeouts) => timeouts,
+        Err(e) => {
+            warn(format_args!("svc: {e}"));
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let quiet = args.quiet;
+    let code = match args.command {
+        // Answered above, before the timeouts were parsed.
+        Sub::Check { .. } => exit::USAGE,
         Sub::Status {
             names,
             json: _,
             check: true,
         } => {
             let named = !names.is_empty();
-            let response = ask(&socket, Command::Status { names }, None);
-            units_output(response, false, |units, _| {
-                match health::check(units, named) {
-                    Ok(line) => {
-                        println!("{line}");
-                        exit::OK
-                    }
-                    Err(line) => {
-                        println!("{line}");
-                        exit::NOT_RUNNING
-                    }
-                }
+            let response = ask(&socket, Command::Status { names }, timeouts.quick());
+            units_output(response, false, |units| match health::check(units, named) {
+                Ok(line) => (format!("{line}\n"), exit::OK),
+                Err(line) => (format!("{line}\n"), exit::NOT_RUNNING),
             })
         }
         Sub::Status { names, json, .. } => {
@@ -128,94 +177,123 @@ pub fn run(args: Args) -> ExitCode {
                 Command::Status {
                     names: names.clone(),
                 },
-                None,
+                timeouts.quick(),
             );
             let host = response.as_ref().ok().and_then(|r| r.host.clone());
-            units_output(response, json, |units, print| {
-                if print {
-                    print!("{}", render::status(units));
+            units_output(response, json, |units| {
+                let mut text = String::new();
+                if !json {
+                    text = render::status(units);
                     if let Some(host) = &host {
-                        print!("{}", render::host(host));
+                        text.push_str(&render::host(host));
                     }
                 }
-                if !names.is_empty() && units.iter().any(|u| u.state != "running") {
+                let code = if !names.is_empty() && units.iter().any(|u| u.state != "running") {
                     exit::NOT_RUNNING
                 } else {
                     exit::OK
-                }
+                };
+                (text, code)
             })
         }
-        Sub::List { json } => {
-            units_output(ask(&socket, Command::List, None), json, |units, print| {
-                if print {
-                    print!("{}", render::list(units));
-                }
-                exit::OK
-            })
+        Sub::List { json } => units_output(
+            ask(&socket, Command::List {}, timeouts.quick()),
+            json,
+            |units| {
+                let text = if json {
+                    String::new()
+                } else {
+                    render::list(units)
+                };
+                (text, exit::OK)
+            },
+        ),
+        Sub::Start { names, no_wait } => {
+            let command = Command::Start {
+                names,
+                wait: !no_wait,
+            };
+            act(&socket, command, timeouts, quiet)
         }
-        Sub::Start { names, no_wait } => act(
-            &socket,
-            Command::Start {
+        Sub::Stop { names, no_wait } => {
+            let command = Command::Stop {
                 names,
                 wait: !no_wait,
-            },
-        ),
-        Sub::Stop { names, no_wait } => act(
-            &socket,
-            Command::Stop {
+            };
+            act(&socket, command, timeouts, quiet)
+        }
+        Sub::Restart { names, no_wait } => {
+            let command = Command::Restart {
                 names,
                 wait: !no_wait,
-            },
-        ),
-        Sub::Restart { names, no_wait } => act(
-            &socket,
-            Command::Restart {
-                names,
-                wait: !no_wait,
-            },
-        ),
-        Sub::Reload => act(&socket, Command::Reload),
-        Sub::Shutdown => act(&socket, Command::Shutdown),
+            };
+            act(&socket, command, timeouts, quiet)
+        }
+        Sub::Reload => act(&socket, Command::Reload {}, timeouts, quiet),
+        Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
         Sub::Logs {
             names,
             lines,
             follow,
-        } => logs(&socket, names, lines, follow),
-        Sub::Wait {
-            names,
-            state,
-            timeout,
         } => {
-            let timeout = match timeout
-                .as_deref()
-                .map(crate::unit::duration::parse_duration)
-            {
-                None => None,
-                Some(Ok(d)) => Some(d.max(Duration::from_millis(1))),
-                Some(Err(e)) => {
-                    eprintln!("svc: --timeout: {e}");
-                    return ExitCode::from(exit::USAGE);
-                }
+            let timeout = if follow {
+                timeouts.slow()
+            } else {
+                timeouts.quick()
             };
-            match ask(
-                &socket,
-                Command::Wait {
-                    names: names.clone(),
-                    state: state.clone(),
-                },
-                timeout,
-            ) {
-                Err(ClientError::Timeout) => {
-                    eprintln!(
-                        "svc: timed out waiting for {} to be {state}",
-                        names.join(", ")
-                    );
-                    ExitCode::from(exit::FAILED)
-                }
-                other => units_output(other, false, |_, _| exit::OK),
+            logs(&socket, names, lines, follow, timeout)
+        }
+        Sub::Wait { names, state } => match ask(
+            &socket,
+            Command::Wait {
+                names: names.clone(),
+                state: state.clone(),
+            },
+            timeouts.slow(),
+        ) {
+            Err(ClientError::Timeout { .. }) => {
+                warn(format_args!(
+                    "svc: timed out waiting for {} to be {state}",
+                    names.join(", ")
+                ));
+                exit::FAILED
             }
+            other => units_output(other, false, |_| (String::new(), exit::OK)),
+        },
+    };
+    ExitCode::from(code)
+}
+
+/// Writes `text` to stdout. A reader that left (`| head -c0`, `| grep -q`: EPIPE) is no error,
+/// the rest was not wanted: `Ok(false)` and no message. Any other write error is one.
+fn print(text: &str) -> Result<bool, std::io::Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Prints `text` and gives `code`; on a write error (not EPIPE), says so and gives 1.
+///
+/// On EPIPE `svc` keeps the exit status of its answer (not 141 as a shell would): `svc status
+/// chat | grep -q running` under `set -o pipefail` then means what it says.
+fn print_then(text: &str, code: u8) -> u8 {
+    match print(text) {
+        Ok(_) => code,
+        Err(e) => {
+            warn(format_args!("svc: writing to stdout: {e}"));
+            exit::FAILED
         }
     }
+}
+
+/// A line on stderr; a stderr that cannot be written is ignored (never a panic).
+fn warn(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn ask(
@@ -226,56 +304,85 @@ fn ask(
     client::request(socket, command, timeout)
 }
 
-/// Prints an answer that lists units (`--json`: the array as is), or its error.
+/// Prints an answer that lists units (`--json`: the array as is; else the text `human` gives),
+/// or its error. With `--json` the exit code still follows the human rules (`human` need not
+/// render the text then).
 fn units_output(
     response: Result<Response, ClientError>,
     json: bool,
-    human: impl FnOnce(&[crate::control::UnitInfo], bool) -> u8,
-) -> ExitCode {
+    human: impl FnOnce(&[crate::control::UnitInfo]) -> (String, u8),
+) -> u8 {
     let response = match response {
         Ok(response) => response,
         Err(e) => {
-            eprintln!("svc: {e}");
-            return ExitCode::from(exit::FAILED);
+            warn(format_args!("svc: {e}"));
+            return exit::FAILED;
         }
     };
     if let Some(code) = error_exit(&response) {
-        return ExitCode::from(code);
+        return code;
     }
     let units = response.units.unwrap_or_default();
-    if json {
-        match serde_json::to_string_pretty(&units) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("svc: {e}");
-                return ExitCode::from(exit::FAILED);
-            }
+    let (text, code) = human(&units);
+    if !json {
+        return print_then(&text, code);
+    }
+    match serde_json::to_string_pretty(&units) {
+        Ok(text) => print_then(&format!("{text}\n"), code),
+        Err(e) => {
+            warn(format_args!("svc: {e}"));
+            exit::FAILED
         }
     }
-    // With `--json` the exit code still follows the human rules, without their output.
-    ExitCode::from(human(&units, !json))
 }
 
-/// start / stop / restart / shutdown: no output on success.
-fn act(socket: &std::path::Path, command: Command) -> ExitCode {
-    match ask(socket, command, None) {
+/// start / stop / restart / reload / shutdown. On success: svcd's message (what a reload did),
+/// and on a terminal one line per unit (`started chat`); with `-q`, nothing.
+fn act(socket: &std::path::Path, command: Command, timeouts: Timeouts, quiet: bool) -> u8 {
+    use std::io::IsTerminal;
+    // What to say per unit on a terminal: once done, or (`--no-wait`) once asked.
+    let (said, names, waits) = match &command {
+        Command::Start { names, wait } => (["started", "starting"], names.clone(), *wait),
+        Command::Stop { names, wait } => (["stopped", "stopping"], names.clone(), *wait),
+        Command::Restart { names, wait } => (["restarted", "restarting"], names.clone(), *wait),
+        _ => (["", ""], Vec::new(), true),
+    };
+    // Waiting for units, or for svcd to stop them all, takes what the units take.
+    let timeout = match command {
+        Command::Shutdown {} => timeouts.slow(),
+        _ if waits && !names.is_empty() => timeouts.slow(),
+        _ => timeouts.quick(),
+    };
+    let response = match ask(socket, command, timeout) {
+        Ok(response) => response,
         Err(e) => {
-            eprintln!("svc: {e}");
-            ExitCode::from(exit::FAILED)
+            warn(format_args!("svc: {e}"));
+            return exit::FAILED;
         }
-        Ok(response) => {
-            if let Some(message) = &response.message {
-                println!("{message}");
-            }
-            ExitCode::from(error_exit(&response).unwrap_or(exit::OK))
+    };
+    if let Some(code) = error_exit(&response) {
+        return code;
+    }
+    if quiet {
+        return exit::OK;
+    }
+    let mut text = String::new();
+    if let Some(message) = &response.message {
+        text = format!("{message}\n");
+    }
+    if std::io::stdout().is_terminal() {
+        let said = if waits { said[0] } else { said[1] };
+        for name in &names {
+            text.push_str(&format!("{said} {name}\n"));
         }
     }
+    print_then(&text, exit::OK)
 }
 
 /// Prints an error answer and gives its exit code; `None` for a success.
 fn error_exit(response: &Response) -> Option<u8> {
     let error = response.error.as_ref()?;
-    eprintln!("svc: {}", error.message);
+    warn(format_args!("svc: {}", error.message));
     Some(match error.kind {
         ErrorKind::UnknownUnit => exit::UNKNOWN_UNIT,
         ErrorKind::BadRequest | ErrorKind::UnsupportedVersion => exit::USAGE,
@@ -284,20 +391,29 @@ fn error_exit(response: &Response) -> Option<u8> {
 }
 
 /// `svc logs`: `TIME STREAM TEXT` per line, with `NAME ` before the stream for several units.
-fn logs(socket: &std::path::Path, names: Vec<String>, lines: usize, follow: bool) -> ExitCode {
+fn logs(
+    socket: &std::path::Path,
+    names: Vec<String>,
+    lines: usize,
+    follow: bool,
+    timeout: Option<Duration>,
+) -> u8 {
     use std::io::Write;
     let several = names.len() > 1;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut broken_pipe = false;
+    let mut write_error = None;
     let command = Command::Logs {
         names,
         lines,
         follow,
     };
-    let result = client::stream(socket, command, |event| {
+    let result = client::stream(socket, command, timeout, |event| {
         let Some(line) = event.log else { return true };
         if line.skipped > 0 {
-            eprintln!("svc: {} lines skipped (svc read too slowly)", line.skipped);
+            warn(format_args!(
+                "svc: {} lines skipped (svc read too slowly)",
+                line.skipped
+            ));
         }
         let unit = if several {
             format!("{} ", line.unit)
@@ -306,46 +422,98 @@ fn logs(socket: &std::path::Path, names: Vec<String>, lines: usize, follow: bool
         };
         let written = writeln!(out, "{} {unit}{} {}", line.time, line.stream, line.line)
             .and_then(|()| if follow { out.flush() } else { Ok(()) });
-        broken_pipe = written.is_err();
-        !broken_pipe
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                write_error = Some(e);
+                false
+            }
+        }
     });
-    let _ = out.flush();
+    if write_error.is_none() {
+        write_error = out.flush().err();
+    }
+    drop(out);
+    if let Some(e) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+        warn(format_args!("svc: writing to stdout: {e}"));
+        return exit::FAILED;
+    }
     match result {
         Err(e) => {
-            eprintln!("svc: {e}");
-            ExitCode::from(exit::FAILED)
+            warn(format_args!("svc: {e}"));
+            exit::FAILED
         }
-        Ok(response) => ExitCode::from(error_exit(&response).unwrap_or(exit::OK)),
+        Ok((response, end)) => {
+            if let Some(code) = error_exit(&response) {
+                return code;
+            }
+            match end {
+                client::StreamEnd::End(Some(why)) => {
+                    warn(format_args!("svc: {why}"));
+                    exit::FAILED
+                }
+                client::StreamEnd::Closed if follow => {
+                    warn(format_args!("svcd shut down"));
+                    exit::OK
+                }
+                client::StreamEnd::Closed => {
+                    warn(format_args!("svc: {}", ClientError::Closed));
+                    exit::FAILED
+                }
+                client::StreamEnd::End(None) | client::StreamEnd::Stopped => exit::OK,
+            }
+        }
     }
 }
 
-fn check(paths: Vec<PathBuf>) -> ExitCode {
+fn check(paths: Vec<PathBuf>) -> u8 {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("/etc/svc/units")]
     } else {
         paths
     };
+    // A path that is not there is said so, not counted as an invalid unit file.
+    let (paths, missing): (Vec<PathBuf>, Vec<PathBuf>) = paths
+        .into_iter()
+        .partition(|path| std::fs::symlink_metadata(path).is_ok());
+    for path in &missing {
+        warn(format_args!(
+            "svc: {}: no such file or directory",
+            path.display()
+        ));
+    }
     let mut bad = 0;
-    let results = crate::unit::check_paths(&paths);
+    let mut text = String::new();
+    let results = if paths.is_empty() {
+        Vec::new()
+    } else {
+        crate::unit::check_paths(&paths)
+    };
     for result in &results {
         match result {
             Ok(unit) => {
-                println!("ok: {} ({})", unit.name, unit.path.display());
+                text.push_str(&format!("ok: {} ({})\n", unit.name, unit.path.display()));
                 // Warnings only: the file may be meant for another host.
                 for warning in crate::unit::host::warnings(unit) {
-                    eprintln!("{warning}");
+                    warn(format_args!("{warning}"));
                 }
             }
             Err(errors) => {
                 bad += 1;
-                eprintln!("{errors}");
+                warn(format_args!("{errors}"));
             }
         }
     }
     if bad > 0 {
-        eprintln!("svc: {bad} of {} unit files invalid", results.len());
-        ExitCode::from(exit::FAILED)
-    } else {
-        ExitCode::from(exit::OK)
+        warn(format_args!(
+            "svc: {bad} of {} unit files invalid",
+            results.len()
+        ));
     }
+    let code = if bad > 0 || !missing.is_empty() {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
+    print_then(&text, code)
 }

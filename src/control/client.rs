@@ -15,14 +15,16 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot reach svcd at {}: permission denied ({why})", path.display())]
+    PermissionDenied { path: PathBuf, why: String },
     #[error("talking to svcd at {}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("timed out")]
-    Timeout,
+    #[error("svcd at {} did not answer within {} (is it stuck? --timeout or SVC_TIMEOUT give it longer)", path.display(), crate::time::human_span(*after))]
+    Timeout { path: PathBuf, after: Duration },
     #[error("svcd closed the connection without answering")]
     Closed,
     #[error("svcd answered something this svc does not understand: {0}")]
@@ -83,8 +85,13 @@ pub fn socket_path(flag: Option<PathBuf>) -> PathBuf {
     .unwrap_or_else(|| default_state_dir().join("svcd.sock"))
 }
 
-/// Connects to `socket` and sends `command`; the answer is to be read from the stream.
-fn send(socket: &Path, command: Command) -> Result<UnixStream, ClientError> {
+/// Connects to `socket` and sends `command`; the answer is to be read from the stream, each
+/// read waiting at most `timeout` (`None`: for ever).
+fn send(
+    socket: &Path,
+    command: Command,
+    timeout: Option<Duration>,
+) -> Result<UnixStream, ClientError> {
     let default = default_state_dir();
     if socket == default.join("svcd.sock") {
         check_default_state_dir(&default).map_err(|reason| ClientError::UnsafeStateDir {
@@ -92,10 +99,10 @@ fn send(socket: &Path, command: Command) -> Result<UnixStream, ClientError> {
             reason,
         })?;
     }
-    let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
-        path: socket.to_path_buf(),
-        source,
-    })?;
+    let stream = UnixStream::connect(socket).map_err(|source| connect_error(socket, source))?;
+    let io = io_error(socket);
+    stream.set_read_timeout(timeout).map_err(&io)?;
+    stream.set_write_timeout(timeout).map_err(&io)?;
     let request = Request {
         v: PROTOCOL_VERSION,
         command,
@@ -103,8 +110,65 @@ fn send(socket: &Path, command: Command) -> Result<UnixStream, ClientError> {
     let mut line =
         serde_json::to_vec(&request).map_err(|e| ClientError::BadResponse(e.to_string()))?;
     line.push(b'\n');
-    (&stream).write_all(&line).map_err(io_error(socket))?;
-    Ok(stream)
+    match (&stream).write_all(&line) {
+        Ok(()) => Ok(stream),
+        // svcd answered and closed before reading (it turns away a peer over its connection
+        // cap): its answer is there to read.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(stream)
+        }
+        Err(e) => Err(read_error(socket, timeout, e)),
+    }
+}
+
+/// A failed connect; refused permission says who may connect instead of "is svcd running?".
+fn connect_error(socket: &Path, source: std::io::Error) -> ClientError {
+    if source.kind() != std::io::ErrorKind::PermissionDenied {
+        return ClientError::Connect {
+            path: socket.to_path_buf(),
+            source,
+        };
+    }
+    use std::os::unix::fs::MetadataExt;
+    let why = match std::fs::metadata(socket) {
+        Err(_) => "cannot reach the socket's directory".to_string(),
+        Ok(meta) => {
+            let owner = name_of(Path::new("/etc/passwd"), meta.uid());
+            let group = name_of(Path::new("/etc/group"), meta.gid());
+            let mode = meta.mode() & 0o777;
+            let next = if meta.gid() == 0 {
+                "run as root, or set admin_group in svcd.toml".to_string()
+            } else {
+                format!("join {group}")
+            };
+            format!("socket is {owner}:{group} {mode:04o}; {next}")
+        }
+    };
+    ClientError::PermissionDenied {
+        path: socket.to_path_buf(),
+        why,
+    }
+}
+
+/// The name of the user or group `id` in `file` (`/etc/passwd`, `/etc/group`: `NAME:x:ID:...`),
+/// else the number. Read directly: the client stays a static binary without NSS lookups.
+fn name_of(file: &Path, id: u32) -> String {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let found: u32 = fields.nth(1)?.parse().ok()?;
+                (found == id && !name.is_empty()).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| id.to_string())
 }
 
 /// Wraps an I/O error on the connection to `socket`.
@@ -115,60 +179,98 @@ fn io_error(socket: &Path) -> impl Fn(std::io::Error) -> ClientError + '_ {
     }
 }
 
+/// An error reading the answer: a read timeout is [`ClientError::Timeout`].
+fn read_error(socket: &Path, timeout: Option<Duration>, e: std::io::Error) -> ClientError {
+    match (e.kind(), timeout) {
+        (std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut, Some(after)) => {
+            ClientError::Timeout {
+                path: socket.to_path_buf(),
+                after,
+            }
+        }
+        _ => io_error(socket)(e),
+    }
+}
+
 /// Sends `command` and reads the answer, waiting at most `timeout` for it (`None`: forever).
 pub fn request(
     socket: &Path,
     command: Command,
     timeout: Option<Duration>,
 ) -> Result<Response, ClientError> {
-    let stream = send(socket, command)?;
-    let io = io_error(socket);
-    stream.set_read_timeout(timeout).map_err(&io)?;
+    let stream = send(socket, command, timeout)?;
     let mut answer = String::new();
     match BufReader::new(&stream).read_line(&mut answer) {
         Ok(0) => Err(ClientError::Closed),
         Ok(_) => serde_json::from_str(&answer).map_err(|e| ClientError::BadResponse(e.to_string())),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            Err(ClientError::Timeout)
-        }
-        Err(source) => Err(io(source)),
+        Err(e) => Err(read_error(socket, timeout, e)),
     }
 }
 
-/// Sends a streaming `command` (`logs`): returns its answer once the stream ended (`end`, or
-/// svcd closed the connection), after handing each event to `each`; `each` returns false to stop
-/// reading. An error answer is returned at once.
+/// How a stream of log lines ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// svcd sent `end`, with why when it ended a follow itself.
+    End(Option<String>),
+    /// `each` asked to stop.
+    Stopped,
+    /// svcd closed the connection (it shut down).
+    Closed,
+}
+
+/// Sends a streaming `command` (`logs`): returns its answer once the stream ended, after
+/// handing each event to `each`; `each` returns false to stop reading. An error answer is
+/// returned at once. Each read waits at most `timeout` (`None`: for ever, as a follower does).
 pub fn stream(
     socket: &Path,
     command: Command,
+    timeout: Option<Duration>,
     mut each: impl FnMut(LogEvent) -> bool,
-) -> Result<Response, ClientError> {
-    let stream = send(socket, command)?;
-    let io = io_error(socket);
+) -> Result<(Response, StreamEnd), ClientError> {
+    let stream = send(socket, command, timeout)?;
     let mut reader = BufReader::new(&stream);
     let mut answer = String::new();
-    if reader.read_line(&mut answer).map_err(&io)? == 0 {
+    let read = |reader: &mut BufReader<&UnixStream>, answer: &mut String| {
+        reader
+            .read_line(answer)
+            .map_err(|e| read_error(socket, timeout, e))
+    };
+    if read(&mut reader, &mut answer)? == 0 {
         return Err(ClientError::Closed);
     }
     let response: Response =
         serde_json::from_str(&answer).map_err(|e| ClientError::BadResponse(e.to_string()))?;
     if !response.ok {
-        return Ok(response);
+        return Ok((response, StreamEnd::End(None)));
     }
     loop {
         answer.clear();
-        if reader.read_line(&mut answer).map_err(&io)? == 0 {
-            return Ok(response);
+        if read(&mut reader, &mut answer)? == 0 {
+            return Ok((response, StreamEnd::Closed));
         }
         let event: LogEvent =
             serde_json::from_str(&answer).map_err(|e| ClientError::BadResponse(e.to_string()))?;
-        if event.end || !each(event) {
-            return Ok(response);
+        if event.end {
+            return Ok((response, StreamEnd::End(event.message)));
         }
+        if !each(event) {
+            return Ok((response, StreamEnd::Stopped));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_the_files_or_are_numbers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("group");
+        std::fs::write(&file, "root:x:0:\nbroken\nsvc-admin:x:990:alice,bob\n").expect("write");
+        assert_eq!(name_of(&file, 0), "root");
+        assert_eq!(name_of(&file, 990), "svc-admin");
+        assert_eq!(name_of(&file, 7), "7");
+        assert_eq!(name_of(&dir.path().join("none"), 3), "3");
     }
 }

@@ -24,7 +24,7 @@ pub enum Command {
         #[serde(default)]
         names: Vec<String>,
     },
-    List,
+    List {},
     Start {
         names: Vec<String>,
         /// Answer only once every unit is running (or failed to).
@@ -49,9 +49,9 @@ pub enum Command {
     },
     /// Re-read the unit files: start new, stop removed, restart changed. An invalid file
     /// changes nothing.
-    Reload,
+    Reload {},
     /// Stop everything, answer, exit.
-    Shutdown,
+    Shutdown {},
     /// The last `lines` lines of the units' logs, interleaved by time, each as a [`LogEvent`]
     /// after the `ok` answer; then `{"end":true}`, or with `follow`, every new line as it comes
     /// until the client closes the connection.
@@ -64,20 +64,78 @@ pub enum Command {
     },
 }
 
+// The commands without fields are empty struct variants (`List {}`), not unit variants: serde
+// ignores any field next to the tag of a unit variant, so `{"cmd":"shutdown","names":["x"]}`
+// would shut everything down instead of being refused.
+
 fn default_log_lines() -> usize {
     10
 }
 
+/// Most lines one `logs` request may ask for (`lines`).
+pub const MAX_LOG_LINES: usize = 10_000;
+
+/// Most lines one `logs` request may make svcd read from the files: `lines` per named unit.
+pub const MAX_LOG_LINES_READ: usize = 50_000;
+
+/// Who may send a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Anyone who can open the socket.
+    Read,
+    /// Root, svcd's own user, members of the admin group.
+    Admin,
+}
+
 impl Command {
-    /// Whether the command changes something, so needs an admin peer.
-    pub fn is_mutating(&self) -> bool {
-        matches!(
-            self,
+    /// What the peer needs to send this command: the one place that says it. No wildcard, so a
+    /// new command cannot be added without deciding.
+    pub fn permission(&self) -> Permission {
+        match self {
+            Command::Status { .. }
+            | Command::List {}
+            | Command::Wait { .. }
+            | Command::Logs { .. } => Permission::Read,
             Command::Start { .. }
-                | Command::Stop { .. }
-                | Command::Restart { .. }
-                | Command::Shutdown
-        )
+            | Command::Stop { .. }
+            | Command::Restart { .. }
+            | Command::Reload {}
+            | Command::Shutdown {} => Permission::Admin,
+        }
+    }
+
+    /// The unit names the command carries (none for `list`, `reload`, `shutdown`).
+    fn names_mut(&mut self) -> Option<&mut Vec<String>> {
+        match self {
+            Command::Status { names }
+            | Command::Start { names, .. }
+            | Command::Stop { names, .. }
+            | Command::Restart { names, .. }
+            | Command::Wait { names, .. }
+            | Command::Logs { names, .. } => Some(names),
+            Command::List {} | Command::Reload {} | Command::Shutdown {} => None,
+        }
+    }
+
+    /// Bounds the work the command asks for: each name once (in the order first given), and a
+    /// `logs` request within [`MAX_LOG_LINES`] and [`MAX_LOG_LINES_READ`].
+    fn bound(mut self) -> Result<Command, String> {
+        if let Some(names) = self.names_mut() {
+            let mut seen = std::collections::HashSet::new();
+            names.retain(|name| seen.insert(name.clone()));
+        }
+        if let Command::Logs { names, lines, .. } = &self {
+            if *lines > MAX_LOG_LINES {
+                return Err(format!("`lines` is {lines}; at most {MAX_LOG_LINES}"));
+            }
+            if names.len().saturating_mul(*lines) > MAX_LOG_LINES_READ {
+                return Err(format!(
+                    "{} units × {lines} lines is more than {MAX_LOG_LINES_READ} lines to read; ask for fewer lines or fewer units",
+                    names.len()
+                ));
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -137,6 +195,9 @@ pub enum ErrorKind {
     /// The command ran but a unit did not get where it was asked to (start failed, broken unit).
     Failed,
     ShuttingDown,
+    /// The peer has too many connections open already (non-root peers are capped, so that
+    /// svcd always keeps descriptors for its units and for root).
+    Busy,
 }
 
 /// One unit as `status --json` prints it. Field names are fixed by DESIGN.md.
@@ -216,6 +277,9 @@ pub struct LogEvent {
     pub log: Option<LogLine>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub end: bool,
+    /// With `end` on a followed stream: why svcd ended it (the follower fell too far behind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// `{"code": 1, "at": ..., "reason": ...}` or `{"signal": "SIGKILL", ...}`.
@@ -268,16 +332,20 @@ impl Response {
     }
 }
 
-/// Parses one request line; a bad line becomes the error response to send back.
+/// Parses one request line; a bad line becomes the error response to send back. Strict: unknown
+/// fields and fields given twice are errors, names are de-duplicated, `logs` is bounded.
 pub fn parse_request(line: &str) -> Result<Request, Response> {
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+    let bad = |why: String| {
         Response::error(
             ErrorKind::BadRequest,
-            format!("malformed request: {e}"),
+            format!("malformed request: {why}"),
             vec![],
         )
-    })?;
-    match value.get("v").and_then(serde_json::Value::as_u64) {
+    };
+    // Checked before anything is built from the line: a hostile line costs no allocation.
+    serde_json::from_str::<Shape>(line).map_err(|e| bad(e.to_string()))?;
+    let version: Version = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    match version.v.as_ref().and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(PROTOCOL_VERSION) => {}
         Some(v) => {
             return Err(Response::error(
@@ -296,13 +364,85 @@ pub fn parse_request(line: &str) -> Result<Request, Response> {
             ));
         }
     }
-    serde_json::from_value(value).map_err(|e| {
-        Response::error(
-            ErrorKind::BadRequest,
-            format!("malformed request: {e}"),
-            vec![],
-        )
+    let request: Request = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    Ok(Request {
+        v: request.v,
+        command: request.command.bound().map_err(bad)?,
     })
+}
+
+/// Most elements of an array in a request (`names`).
+pub const MAX_NAMES: usize = 4096;
+
+/// The version of a request, whatever else it holds.
+#[derive(Deserialize)]
+struct Version {
+    #[serde(default)]
+    v: Option<serde_json::Value>,
+}
+
+/// Any JSON value, refused when an object has a key twice (a JSON parser keeps the last of
+/// them, so `{"cmd":"status","cmd":"shutdown"}` would mean whatever the last one says, and a
+/// filter that looked at the first would be fooled), or an array is longer than [`MAX_NAMES`].
+struct Shape;
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Shape)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Shape {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        let mut count = 0;
+        while seq.next_element::<Shape>()?.is_some() {
+            count += 1;
+            if count > MAX_NAMES {
+                return Err(serde::de::Error::custom(format!(
+                    "more than {MAX_NAMES} names"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !keys.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "field `{key}` given twice"
+                )));
+            }
+            map.next_value::<Shape>()?;
+        }
+        Ok(self)
+    }
 }
 
 #[cfg(test)]
@@ -341,6 +481,104 @@ mod tests {
         ] {
             let err = parse_request(line).expect_err(line);
             assert_eq!(err.error.map(|e| e.kind), Some(kind), "{line}");
+        }
+    }
+
+    /// Every command, with a field it does not have: refused, never acted on.
+    #[test]
+    fn unknown_fields_are_refused_for_every_command() {
+        for (cmd, fields) in [
+            (r#""cmd":"status""#, &["names"][..]),
+            (r#""cmd":"list""#, &[]),
+            (r#""cmd":"start","names":["a"]"#, &["names", "wait"]),
+            (r#""cmd":"stop","names":["a"]"#, &["names", "wait"]),
+            (r#""cmd":"restart","names":["a"]"#, &["names", "wait"]),
+            (
+                r#""cmd":"wait","names":["a"],"state":"running""#,
+                &["names", "state"],
+            ),
+            (r#""cmd":"reload""#, &[]),
+            (r#""cmd":"shutdown""#, &[]),
+            (
+                r#""cmd":"logs","names":["a"]"#,
+                &["names", "lines", "follow"],
+            ),
+        ] {
+            let good = format!(r#"{{"v":1,{cmd}}}"#);
+            assert!(parse_request(&good).is_ok(), "{good}");
+            for (key, value) in [("bogus", "1"), ("names", r#"["hello"]"#), ("wait", "true")] {
+                if fields.contains(&key) {
+                    continue;
+                }
+                let line = format!(r#"{{"v":1,{cmd},"{key}":{value}}}"#);
+                let err = parse_request(&line).expect_err(&line);
+                assert_eq!(
+                    err.error.map(|e| e.kind),
+                    Some(ErrorKind::BadRequest),
+                    "{line}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        for line in [
+            r#"{"v":1,"cmd":"status","cmd":"shutdown"}"#,
+            r#"{"v":1,"v":1,"cmd":"list"}"#,
+            r#"{"v":1,"cmd":"stop","names":["a"],"names":["b"]}"#,
+            r#"{"v":1,"cmd":"logs","names":["a"],"lines":1,"lines":2}"#,
+        ] {
+            let err = parse_request(line).expect_err(line);
+            let error = err.error.expect("an error");
+            assert_eq!(error.kind, ErrorKind::BadRequest, "{line}");
+            assert!(error.message.contains("twice"), "{line}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn names_are_deduplicated_and_logs_bounded() {
+        let names = vec!["chat"; 300].join(r#"",""#);
+        let line = format!(r#"{{"v":1,"cmd":"status","names":["{names}","b","chat"]}}"#);
+        let request = parse_request(&line).expect("status");
+        assert_eq!(
+            request.command,
+            Command::Status {
+                names: vec!["chat".into(), "b".into()]
+            }
+        );
+        let line = format!(r#"{{"v":1,"cmd":"logs","names":["{names}"],"lines":10000}}"#);
+        assert!(parse_request(&line).is_ok());
+        let names = vec!["a"; MAX_NAMES + 1].join(r#"",""#);
+        let line = format!(r#"{{"v":1,"cmd":"status","names":["{names}"]}}"#);
+        assert!(parse_request(&line).is_err());
+        for line in [
+            r#"{"v":1,"cmd":"logs","names":["a"],"lines":10001}"#,
+            r#"{"v":1,"cmd":"logs","names":["a","b","c","d","e","f"],"lines":10000}"#,
+        ] {
+            let err = parse_request(line).expect_err(line);
+            assert_eq!(err.error.map(|e| e.kind), Some(ErrorKind::BadRequest));
+        }
+    }
+
+    #[test]
+    fn read_only_commands_are_exactly_the_ones_that_change_nothing() {
+        let read = |line: &str| parse_request(line).expect(line).command.permission();
+        assert_eq!(read(r#"{"v":1,"cmd":"status"}"#), Permission::Read);
+        assert_eq!(read(r#"{"v":1,"cmd":"list"}"#), Permission::Read);
+        assert_eq!(
+            read(r#"{"v":1,"cmd":"wait","names":["a"],"state":"running"}"#),
+            Permission::Read
+        );
+        assert_eq!(
+            read(r#"{"v":1,"cmd":"logs","names":["a"]}"#),
+            Permission::Read
+        );
+        assert_eq!(read(r#"{"v":1,"cmd":"reload"}"#), Permission::Admin);
+        assert_eq!(read(r#"{"v":1,"cmd":"shutdown"}"#), Permission::Admin);
+        for cmd in ["start", "stop", "restart"] {
+            let line = format!(r#"{{"v":1,"cmd":"{cmd}","names":["a"]}}"#);
+            assert_eq!(read(&line), Permission::Admin, "{cmd}");
         }
     }
 }

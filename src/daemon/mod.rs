@@ -140,10 +140,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         path: notify_path.clone(),
         source,
     })?;
-    let listener = server::bind(&options.socket).map_err(|source| DaemonError::Socket {
-        path: options.socket.clone(),
-        source,
-    })?;
+    let listener =
+        server::bind(&options.socket, admin_group).map_err(|source| DaemonError::Socket {
+            path: options.socket.clone(),
+            source,
+        })?;
     // Handlers go in before the first spawn, so no SIGCHLD is missed.
     let mut sigchld = signal(SignalKind::child()).map_err(DaemonError::Runtime)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;

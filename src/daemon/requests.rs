@@ -85,11 +85,11 @@ impl Daemon {
                 Ok(found) => self.with_host(Response::ok(Some(self.infos(&found)))),
                 Err(response) => response,
             },
-            Command::List => Response::ok(Some(self.infos(&all))),
-            Command::Reload if self.shutdown.is_some() => {
+            Command::List {} => Response::ok(Some(self.infos(&all))),
+            Command::Reload {} if self.shutdown.is_some() => {
                 Response::error(ErrorKind::ShuttingDown, "svcd is shutting down", vec![])
             }
-            Command::Reload => match self.reload() {
+            Command::Reload {} => match self.reload() {
                 Ok(summary) => {
                     tracing::info!("{summary}");
                     Response::ok(None).with_message(summary)
@@ -106,7 +106,7 @@ impl Daemon {
                 Ok(_) => Response::ok(None),
                 Err(response) => response,
             },
-            Command::Shutdown => {
+            Command::Shutdown {} => {
                 self.begin_shutdown("shutdown requested", Some(reply));
                 return;
             }

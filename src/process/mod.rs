@@ -177,8 +177,9 @@ pub fn reap() -> Vec<(u32, ChildEvent)> {
 
 /// Descriptors svcd holds per unit while it runs: two output pipes, and room for a check's.
 const FDS_PER_UNIT: u64 = 4;
-/// The socket, the notify socket, log files, signal pipes and what the runtime keeps.
-const FDS_BASE: u64 = 64;
+/// The socket, the notify socket, log files, signal pipes and what the runtime keeps, and the
+/// control connections of peers other than root (capped), so they never take a unit's.
+const FDS_BASE: u64 = 64 + crate::control::server::MAX_UNPRIVILEGED as u64;
 
 /// Raises svcd's soft limit of open files, if `units` need more than it allows, up to the hard
 /// limit. The common soft limit of 1024 would stop svcd at a few hundred units. Children
