@@ -400,6 +400,9 @@ fn logs(
 ) -> u8 {
     use std::io::Write;
     let several = names.len() > 1;
+    // On a terminal, a unit's escape sequences are shown, not run (as journalctl does); a pipe
+    // gets the lines as the unit wrote them.
+    let escape = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut write_error = None;
     let command = Command::Logs {
@@ -420,7 +423,12 @@ fn logs(
         } else {
             String::new()
         };
-        let written = writeln!(out, "{} {unit}{} {}", line.time, line.stream, line.line)
+        let text = if escape {
+            crate::logs::escape_controls(&line.line)
+        } else {
+            std::borrow::Cow::Borrowed(line.line.as_str())
+        };
+        let written = writeln!(out, "{} {unit}{} {text}", line.time, line.stream)
             .and_then(|()| if follow { out.flush() } else { Ok(()) });
         match written {
             Ok(()) => true,

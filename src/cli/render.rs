@@ -1,6 +1,7 @@
 //! How `svc status` and `svc list` read on a terminal.
 
 use crate::control::{HostInfo, UnitInfo};
+use crate::logs::escape_controls;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -48,7 +49,7 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
         let _ = writeln!(out, "    Reason: {}", unit.reason);
     }
     if let Some(text) = &unit.status_text {
-        let _ = writeln!(out, "    Status: {text}");
+        let _ = writeln!(out, "    Status: {}", escape_controls(text));
     }
     for error in &unit.errors {
         let _ = writeln!(out, "     Error: {error}");
@@ -86,8 +87,9 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     }
     if !unit.logs.is_empty() {
         out.push('\n');
+        // A unit's escape sequences are shown, not run, on the operator's terminal.
         for line in &unit.logs {
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", escape_controls(line));
         }
     }
 }

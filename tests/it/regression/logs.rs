@@ -279,3 +279,37 @@ fn unit_output_reaches_a_terminal_escaped() {
         "the log file keeps what was printed: {log:?}"
     );
 }
+
+/// `svc logs` and `svc status` on a terminal showed a unit's escape sequences raw, so a unit
+/// could rewrite the operator's screen through them too; piped, the lines stay as written.
+#[test]
+fn svc_shows_a_units_escapes_escaped_on_a_terminal() {
+    let svcd = Dir::new()
+        .with(
+            "esc",
+            r#"exec = ["sh", "-c", "printf 'a\\033[2Jb\\n'; exec sleep 1000"]"#,
+        )
+        .start();
+    svcd.wait_for("esc", "running");
+    wait_until("the unit's line in its log", DEADLINE, || {
+        svcd.svc_ok(&["logs", "esc"], 0)
+            .contains("a\x1b[2Jb")
+            .then_some(())
+    });
+    for args in [&["logs", "esc"][..], &["status", "esc"][..]] {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)",
+                SVC,
+            ])
+            .arg("--socket")
+            .arg(&svcd.socket)
+            .args(args)
+            .output()
+            .expect("python3 runs svc on a pty");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(shown.contains("a\\x1b[2Jb"), "svc {args:?}: {shown:?}");
+        assert!(!shown.contains('\x1b'), "svc {args:?}: {shown:?}");
+    }
+}
