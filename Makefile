@@ -13,9 +13,11 @@ SYSCONFDIR ?= /etc
 CARGO ?= cargo
 INSTALL ?= install
 
-# The binaries land under the triple that .cargo/config.toml pins, if it pins one.
-TRIPLE := $(shell sed -n 's/^target *= *"\(.*\)"/\1/p' .cargo/config.toml 2>/dev/null)
-RELEASE := target/$(if $(TRIPLE),$(TRIPLE)/)release
+# .cargo/config.toml builds for the machine's own triple (statically linked), so the binaries
+# land in target/TRIPLE/release/. Without rustc (`sudo make install` as a root without a
+# toolchain) the triple is guessed from `uname -m`; else set TRIPLE=.
+TRIPLE ?= $(or $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p'),$(shell uname -m)-unknown-linux-gnu)
+RELEASE := target/$(TRIPLE)/release
 BINARIES := $(RELEASE)/svcd $(RELEASE)/svc
 
 .PHONY: all build install uninstall

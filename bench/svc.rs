@@ -152,12 +152,18 @@ fn idle(secs: u64) {
     };
     let (switches_before, cpu_before) = (switches(&daemon), daemon.cpu_seconds());
     let rss = daemon.proc_status("VmRSS:");
+    let pss = proc::rollup_field(daemon.child.id(), "Pss:");
+    let linkage = proc::linkage(daemon.child.id());
     std::thread::sleep(Duration::from_secs(secs));
     let wakeups = switches(&daemon) - switches_before;
     let cpu = (daemon.cpu_seconds() - cpu_before) / secs as f64 * 100.0;
     println!(
         "idle RSS, two units:            {:.2} MiB (budget 3 MiB)",
         rss as f64 / 1024.0
+    );
+    println!(
+        "idle PSS, two units:            {:.2} MiB ({linkage} build)",
+        pss as f64 / 1024.0
     );
     println!("idle wake-ups over {secs}s:         {wakeups} context switches");
     println!("idle CPU over {secs}s:              {cpu:.3} % of one core (budget 0.1 %)");

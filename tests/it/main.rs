@@ -4,6 +4,7 @@
 mod control;
 mod demo;
 mod logs;
+mod manpages;
 mod memory;
 mod pid1;
 mod props;
