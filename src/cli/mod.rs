@@ -329,7 +329,20 @@ fn check(paths: Vec<PathBuf>) -> ExitCode {
     let results = crate::unit::check_paths(&paths);
     for result in &results {
         match result {
-            Ok(unit) => println!("ok: {} ({})", unit.name, unit.path.display()),
+            Ok(unit) => {
+                // Users and groups are the host's: a unit naming one unknown here would fail
+                // to start.
+                match crate::process::Credentials::check(
+                    unit.user.as_deref(),
+                    unit.group.as_deref(),
+                ) {
+                    Ok(()) => println!("ok: {} ({})", unit.name, unit.path.display()),
+                    Err(why) => {
+                        bad += 1;
+                        eprintln!("{}: {why}", unit.path.display());
+                    }
+                }
+            }
             Err(errors) => {
                 bad += 1;
                 eprintln!("{errors}");

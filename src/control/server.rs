@@ -5,7 +5,7 @@
 //! it as an [`Envelope`] with a one-shot channel for the answer.
 
 use super::protocol::{self, Command, ErrorKind, Response};
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::Gid;
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -41,11 +41,14 @@ impl Access {
         if gid == admin.as_raw() {
             return true;
         }
-        // Supplementary membership, looked up only for this rare case.
-        let user = User::from_uid(Uid::from_raw(uid)).ok().flatten();
-        let group = Group::from_gid(admin).ok().flatten();
+        // Supplementary membership, looked up only for this rare case, in /etc/passwd and
+        // /etc/group (never NSS: see `crate::users`). A uid without an entry is no member.
+        let user = crate::users::user_by_uid(uid).ok().flatten();
+        let group = crate::users::group_by_gid(admin.as_raw()).ok().flatten();
         match (user, group) {
-            (Some(user), Some(group)) => user.gid == admin || group.mem.contains(&user.name),
+            (Some(user), Some(group)) => {
+                user.gid == admin.as_raw() || group.members.contains(&user.name)
+            }
             _ => false,
         }
     }
