@@ -449,16 +449,39 @@ fn spawn_forked(
     }
 }
 
+/// The kernel's `struct sigaction` (x86_64 and aarch64 layout), for `rt_sigaction` itself:
+/// glibc's `sigaction` refuses its two internal signals, which svcd may have inherited ignored
+/// (a program spawned by glibc's posix_spawn gets them so).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
 /// Every signal's default action and none blocked, in the forked child (a signal svcd's parent
 /// ignored or blocked must not reach the unit so; handlers are reset by exec anyway).
 fn default_signals() {
-    // SAFETY: sigaction with SIG_DFL and sigprocmask are async-signal-safe system calls on
-    // memory of this stack frame; failures (SIGKILL, SIGSTOP, glibc's reserved signals) are
-    // expected and harmless.
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction with SIG_DFL and sigprocmask are async-signal-safe system calls on
+    // memory of this stack frame, `default` matching the kernel's layout and its sigset size (8
+    // bytes); failures (SIGKILL, SIGSTOP) are expected and harmless.
     unsafe {
-        for signal in 1..libc::SIGRTMAX() + 1 {
+        for signal in 1..=64 {
             if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                libc::signal(signal, libc::SIG_DFL);
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    &default as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                );
             }
         }
         let mut empty = std::mem::zeroed::<libc::sigset_t>();

@@ -349,3 +349,11 @@ pub fn zombies_of(parent: u32) -> Vec<u32> {
         .filter(|pid| state_and_parent(*pid).is_some_and(|(state, _)| state == 'Z'))
         .collect()
 }
+
+impl Dir {
+    /// Starts svcd as the child of `wrapper` (a command given svcd's command line as its
+    /// arguments), e.g. one that changes what svcd inherits.
+    pub fn start_wrapped(self, wrapper: &[&str]) -> Svcd {
+        Svcd::start(self, wrapper, &[])
+    }
+}
