@@ -255,6 +255,36 @@ mod tests {
     }
 
     #[test]
+    fn read_env_file_refuses_what_others_could_change() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("app.env");
+        std::fs::write(&file, "A=1\n").expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(read_env_file(&file).as_deref(), Ok("A=1\n"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).expect("chmod");
+        let error = read_env_file(&file).unwrap_err();
+        assert!(error.contains("group- or world-writable"), "{error}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod dir");
+        let error = read_env_file(&file).unwrap_err();
+        assert!(error.contains("its directory"), "{error}");
+        // A sticky directory (like /tmp) is fine for a file of svcd's own user.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777))
+            .expect("chmod dir");
+        assert!(read_env_file(&file).is_ok());
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod dir");
+        let link = dir.path().join("link.env");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        let error = read_env_file(&link).unwrap_err();
+        assert!(error.contains("symbolic link"), "{error}");
+        let missing = read_env_file(&dir.path().join("none.env")).unwrap_err();
+        assert!(missing.contains("create it"), "{missing}");
+    }
+
+    #[test]
     fn env_names() {
         assert!(is_env_name("PORT"));
         assert!(is_env_name("_x1"));
