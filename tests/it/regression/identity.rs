@@ -539,3 +539,46 @@ fn an_env_file_its_user_can_swap_for_a_symlink_is_refused() {
         "the secret reached the unit"
     );
 }
+
+#[test]
+fn a_storm_of_crashing_units_holds_no_more_pipes_than_runs() {
+    // 100 units that crash at once, restarted without delay until each gives up (11 starts):
+    // ~1,100 runs in a few seconds, with svcd always busy. Each run's pipes must close when it
+    // is reaped; in the field they piled up until EMFILE (1,512 → 6,899 in 6 s).
+    const UNITS: usize = 100;
+    let mut dir = Dir::new();
+    let names: Vec<String> = (0..UNITS).map(|i| format!("c{i:03}")).collect();
+    for name in &names {
+        dir = dir.with(
+            name,
+            "exec = [\"/bin/false\"]\n[restart]\npolicy = \"always\"\ndelay = \"0s\"\n\
+             multiplier = 1.0\nburst = 10\ninterval = \"10m\"\n",
+        );
+    }
+    let svcd = dir.start();
+    let pid = svcd.pid();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(Ordering::SeqCst) {
+                peak = peak.max(fd_count(pid));
+            }
+            peak
+        })
+    };
+    let timeout = format!("{}s", DEADLINE.as_secs() * 3);
+    let mut wait = vec!["wait", "--for", "failed", "--timeout", &timeout];
+    wait.extend(names.iter().map(String::as_str));
+    let out = svcd.svc(&wait);
+    done.store(true, Ordering::SeqCst);
+    let peak = sampler.join().expect("sampler");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Two pipes per unit at most in flight, and what svcd holds anyway.
+    let bound = 2 * UNITS + 64;
+    assert!(
+        peak <= bound,
+        "svcd held up to {peak} descriptors for {UNITS} units (at most {bound} expected)"
+    );
+}
