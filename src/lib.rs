@@ -15,6 +15,7 @@
 //! - [`config`]: the daemon's own settings (`svcd.toml`).
 //! - [`signal`]: signal names to numbers and back.
 //! - [`time`]: wall-clock formatting (RFC 3339) without a date crate.
+//! - [`users`]: users and groups from `/etc/passwd` and `/etc/group`, never through NSS.
 
 pub mod cli;
 pub mod config;
@@ -27,3 +28,4 @@ pub mod signal;
 pub mod supervisor;
 pub mod time;
 pub mod unit;
+pub mod users;

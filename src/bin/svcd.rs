@@ -31,6 +31,9 @@ struct Args {
 const EXIT_FATAL: u8 = 3;
 
 fn main() -> ExitCode {
+    // First: a signal mask inherited from whoever started svcd (SIGCHLD or SIGTERM blocked)
+    // would keep svcd from ever reaping or stopping.
+    svc::process::unblock_signals();
     let args = Args::parse();
     let level = match std::env::var("SVCD_LOG").as_deref() {
         Ok("debug") => tracing::Level::DEBUG,

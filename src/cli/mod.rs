@@ -500,10 +500,23 @@ fn check(paths: Vec<PathBuf>) -> u8 {
     for result in &results {
         match result {
             Ok(unit) => {
-                text.push_str(&format!("ok: {} ({})\n", unit.name, unit.path.display()));
-                // Warnings only: the file may be meant for another host.
-                for warning in crate::unit::host::warnings(unit) {
-                    warn(format_args!("{warning}"));
+                // Users and groups are the host's: a unit naming one unknown here would fail
+                // to start.
+                match crate::process::Credentials::check(
+                    unit.user.as_deref(),
+                    unit.group.as_deref(),
+                ) {
+                    Ok(()) => {
+                        text.push_str(&format!("ok: {} ({})\n", unit.name, unit.path.display()));
+                        // Warnings only: the file may be meant for another host.
+                        for warning in crate::unit::host::warnings(unit) {
+                            warn(format_args!("{warning}"));
+                        }
+                    }
+                    Err(why) => {
+                        bad += 1;
+                        warn(format_args!("{}: {why}", unit.path.display()));
+                    }
                 }
             }
             Err(errors) => {

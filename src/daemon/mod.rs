@@ -122,8 +122,8 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let config: Config = config::load(&options.config.0, options.config.1)?;
     let admin_group = match &config.admin_group {
         None => None,
-        Some(name) => match nix::unistd::Group::from_name(name) {
-            Ok(Some(group)) => Some(group.gid),
+        Some(name) => match crate::users::group_by_name(name) {
+            Ok(Some(group)) => Some(nix::unistd::Gid::from_raw(group.gid)),
             _ => return Err(DaemonError::AdminGroup(name.clone())),
         },
     };

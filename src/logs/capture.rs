@@ -12,7 +12,7 @@ use super::{MAX_LINE, SharedLog, Stream, lock};
 use std::cell::RefCell;
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Instant, SystemTime};
 use tokio::net::unix::pipe::Receiver;
 
@@ -116,8 +116,10 @@ struct Run {
 struct Pipe {
     stream: Stream,
     /// Non-blocking: neither the task nor `drain` ever waits on a pipe that a surviving child
-    /// keeps open. Shared with the task, which waits for it to be readable.
-    rx: Arc<Receiver>,
+    /// keeps open. The only strong reference: the task waits for it to be readable through a
+    /// `Weak` one, so the pipe closes as soon as its end is read (`None` from then on), even
+    /// while a daemon busy with a storm of restarts has not got round to the task yet.
+    rx: Option<Arc<Receiver>>,
     /// Every writer closed it.
     eof: bool,
     cutter: LineCutter,
@@ -151,7 +153,7 @@ impl Capture {
             if let Some(rx) = rx {
                 pipes.push(Pipe {
                     stream,
-                    rx: rx.clone(),
+                    rx: Some(rx.clone()),
                     eof: false,
                     cutter: LineCutter::default(),
                 });
@@ -160,7 +162,7 @@ impl Capture {
         let capture = Capture {
             run: Arc::new(Mutex::new(Run { log, pipes })),
         };
-        let [out, err] = rxs;
+        let [out, err] = rxs.map(|rx| rx.as_ref().map(Arc::downgrade));
         tokio::spawn(capture.clone().read_loop(out, err));
         capture
     }
@@ -172,7 +174,7 @@ impl Capture {
         for index in 0..run.pipes.len() {
             // Bounded: a surviving child of the unit that keeps writing must not hold the
             // daemon here; what the exited process wrote fits in a pipe's buffer.
-            run.read(index, DRAIN_READS);
+            run.read(index, DRAIN_READS, true);
         }
     }
 
@@ -180,7 +182,7 @@ impl Capture {
         self.run.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn read_loop(self, out: Option<Arc<Receiver>>, err: Option<Arc<Receiver>>) {
+    async fn read_loop(self, out: Option<Weak<Receiver>>, err: Option<Weak<Receiver>>) {
         let mut open = [out.is_some(), err.is_some()];
         while open[0] || open[1] {
             let (stream, ready) = tokio::select! {
@@ -195,7 +197,7 @@ impl Capture {
             let found = {
                 let mut run = self.lock();
                 match run.pipes.iter().position(|p| p.stream == stream) {
-                    Some(index) => run.read(index, BURST),
+                    Some(index) => run.read(index, BURST, false),
                     None => Read::Eof,
                 }
             };
@@ -209,14 +211,18 @@ impl Capture {
 }
 
 impl Run {
-    /// Reads pipe `index` until it is empty, closed, or `reads` reads were made.
-    fn read(&mut self, index: usize, reads: usize) -> Read {
+    /// Reads pipe `index` until it is empty, closed, or `reads` reads were made. `direct`: with
+    /// read(2) itself, not through tokio's readiness, which a daemon busy with a storm of
+    /// restarts may not have learnt yet (`try_read` would then say "empty" without reading).
+    fn read(&mut self, index: usize, reads: usize, direct: bool) -> Read {
         let Run { log, pipes } = self;
         let pipe = &mut pipes[index];
         if pipe.eof {
             return Read::Eof;
         }
-        let rx = pipe.rx.clone();
+        let Some(rx) = pipe.rx.clone() else {
+            return Read::Eof;
+        };
         let mut log = lock(log);
         let found = BUFFER.with_borrow_mut(|buffer| {
             buffer.resize(CHUNK, 0);
@@ -226,7 +232,12 @@ impl Run {
                     return Read::More;
                 }
                 count += 1;
-                match rx.try_read(buffer) {
+                let result = if direct {
+                    nix::unistd::read(&*rx, buffer).map_err(std::io::Error::from)
+                } else {
+                    rx.try_read(buffer)
+                };
+                match result {
                     Ok(0) => return Read::Eof,
                     Ok(n) => {
                         let stamp = crate::time::rfc3339(SystemTime::now());
@@ -255,14 +266,24 @@ impl Run {
                 .finish(|line| log.push_line(stream, &stamp, line, now));
             log.flush(now);
             pipe.eof = true;
+            // Closes the pipe (the task holds it weakly).
+            pipe.rx = None;
         }
         found
     }
 }
 
-async fn wait(rx: &Option<Arc<Receiver>>) -> std::io::Result<()> {
+/// Waits until the pipe is readable; an error once it is closed.
+async fn wait(rx: &Option<Weak<Receiver>>) -> std::io::Result<()> {
     match rx {
-        Some(rx) => rx.readable().await,
+        Some(rx) => {
+            // A strong reference only during each poll, never while waiting.
+            std::future::poll_fn(|cx| match rx.upgrade() {
+                Some(rx) => rx.poll_read_ready(cx),
+                None => std::task::Poll::Ready(Err(ErrorKind::BrokenPipe.into())),
+            })
+            .await
+        }
         None => std::future::pending().await,
     }
 }

@@ -1,7 +1,10 @@
 //! Resolving `user` and `group` before the fork, applying them after it.
+//!
+//! Names are looked up in `/etc/passwd` and `/etc/group` by [`crate::users`], never through
+//! NSS (see there why).
 
-use nix::unistd::{Gid, Group, Uid, User, getgrouplist, setgid, setgroups, setuid};
-use std::ffi::CString;
+use crate::users;
+use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
 
 /// Identity to take in the child. Built in the parent (lookups allocate and read files), applied
 /// in the child with system calls only.
@@ -12,23 +15,34 @@ pub struct Credentials {
     groups: Option<Vec<Gid>>,
 }
 
+/// Which of [`Credentials::apply`]'s calls failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Setgroups,
+    Setgid,
+    Setuid,
+}
+
 impl Credentials {
     /// Looks up `user` and `group` (names or numeric ids). Without `group`, the user's primary
-    /// group; with a user, its supplementary groups too. Changing identity needs root.
+    /// group; with a user, its supplementary groups too (from `/etc/group`'s member lists). A
+    /// numeric user without an entry gets the group of the same number and no supplementary
+    /// groups. Changing identity needs root.
     pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Credentials, String> {
         if user.is_none() && group.is_none() {
             return Ok(Credentials::default());
         }
         let mut creds = Credentials::default();
-        let mut user_entry = None;
+        // The name whose supplementary groups to take, when the user has an entry.
+        let mut member = None;
         if let Some(name) = user {
-            let entry = lookup_user(name)?;
-            creds.uid = Some(entry.uid);
-            creds.gid = Some(entry.gid);
-            user_entry = Some(entry);
+            let (uid, gid, entry_name) = lookup_user(name)?;
+            creds.uid = Some(Uid::from_raw(uid));
+            creds.gid = Some(Gid::from_raw(gid));
+            member = entry_name;
         }
         if let Some(name) = group {
-            creds.gid = Some(lookup_group(name)?);
+            creds.gid = Some(Gid::from_raw(lookup_group(name)?));
         }
         let is_root = Uid::effective().is_root();
         let same_user = creds.uid.is_none_or(|u| u == Uid::effective());
@@ -39,17 +53,26 @@ impl Credentials {
             }
             return Err("user/group need svcd to run as root".to_string());
         }
-        if let (Some(entry), Some(gid)) = (user_entry, creds.gid) {
-            let cname = CString::new(entry.name.as_bytes())
-                .map_err(|_| format!("user name `{}` has a NUL byte", entry.name))?;
-            let groups = getgrouplist(&cname, gid)
-                .map_err(|e| format!("cannot list the groups of `{}`: {e}", entry.name))?;
-            creds.groups = Some(groups);
-        } else if creds.gid.is_some() {
-            // A group without a user: drop root's supplementary groups, keep only that one.
-            creds.groups = Some(Vec::new());
-        }
+        let gid = creds.gid.map_or(0, Gid::as_raw);
+        let groups = match member {
+            Some(name) => users::groups_of(&name, gid).map_err(|e| e.to_string())?,
+            // A group without a user, or a user without an entry: drop root's supplementary
+            // groups, keep only the primary one.
+            None => vec![gid],
+        };
+        creds.groups = Some(groups.into_iter().map(Gid::from_raw).collect());
         Ok(creds)
+    }
+
+    /// Whether `user` and `group` can be resolved here (for `svc check`, run as any user).
+    pub fn check(user: Option<&str>, group: Option<&str>) -> Result<(), String> {
+        if let Some(name) = user {
+            lookup_user(name)?;
+        }
+        if let Some(name) = group {
+            lookup_group(name)?;
+        }
+        Ok(())
     }
 
     /// Whether there is nothing to change.
@@ -57,40 +80,52 @@ impl Credentials {
         self.uid.is_none() && self.gid.is_none() && self.groups.is_none()
     }
 
-    /// Applies the identity; called in the child between fork and exec (no allocation).
-    pub fn apply(&self) -> std::io::Result<()> {
+    /// Applies the identity; called in the child between fork and exec (no allocation). The
+    /// error names the call that failed.
+    pub fn apply(&self) -> Result<(), (Step, nix::errno::Errno)> {
         if let Some(groups) = &self.groups {
-            setgroups(groups)?;
+            setgroups(groups).map_err(|e| (Step::Setgroups, e))?;
         }
         if let Some(gid) = self.gid {
-            setgid(gid)?;
+            setgid(gid).map_err(|e| (Step::Setgid, e))?;
         }
         if let Some(uid) = self.uid {
-            setuid(uid)?;
+            setuid(uid).map_err(|e| (Step::Setuid, e))?;
         }
         Ok(())
     }
 }
 
-fn lookup_user(name: &str) -> Result<User, String> {
+/// `user` → (uid, primary gid, the entry's name if it has one).
+fn lookup_user(name: &str) -> Result<(u32, u32, Option<String>), String> {
     let found = match name.parse::<u32>() {
-        Ok(id) => User::from_uid(Uid::from_raw(id)),
-        Err(_) => User::from_name(name),
-    };
-    match found {
-        Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(format!("no such user `{name}`")),
-        Err(e) => Err(format!("cannot look up user `{name}`: {e}")),
+        Ok(id) => users::user_by_uid(id),
+        Err(_) => users::user_by_name(name),
+    }
+    .map_err(|e| format!("cannot look up user `{name}`: {e}"))?;
+    match (found, name.parse::<u32>()) {
+        (Some(user), _) => Ok((user.uid, user.gid, Some(user.name))),
+        (None, Ok(id)) => Ok((id, id, None)),
+        (None, Err(_)) => Err(format!(
+            "no such user `{name}` in {} (svcd reads users only from there, not from NSS); \
+             create it (useradd) or give a numeric uid",
+            users::PASSWD
+        )),
     }
 }
 
-fn lookup_group(name: &str) -> Result<Gid, String> {
+/// `group` → gid; a number needs no entry.
+fn lookup_group(name: &str) -> Result<u32, String> {
     if let Ok(id) = name.parse::<u32>() {
-        return Ok(Gid::from_raw(id));
+        return Ok(id);
     }
-    match Group::from_name(name) {
+    match users::group_by_name(name) {
         Ok(Some(group)) => Ok(group.gid),
-        Ok(None) => Err(format!("no such group `{name}`")),
+        Ok(None) => Err(format!(
+            "no such group `{name}` in {} (svcd reads groups only from there, not from NSS); \
+             create it (groupadd) or give a numeric gid",
+            users::GROUP
+        )),
         Err(e) => Err(format!("cannot look up group `{name}`: {e}")),
     }
 }

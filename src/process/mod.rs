@@ -1,134 +1,32 @@
 //! Real processes: spawn a unit, signal its process group, reap exits.
 //!
-//! This is the only module with `unsafe` code (the `pre_exec` hook), each block with its
-//! `// SAFETY:`. Reaping has one owner: [`reap`], a `waitpid(-1)` loop the daemon runs on
-//! SIGCHLD. Children are spawned with `std::process::Command` and the `Child` handle is dropped
-//! without waiting, so nothing else ever reaps them.
+//! This is the only module with `unsafe` code (`posix_spawn` and the `pre_exec` hook, in
+//! [`spawn`]), each block with its `// SAFETY:`. Reaping has one owner: [`reap`], a
+//! `waitpid(-1)` loop the daemon runs on SIGCHLD. Children are spawned by `posix_spawn` or by
+//! `std::process::Command` whose `Child` handle is dropped without waiting, so nothing else
+//! ever reaps them.
 
 mod credentials;
+mod spawn;
 mod strays;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
+pub use spawn::{SpawnError, Spawned, spawn};
 pub use strays::{UNIT_ENV, children, find_strays, signal_pids, stat_fields};
 
 use crate::supervisor::ExitStatus;
-use crate::unit::Unit;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
-use nix::sys::stat::{Mode, umask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 
-/// Why a unit could not be spawned.
-#[derive(Debug, thiserror::Error)]
-pub enum SpawnError {
-    #[error("cannot resolve user/group: {0}")]
-    Credentials(String),
-    #[error("cannot create an output pipe: {0}")]
-    Pipe(#[source] Errno),
-    #[error("cannot execute `{program}`: {source}")]
-    Exec {
-        program: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// A process just started: its pid (also its process group) and the read ends of its output.
-#[derive(Debug)]
-pub struct Spawned {
-    pub pid: u32,
-    /// The unit's stdout, for [`crate::logs::capture`].
-    pub stdout: OwnedFd,
-    /// The unit's stderr, a pipe of its own so that each line is stamped with its stream.
-    pub stderr: OwnedFd,
-}
-
-/// Spawns `unit` in its own process group, stdin from /dev/null, stdout and stderr into a pipe
-/// each. The environment is svcd's own, then the unit's `env_file`, then its `env`, then
-/// `SVC_UNIT=<name>`, by which [`find_strays`] recognizes the unit's processes.
-pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
-    let creds = Credentials::resolve(unit.user.as_deref(), unit.group.as_deref())
-        .map_err(SpawnError::Credentials)?;
-    let (read_out, write_out) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
-    let (read_err, write_err) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
-
-    let program = unit.argv.first().cloned().unwrap_or_default();
-    let mut command = Command::new(&program);
-    command
-        .args(unit.argv.iter().skip(1))
-        .envs(&unit.env)
-        .env(UNIT_ENV, &unit.name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(write_out))
-        .stderr(Stdio::from(write_err))
-        .process_group(0);
-    if let Some(dir) = &unit.workdir {
-        command.current_dir(dir);
+/// Unblocks every signal of the calling thread: svcd's first act, for a mask it inherited.
+pub fn unblock_signals() {
+    use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None) {
+        eprintln!("svcd: cannot unblock signals: {e}");
     }
-    // Formatted now: the child must not allocate.
-    let oom_score_adj: Option<Vec<u8>> = unit
-        .memory
-        .oom_score_adj
-        .map(|adj| format!("{adj}\n").into_bytes());
-    // Without identity, umask or OOM score to set, std spawns with posix_spawn (clone with
-    // CLONE_VFORK), several times faster than fork for a daemon with a large heap: only hook
-    // when needed.
-    if !creds.is_noop() || unit.umask.is_some() || oom_score_adj.is_some() {
-        let unit_umask = unit.umask;
-        // SAFETY: the hook runs in the child between fork and exec, where only
-        // async-signal-safe calls are allowed: open, write, close, setgroups, setgid, setuid
-        // and umask are plain system calls (the path is a C string literal, so nix does not
-        // allocate for it), and `creds` and the oom_score_adj text were fully built (all
-        // allocation done) before the fork.
-        unsafe {
-            command.pre_exec(move || {
-                if let Some(text) = &oom_score_adj {
-                    // Before dropping privileges: lowering the score needs CAP_SYS_RESOURCE.
-                    write_oom_score_adj(text)?;
-                }
-                creds.apply()?;
-                if let Some(mask) = unit_umask {
-                    umask(Mode::from_bits_truncate(mask));
-                }
-                Ok(())
-            });
-        }
-    }
-    let child = command
-        .spawn()
-        .map_err(|source| SpawnError::Exec { program, source })?;
-    // Dropping `child` neither kills nor waits: the daemon's reap loop owns the exit.
-    let pid = child.id();
-    drop(command);
-    Ok(Spawned {
-        pid,
-        stdout: read_out,
-        stderr: read_err,
-    })
-}
-
-/// Writes `text` to /proc/self/oom_score_adj; runs in the forked child, so it does not allocate.
-fn write_oom_score_adj(text: &[u8]) -> std::io::Result<()> {
-    use nix::fcntl::{OFlag, open};
-    let to_io = |e: Errno| std::io::Error::from_raw_os_error(e as i32);
-    let fd = open(
-        c"/proc/self/oom_score_adj",
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(to_io)?;
-    let written = nix::unistd::write(&fd, text).map_err(to_io)?;
-    if written != text.len() {
-        return Err(std::io::Error::from_raw_os_error(Errno::EIO as i32));
-    }
-    Ok(())
 }
 
 /// Sends `signal` to every process of the group `pgid`. A group that is already gone is fine.

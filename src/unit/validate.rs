@@ -367,16 +367,12 @@ impl Check<'_> {
         let Some(path) = self.path(entry, dir) else {
             return (None, BTreeMap::new());
         };
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::envfile::read_env_file(&path) {
             Ok(text) => text,
             Err(error) => {
                 self.value(
                     entry,
-                    format!(
-                        "cannot read env_file {}: {error}; create it, fix the path (relative paths \
-                         start at the unit file's directory), or remove the key",
-                        path.display()
-                    ),
+                    format!("cannot read env_file {}: {error}", path.display()),
                 );
                 return (Some(path), BTreeMap::new());
             }

@@ -383,4 +383,10 @@ impl Dir {
         args.extend(["--config".into(), config.into()]);
         args
     }
+
+    /// Starts svcd as the child of `wrapper` (a command given svcd's command line as its
+    /// arguments), e.g. one that changes what svcd inherits.
+    pub fn start_wrapped(self, wrapper: &[&str]) -> Svcd {
+        Svcd::start(self, wrapper, &[])
+    }
 }
