@@ -381,8 +381,7 @@ fn fd_count(pid: u32) -> usize {
 fn restarts_that_fail_or_crash_at_once_leak_no_descriptors() {
     // A short delay, not 0: svcd answers `status` between the restarts. Disabled: the count
     // before is of an idle svcd.
-    let crash =
-        "enabled = false\n[restart]\npolicy = \"always\"\ndelay = \"2ms\"\nmultiplier = 1.0\n";
+    let crash = "enabled = false\n[restart]\npolicy = \"always\"\ndelay = \"2ms\"\nmultiplier = 1.0\nmax_delay = \"2ms\"\n";
     let svcd = Dir::new()
         .with("crash", &format!("exec = [\"/bin/false\"]\n{crash}"))
         .with(
@@ -411,13 +410,14 @@ fn restarts_that_fail_or_crash_at_once_leak_no_descriptors() {
     let mut stop = vec!["stop"];
     stop.extend(names);
     svcd.svc_ok(&stop, 0);
-    // Once every run is over, svcd holds what it held before them; a leak (the field's: 0.8
-    // descriptors per restart) never comes back down.
+    // Once every run is over, svcd holds what it held before them, plus each unit's log file
+    // (open since svcd's first line about the unit); a leak (the field's: 0.8 descriptors per
+    // restart) never comes back down.
     let mut now = 0;
     let settled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_until("svcd's descriptors back to their count", DEADLINE, || {
             now = fd_count(svcd.pid());
-            (now <= before).then_some(())
+            (now <= before + names.len()).then_some(())
         })
     }));
     assert!(
@@ -575,8 +575,9 @@ fn a_storm_of_crashing_units_holds_no_more_pipes_than_runs() {
     done.store(true, Ordering::SeqCst);
     let peak = sampler.join().expect("sampler");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    // Two pipes per unit at most in flight, and what svcd holds anyway.
-    let bound = 2 * UNITS + 64;
+    // Two pipes per unit at most in flight, its log file (open since svcd's own line about
+    // the start), and what svcd holds anyway.
+    let bound = 3 * UNITS + 64;
     assert!(
         peak <= bound,
         "svcd held up to {peak} descriptors for {UNITS} units (at most {bound} expected)"
