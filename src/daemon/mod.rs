@@ -429,8 +429,8 @@ impl Daemon {
         match process::spawn(&self.units[id]) {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
-                self.apply_log_settings(id);
                 let log = self.logs.log(&self.units[id].name);
+                self.set_log_settings(id, &log);
                 let capture = Capture::start(log, spawned.stdout, spawned.stderr);
                 self.captures.insert(spawned.pid, capture);
                 self.supervisor.handle_spawned(now, id, spawned.pid);

@@ -102,7 +102,10 @@ impl Daemon {
         self.configure_checks();
         // Updated in place: the log takes its new rotation now, a check task its new settings.
         for id in updated {
-            self.apply_log_settings(id);
+            // A log not open yet gets its settings when the unit is spawned.
+            if let Some(log) = self.logs.find(&self.units[id].name) {
+                self.set_log_settings(id, &log);
+            }
             self.checks.restart_task(id);
             self.sync_checks(id);
         }
@@ -134,11 +137,10 @@ impl Daemon {
     }
 
     /// Gives unit `id`'s log the rotation its settings (or svcd's defaults) say.
-    pub(super) fn apply_log_settings(&self, id: UnitId) {
+    pub(super) fn set_log_settings(&self, id: UnitId, log: &crate::logs::SharedLog) {
         let unit = &self.units[id];
-        let log = self.logs.log(&unit.name);
         let defaults = self.logs.defaults();
-        crate::logs::lock(&log).set_settings(crate::logs::Settings {
+        crate::logs::lock(log).set_settings(crate::logs::Settings {
             max_size: unit.log.max_size.unwrap_or(defaults.max_size),
             keep: unit.log.keep.unwrap_or(defaults.keep),
         });
@@ -240,4 +242,49 @@ fn vacate(unit: &mut unit::Unit) {
     unit.after = Vec::new();
     unit.enabled = false;
     unit.fatal = false;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reaches_the_process;
+    use std::path::Path;
+
+    fn unit(text: &str) -> crate::unit::Unit {
+        match crate::unit::validate::validate(Path::new("/units/app.toml"), text) {
+            Ok(unit) => unit,
+            Err(errors) => panic!("{errors}"),
+        }
+    }
+
+    #[test]
+    fn only_changes_the_process_sees_restart_it() {
+        let base = "exec = [\"app\"]\nenv = { A = \"1\" }\n";
+        let old = unit(base);
+        for svcd_only in [
+            "description = \"new\"\n",
+            "enabled = false\n",
+            "fatal = true\n",
+            "wants = [\"db\"]\n",
+            "restart.delay = \"5s\"\n",
+            "stop.signal = \"SIGQUIT\"\n",
+            "ready.tcp = \"127.0.0.1:1\"\n",
+            "health.http = \"http://127.0.0.1:1/\"\n",
+            "memory.max = \"1G\"\n",
+            "log.keep = 2\n",
+            "reload.signal = \"SIGHUP\"\n",
+        ] {
+            let new = unit(&format!("{base}{svcd_only}"));
+            assert!(!reaches_the_process(&old, &new), "{svcd_only}");
+        }
+        for process in [
+            "exec = [\"app\", \"-v\"]\nenv = { A = \"1\" }\n",
+            "exec = [\"app\"]\nenv = { A = \"2\" }\n",
+            "exec = [\"app\"]\nenv = { A = \"1\" }\nworkdir = \"/srv\"\n",
+            "exec = [\"app\"]\nenv = { A = \"1\" }\numask = \"077\"\n",
+            "exec = [\"app\"]\nenv = { A = \"1\" }\nuser = \"nobody\"\n",
+            "exec = [\"app\"]\nenv = { A = \"1\" }\nmemory.oom_score_adj = 500\n",
+        ] {
+            assert!(reaches_the_process(&old, &unit(process)), "{process}");
+        }
+    }
 }

@@ -34,13 +34,11 @@ struct LastReload {
 /// One unit's reload: its outcome so far (`Err`: why it failed).
 #[derive(Debug)]
 pub struct Outcome {
-    unit: UnitId,
     name: String,
-    run: u64,
     result: Result<String, String>,
-    /// Whether it goes into the unit's `last_reload`: not when the unit could not be asked
-    /// (not running, no reload method); its status says enough.
-    record: bool,
+    /// The unit and run whose `last_reload` it becomes; `None` when the unit could not be
+    /// asked (not running, no reload method, invalid file): its status says enough.
+    record: Option<(UnitId, u64)>,
 }
 
 /// A `reload.exec` command under way.
@@ -80,22 +78,23 @@ impl Daemon {
             let id = match &self.entries[index].1 {
                 Entry::Unit(id) => *id,
                 Entry::Broken(_) => {
-                    let why = format!("{name}: its unit file is invalid");
-                    let _ = reply.send(Response::error(ErrorKind::Failed, why, vec![]));
-                    return;
+                    done.push(Outcome {
+                        name,
+                        result: Err("its unit file is invalid".to_string()),
+                        record: None,
+                    });
+                    continue;
                 }
             };
             let status = self.supervisor.status(id);
             let run = status.starts;
             let outcome = |result: Result<String, String>| Outcome {
-                unit: id,
                 name: name.clone(),
-                run,
-                record: true,
+                record: Some((id, run)),
                 result,
             };
             let refused = |why: String| Outcome {
-                record: false,
+                record: None,
                 ..outcome(Err(why))
             };
             let main = self.checks.main_pid.get(&id).copied().or(status.pid);
@@ -185,8 +184,8 @@ impl Daemon {
                     failures.push(format!("{}: {why}", outcome.name));
                 }
             }
-            if outcome.record {
-                self.record_reload(outcome.unit, outcome.run, &outcome.result);
+            if let Some((id, run)) = outcome.record {
+                self.record_reload(id, run, &outcome.result);
             }
         }
         let response = if failures.is_empty() {
@@ -258,10 +257,8 @@ async fn wait_command(running: Running) -> Outcome {
         }
     };
     Outcome {
-        unit,
         name,
-        run,
-        record: true,
+        record: Some((unit, run)),
         result,
     }
 }
