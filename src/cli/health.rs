@@ -60,6 +60,7 @@ mod tests {
             log_error: None,
             paused: false,
             paused_by: None,
+            last_reload: None,
             status_text: None,
         }
     }

@@ -124,8 +124,10 @@ enum Sub {
         #[arg(long = "for", value_name = "STATE")]
         state: String,
     },
-    /// Re-read the unit files: start new units, stop removed ones, restart changed ones.
-    Reload,
+    /// No names: re-read the unit files (start new units, stop removed ones, restart changed
+    /// ones whose change reaches the process, update the others in place). With names: ask
+    /// those running units to reload their configuration (`reload.signal` / `reload.exec`).
+    Reload { names: Vec<String> },
     /// Stop every unit and end svcd.
     Shutdown,
     /// The last lines of units' logs (several units: interleaved by time); `-f` follows.
@@ -229,7 +231,7 @@ pub fn run(args: Args) -> ExitCode {
             };
             act(&socket, command, timeouts, quiet)
         }
-        Sub::Reload => act(&socket, Command::Reload {}, timeouts, quiet),
+        Sub::Reload { names } => act(&socket, Command::Reload { names }, timeouts, quiet),
         Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
         Sub::Logs {
             names,
@@ -345,6 +347,8 @@ fn act(socket: &std::path::Path, command: Command, timeouts: Timeouts, quiet: bo
         Command::Start { names, wait } => (["started", "starting"], names.clone(), *wait),
         Command::Stop { names, wait } => (["stopped", "stopping"], names.clone(), *wait),
         Command::Restart { names, wait } => (["restarted", "restarting"], names.clone(), *wait),
+        // svcd's message says how each unit reloaded.
+        Command::Reload { names } => (["", ""], names.clone(), true),
         _ => (["", ""], Vec::new(), true),
     };
     // Waiting for units, or for svcd to stop them all, takes what the units take.
@@ -370,7 +374,10 @@ fn act(socket: &std::path::Path, command: Command, timeouts: Timeouts, quiet: bo
     if let Some(message) = &response.message {
         text = format!("{message}\n");
     }
-    if std::io::stdout().is_terminal() {
+    if let Some(changes) = &response.reloaded {
+        text.push_str(&render::reload_changes(changes));
+    }
+    if std::io::stdout().is_terminal() && !said[0].is_empty() {
         let said = if waits { said[0] } else { said[1] };
         for name in &names {
             text.push_str(&format!("{said} {name}\n"));

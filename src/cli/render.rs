@@ -1,6 +1,6 @@
 //! How `svc status` and `svc list` read on a terminal.
 
-use crate::control::{HostInfo, UnitInfo};
+use crate::control::{HostInfo, ReloadChanges, UnitInfo};
 use crate::logs::escape_controls;
 use std::fmt::Write;
 use std::time::Duration;
@@ -66,6 +66,14 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     if let Some(exit) = &unit.last_exit {
         let _ = writeln!(out, " Last exit: {} at {}", exit.reason, exit.at);
     }
+    if let Some(reload) = &unit.last_reload {
+        let (what, how) = if reload.ok {
+            ("reloaded", &reload.reason)
+        } else {
+            ("reload failed", &reload.reason)
+        };
+        let _ = writeln!(out, "    Reload: {what} at {} ({how})", reload.at);
+    }
     if !unit.command.is_empty() {
         let _ = writeln!(
             out,
@@ -92,6 +100,23 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
             let _ = writeln!(out, "{}", escape_controls(line));
         }
     }
+}
+
+/// What `svc reload` changed, a line per kind: `restarted: chat, proxy`.
+pub fn reload_changes(changes: &ReloadChanges) -> String {
+    let mut out = String::new();
+    for (kind, names) in [
+        ("started", &changes.started),
+        ("added", &changes.added),
+        ("stopped", &changes.stopped),
+        ("restarted", &changes.restarted),
+        ("updated", &changes.updated),
+    ] {
+        if !names.is_empty() {
+            let _ = writeln!(out, "{kind}: {}", names.join(", "));
+        }
+    }
+    out
 }
 
 /// The host line under `svc status`: memory, swap, pressure; and the host policy's last

@@ -8,5 +8,5 @@ pub mod server;
 
 pub use protocol::{
     Command, ErrorKind, ExitInfo, HostInfo, LogEvent, LogLine, MemoryInfo, PROTOCOL_VERSION,
-    Permission, Request, Response, UnitInfo,
+    Permission, ReloadChanges, ReloadInfo, Request, Response, UnitInfo,
 };

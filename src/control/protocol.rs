@@ -47,9 +47,14 @@ pub enum Command {
         names: Vec<String>,
         state: String,
     },
-    /// Re-read the unit files: start new, stop removed, restart changed. An invalid file
-    /// changes nothing.
-    Reload {},
+    /// No names: re-read the unit files (start new, stop removed, restart changed, update in
+    /// place what only svcd reads); an invalid file changes nothing. With names: ask those
+    /// running units to reload their configuration (`reload.signal` / `reload.exec`), and
+    /// answer once they did or failed to.
+    Reload {
+        #[serde(default)]
+        names: Vec<String>,
+    },
     /// Stop everything, answer, exit.
     Shutdown {},
     /// The last `lines` lines of the units' logs, interleaved by time, each as a [`LogEvent`]
@@ -99,12 +104,12 @@ impl Command {
             Command::Start { .. }
             | Command::Stop { .. }
             | Command::Restart { .. }
-            | Command::Reload {}
+            | Command::Reload { .. }
             | Command::Shutdown {} => Permission::Admin,
         }
     }
 
-    /// The unit names the command carries (none for `list`, `reload`, `shutdown`).
+    /// The unit names the command carries (none for `list`, `shutdown`).
     fn names_mut(&mut self) -> Option<&mut Vec<String>> {
         match self {
             Command::Status { names }
@@ -112,8 +117,9 @@ impl Command {
             | Command::Stop { names, .. }
             | Command::Restart { names, .. }
             | Command::Wait { names, .. }
-            | Command::Logs { names, .. } => Some(names),
-            Command::List {} | Command::Reload {} | Command::Shutdown {} => None,
+            | Command::Logs { names, .. }
+            | Command::Reload { names } => Some(names),
+            Command::List {} | Command::Shutdown {} => None,
         }
     }
 
@@ -147,13 +153,48 @@ pub struct Response {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub units: Option<Vec<UnitInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
+    pub error: Option<Box<ErrorBody>>,
     /// A line for the user (e.g. what a reload changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The host's memory, in answers to `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<Box<HostInfo>>,
+    /// In answers to `reload` of the unit files: the units it started, stopped, restarted,
+    /// and updated in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reloaded: Option<Box<ReloadChanges>>,
+}
+
+/// What a `reload` of the unit files did, unit by unit (names sorted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadChanges {
+    /// New units, started (enabled ones) or just added.
+    #[serde(default)]
+    pub started: Vec<String>,
+    /// New units that are not enabled: known now, not started.
+    #[serde(default)]
+    pub added: Vec<String>,
+    /// Units whose file was removed: stopped and forgotten.
+    #[serde(default)]
+    pub stopped: Vec<String>,
+    /// Changed units that were running, whose change reaches the process: restarted.
+    #[serde(default)]
+    pub restarted: Vec<String>,
+    /// Changed units whose change only svcd reads (or that were not running): new settings
+    /// taken in place, the process left alone.
+    #[serde(default)]
+    pub updated: Vec<String>,
+}
+
+/// A unit's last `svc reload NAME` of its current run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadInfo {
+    /// When it ended (RFC 3339).
+    pub at: String,
+    pub ok: bool,
+    /// Why it failed, or how it was done (`SIGHUP sent`, `` `cmd` exited 0 ``).
+    pub reason: String,
 }
 
 /// The host's memory and pressure, as `status` shows it in one line.
@@ -250,6 +291,10 @@ pub struct UnitInfo {
     /// The signal that stopped it, while `paused`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_by: Option<String>,
+    /// The last reload of the configuration of this run (`svc reload NAME`, or the unit's own
+    /// sd_notify `RELOADING=1` … `READY=1`); null if none.
+    #[serde(default)]
+    pub last_reload: Option<ReloadInfo>,
 }
 
 /// One line of a unit's log, as `logs` sends it.
@@ -308,6 +353,7 @@ impl Response {
             error: None,
             message: None,
             host: None,
+            reloaded: None,
         }
     }
 
@@ -322,12 +368,13 @@ impl Response {
             ok: false,
             units: None,
             message: None,
-            error: Some(ErrorBody {
+            error: Some(Box::new(ErrorBody {
                 kind,
                 message: message.into(),
                 names,
-            }),
+            })),
             host: None,
+            reloaded: None,
         }
     }
 }
@@ -497,7 +544,7 @@ mod tests {
                 r#""cmd":"wait","names":["a"],"state":"running""#,
                 &["names", "state"],
             ),
-            (r#""cmd":"reload""#, &[]),
+            (r#""cmd":"reload""#, &["names"]),
             (r#""cmd":"shutdown""#, &[]),
             (
                 r#""cmd":"logs","names":["a"]"#,

@@ -42,6 +42,11 @@ pub enum Message {
     },
     /// The ready check of run `run` reached a listener that is not the unit's: why.
     NotReady { unit: UnitId, run: u64, why: String },
+    /// The `reload.exec` commands of a `svc reload NAME` request ended: record, then answer.
+    Reloaded {
+        outcomes: Vec<super::unit_reload::Outcome>,
+        reply: oneshot::Sender<crate::control::Response>,
+    },
     /// A datagram on the notify socket, from `pid` (per SO_PASSCRED), with the descriptors
     /// passed with it (closed once it is handled).
     Notify {
@@ -75,6 +80,19 @@ pub struct Checks {
 impl Checks {
     pub fn set_sender(&mut self, tx: mpsc::UnboundedSender<Message>) {
         self.tx = Some(tx);
+    }
+
+    /// Where tasks send their messages to the event loop (`None` before it runs).
+    pub fn sender(&self) -> Option<mpsc::UnboundedSender<Message>> {
+        self.tx.clone()
+    }
+
+    /// Aborts unit `id`'s check task, so that the next [`Daemon::sync_checks`] starts one with
+    /// the unit's settings as they are now (after a reload changed them).
+    pub fn restart_task(&mut self, id: UnitId) {
+        if let Some((_, _, task)) = self.tasks.remove(&id) {
+            task.abort();
+        }
     }
 
     /// A reaped pid that was an `exec` check: its exit goes to the waiting task. Returns whether
@@ -175,6 +193,7 @@ impl Daemon {
             Message::Exec { unit, argv, reply } => {
                 let _ = reply.send(self.spawn_check(unit, argv));
             }
+            Message::Reloaded { outcomes, reply } => self.finish_reload(outcomes, reply),
             Message::Notify { pid, text, fds } => {
                 self.handle_notify(pid, &text);
                 // The answer to `BARRIER=1`: every message before it has been handled.
@@ -190,9 +209,18 @@ impl Daemon {
     ) -> Result<(u32, oneshot::Receiver<ExitStatus>), String> {
         let mut check = self.units[id].clone();
         check.argv = argv;
-        let spawned = process::spawn(&check).map_err(|e| e.to_string())?;
+        self.spawn_beside(&check)
+    }
+
+    /// Runs `command` (a unit's settings with another argv) beside the unit; its exit is
+    /// reaped by the event loop and sent to the receiver.
+    pub(super) fn spawn_beside(
+        &mut self,
+        command: &Unit,
+    ) -> Result<(u32, oneshot::Receiver<ExitStatus>), String> {
+        let spawned = process::spawn(command).map_err(|e| e.to_string())?;
         // A check's output goes to its unit's log, as its own would.
-        let log = self.logs.log(&check.name);
+        let log = self.logs.log(&command.name);
         let _capture = crate::logs::capture::Capture::start(log, spawned.stdout, spawned.stderr);
         let (tx, rx) = oneshot::channel();
         self.checks.exec_waits.insert(spawned.pid, tx);

@@ -13,6 +13,7 @@ mod reload;
 mod report;
 mod requests;
 pub(crate) mod statedir;
+mod unit_reload;
 mod waiter;
 
 /// The sd_notify message parser, pure, for the fuzz targets.
@@ -106,6 +107,8 @@ struct Daemon {
     removed: Vec<UnitId>,
     /// `shutdown_timeout` of svcd.toml: the whole shutdown's budget.
     shutdown_timeout: std::time::Duration,
+    /// Each unit's last `svc reload NAME`.
+    unit_reloads: unit_reload::UnitReloads,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -223,7 +226,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             _ = sigterm.recv() => daemon.begin_shutdown("svcd got SIGTERM", None),
             _ = sigint.recv() => daemon.begin_shutdown("svcd got SIGINT", None),
             _ = sighup.recv() => match daemon.reload() {
-                Ok(summary) => tracing::info!("SIGHUP: {summary}"),
+                Ok((summary, _)) => tracing::info!("SIGHUP: {summary}"),
                 Err(why) => tracing::error!("SIGHUP: {why}"),
             },
             Some(envelope) = requests.recv() => daemon.handle_request(envelope),
@@ -329,6 +332,7 @@ impl Daemon {
             fatal: None,
             shutdown_timeout: config::DEFAULT_SHUTDOWN_TIMEOUT,
             removed: Vec::new(),
+            unit_reloads: unit_reload::UnitReloads::default(),
         }
     }
 
@@ -425,13 +429,8 @@ impl Daemon {
         match process::spawn(&self.units[id]) {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
-                let unit = &self.units[id];
-                let log = self.logs.log(&unit.name);
-                let defaults = self.logs.defaults();
-                logs::lock(&log).set_settings(logs::Settings {
-                    max_size: unit.log.max_size.unwrap_or(defaults.max_size),
-                    keep: unit.log.keep.unwrap_or(defaults.keep),
-                });
+                let log = self.logs.log(&self.units[id].name);
+                self.set_log_settings(id, &log);
                 let capture = Capture::start(log, spawned.stdout, spawned.stderr);
                 self.captures.insert(spawned.pid, capture);
                 self.supervisor.handle_spawned(now, id, spawned.pid);

@@ -227,7 +227,14 @@ impl Daemon {
         for (key, value) in parse(&text) {
             match (key, value) {
                 ("READY", "1") if self.units[id].ready.notify => {
-                    self.supervisor.handle_ready(now, id)
+                    // Running but not ready: only a reload (RELOADING=1) does that.
+                    let status = self.supervisor.status(id);
+                    let reloading =
+                        status.state == crate::supervisor::State::Running && !status.ready;
+                    self.supervisor.handle_ready(now, id);
+                    if reloading {
+                        self.note_notify_reload(id);
+                    }
                 }
                 ("READY", "1") => {
                     tracing::debug!(unit = %name, "READY=1 ignored: ready.notify is not set")

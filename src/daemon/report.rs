@@ -72,6 +72,7 @@ pub fn unit_info(
         log_error: None,
         paused: status.paused.is_some(),
         paused_by: status.paused.map(crate::signal::name),
+        last_reload: None,
         status_text: None,
     }
 }
@@ -99,6 +100,7 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         log_error: None,
         paused: false,
         paused_by: None,
+        last_reload: None,
         status_text: None,
     }
 }

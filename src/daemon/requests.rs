@@ -67,6 +67,7 @@ impl Daemon {
                         info.log_error = log.error();
                     }
                     info.status_text = self.checks.status_text.get(id).cloned();
+                    info.last_reload = self.last_reload(*id, clocks);
                     info
                 }
                 Entry::Broken(broken) => report::broken_info(broken, self.started, clocks),
@@ -86,16 +87,19 @@ impl Daemon {
                 Err(response) => response,
             },
             Command::List {} => Response::ok(Some(self.infos(&all))),
-            Command::Reload {} if self.shutdown.is_some() => {
+            Command::Reload { .. } if self.shutdown.is_some() => {
                 Response::error(ErrorKind::ShuttingDown, "svcd is shutting down", vec![])
             }
-            Command::Reload {} => match self.reload() {
-                Ok(summary) => {
+            Command::Reload { names } if names.is_empty() => match self.reload() {
+                Ok((summary, changes)) => {
                     tracing::info!("{summary}");
-                    Response::ok(None).with_message(summary)
+                    let mut response = Response::ok(None).with_message(summary);
+                    response.reloaded = Some(Box::new(changes));
+                    response
                 }
                 Err(why) => Response::error(ErrorKind::Failed, why, vec![]),
             },
+            Command::Reload { names } => return self.reload_units(&names, reply),
             // The connection streams the lines itself; the daemon says whether the units exist.
             Command::Logs { names, .. } if names.is_empty() => Response::error(
                 ErrorKind::BadRequest,

@@ -16,6 +16,7 @@ pub mod host;
 pub mod load;
 pub mod probe;
 pub mod raw;
+pub mod reload;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use std::time::Duration;
 pub use error::{UnitError, UnitErrors};
 pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
+pub use reload::{ReloadConfig, ReloadMethod};
 
 /// A validated unit, ready to be supervised.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +66,8 @@ pub struct Unit {
     pub health: HealthConfig,
     pub memory: MemoryConfig,
     pub log: LogConfig,
+    /// What `svc reload NAME` does to the running unit.
+    pub reload: ReloadConfig,
 }
 
 /// `notify_access`: whose sd_notify messages count for the unit (systemd's `NotifyAccess`).

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
 
 /// Top-level keys this version understands.
-pub const TOP_KEYS: [&str; 21] = [
+pub const TOP_KEYS: [&str; 22] = [
     "description",
     "exec",
     "shell",
@@ -36,6 +36,7 @@ pub const TOP_KEYS: [&str; 21] = [
     "ready",
     "health",
     "notify_access",
+    "reload",
 ];
 
 /// Keys of `[restart]`.
@@ -51,6 +52,9 @@ pub const RESTART_KEYS: [&str; 7] = [
 
 /// Keys of `[stop]`.
 pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
+
+/// Keys of `[reload]`.
+pub const RELOAD_KEYS: [&str; 3] = ["signal", "exec", "timeout"];
 
 /// Keys of `[memory]`.
 pub const MEMORY_KEYS: [&str; 4] = ["max", "swap_max", "oom_score_adj", "on_pressure"];
@@ -172,6 +176,7 @@ pub struct RawUnit {
     pub stop: RawStop,
     pub memory: RawMemory,
     pub log: RawLog,
+    pub reload: RawReload,
     /// The known keys of `[ready]`, as written (unknown ones are issues already).
     pub ready: Vec<Entry>,
     /// The known keys of `[health]`.
@@ -198,6 +203,13 @@ pub struct RawLog {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawStop {
     pub signal: Option<Entry>,
+    pub timeout: Option<Entry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawReload {
+    pub signal: Option<Entry>,
+    pub exec: Option<Entry>,
     pub timeout: Option<Entry>,
 }
 
@@ -267,6 +279,7 @@ fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
         "stop" => return sort_table(entry, "stop", &STOP_KEYS, &mut raw.stop, issues),
         "memory" => return sort_table(entry, "memory", &MEMORY_KEYS, &mut raw.memory, issues),
         "log" => return sort_table(entry, "log", &LOG_KEYS, &mut raw.log, issues),
+        "reload" => return sort_table(entry, "reload", &RELOAD_KEYS, &mut raw.reload, issues),
         _ => {
             issues.push(unknown_top(&entry));
             return;
@@ -313,6 +326,17 @@ impl Slots for RawMemory {
             "swap_max" => &mut self.swap_max,
             "oom_score_adj" => &mut self.oom_score_adj,
             "on_pressure" => &mut self.on_pressure,
+            _ => return None,
+        })
+    }
+}
+
+impl Slots for RawReload {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
+        Some(match name {
+            "signal" => &mut self.signal,
+            "exec" => &mut self.exec,
+            "timeout" => &mut self.timeout,
             _ => return None,
         })
     }
@@ -386,11 +410,12 @@ fn unknown(entry: &Entry, table: &str, keys: &[&str]) -> Issue {
 
 /// systemd's keys (and sections) that have an equivalent here, for a unit written from a
 /// `.service` file: `ExecStart` is `exec`, whatever the edit distance says (it says `restart`).
-pub const SYSTEMD_KEYS: [(&str, &str); 25] = [
+pub const SYSTEMD_KEYS: [(&str, &str); 26] = [
     ("After", "after"),
     ("Description", "description"),
     ("Environment", "env"),
     ("EnvironmentFile", "env_file"),
+    ("ExecReload", "reload.exec"),
     ("ExecStart", "exec"),
     ("Group", "group"),
     ("KillSignal", "stop.signal"),

@@ -124,6 +124,7 @@ timeout = "5s"
         },
         memory: MemoryConfig::default(),
         log: crate::unit::LogConfig::default(),
+        reload: Default::default(),
     };
     assert_eq!(unit, expected);
 }

@@ -152,6 +152,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
     let stop = check.stop(&raw.stop);
     let memory = check.memory(&raw.memory);
     let log = check.log(&raw.log);
+    let reload = super::reload::validate(&raw.reload, check.issues);
     let requires = super::probe::names(raw.requires.as_ref(), name, check.issues);
     let after = super::probe::names(raw.after.as_ref(), name, check.issues);
     let wants = super::probe::names(raw.wants.as_ref(), name, check.issues);
@@ -180,6 +181,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         log,
         ready,
         health,
+        reload,
     })
 }
 

@@ -3,7 +3,7 @@
 //! `units/proxy.toml` (copies with free ports: the shipped files stay the source of truth).
 //! Skipped, with a note saying why, where node or nginx is not installed (CI installs both).
 
-use crate::util::{DEADLINE, Dir, kill, svc_check};
+use crate::util::{DEADLINE, Dir, children, kill, svc_check, wait_until};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
-fn chat_behind_nginx_survives_a_crash_and_stops_in_order() {
+fn chat_behind_nginx_survives_a_crash_reloads_and_stops_in_order() {
     let missing: Vec<&str> = ["node", "nginx"]
         .into_iter()
         .filter(|p| !on_path(p))
@@ -73,8 +73,28 @@ fn chat_behind_nginx_survives_a_crash_and_stops_in_order() {
     post_and_receive(proxy_port, &listener, "hello again");
     let killed_to_back = killed.elapsed();
     assert!(killed_to_back >= downtime);
-    // An open stream would hold nginx's graceful stop up to its worker_shutdown_timeout.
+    // An open stream would hold nginx's graceful stop (and reload) up to its
+    // worker_shutdown_timeout.
     listener.close();
+
+    // `svc reload proxy`: SIGHUP to nginx's master, which re-reads its config and replaces its
+    // workers; the master stays, and requests still get through.
+    let master = u32::try_from(proxy_pid.expect("proxy's pid")).expect("a pid");
+    let old_workers = wait_until("nginx's workers", DEADLINE, || {
+        Some(children(master)).filter(|w| !w.is_empty())
+    });
+    let out = svcd.svc_ok(&["reload", "proxy"], 0);
+    assert!(out.contains("reloaded proxy: SIGHUP sent"), "{out}");
+    let new_workers = wait_until("nginx's new workers", DEADLINE, || {
+        let now = children(master);
+        (!now.is_empty() && now.iter().all(|w| !old_workers.contains(w))).then_some(now)
+    });
+    eprintln!("nginx reloaded: workers {old_workers:?} → {new_workers:?}");
+    let proxy = svcd.status("proxy");
+    assert_eq!(proxy["pid"].as_u64(), proxy_pid, "{proxy}");
+    assert_eq!(proxy["last_reload"]["ok"], true, "{proxy}");
+    let (status, page) = request(proxy_port, "GET", "/", None).expect("GET / after the reload");
+    assert_eq!(status, 200, "{page}");
 
     // SIGTERM to svcd: nginx is stopped before the chat server is signalled. svcd drains a
     // unit's output when it reaps its exit, before it acts on it: every line of nginx, down to

@@ -203,7 +203,7 @@ fn unknown_fields_are_refused_for_every_command() {
     svcd.wait_for("hello", "running");
     for line in [
         r#"{"v":1,"cmd":"shutdown","names":["hello"]}"#,
-        r#"{"v":1,"cmd":"reload","names":["hello"]}"#,
+        r#"{"v":1,"cmd":"reload","bogus":true}"#,
         r#"{"v":1,"cmd":"list","bogus":true}"#,
         r#"{"v":1,"cmd":"status","bogus":true}"#,
         r#"{"v":1,"cmd":"stop","names":["hello"],"bogus":true}"#,

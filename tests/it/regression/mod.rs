@@ -7,4 +7,5 @@ mod core;
 mod files;
 mod identity;
 mod logs;
+mod reload;
 mod units;
