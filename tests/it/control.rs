@@ -210,3 +210,36 @@ fn only_admins_may_change_anything() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("may read status but not change it"));
     assert_eq!(svcd.status("real")["state"], "running");
 }
+
+/// No answer of the socket, readable by every peer that may read, carries a unit's
+/// environment (its secrets): neither `env` nor the values of its `env_file`.
+#[test]
+fn no_answer_carries_a_units_environment() {
+    let dir = Dir::new();
+    let env_file = dir.path().join("secrets.env");
+    std::fs::write(&env_file, "FILE_SECRET=s3cr3t-from-file\n").expect("env file");
+    let svcd = dir
+        .with(
+            "app",
+            &format!(
+                "exec = [\"sleep\", \"1000\"]\nenv = {{ INLINE_SECRET = \"s3cr3t-inline\" }}\n\
+                 env_file = {:?}\n",
+                env_file.display().to_string()
+            ),
+        )
+        .start();
+    svcd.wait_for("app", "running");
+    for args in [
+        &["status", "app"][..],
+        &["status", "app", "--json"][..],
+        &["list"][..],
+        &["list", "--json"][..],
+    ] {
+        let said = svcd.svc_ok(args, 0);
+        assert!(said.contains("app"), "svc {args:?}: {said}");
+        assert!(
+            !said.contains("s3cr3t"),
+            "svc {args:?} shows a secret: {said}"
+        );
+    }
+}
