@@ -50,6 +50,15 @@ pub enum Command {
     /// Re-read the unit files: start new, stop removed, restart changed. An invalid file
     /// changes nothing.
     Reload {},
+    /// Send `signal` (`SIGHUP`, `HUP` or a number) to each unit's process group, or with
+    /// `main` to its main process only.
+    Kill {
+        names: Vec<String>,
+        #[serde(default = "default_kill_signal")]
+        signal: String,
+        #[serde(default)]
+        main: bool,
+    },
     /// Stop everything, answer, exit.
     Shutdown {},
     /// The last `lines` lines of the units' logs, interleaved by time, each as a [`LogEvent`]
@@ -67,6 +76,10 @@ pub enum Command {
 // The commands without fields are empty struct variants (`List {}`), not unit variants: serde
 // ignores any field next to the tag of a unit variant, so `{"cmd":"shutdown","names":["x"]}`
 // would shut everything down instead of being refused.
+
+fn default_kill_signal() -> String {
+    "SIGTERM".to_string()
+}
 
 fn default_log_lines() -> usize {
     10
@@ -100,6 +113,7 @@ impl Command {
             | Command::Stop { .. }
             | Command::Restart { .. }
             | Command::Reload {}
+            | Command::Kill { .. }
             | Command::Shutdown {} => Permission::Admin,
         }
     }
@@ -112,6 +126,7 @@ impl Command {
             | Command::Stop { names, .. }
             | Command::Restart { names, .. }
             | Command::Wait { names, .. }
+            | Command::Kill { names, .. }
             | Command::Logs { names, .. } => Some(names),
             Command::List {} | Command::Reload {} | Command::Shutdown {} => None,
         }
