@@ -19,7 +19,7 @@ fn host_pid(svcd: &Svcd, ns_pid: u64) -> u32 {
 }
 
 /// A unit that appends `stopped NAME` to `file` when it gets SIGTERM.
-fn stops_politely(name: &str, file: &Path) -> String {
+pub(crate) fn stops_politely(name: &str, file: &Path) -> String {
     format!(
         "exec = [\"sh\", \"-c\", \"trap 'echo stopped {name} >> {}; exit 0' TERM; sleep 1000 & wait\"]\n",
         file.display()
