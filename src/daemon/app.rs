@@ -23,8 +23,8 @@ pub const EXIT_GAVE_UP: u8 = 3;
 /// The name of the implicit unit of `svcd -- CMD`.
 pub const APP_UNIT: &str = "app";
 
-/// When the app is slow to exit after a forwarded SIGTERM, what the other units (and the app's
-/// SIGKILL) still get at least once the shutdown begins.
+/// After a forwarded SIGTERM, the last part of `shutdown_timeout`, kept for stopping the other
+/// units (and the app, if it did not exit by itself); at least this once the shutdown begins.
 const LAST_STEP: Duration = Duration::from_secs(1);
 
 /// `svcd [OPTIONS] -- CMD ARGS...`.
@@ -40,8 +40,8 @@ pub struct AppCommand {
 pub(super) struct App {
     pub(super) id: UnitId,
     command: AppCommand,
-    /// SIGTERM or SIGINT was forwarded: the app may exit by itself until then, after which
-    /// svcd stops everything.
+    /// SIGTERM or SIGINT was forwarded: the whole shutdown must be over by then. The app may
+    /// exit by itself until [`LAST_STEP`] before it; then svcd stops everything.
     deadline: Option<Instant>,
 }
 
@@ -214,7 +214,8 @@ impl Daemon {
         if self.shutdown.is_some() {
             return None;
         }
-        self.app.as_ref()?.deadline
+        let end = self.app.as_ref()?.deadline?;
+        Some(end.checked_sub(LAST_STEP).unwrap_or(end))
     }
 
     /// The app did not exit within `shutdown_timeout` of the forwarded signal: stop everything.

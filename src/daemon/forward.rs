@@ -92,6 +92,11 @@ impl Receiver {
         Receiver { streams }
     }
 
+    /// The signals caught.
+    pub(super) fn numbers(&self) -> Vec<i32> {
+        self.streams.iter().map(|(number, _)| *number).collect()
+    }
+
     /// The next signal received; pending for ever when there is none to catch.
     pub(super) async fn recv(&mut self) -> Option<i32> {
         std::future::poll_fn(|cx| {

@@ -171,9 +171,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
+    let forwards = forward::Forwards::new(&config.forward_signals).map_err(DaemonError::Forward)?;
+    let mut forwarded = forward::Receiver::new(forwards.signals(options.app.is_some()));
     init::become_subreaper();
     if options.init {
-        init::ignore_stray_signals();
+        init::ignore_stray_signals(&forwarded.numbers());
         init::ignore_sent_faults();
     }
 
@@ -208,9 +210,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         .app
         .as_ref()
         .and_then(|command| daemon.app_of(command));
-    daemon.forward =
-        forward::Forwards::new(&config.forward_signals).map_err(DaemonError::Forward)?;
-    let mut forwarded = forward::Receiver::new(daemon.forward.signals(daemon.app.is_some()));
+    daemon.forward = forwards;
     // Armed once: the kernel keeps the trigger for as long as the file stays open.
     let mut psi = if config.memory.watches_host() {
         crate::memory::psi::PsiTrigger::arm()
