@@ -24,10 +24,14 @@ if [ -z "$bin" ]; then
 fi
 for file in "$bin/svcd" "$bin/svc" "$busybox"; do
   [ -x "$file" ] || { echo "build-scratch.sh: $file is missing" >&2; exit 1; }
-  # A dynamic binary would not start in an image without a libc.
-  if command -v ldd >/dev/null && ldd "$file" >/dev/null 2>&1; then
-    echo "build-scratch.sh: $file is not static (install busybox-static; build with crt-static)" >&2
-    exit 1
+  # A dynamic binary would not start in an image without a libc. (ldd says "statically
+  # linked" of a static PIE, "not a dynamic executable" of a static one.)
+  if command -v ldd >/dev/null; then
+    case "$(ldd "$file" 2>&1)" in
+      *"statically linked"* | *"not a dynamic executable"*) ;;
+      *) echo "build-scratch.sh: $file is not static (install busybox-static; build with crt-static)" >&2
+         exit 1 ;;
+    esac
   fi
 done
 

@@ -38,6 +38,8 @@ fn text(output: &Output) -> String {
 
 /// What the test made: containers and the image, removed at the end, also on failure.
 struct Cleanup {
+    /// Unique to this run: the temp dir's name.
+    tag: String,
     image: String,
     containers: Vec<String>,
 }
@@ -53,7 +55,7 @@ impl Drop for Cleanup {
 
 /// `podman run -d` of `image` with `extra` options and `args`; the container's name.
 fn start(cleanup: &mut Cleanup, name: &str, extra: &[&str], args: &[&str]) -> String {
-    let name = format!("{}-{name}", cleanup.image);
+    let name = format!("{}-{name}", cleanup.tag);
     cleanup.containers.push(name.clone());
     let out = run(podman()
         .args(["run", "-d", "--name", &name, "--network", "none"])
@@ -131,6 +133,7 @@ fn a_scratch_image_runs_under_podman() {
         .unwrap_or_default();
     let mut cleanup = Cleanup {
         image: format!("localhost/{tag}"),
+        tag,
         containers: Vec::new(),
     };
     let out = run(podman()
@@ -160,6 +163,7 @@ fn a_scratch_image_runs_under_podman() {
     let stop = run(podman().args(["stop", &name]));
     let took = begun.elapsed();
     assert!(stop.status.success(), "podman stop: {}", text(&stop));
+    println!("podman stop: {took:.2?} (grace {STOP_GRACE:?})");
     assert!(took < STOP_GRACE, "podman stop took {took:?}");
     assert_eq!(exit_code(&name), Some(0), "{}", logs(&name));
 
