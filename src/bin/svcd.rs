@@ -17,7 +17,8 @@ struct Args {
     /// Host-wide settings (optional file).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Socket, logs and state (default /run/svc as root, else $XDG_RUNTIME_DIR/svc).
+    /// Socket, logs and state (default /run/svc as root, else $XDG_RUNTIME_DIR/svc, else
+    /// /run/svc-UID where /run is writable, else /tmp/svc-UID).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// The control socket (default <state-dir>/svcd.sock).

@@ -148,6 +148,25 @@ fn signals_reach_the_app_which_exits_by_itself_on_sigterm() {
 }
 
 #[test]
+fn with_g_signals_reach_the_apps_process_group() {
+    let dir = Dir::new();
+    let seen = dir.path().join("seen");
+    // sh is the main process, and survives SIGUSR1; the python3 catcher is its child, in its
+    // group.
+    let script = format!(
+        "trap : USR1; python3 -c \"$0\" {} & while :; do wait; done",
+        seen.display()
+    );
+    let mut svcd = dir.start_with(&["-g", "--", "sh", "-c", &script, CATCHER]);
+    wait_for_file(&seen.with_extension("ready"));
+    kill(svcd.pid(), 10);
+    assert_eq!(lines_of(&seen, 1), ["SIGUSR1"]);
+    // SIGTERM to the group: the shell dies of it (128 + 15).
+    let status = svcd.signal_and_wait(15);
+    assert_eq!(status.code(), Some(143), "{}", svcd.stderr());
+}
+
+#[test]
 fn an_app_that_ignores_sigterm_is_killed_within_shutdown_timeout() {
     let dir = Dir::new();
     std::fs::write(dir.path().join("svcd.toml"), "shutdown_timeout = \"1s\"\n").expect("config");
