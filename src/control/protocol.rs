@@ -482,6 +482,18 @@ mod tests {
     }
 
     #[test]
+    fn kill_defaults_to_sigterm_on_the_group_and_needs_an_admin() {
+        let request = parse_request(r#"{"v":1,"cmd":"kill","names":["app","app"]}"#);
+        let expected = Command::Kill {
+            names: vec!["app".into()],
+            signal: "SIGTERM".into(),
+            main: false,
+        };
+        assert_eq!(request.map(|r| r.command), Ok(expected.clone()));
+        assert_eq!(expected.permission(), Permission::Admin);
+    }
+
+    #[test]
     fn bad_requests_get_error_responses() {
         for (line, kind) in [
             ("not json", ErrorKind::BadRequest),
