@@ -119,6 +119,18 @@ fn an_app_that_cannot_start_gives_3() {
 }
 
 #[test]
+fn a_fatal_unit_that_hits_its_start_limit_gives_3() {
+    let dir = Dir::new();
+    dir.unit(
+        "main",
+        "exec = [\"sh\", \"-c\", \"exit 1\"]\nfatal = true\n[restart]\ndelay = \"0s\"\nburst = 1\ninterval = \"1m\"\n",
+    );
+    let (code, _, stderr) = run_to_end(&dir, &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("start limit"), "{stderr}");
+}
+
+#[test]
 fn a_unit_file_named_app_clashes_with_the_app() {
     let dir = Dir::new();
     dir.unit("app", "exec = [\"sleep\", \"1000\"]\n");
