@@ -27,6 +27,9 @@ pub struct Config {
     /// stop timeouts that would run past it are cut short, and what is left then gets SIGKILL.
     #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
+    /// Signals svcd receives that it passes on to units: `{ SIGUSR1 = ["app"] }`.
+    #[serde(default)]
+    pub forward_signals: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             memory: Default::default(),
             log: LogConfig::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            forward_signals: Default::default(),
         }
     }
 }

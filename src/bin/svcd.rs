@@ -10,13 +10,15 @@ use svc::logs::output::Stderr;
 #[derive(Debug, Parser)]
 #[command(name = "svcd", version)]
 struct Args {
-    /// Where the unit files are; may be given more than once.
-    #[arg(long = "units", value_name = "DIR", default_value = "/etc/svc/units")]
+    /// Where the unit files are; may be given more than once (default /etc/svc/units; with
+    /// `-- CMD`, only if it exists).
+    #[arg(long = "units", value_name = "DIR")]
     units: Vec<PathBuf>,
     /// Host-wide settings (optional file).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Socket, logs and state (default /run/svc as root, else $XDG_RUNTIME_DIR/svc).
+    /// Socket, logs and state (default /run/svc as root, else $XDG_RUNTIME_DIR/svc, else
+    /// /run/svc-UID where /run is writable, else /tmp/svc-UID).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// The control socket (default <state-dir>/svcd.sock).
@@ -25,10 +27,16 @@ struct Args {
     /// Behave as init (survive stray signals) even when not PID 1.
     #[arg(long)]
     init: bool,
+    /// With `-- CMD`: forward signals to CMD's process group, not only to CMD (tini's `-g`).
+    #[arg(short = 'g', long, requires = "app")]
+    forward_to_group: bool,
+    /// Run CMD as the container's app, the fatal unit `app`: svcd exits with its status.
+    #[arg(last = true, value_name = "CMD")]
+    app: Vec<String>,
 }
 
-/// A `fatal` unit failed (see `man svcd`); 1 is svcd's own failure, 2 a usage error.
-const EXIT_FATAL: u8 = 3;
+/// The units directory when `--units` is not given.
+const DEFAULT_UNITS: &str = "/etc/svc/units";
 
 fn main() -> ExitCode {
     // First: a signal mask inherited from whoever started svcd (SIGCHLD or SIGTERM blocked)
@@ -53,8 +61,21 @@ fn main() -> ExitCode {
     let state_dir = args
         .state_dir
         .unwrap_or_else(svc::control::client::default_state_dir);
+    let app = if args.app.is_empty() {
+        None
+    } else {
+        Some(svc::daemon::AppCommand {
+            argv: args.app,
+            to_group: args.forward_to_group,
+        })
+    };
+    let mut units_dirs = args.units;
+    // An app alone needs no unit files: the default directory only where it exists.
+    if units_dirs.is_empty() && (app.is_none() || std::path::Path::new(DEFAULT_UNITS).is_dir()) {
+        units_dirs.push(PathBuf::from(DEFAULT_UNITS));
+    }
     let options = svc::daemon::Options {
-        units_dirs: args.units,
+        units_dirs,
         config: match args.config {
             Some(path) => (path, true),
             None => (PathBuf::from("/etc/svc/svcd.toml"), false),
@@ -62,12 +83,15 @@ fn main() -> ExitCode {
         socket: args.socket.unwrap_or_else(|| state_dir.join("svcd.sock")),
         state_dir,
         init: args.init || std::process::id() == 1,
+        app,
     };
     match svc::daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ svc::daemon::DaemonError::Fatal { .. }) => {
+        // A fatal unit (the app) ended: its status is svcd's (see `man svcd`). 1 is svcd's own
+        // failure, 2 a usage error.
+        Err(e @ svc::daemon::DaemonError::Fatal { code, .. }) => {
             say(&e);
-            ExitCode::from(EXIT_FATAL)
+            ExitCode::from(code)
         }
         Err(e) => {
             // Each message already carries its cause.

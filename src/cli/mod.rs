@@ -130,6 +130,17 @@ enum Sub {
     Reload { names: Vec<String> },
     /// Stop every unit and end svcd.
     Shutdown,
+    /// Send a signal to units' process groups (`--main`: to their main process only).
+    Kill {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// SIGHUP, HUP or a number.
+        #[arg(short, long, value_name = "SIG", default_value = "SIGTERM")]
+        signal: String,
+        /// Only the main process, not its whole process group.
+        #[arg(long)]
+        main: bool,
+    },
     /// The last lines of units' logs (several units: interleaved by time); `-f` follows.
     Logs {
         #[arg(required = true)]
@@ -233,6 +244,24 @@ pub fn run(args: Args) -> ExitCode {
         }
         Sub::Reload { names } => act(&socket, Command::Reload { names }, timeouts, quiet),
         Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
+        Sub::Kill {
+            names,
+            signal,
+            main,
+        } => {
+            if crate::signal::parse(&signal).is_none() {
+                warn(format_args!(
+                    "svc: `{signal}` is not a signal (e.g. SIGTERM, HUP, 10)"
+                ));
+                return ExitCode::from(exit::USAGE);
+            }
+            let command = Command::Kill {
+                names,
+                signal,
+                main,
+            };
+            act(&socket, command, timeouts, quiet)
+        }
         Sub::Logs {
             names,
             lines,

@@ -34,14 +34,23 @@ pub enum ClientError {
 }
 
 /// The default state directory: `/run/svc` for root, else `$XDG_RUNTIME_DIR/svc`, else
-/// `/tmp/svc-UID`.
+/// `/run/svc-UID` where this user may write in `/run` (a container's tmpfs, world-writable:
+/// `--read-only --tmpfs /run --user 1000`), else `/tmp/svc-UID`.
 pub fn default_state_dir() -> PathBuf {
     if nix::unistd::Uid::effective().is_root() {
         return PathBuf::from("/run/svc");
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("svc"),
-        _ => PathBuf::from(format!("/tmp/svc-{}", nix::unistd::Uid::effective())),
+        _ => {
+            let uid = nix::unistd::Uid::effective();
+            let run = Path::new("/run");
+            if nix::unistd::access(run, nix::unistd::AccessFlags::W_OK).is_ok() {
+                run.join(format!("svc-{uid}"))
+            } else {
+                PathBuf::from(format!("/tmp/svc-{uid}"))
+            }
+        }
     }
 }
 

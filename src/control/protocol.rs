@@ -55,6 +55,15 @@ pub enum Command {
         #[serde(default)]
         names: Vec<String>,
     },
+    /// Send `signal` (`SIGHUP`, `HUP` or a number) to each unit's process group, or with
+    /// `main` to its main process only.
+    Kill {
+        names: Vec<String>,
+        #[serde(default = "default_kill_signal")]
+        signal: String,
+        #[serde(default)]
+        main: bool,
+    },
     /// Stop everything, answer, exit.
     Shutdown {},
     /// The last `lines` lines of the units' logs, interleaved by time, each as a [`LogEvent`]
@@ -72,6 +81,10 @@ pub enum Command {
 // The commands without fields are empty struct variants (`List {}`), not unit variants: serde
 // ignores any field next to the tag of a unit variant, so `{"cmd":"shutdown","names":["x"]}`
 // would shut everything down instead of being refused.
+
+fn default_kill_signal() -> String {
+    "SIGTERM".to_string()
+}
 
 fn default_log_lines() -> usize {
     10
@@ -105,6 +118,7 @@ impl Command {
             | Command::Stop { .. }
             | Command::Restart { .. }
             | Command::Reload { .. }
+            | Command::Kill { .. }
             | Command::Shutdown {} => Permission::Admin,
         }
     }
@@ -117,6 +131,7 @@ impl Command {
             | Command::Stop { names, .. }
             | Command::Restart { names, .. }
             | Command::Wait { names, .. }
+            | Command::Kill { names, .. }
             | Command::Logs { names, .. }
             | Command::Reload { names } => Some(names),
             Command::List {} | Command::Shutdown {} => None,
@@ -511,6 +526,18 @@ mod tests {
             r#"{"v":1,"cmd":"start","names":["chat"],"wait":true}"#
         );
         assert_eq!(parse_request(&line), Ok(req));
+    }
+
+    #[test]
+    fn kill_defaults_to_sigterm_on_the_group_and_needs_an_admin() {
+        let request = parse_request(r#"{"v":1,"cmd":"kill","names":["app","app"]}"#);
+        let expected = Command::Kill {
+            names: vec!["app".into()],
+            signal: "SIGTERM".into(),
+            main: false,
+        };
+        assert_eq!(request.map(|r| r.command), Ok(expected.clone()));
+        assert_eq!(expected.permission(), Permission::Admin);
     }
 
     #[test]

@@ -136,10 +136,12 @@ pub fn become_subreaper() {
 /// Catches every signal of [`IGNORED`] and of the real-time range, logging each: as init, svcd
 /// must not die of a signal nobody meant for it. Handled (not `SIG_IGN`), so units do not
 /// inherit an ignored disposition across exec.
-pub fn ignore_stray_signals() {
+pub fn ignore_stray_signals(forwarded: &[i32]) {
     let realtime = sigrtmin()..=sigrtmax();
     let mut streams: Vec<(i32, Signal)> = Vec::new();
-    for number in IGNORED.into_iter().map(|s| s as i32).chain(realtime) {
+    // Those svcd forwards are caught to be forwarded, not said to be ignored.
+    let ignored = IGNORED.into_iter().map(|s| s as i32).chain(realtime);
+    for number in ignored.filter(|n| !forwarded.contains(n)) {
         match signal(SignalKind::from_raw(number)) {
             Ok(stream) => streams.push((number, stream)),
             Err(e) => tracing::debug!("cannot catch {}: {e}", crate::signal::name(number)),

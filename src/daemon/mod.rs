@@ -4,7 +4,9 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod app;
 mod checks;
+mod forward;
 mod init;
 mod memory;
 mod notify;
@@ -43,7 +45,11 @@ pub struct Options {
     pub socket: PathBuf,
     /// Init duties beyond reaping: survive stray signals (`--init`, or svcd is PID 1).
     pub init: bool,
+    /// `svcd -- CMD ARGS...`: the container's app, run as the fatal unit `app`.
+    pub app: Option<app::AppCommand>,
 }
+
+pub use app::AppCommand;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -64,9 +70,20 @@ pub enum DaemonError {
     },
     #[error("cannot start the event loop: {0}")]
     Runtime(std::io::Error),
-    /// Not a failure of svcd: a `fatal` unit failed, and svcd stopped every unit because of it.
-    #[error("unit `{unit}` failed ({reason}) and is fatal: stopped every unit")]
-    Fatal { unit: String, reason: String },
+    /// Not a failure of svcd: a `fatal` unit ended for good (failed, or exited and will not be
+    /// restarted), and svcd stopped every unit because of it; svcd exits with `code`.
+    #[error("unit `{unit}` {reason} and is fatal: stopped every unit")]
+    Fatal {
+        unit: String,
+        reason: String,
+        /// The unit's exit status (128 + signal number for a signal); 3 when svcd gave up on it
+        /// (start limit, spawn failure, a stop svcd decided on).
+        code: u8,
+    },
+    #[error("cannot run the app: {0}")]
+    App(String),
+    #[error("svcd.toml forward_signals: {0}")]
+    Forward(String),
 }
 
 /// One name in the units directories: a unit the supervisor runs, or a broken file.
@@ -101,8 +118,12 @@ struct Daemon {
     captures: HashMap<u32, Capture>,
     /// Readiness and health check tasks, sd_notify state.
     checks: checks::Checks,
-    /// A `fatal` unit failed: its name and why; svcd exits non-zero once everything stopped.
-    fatal: Option<(String, String)>,
+    /// A `fatal` unit ended for good: svcd exits with its status once everything stopped.
+    fatal: Option<app::FatalEnd>,
+    /// `svcd -- CMD`: the app unit, and whether a stop signal was forwarded to it.
+    app: Option<app::App>,
+    /// svcd.toml `forward_signals`: which units get which signal svcd receives.
+    forward: forward::Forwards,
     /// Units removed by a reload whose slots are freed once they are down.
     removed: Vec<UnitId>,
     /// `shutdown_timeout` of svcd.toml: the whole shutdown's budget.
@@ -130,7 +151,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             _ => return Err(DaemonError::AdminGroup(name.clone())),
         },
     };
-    let loaded = unit::load_dirs(&options.units_dirs).map_err(DaemonError::Units)?;
+    let loaded = app::load_units(&options.units_dirs, options.app.as_ref())?;
     if let Err(why) = process::ensure_fd_limit(loaded.units.len()) {
         tracing::warn!("{why}");
     }
@@ -153,9 +174,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
+    let forwards = forward::Forwards::new(&config.forward_signals).map_err(DaemonError::Forward)?;
+    let mut forwarded = forward::Receiver::new(forwards.signals(options.app.is_some()));
     init::become_subreaper();
     if options.init {
-        init::ignore_stray_signals();
+        init::ignore_stray_signals(&forwarded.numbers());
         init::ignore_sent_faults();
     }
 
@@ -186,6 +209,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     );
     daemon.memory = memory::MemoryWatch::new(config.memory.clone());
     daemon.shutdown_timeout = config.shutdown_timeout;
+    daemon.app = options
+        .app
+        .as_ref()
+        .and_then(|command| daemon.app_of(command));
+    daemon.forward = forwards;
     // Armed once: the kernel keeps the trigger for as long as the file stays open.
     let mut psi = if config.memory.watches_host() {
         crate::memory::psi::PsiTrigger::arm()
@@ -221,14 +249,16 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         }
         let deadline = daemon.supervisor.poll_timeout();
         let memory_due = daemon.memory_deadline(Instant::now());
+        let app_due = daemon.app_deadline();
         tokio::select! {
             _ = sigchld.recv() => daemon.reap(),
-            _ = sigterm.recv() => daemon.begin_shutdown("svcd got SIGTERM", None),
-            _ = sigint.recv() => daemon.begin_shutdown("svcd got SIGINT", None),
-            _ = sighup.recv() => match daemon.reload() {
-                Ok((summary, _)) => tracing::info!("SIGHUP: {summary}"),
-                Err(why) => tracing::error!("SIGHUP: {why}"),
-            },
+            _ = sigterm.recv() => daemon.handle_terminate(app::SIGTERM),
+            _ = sigint.recv() => daemon.handle_terminate(app::SIGINT),
+            _ = sighup.recv() => daemon.handle_hangup(),
+            Some(number) = forwarded.recv() => daemon.forward_signal(number),
+            _ = sleep_until(app_due), if app_due.is_some() => {
+                daemon.app_overdue();
+            }
             Some(envelope) = requests.recv() => daemon.handle_request(envelope),
             Some(message) = check_rx.recv() => daemon.handle_check(message),
             _ = sleep_until(deadline), if deadline.is_some() => {
@@ -267,7 +297,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     tracing::info!("svcd stopped");
     drop(state_dir);
     match daemon.fatal.take() {
-        Some((unit, reason)) => Err(DaemonError::Fatal { unit, reason }),
+        Some(end) => Err(DaemonError::Fatal {
+            unit: end.unit,
+            reason: end.reason,
+            code: end.code,
+        }),
         None => Ok(()),
     }
 }
@@ -330,6 +364,8 @@ impl Daemon {
             captures: HashMap::new(),
             checks: checks::Checks::default(),
             fatal: None,
+            app: None,
+            forward: forward::Forwards::default(),
             shutdown_timeout: config::DEFAULT_SHUTDOWN_TIMEOUT,
             removed: Vec::new(),
             unit_reloads: unit_reload::UnitReloads::default(),
@@ -414,8 +450,12 @@ impl Daemon {
             return;
         }
         let name = self.units[id].name.clone();
-        tracing::error!(unit = %name, "fatal unit failed ({reason}): svcd stops every unit and exits with status 3");
-        self.fatal = Some((name.clone(), reason.to_string()));
+        tracing::error!(unit = %name, "fatal unit failed ({reason}): svcd stops every unit and exits with status {}", app::EXIT_GAVE_UP);
+        self.fatal = Some(app::FatalEnd {
+            unit: name.clone(),
+            reason: format!("failed ({reason})"),
+            code: app::EXIT_GAVE_UP,
+        });
         self.begin_shutdown(&format!("fatal unit `{name}` failed"), None);
     }
 
@@ -468,10 +508,12 @@ impl Daemon {
                     capture.drain();
                 }
                 // Died before it was ready: most often because its port was taken.
-                let port_note = (self.supervisor.status(id).state == State::Starting)
+                let before = self.supervisor.status(id).state;
+                let port_note = (before == State::Starting)
                     .then(|| self.port_in_use(id, Some(pid)))
                     .flatten();
                 self.supervisor.handle_exit(now, id, status);
+                self.fatal_exited(id, status, before == State::Stopping);
                 if let Some(note) = port_note {
                     tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");
                     self.supervisor.note_last_exit(id, &note);
@@ -515,7 +557,7 @@ impl Daemon {
             tracing::info!("{reason}: stopping every unit");
         }
         self.shutdown.get_or_insert_with(Vec::new).extend(reply);
-        let timeout = self.shutdown_timeout;
+        let timeout = self.shutdown_budget();
         self.supervisor
             .handle_shutdown(Instant::now(), reason, timeout);
     }

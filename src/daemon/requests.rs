@@ -110,6 +110,11 @@ impl Daemon {
                 Ok(_) => Response::ok(None),
                 Err(response) => response,
             },
+            Command::Kill {
+                names,
+                signal,
+                main,
+            } => self.kill(&names, &signal, main),
             Command::Shutdown {} => {
                 self.begin_shutdown("shutdown requested", Some(reply));
                 return;

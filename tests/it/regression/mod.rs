@@ -2,6 +2,7 @@
 //! `tests/regression.rs`). Each test failed on the code before its fix. The files follow the
 //! parts of svc the defects were in.
 
+mod container;
 mod control;
 mod core;
 mod files;
