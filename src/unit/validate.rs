@@ -6,10 +6,11 @@
 
 use super::duration::{DURATION_FORMS, SIZE_FORMS, parse_duration, parse_size};
 use super::envfile::{is_env_name, parse_env_file};
+use super::keys::Key;
 use super::raw::{self, At, Entry, Issue, Node, RawUnit, Value};
 use super::{
-    LogConfig, MIN_LOG_SIZE, MemoryConfig, NotifyAccess, RestartConfig, RestartPolicy, StartLimit,
-    StopConfig, Unit, UnitError, UnitErrors,
+    HealthConfig, LogConfig, MIN_LOG_SIZE, MemoryConfig, NotifyAccess, ReadyConfig, RestartConfig,
+    RestartPolicy, StopConfig, Unit, UnitError, UnitErrors,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -102,93 +103,106 @@ fn located(path: &Path, text: &str, issues: Vec<Issue>) -> Vec<UnitError> {
     errors.into_iter().map(|(_, e)| e).collect()
 }
 
-/// The typed unit; `None` only when `exec` is missing or unusable (the rest is reported in
-/// `issues` but defaults are used so that checking goes on).
+/// The typed unit: each key of the file applied by its row of [`super::keys::KEYS`], over the
+/// defaults, then the rules that tie keys together. `None` only when `exec` is missing or
+/// unusable (the rest is reported in `issues` but defaults are used so that checking goes on).
 fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Option<Unit> {
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let mut check = Check { issues };
-    let description = raw.description.as_ref().and_then(|e| check.string(e));
-    if let (Some(entry), Some(text)) = (&raw.description, &description)
-        && text.contains('\n')
-    {
-        check.value(
-            entry,
-            "the description must be one line; shorten it or join its lines",
-        );
-    }
-    let shell = raw
-        .shell
-        .as_ref()
-        .and_then(|e| check.boolean(e))
-        .unwrap_or(false);
-    let argv = check.argv(raw.exec.as_ref(), shell);
-    let workdir = raw.workdir.as_ref().and_then(|e| check.path(e, dir));
-    let (env_file, mut env) = match &raw.env_file {
-        Some(entry) => check.env_file(entry, dir),
-        None => (None, BTreeMap::new()),
-    };
-    if let Some(entry) = &raw.env {
-        env.extend(check.env(entry));
-    }
-    let user = raw.user.as_ref().and_then(|e| check.id(e, "user"));
-    let group = raw.group.as_ref().and_then(|e| check.id(e, "group"));
-    let umask = raw.umask.as_ref().and_then(|e| check.umask(e));
-    let enabled = raw
-        .enabled
-        .as_ref()
-        .and_then(|e| check.boolean(e))
-        .unwrap_or(true);
-    let fatal = raw
-        .fatal
-        .as_ref()
-        .and_then(|e| check.boolean(e))
-        .unwrap_or(false);
-    let notify_access = raw
-        .notify_access
-        .as_ref()
-        .and_then(|e| check.notify_access(e))
-        .unwrap_or_default();
-    let restart = check.restart(&raw.restart);
-    let stop = check.stop(&raw.stop);
-    let memory = check.memory(&raw.memory);
-    let log = check.log(&raw.log);
-    let requires = super::probe::names(raw.requires.as_ref(), name, check.issues);
-    let after = super::probe::names(raw.after.as_ref(), name, check.issues);
-    let wants = super::probe::names(raw.wants.as_ref(), name, check.issues);
-    let ready = super::probe::ready(&raw.ready, check.issues);
-    let health = super::probe::health(&raw.health, check.issues);
-    Some(Unit {
+    let mut unit = Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
-        description,
-        argv: argv?,
-        workdir,
-        env,
-        env_file,
-        user,
-        group,
-        umask,
-        enabled,
-        requires,
-        after,
-        wants,
-        fatal,
-        notify_access,
-        restart,
-        stop,
-        memory,
-        log,
-        ready,
-        health,
-    })
+        description: None,
+        argv: Vec::new(),
+        workdir: None,
+        env: BTreeMap::new(),
+        env_file: None,
+        user: None,
+        group: None,
+        umask: None,
+        enabled: true,
+        requires: Vec::new(),
+        after: Vec::new(),
+        wants: Vec::new(),
+        fatal: false,
+        notify_access: NotifyAccess::default(),
+        restart: RestartConfig::default(),
+        stop: StopConfig::default(),
+        ready: ReadyConfig::default(),
+        health: HealthConfig::default(),
+        memory: MemoryConfig::default(),
+        log: LogConfig::default(),
+    };
+    let mut check = Check {
+        issues,
+        dir: path.parent().unwrap_or(Path::new("")),
+        name,
+        raw: &raw,
+    };
+    for (def, entry) in raw.entries() {
+        (def.apply)(&mut check, entry, &mut unit);
+    }
+    check.cross_checks(&unit);
+    // `exec`'s row leaves `argv` empty when it is missing or unusable (and said why).
+    (!unit.argv.is_empty()).then_some(unit)
 }
 
 /// The checks of single values; each pushes an issue and returns `None` when a value is bad.
-struct Check<'a> {
-    issues: &'a mut Vec<Issue>,
+/// The rows of [`super::keys::KEYS`] call them.
+pub struct Check<'a> {
+    pub issues: &'a mut Vec<Issue>,
+    /// The unit file's directory, against which relative paths resolve.
+    pub dir: &'a Path,
+    /// The unit's name, which its dependencies may not name.
+    pub name: &'a str,
+    /// The whole file, for a key whose meaning depends on another (`exec` on `shell`).
+    raw: &'a RawUnit,
 }
 
 impl Check<'_> {
+    /// The rules that tie several keys together, once every key is applied.
+    fn cross_checks(&mut self, unit: &Unit) {
+        let raw = self.raw;
+        if raw.get(Key::Exec).is_none() {
+            self.issues.push(Issue {
+                at: At::File,
+                key: Some("exec".to_string()),
+                message: "missing `exec`: every unit needs a command to run, e.g. \
+                          exec = [\"node\", \"server.js\"]"
+                    .to_string(),
+            });
+        }
+        let restart = &unit.restart;
+        if restart.delay > restart.max_delay
+            && let Some(entry) = raw.get(Key::RestartDelay).or(raw.get(Key::RestartMaxDelay))
+        {
+            let message = format!(
+                "restart.delay ({}) is longer than restart.max_delay ({}); lower delay or raise max_delay",
+                super::duration::format_duration(restart.delay),
+                super::duration::format_duration(restart.max_delay)
+            );
+            self.value(entry, message);
+        }
+        if let (None, Some(entry)) = (raw.get(Key::RestartBurst), raw.get(Key::RestartInterval)) {
+            self.issues.push(Issue::at_key(
+                entry,
+                "restart.interval needs restart.burst: more than `burst` starts within `interval` \
+                 fail the unit; add burst = N or remove interval",
+            ));
+        }
+        // At most one check per table: which one answered would be ambiguous.
+        let notify = raw
+            .get(Key::ReadyNotify)
+            .filter(|entry| entry.node.value == Value::Bool(true));
+        let ready = [Key::ReadyTcp, Key::ReadyHttp, Key::ReadyExec].map(|key| raw.get(key));
+        let ready: Vec<&Entry> = ready.into_iter().chain([notify]).flatten().collect();
+        super::probe::one_kind(ready, "ready", self.issues);
+        let health = [Key::HealthTcp, Key::HealthHttp, Key::HealthExec].map(|key| raw.get(key));
+        super::probe::one_kind(
+            health.into_iter().flatten().collect(),
+            "health",
+            self.issues,
+        );
+    }
+
     fn value(&mut self, entry: &Entry, message: impl Into<String>) {
         self.issues
             .push(Issue::at_value(entry, &entry.node, message));
@@ -199,7 +213,7 @@ impl Check<'_> {
         self.issues.push(Issue::at_value(entry, node, message));
     }
 
-    fn string(&mut self, entry: &Entry) -> Option<String> {
+    pub fn string(&mut self, entry: &Entry) -> Option<String> {
         match &entry.node.value {
             Value::String(s) => Some(s.clone()),
             _ => {
@@ -209,7 +223,19 @@ impl Check<'_> {
         }
     }
 
-    fn notify_access(&mut self, entry: &Entry) -> Option<NotifyAccess> {
+    /// `description`: one line.
+    pub fn description(&mut self, entry: &Entry) -> Option<String> {
+        let text = self.string(entry)?;
+        if text.contains('\n') {
+            self.value(
+                entry,
+                "the description must be one line; shorten it or join its lines",
+            );
+        }
+        Some(text)
+    }
+
+    pub fn notify_access(&mut self, entry: &Entry) -> Option<NotifyAccess> {
         match self.string(entry)?.as_str() {
             "main" => Some(NotifyAccess::Main),
             "all" => Some(NotifyAccess::All),
@@ -221,7 +247,7 @@ impl Check<'_> {
         }
     }
 
-    fn boolean(&mut self, entry: &Entry) -> Option<bool> {
+    pub fn boolean(&mut self, entry: &Entry) -> Option<bool> {
         match entry.node.value {
             Value::Bool(b) => Some(b),
             _ => {
@@ -231,17 +257,12 @@ impl Check<'_> {
         }
     }
 
-    fn argv(&mut self, exec: Option<&Entry>, shell: bool) -> Option<Vec<String>> {
-        let Some(entry) = exec else {
-            self.issues.push(Issue {
-                at: At::File,
-                key: Some("exec".to_string()),
-                message: "missing `exec`: every unit needs a command to run, e.g. \
-                          exec = [\"node\", \"server.js\"]"
-                    .to_string(),
-            });
-            return None;
-        };
+    /// `exec`, read with `shell` (whose own errors are its row's to report).
+    pub fn argv(&mut self, entry: &Entry) -> Option<Vec<String>> {
+        let shell = self
+            .raw
+            .get(Key::Shell)
+            .is_some_and(|shell| shell.node.value == Value::Bool(true));
         let argv = match (&entry.node.value, shell) {
             (Value::String(command), true) => {
                 if command.trim().is_empty() {
@@ -308,7 +329,7 @@ impl Check<'_> {
     }
 
     /// A non-empty path, resolved against `dir` when relative.
-    fn path(&mut self, entry: &Entry, dir: &Path) -> Option<PathBuf> {
+    pub fn path(&mut self, entry: &Entry, dir: &Path) -> Option<PathBuf> {
         let text = self.string(entry)?;
         if text.contains('\0') {
             self.value(entry, "the path contains a NUL character");
@@ -324,7 +345,7 @@ impl Check<'_> {
         Some(dir.join(text))
     }
 
-    fn env(&mut self, entry: &Entry) -> BTreeMap<String, String> {
+    pub fn env(&mut self, entry: &Entry) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         let Value::Table(vars) = &entry.node.value else {
             self.wrong_type(
@@ -359,7 +380,7 @@ impl Check<'_> {
         env
     }
 
-    fn env_file(
+    pub fn env_file(
         &mut self,
         entry: &Entry,
         dir: &Path,
@@ -401,7 +422,7 @@ impl Check<'_> {
     }
 
     /// `user` / `group`: a name or a numeric id, kept as a string.
-    fn id(&mut self, entry: &Entry, what: &str) -> Option<String> {
+    pub fn id(&mut self, entry: &Entry, what: &str) -> Option<String> {
         match &entry.node.value {
             Value::String(name) if !name.is_empty() && !name.contains('\0') => Some(name.clone()),
             Value::Integer(Some(id)) if u32::try_from(*id).is_ok() => Some(id.to_string()),
@@ -423,7 +444,7 @@ impl Check<'_> {
         }
     }
 
-    fn umask(&mut self, entry: &Entry) -> Option<u32> {
+    pub fn umask(&mut self, entry: &Entry) -> Option<u32> {
         let hint = "write the umask as a quoted octal string, e.g. umask = \"022\" or \"0027\"";
         let Value::String(text) = &entry.node.value else {
             let found = entry.node.value.type_name();
@@ -444,7 +465,7 @@ impl Check<'_> {
         mask
     }
 
-    fn duration(&mut self, entry: &Entry) -> Option<Duration> {
+    pub fn duration(&mut self, entry: &Entry) -> Option<Duration> {
         match &entry.node.value {
             Value::String(text) => match parse_duration(text) {
                 Ok(duration) => Some(duration),
@@ -464,67 +485,47 @@ impl Check<'_> {
         }
     }
 
-    fn restart(&mut self, raw: &raw::RawRestart) -> RestartConfig {
-        let mut config = RestartConfig::default();
-        if let Some(entry) = &raw.policy
-            && let Some(text) = self.string(entry)
-        {
-            match text.as_str() {
-                "always" => config.policy = RestartPolicy::Always,
-                "on-failure" => config.policy = RestartPolicy::OnFailure,
-                "never" => config.policy = RestartPolicy::Never,
-                _ => self.value(
+    pub fn restart_policy(&mut self, entry: &Entry) -> Option<RestartPolicy> {
+        let text = self.string(entry)?;
+        match text.as_str() {
+            "always" => Some(RestartPolicy::Always),
+            "on-failure" => Some(RestartPolicy::OnFailure),
+            "never" => Some(RestartPolicy::Never),
+            _ => {
+                self.value(
                     entry,
                     format!("unknown restart policy \"{text}\"; use \"always\", \"on-failure\" or \"never\""),
-                ),
-            }
-        }
-        let durations = [
-            (&raw.delay, &mut config.delay),
-            (&raw.max_delay, &mut config.max_delay),
-            (&raw.reset_after, &mut config.reset_after),
-        ];
-        for (entry, slot) in durations {
-            if let Some(value) = entry.as_ref().and_then(|e| self.duration(e)) {
-                *slot = value;
-            }
-        }
-        if let Some(entry) = &raw.multiplier {
-            let number = match entry.node.value {
-                Value::Float(f) => f,
-                Value::Integer(i) => i.map(|i| i as f64),
-                _ => {
-                    self.wrong_type(entry, &entry.node, "a number ≥ 1, e.g. 2 or 1.5");
-                    None
-                }
-            };
-            match number {
-                Some(n) if n.is_finite() && n >= 1.0 => config.multiplier = n,
-                Some(_) => self.value(
-                    entry,
-                    "the multiplier must be a finite number ≥ 1, e.g. 2 or 1.5",
-                ),
-                None => {}
-            }
-        }
-        if config.delay > config.max_delay {
-            let entry = raw.delay.as_ref().or(raw.max_delay.as_ref());
-            if let Some(entry) = entry {
-                let message = format!(
-                    "restart.delay ({}) is longer than restart.max_delay ({}); lower delay or raise max_delay",
-                    super::duration::format_duration(config.delay),
-                    super::duration::format_duration(config.max_delay)
                 );
-                self.value(entry, message);
+                None
             }
         }
-        config.limit = self.limit(raw);
-        config
     }
 
-    /// `burst` alone uses [`DEFAULT_INTERVAL`]; `interval` alone is an error.
-    fn limit(&mut self, raw: &raw::RawRestart) -> Option<StartLimit> {
-        let burst = raw.burst.as_ref().and_then(|entry| match entry.node.value {
+    pub fn multiplier(&mut self, entry: &Entry) -> Option<f64> {
+        let number = match entry.node.value {
+            Value::Float(f) => f,
+            Value::Integer(i) => i.map(|i| i as f64),
+            _ => {
+                self.wrong_type(entry, &entry.node, "a number ≥ 1, e.g. 2 or 1.5");
+                return None;
+            }
+        };
+        match number {
+            Some(n) if n.is_finite() && n >= 1.0 => Some(n),
+            Some(_) => {
+                self.value(
+                    entry,
+                    "the multiplier must be a finite number ≥ 1, e.g. 2 or 1.5",
+                );
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// `restart.burst`: an integer ≥ 1.
+    pub fn burst(&mut self, entry: &Entry) -> Option<u32> {
+        match entry.node.value {
             Value::Integer(Some(n)) if n >= 1 => match u32::try_from(n) {
                 Ok(n) => Some(n),
                 Err(_) => {
@@ -544,105 +545,101 @@ impl Check<'_> {
                 self.wrong_type(entry, &entry.node, "an integer ≥ 1");
                 None
             }
-        });
-        let interval = raw.interval.as_ref().and_then(|entry| {
-            let interval = self.duration(entry)?;
-            if interval.is_zero() {
-                self.value(entry, "restart.interval must be longer than 0s");
-                return None;
-            }
-            Some(interval)
-        });
-        if let (None, Some(entry)) = (&raw.burst, &raw.interval) {
-            self.issues.push(Issue::at_key(
-                entry,
-                "restart.interval needs restart.burst: more than `burst` starts within `interval` \
-                 fail the unit; add burst = N or remove interval",
-            ));
         }
-        let interval = match &raw.interval {
-            Some(_) => interval?,
-            None => DEFAULT_INTERVAL,
-        };
-        Some(StartLimit {
-            burst: burst?,
-            interval,
-        })
     }
 
-    fn log(&mut self, raw: &raw::RawLog) -> LogConfig {
-        let mut config = LogConfig::default();
-        if let Some(entry) = &raw.max_size {
-            let size = match &entry.node.value {
-                Value::String(text) => match super::duration::parse_size(text) {
-                    Ok(size) => Some(size),
-                    Err(message) => {
-                        self.value(entry, message);
-                        None
-                    }
-                },
-                Value::Integer(Some(n)) if *n >= 0 => Some(*n as u64),
-                _ => {
-                    self.wrong_type(entry, &entry.node, "a size such as \"10M\", or bytes");
+    /// A duration longer than zero.
+    pub fn positive_duration(&mut self, entry: &Entry) -> Option<Duration> {
+        let duration = self.duration(entry)?;
+        if duration.is_zero() {
+            self.value(entry, format!("{} must be longer than 0s", entry.key));
+            return None;
+        }
+        Some(duration)
+    }
+
+    pub fn log_max_size(&mut self, entry: &Entry) -> Option<u64> {
+        let size = match &entry.node.value {
+            Value::String(text) => match super::duration::parse_size(text) {
+                Ok(size) => Some(size),
+                Err(message) => {
+                    self.value(entry, message);
                     None
                 }
-            };
-            match size {
-                Some(size) if size < MIN_LOG_SIZE => self.value(
+            },
+            Value::Integer(Some(n)) if *n >= 0 => Some(*n as u64),
+            _ => {
+                self.wrong_type(entry, &entry.node, "a size such as \"10M\", or bytes");
+                None
+            }
+        };
+        match size {
+            Some(size) if size < MIN_LOG_SIZE => {
+                self.value(
                     entry,
                     format!("log.max_size must be at least {MIN_LOG_SIZE} bytes (\"1K\")"),
-                ),
-                Some(size) => config.max_size = Some(size),
-                None => {}
+                );
+                None
             }
+            size => size,
         }
-        if let Some(entry) = &raw.keep {
-            match entry.node.value {
-                Value::Integer(Some(n)) => match u32::try_from(n) {
-                    Ok(n) if n <= 1000 => config.keep = Some(n),
-                    _ => self.value(entry, "log.keep must be between 0 and 1000"),
-                },
-                _ => self.wrong_type(entry, &entry.node, "an integer (rotated files kept)"),
-            }
-        }
-        config
     }
 
-    fn stop(&mut self, raw: &raw::RawStop) -> StopConfig {
-        let mut config = StopConfig::default();
-        if let Some(entry) = &raw.signal {
-            let text = match &entry.node.value {
-                Value::String(text) => Some(text.clone()),
-                Value::Integer(n) => Some(n.map_or_else(|| "?".to_string(), |n| n.to_string())),
+    pub fn log_keep(&mut self, entry: &Entry) -> Option<u32> {
+        match entry.node.value {
+            Value::Integer(Some(n)) => match u32::try_from(n) {
+                Ok(n) if n <= 1000 => Some(n),
                 _ => {
-                    self.wrong_type(
-                        entry,
-                        &entry.node,
-                        "a signal name such as \"SIGTERM\", or a number",
-                    );
+                    self.value(entry, "log.keep must be between 0 and 1000");
                     None
                 }
-            };
-            if let Some(text) = text {
-                match crate::signal::parse(&text) {
-                    Some(number) => config.signal = number,
-                    None => self.value(
-                        entry,
-                        format!(
-                            "unknown signal \"{text}\"; use a name such as \"SIGTERM\", \"SIGINT\", \
-                             \"SIGQUIT\" or \"SIGHUP\", or a signal number"
-                        ),
-                    ),
-                }
+            },
+            _ => {
+                self.wrong_type(entry, &entry.node, "an integer (rotated files kept)");
+                None
             }
         }
-        if let Some(timeout) = raw.timeout.as_ref().and_then(|e| self.duration(e)) {
-            config.timeout = timeout;
-        }
-        config
     }
 
-    fn size(&mut self, entry: &Entry) -> Option<u64> {
+    /// `stop.signal`: a name or a number.
+    pub fn signal(&mut self, entry: &Entry) -> Option<i32> {
+        let text = match &entry.node.value {
+            Value::String(text) => text.clone(),
+            Value::Integer(n) => n.map_or_else(|| "?".to_string(), |n| n.to_string()),
+            _ => {
+                self.wrong_type(
+                    entry,
+                    &entry.node,
+                    "a signal name such as \"SIGTERM\", or a number",
+                );
+                return None;
+            }
+        };
+        let number = crate::signal::parse(&text);
+        if number.is_none() {
+            self.value(
+                entry,
+                format!(
+                    "unknown signal \"{text}\"; use a name such as \"SIGTERM\", \"SIGINT\", \
+                     \"SIGQUIT\" or \"SIGHUP\", or a signal number"
+                ),
+            );
+        }
+        number
+    }
+
+    /// `health.failures`: 1 to 1000.
+    pub fn failures(&mut self, entry: &Entry) -> Option<u32> {
+        match entry.node.value {
+            Value::Integer(Some(n)) if (1..=1000).contains(&n) => u32::try_from(n).ok(),
+            _ => {
+                self.value(entry, "health.failures must be an integer from 1 to 1000");
+                None
+            }
+        }
+    }
+
+    pub fn size(&mut self, entry: &Entry) -> Option<u64> {
         let parsed = match &entry.node.value {
             Value::String(text) => parse_size(text),
             Value::Integer(Some(n)) => {
@@ -672,37 +669,37 @@ impl Check<'_> {
         }
     }
 
-    fn memory(&mut self, raw: &raw::RawMemory) -> MemoryConfig {
-        let mut config = MemoryConfig {
-            max: raw.max.as_ref().and_then(|e| self.size(e)),
-            swap_max: raw.swap_max.as_ref().and_then(|e| self.size(e)),
-            ..MemoryConfig::default()
-        };
-        if let Some(entry) = &raw.oom_score_adj {
-            match entry.node.value {
-                Value::Integer(Some(n)) if (-1000..=1000).contains(&n) => {
-                    config.oom_score_adj = i16::try_from(n).ok();
-                }
-                Value::Integer(_) => self.value(
+    pub fn oom_score_adj(&mut self, entry: &Entry) -> Option<i16> {
+        match entry.node.value {
+            Value::Integer(Some(n)) if (-1000..=1000).contains(&n) => i16::try_from(n).ok(),
+            Value::Integer(_) => {
+                self.value(
                     entry,
                     "memory.oom_score_adj must be between -1000 (never killed by the kernel's \
                      OOM killer) and 1000 (killed first)",
-                ),
-                _ => self.wrong_type(entry, &entry.node, "an integer from -1000 to 1000"),
+                );
+                None
+            }
+            _ => {
+                self.wrong_type(entry, &entry.node, "an integer from -1000 to 1000");
+                None
             }
         }
-        if let Some(entry) = &raw.on_pressure
-            && let Some(text) = self.string(entry)
-        {
-            match text.as_str() {
-                "restart" => config.restart_on_pressure = true,
-                "none" => config.restart_on_pressure = false,
-                _ => self.value(
+    }
+
+    /// `memory.on_pressure`: whether the host policy may restart the unit.
+    pub fn on_pressure(&mut self, entry: &Entry) -> Option<bool> {
+        let text = self.string(entry)?;
+        match text.as_str() {
+            "restart" => Some(true),
+            "none" => Some(false),
+            _ => {
+                self.value(
                     entry,
                     format!("unknown memory.on_pressure \"{text}\"; use \"restart\" or \"none\""),
-                ),
+                );
+                None
             }
         }
-        config
     }
 }
