@@ -16,6 +16,7 @@ use super::Unit;
 use super::probe;
 use super::raw::Entry;
 use super::validate::Check;
+use std::sync::OnceLock;
 
 /// One key of a unit file.
 pub struct KeyDef {
@@ -244,15 +245,19 @@ pub fn find(name: &str) -> Option<&'static KeyDef> {
 }
 
 /// The names of the top level: its keys and its tables, each once, in the table's order.
-pub fn top_level() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Vec::new();
-    for def in KEYS {
-        let name = def.table().unwrap_or(def.name);
-        if !names.contains(&name) {
-            names.push(name);
+pub fn top_level() -> &'static [&'static str] {
+    // Made once: a file of thousands of unknown keys asks for them once per key.
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<&'static str> = Vec::new();
+        for def in KEYS {
+            let name = def.table().unwrap_or(def.name);
+            if !names.contains(&name) {
+                names.push(name);
+            }
         }
-    }
-    names
+        names
+    })
 }
 
 /// Whether `name` is a table of unit files (`restart`), rather than a key or nothing.

@@ -22,7 +22,7 @@ fn config() -> ProptestConfig {
 /// TOML type, or a table header, or any text at all.
 fn unit_line() -> impl Strategy<Value = String> {
     let key = prop_oneof![
-        prop::sample::select(svc::unit::keys::top_level()).prop_map(str::to_string),
+        prop::sample::select(svc::unit::keys::top_level().to_vec()).prop_map(str::to_string),
         prop::sample::select(
             svc::unit::keys::KEYS
                 .iter()
