@@ -13,9 +13,9 @@
 //! limit's `burst` and `interval`, one readiness check) is in `cross_checks` of `validate`.
 
 use super::Unit;
+use super::check::Check;
 use super::probe;
 use super::raw::Entry;
-use super::validate::Check;
 use std::sync::OnceLock;
 
 /// One key of a unit file.
