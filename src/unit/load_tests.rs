@@ -2,6 +2,7 @@
 
 use super::*;
 use std::fs;
+use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 const GOOD: &str = "exec = [\"sleep\", \"60\"]\n";
@@ -127,4 +128,50 @@ fn wants_names_must_exist_and_must_not_close_a_cycle() {
         "{broken:?}"
     );
     assert_eq!(loaded.broken[2].errors[0].key.as_deref(), Some("wants"));
+}
+
+#[test]
+fn the_shipped_units_are_valid() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["units", "contrib/docker/units"] {
+        let mut paths: Vec<PathBuf> = fs::read_dir(repo.join(dir))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        paths.sort();
+        assert!(!paths.is_empty(), "no units in {dir}");
+        for result in check_paths(&paths) {
+            if let Err(errors) = result {
+                panic!("{errors}");
+            }
+        }
+    }
+}
+
+/// The `.nf` … `.fi` blocks of svc.unit(5)'s EXAMPLE section, roff escapes undone.
+fn man_examples(man: &str) -> Vec<String> {
+    let section = man
+        .split_once("\n.SH EXAMPLE\n")
+        .and_then(|(_, rest)| rest.split("\n.SH ").next())
+        .unwrap_or_default();
+    section
+        .split("\n.nf\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("\n.fi\n"))
+        .map(|(text, _)| text.replace("\\-", "-").replace("\\(dq", "\"") + "\n")
+        .collect()
+}
+
+#[test]
+fn the_man_page_examples_are_valid() {
+    let examples = man_examples(include_str!("../../man/svc.unit.5"));
+    assert_eq!(examples.len(), 2, "{examples:#?}");
+    let dir = TempDir::new().unwrap();
+    fs::write(dir.path().join("chat.env"), "").unwrap();
+    for text in examples {
+        if let Err(errors) = super::tests::load_in(dir.path(), "chat.toml", &text) {
+            panic!("{errors}\n{text}");
+        }
+    }
 }

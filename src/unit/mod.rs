@@ -2,17 +2,21 @@
 //!
 //! Parsing has two stages, as in ripgrep's flags: [`raw`] deserializes what is written (with the
 //! span of every key), then [`validate`] turns it into a typed [`Unit`], refusing what is
-//! wrong with an error that names file, line, column and key.
+//! wrong with an error that names file, line, column and key. Both read [`keys`], where each key
+//! is defined once: its name, type, documentation and where its value goes; the checks of single
+//! values its rows call are in [`check`].
 //!
 //! Beside them: [`duration`] reads durations and sizes, [`envfile`] reads `env_file`s,
 //! [`load`] reads files, units directories and the paths given to `svc check`, and [`host`]
 //! warns `svc check` of what this host lacks for a unit (its workdir, its program).
 
+pub mod check;
 pub mod duration;
 pub mod envfile;
 pub mod error;
 pub mod graph;
 pub mod host;
+pub mod keys;
 pub mod load;
 pub mod probe;
 pub mod raw;

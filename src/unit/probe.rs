@@ -1,7 +1,6 @@
-//! `requires`, `after`, `[ready]` and `[health]`: their types and their validation (stage two,
-//! beside [`super::validate`]).
+//! `requires`, `after`, `wants`, `[ready]` and `[health]`: their types and the checks of their
+//! values (stage two, beside [`super::validate`]).
 
-use super::duration::{DURATION_FORMS, parse_duration};
 use super::raw::{Entry, Issue, Value};
 use super::validate::check_name;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -139,89 +138,11 @@ pub fn names(entry: Option<&Entry>, own: &str, issues: &mut Vec<Issue>) -> Vec<S
     names
 }
 
-pub fn ready(entries: &[Entry], issues: &mut Vec<Issue>) -> ReadyConfig {
-    let mut config = ReadyConfig::default();
-    let mut kinds = Vec::new();
-    for entry in entries {
-        match last(entry) {
-            "timeout" => {
-                if let Some(d) = duration(entry, issues) {
-                    if d.is_zero() {
-                        push(entry, issues, "ready.timeout must be longer than 0s");
-                    } else {
-                        config.timeout = d;
-                    }
-                }
-            }
-            "notify" => match entry.node.value {
-                Value::Bool(b) => {
-                    config.notify = b;
-                    if b {
-                        kinds.push(entry);
-                    }
-                }
-                ref other => {
-                    let message = format!(
-                        "expected a boolean (true or false), found {}",
-                        other.type_name()
-                    );
-                    push(entry, issues, message);
-                }
-            },
-            _ => {
-                kinds.push(entry);
-                config.probe = probe(entry, issues).or(config.probe);
-            }
-        }
-    }
-    one_kind(&kinds, "ready", issues);
-    config
-}
-
-pub fn health(entries: &[Entry], issues: &mut Vec<Issue>) -> HealthConfig {
-    let mut config = HealthConfig::default();
-    let mut kinds = Vec::new();
-    for entry in entries {
-        match last(entry) {
-            "interval" | "timeout" | "watchdog" => {
-                let Some(d) = duration(entry, issues) else {
-                    continue;
-                };
-                if d.is_zero() {
-                    push(
-                        entry,
-                        issues,
-                        format!("{} must be longer than 0s", entry.key),
-                    );
-                    continue;
-                }
-                match last(entry) {
-                    "interval" => config.interval = d,
-                    "timeout" => config.timeout = d,
-                    _ => config.watchdog = Some(d),
-                }
-            }
-            "failures" => match entry.node.value {
-                Value::Integer(Some(n)) if (1..=1000).contains(&n) => config.failures = n as u32,
-                _ => push(
-                    entry,
-                    issues,
-                    "health.failures must be an integer from 1 to 1000",
-                ),
-            },
-            _ => {
-                kinds.push(entry);
-                config.probe = probe(entry, issues).or(config.probe);
-            }
-        }
-    }
-    one_kind(&kinds, "health", issues);
-    config
-}
-
 /// A unit has at most one check of each table: which one answered would be ambiguous.
-fn one_kind(kinds: &[&Entry], table: &str, issues: &mut Vec<Issue>) {
-    if let [first, rest @ ..] = kinds {
+/// `kinds`: the checks the table has, in any order.
+pub(super) fn one_kind(mut kinds: Vec<&Entry>, table: &str, issues: &mut Vec<Issue>) {
+    kinds.sort_by_key(|entry| entry.key_span.start);
+    if let [first, rest @ ..] = kinds.as_slice() {
         for entry in rest {
             let message = format!(
                 "[{table}] has `{}` already; give one check (tcp, http, exec{}), not several",
@@ -241,26 +162,8 @@ fn push(entry: &Entry, issues: &mut Vec<Issue>, message: impl Into<String>) {
     issues.push(Issue::at_value(entry, &entry.node, message));
 }
 
-fn duration(entry: &Entry, issues: &mut Vec<Issue>) -> Option<Duration> {
-    match &entry.node.value {
-        Value::String(text) => match parse_duration(text) {
-            Ok(d) => Some(d),
-            Err(message) => {
-                push(entry, issues, message);
-                None
-            }
-        },
-        other => {
-            let found = other.type_name();
-            let message =
-                format!("expected a duration string, found {found}; {DURATION_FORMS} (quote it)");
-            push(entry, issues, message);
-            None
-        }
-    }
-}
-
-fn probe(entry: &Entry, issues: &mut Vec<Issue>) -> Option<Probe> {
+/// `tcp`, `http` or `exec` of `[ready]` or `[health]`.
+pub(super) fn probe(entry: &Entry, issues: &mut Vec<Issue>) -> Option<Probe> {
     match (last(entry), &entry.node.value) {
         ("tcp", Value::String(text)) => match socket_addr(text) {
             Ok(addr) => Some(Probe::Tcp(addr)),

@@ -1,72 +1,18 @@
 //! Stage one: the unit file as written.
 //!
 //! The TOML is parsed with [`toml::de::DeTable`], which keeps the byte span of every key and
-//! value, and sorted into a [`RawUnit`]: each key the interface knows, still untyped, with its
-//! spans. Keys that are not ours (or not ours *yet*) become [`Issue`]s here, so that stage two
+//! value, and sorted into a [`RawUnit`]: each key of [`super::keys::KEYS`], still untyped, with
+//! its spans. Keys that are not ours (or not ours *yet*) become [`Issue`]s here, so that stage two
 //! ([`super::validate`]) only deals with types and meanings. Nothing stops at the first problem:
 //! every issue of the file is collected.
 //!
 //! A hand-written walk rather than `#[derive(Deserialize)]` with `deny_unknown_fields`, because
 //! serde stops at the first error and we want them all, each with its position.
 
+use super::keys::{self, KEYS, Key, KeyDef};
 use std::ops::Range;
 use std::path::PathBuf;
 use toml::de::{DeTable, DeValue};
-
-/// Top-level keys this version understands.
-pub const TOP_KEYS: [&str; 22] = [
-    "description",
-    "exec",
-    "shell",
-    "workdir",
-    "env",
-    "env_file",
-    "user",
-    "group",
-    "umask",
-    "enabled",
-    "requires",
-    "after",
-    "wants",
-    "fatal",
-    "restart",
-    "stop",
-    "memory",
-    "log",
-    "ready",
-    "health",
-    "notify_access",
-    "reload",
-];
-
-/// Keys of `[restart]`.
-pub const RESTART_KEYS: [&str; 7] = [
-    "policy",
-    "delay",
-    "multiplier",
-    "max_delay",
-    "reset_after",
-    "burst",
-    "interval",
-];
-
-/// Keys of `[stop]`.
-pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
-
-/// Keys of `[reload]`.
-pub const RELOAD_KEYS: [&str; 3] = ["signal", "exec", "timeout"];
-
-/// Keys of `[memory]`.
-pub const MEMORY_KEYS: [&str; 4] = ["max", "swap_max", "oom_score_adj", "on_pressure"];
-/// Keys of `[log]`.
-pub const LOG_KEYS: [&str; 2] = ["max_size", "keep"];
-/// Keys of `[ready]`.
-pub const READY_KEYS: [&str; 5] = ["tcp", "http", "exec", "notify", "timeout"];
-
-/// Keys of `[health]`.
-pub const HEALTH_KEYS: [&str; 7] = [
-    "tcp", "http", "exec", "watchdog", "interval", "timeout", "failures",
-];
 
 /// A TOML value with its span, owned so that stage two does not borrow the text.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,71 +100,32 @@ impl Issue {
     }
 }
 
-/// The unit file as written: every key we know, untyped, with its spans.
+/// The unit file as written: the entry of every known key, untyped, with its spans.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawUnit {
-    pub description: Option<Entry>,
-    pub exec: Option<Entry>,
-    pub shell: Option<Entry>,
-    pub workdir: Option<Entry>,
-    pub env: Option<Entry>,
-    pub env_file: Option<Entry>,
-    pub user: Option<Entry>,
-    pub group: Option<Entry>,
-    pub umask: Option<Entry>,
-    pub enabled: Option<Entry>,
-    pub requires: Option<Entry>,
-    pub after: Option<Entry>,
-    pub wants: Option<Entry>,
-    pub fatal: Option<Entry>,
-    pub notify_access: Option<Entry>,
-    pub restart: RawRestart,
-    pub stop: RawStop,
-    pub memory: RawMemory,
-    pub log: RawLog,
-    pub reload: RawReload,
-    /// The known keys of `[ready]`, as written (unknown ones are issues already).
-    pub ready: Vec<Entry>,
-    /// The known keys of `[health]`.
-    pub health: Vec<Entry>,
+    /// One slot per row of [`KEYS`], in its order.
+    slots: Vec<Option<Entry>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawRestart {
-    pub policy: Option<Entry>,
-    pub delay: Option<Entry>,
-    pub multiplier: Option<Entry>,
-    pub max_delay: Option<Entry>,
-    pub reset_after: Option<Entry>,
-    pub burst: Option<Entry>,
-    pub interval: Option<Entry>,
-}
+impl RawUnit {
+    /// The entry of `key`, if the file has it.
+    pub fn get(&self, key: Key) -> Option<&Entry> {
+        self.slots.get(key as usize).and_then(Option::as_ref)
+    }
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawLog {
-    pub max_size: Option<Entry>,
-    pub keep: Option<Entry>,
-}
+    /// The entries the file has, in the order of [`KEYS`].
+    pub fn entries(&self) -> impl Iterator<Item = (&'static KeyDef, &Entry)> {
+        KEYS.iter()
+            .zip(&self.slots)
+            .filter_map(|(def, slot)| Some((def, slot.as_ref()?)))
+    }
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawStop {
-    pub signal: Option<Entry>,
-    pub timeout: Option<Entry>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawReload {
-    pub signal: Option<Entry>,
-    pub exec: Option<Entry>,
-    pub timeout: Option<Entry>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawMemory {
-    pub max: Option<Entry>,
-    pub swap_max: Option<Entry>,
-    pub oom_score_adj: Option<Entry>,
-    pub on_pressure: Option<Entry>,
+    fn put(&mut self, key: Key, entry: Entry) {
+        if self.slots.len() < KEYS.len() {
+            self.slots.resize(KEYS.len(), None);
+        }
+        self.slots[key as usize] = Some(entry);
+    }
 }
 
 /// Parses `text`. `None` when it is not valid TOML (the syntax errors are in `issues`); else the
@@ -242,136 +149,21 @@ pub fn parse(text: &str, issues: &mut Vec<Issue>) -> Option<RawUnit> {
     Some(raw)
 }
 
+/// Puts a top-level entry in its slot, or the entries of a table in theirs.
 fn sort_top(raw: &mut RawUnit, entry: Entry, issues: &mut Vec<Issue>) {
-    let slot = match entry.key.as_str() {
-        "description" => &mut raw.description,
-        "exec" => &mut raw.exec,
-        "shell" => &mut raw.shell,
-        "workdir" => &mut raw.workdir,
-        "env" => &mut raw.env,
-        "env_file" => &mut raw.env_file,
-        "user" => &mut raw.user,
-        "group" => &mut raw.group,
-        "umask" => &mut raw.umask,
-        "enabled" => &mut raw.enabled,
-        "requires" => &mut raw.requires,
-        "after" => &mut raw.after,
-        "wants" => &mut raw.wants,
-        "fatal" => &mut raw.fatal,
-        "notify_access" => &mut raw.notify_access,
-        "ready" | "health" => {
-            let (table, keys, slot): (&str, &[&str], _) = if entry.key == "ready" {
-                ("ready", &READY_KEYS, &mut raw.ready)
-            } else {
-                ("health", &HEALTH_KEYS, &mut raw.health)
-            };
-            for sub in sub_entries(entry, issues) {
-                let name = sub.key.rsplit('.').next().unwrap_or_default();
-                if keys.contains(&name) {
-                    slot.push(sub);
-                } else {
-                    issues.push(unknown(&sub, table, keys));
-                }
+    // A quoted top-level key with a dot (`"restart.delay" = ...`) is not the dotted key.
+    if let Some(def) = keys::find(&entry.key).filter(|def| def.table().is_none()) {
+        raw.put(def.key, entry);
+    } else if keys::is_table(&entry.key) {
+        let table = entry.key.clone();
+        for sub in sub_entries(entry, issues) {
+            match keys::find(&sub.key) {
+                Some(def) => raw.put(def.key, sub),
+                None => issues.push(unknown(&sub, &table)),
             }
-            return;
         }
-        "restart" => return sort_table(entry, "restart", &RESTART_KEYS, &mut raw.restart, issues),
-        "stop" => return sort_table(entry, "stop", &STOP_KEYS, &mut raw.stop, issues),
-        "memory" => return sort_table(entry, "memory", &MEMORY_KEYS, &mut raw.memory, issues),
-        "log" => return sort_table(entry, "log", &LOG_KEYS, &mut raw.log, issues),
-        "reload" => return sort_table(entry, "reload", &RELOAD_KEYS, &mut raw.reload, issues),
-        _ => {
-            issues.push(unknown_top(&entry));
-            return;
-        }
-    };
-    *slot = Some(entry);
-}
-
-/// A table of fixed keys, each kept in a slot of its own.
-trait Slots {
-    /// The slot of key `name` (without the table's prefix), `None` for an unknown key.
-    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>>;
-}
-
-impl Slots for RawRestart {
-    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
-        Some(match name {
-            "policy" => &mut self.policy,
-            "delay" => &mut self.delay,
-            "multiplier" => &mut self.multiplier,
-            "max_delay" => &mut self.max_delay,
-            "reset_after" => &mut self.reset_after,
-            "burst" => &mut self.burst,
-            "interval" => &mut self.interval,
-            _ => return None,
-        })
-    }
-}
-
-impl Slots for RawStop {
-    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
-        Some(match name {
-            "signal" => &mut self.signal,
-            "timeout" => &mut self.timeout,
-            _ => return None,
-        })
-    }
-}
-
-impl Slots for RawMemory {
-    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
-        Some(match name {
-            "max" => &mut self.max,
-            "swap_max" => &mut self.swap_max,
-            "oom_score_adj" => &mut self.oom_score_adj,
-            "on_pressure" => &mut self.on_pressure,
-            _ => return None,
-        })
-    }
-}
-
-impl Slots for RawReload {
-    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
-        Some(match name {
-            "signal" => &mut self.signal,
-            "exec" => &mut self.exec,
-            "timeout" => &mut self.timeout,
-            _ => return None,
-        })
-    }
-}
-
-impl Slots for RawLog {
-    fn slot(&mut self, name: &str) -> Option<&mut Option<Entry>> {
-        Some(match name {
-            "max_size" => &mut self.max_size,
-            "keep" => &mut self.keep,
-            _ => return None,
-        })
-    }
-}
-
-/// Sorts the keys of `[table]` into their slots; an unknown key is an issue that suggests the
-/// closest of `keys`.
-fn sort_table(
-    entry: Entry,
-    table: &str,
-    keys: &[&str],
-    slots: &mut impl Slots,
-    issues: &mut Vec<Issue>,
-) {
-    let prefix = format!("{table}.");
-    for sub in sub_entries(entry, issues) {
-        let name = sub
-            .key
-            .strip_prefix(&prefix)
-            .unwrap_or(&sub.key)
-            .to_string();
-        match slots.slot(&name) {
-            Some(slot) => *slot = Some(sub),
-            None => issues.push(unknown(&sub, table, keys)),
-        }
+    } else {
+        issues.push(unknown_top(&entry));
     }
 }
 
@@ -394,8 +186,9 @@ fn sub_entries(entry: Entry, issues: &mut Vec<Issue>) -> Vec<Entry> {
     }
 }
 
-/// An unknown key inside `[table]`.
-fn unknown(entry: &Entry, table: &str, keys: &[&str]) -> Issue {
+/// An unknown key inside `[table]`: the closest key of the table, else its keys.
+fn unknown(entry: &Entry, table: &str) -> Issue {
+    let keys = keys::keys_of(table);
     let name = entry
         .key
         .strip_prefix(&format!("{table}."))
@@ -408,55 +201,17 @@ fn unknown(entry: &Entry, table: &str, keys: &[&str]) -> Issue {
     Issue::at_key(entry, message)
 }
 
-/// systemd's keys (and sections) that have an equivalent here, for a unit written from a
-/// `.service` file: `ExecStart` is `exec`, whatever the edit distance says (it says `restart`).
-pub const SYSTEMD_KEYS: [(&str, &str); 26] = [
-    ("After", "after"),
-    ("Description", "description"),
-    ("Environment", "env"),
-    ("EnvironmentFile", "env_file"),
-    ("ExecReload", "reload.exec"),
-    ("ExecStart", "exec"),
-    ("Group", "group"),
-    ("KillSignal", "stop.signal"),
-    ("MemoryMax", "memory.max"),
-    ("MemoryLimit", "memory.max"),
-    ("MemorySwapMax", "memory.swap_max"),
-    ("OOMScoreAdjust", "memory.oom_score_adj"),
-    ("Requires", "requires"),
-    ("Restart", "restart.policy"),
-    ("RestartSec", "restart.delay"),
-    ("RestartMaxDelaySec", "restart.max_delay"),
-    ("StartLimitBurst", "restart.burst"),
-    ("StartLimitInterval", "restart.interval"),
-    ("StartLimitIntervalSec", "restart.interval"),
-    ("TimeoutSec", "stop.timeout"),
-    ("TimeoutStartSec", "ready.timeout"),
-    ("TimeoutStopSec", "stop.timeout"),
-    ("UMask", "umask"),
-    ("User", "user"),
-    ("WatchdogSec", "health.watchdog"),
-    ("WorkingDirectory", "workdir"),
-];
-
 /// systemd's sections, which a unit file here does not have.
 const SYSTEMD_SECTIONS: [&str; 3] = ["Unit", "Service", "Install"];
 
-/// What `key` is called here when it is one of [`SYSTEMD_KEYS`].
-pub fn systemd_equivalent(key: &str) -> Option<&'static str> {
-    SYSTEMD_KEYS
-        .iter()
-        .find(|(systemd, _)| *systemd == key)
-        .map(|(_, ours)| *ours)
-}
-
-/// An unknown top-level key: a systemd key's equivalent, else the closest top-level key, else
-/// a table where the key belongs.
+/// An unknown top-level key: a systemd key's equivalent (`ExecStart` is `exec`, whatever the
+/// edit distance says: it says `restart`), else the closest top-level name, else the table
+/// where a key of that name is, else the list of top-level names.
 fn unknown_top(entry: &Entry) -> Issue {
     let key = entry.key.as_str();
-    let candidates = TOP_KEYS.iter().copied();
+    let top_level = keys::top_level();
     let mut message = format!("unknown key `{key}`");
-    if let Some(ours) = systemd_equivalent(key) {
+    if let Some(ours) = keys::systemd_equivalent(key) {
         message.push_str(&format!(" (a systemd key), did you mean `{ours}`?"));
         if let Some((table, _)) = ours.split_once('.') {
             message.push_str(&format!(" (under [{table}])"));
@@ -467,18 +222,13 @@ fn unknown_top(entry: &Entry) -> Issue {
              [{key}]: write the keys at the top level in svc's names (ExecStart = exec, \
              User = user, WorkingDirectory = workdir, ...; see svc.unit(5))"
         ));
-    } else if let Some(best) = closest(key, candidates) {
+    } else if let Some(best) = closest(key, top_level.iter().copied()) {
         message.push_str(&format!(", did you mean `{best}`?"));
-    } else if RESTART_KEYS.contains(&key) {
-        message.push_str(&format!(
-            ", did you mean `restart.{key}` (under [restart])?"
-        ));
-    } else if STOP_KEYS.contains(&key) {
-        message.push_str(&format!(", did you mean `stop.{key}` (under [stop])?"));
-    } else if MEMORY_KEYS.contains(&key) {
-        message.push_str(&format!(", did you mean `memory.{key}` (under [memory])?"));
+    } else if let Some(def) = KEYS.iter().find(|def| def.leaf() == key) {
+        let table = def.table().unwrap_or_default();
+        message.push_str(&format!(", did you mean `{}` (under [{table}])?", def.name));
     } else {
-        message.push_str(&format!("; the known keys are: {}", TOP_KEYS.join(", ")));
+        message.push_str(&format!("; the known keys are: {}", top_level.join(", ")));
     }
     Issue::at_key(entry, message)
 }

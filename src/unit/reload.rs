@@ -2,7 +2,7 @@
 //! nginx's `SIGHUP`), or run a command (`exec`) with the unit's user and environment and
 //! `MAINPID` set, whose exit 0 means reloaded, within `timeout`.
 
-use super::raw::{Entry, Issue, RawReload, Value};
+use super::raw::{Entry, Issue, Value};
 use std::time::Duration;
 
 /// `reload.timeout` when not given: how long a `reload.exec` command may take.
@@ -33,48 +33,8 @@ impl Default for ReloadConfig {
     }
 }
 
-/// The typed `[reload]`; bad values are pushed to `issues` and left out.
-pub fn validate(raw: &RawReload, issues: &mut Vec<Issue>) -> ReloadConfig {
-    let mut config = ReloadConfig::default();
-    if let (Some(_), Some(exec)) = (&raw.signal, &raw.exec) {
-        issues.push(Issue::at_key(
-            exec,
-            "give reload.signal or reload.exec, not both; keep the one the program documents",
-        ));
-    }
-    if let Some(entry) = &raw.signal {
-        config.method = signal(entry, issues).map(ReloadMethod::Signal);
-    }
-    if let Some(entry) = &raw.exec
-        && raw.signal.is_none()
-    {
-        config.method = exec(entry, issues).map(ReloadMethod::Exec);
-    }
-    if let Some(entry) = &raw.timeout {
-        match &entry.node.value {
-            Value::String(text) => match super::duration::parse_duration(text) {
-                Ok(d) if !d.is_zero() => config.timeout = d,
-                Ok(_) => issues.push(Issue::at_value(
-                    entry,
-                    &entry.node,
-                    "reload.timeout must be longer than 0s",
-                )),
-                Err(message) => issues.push(Issue::at_value(entry, &entry.node, message)),
-            },
-            other => issues.push(Issue::at_value(
-                entry,
-                &entry.node,
-                format!(
-                    "expected a duration string such as \"30s\", found {}",
-                    other.type_name()
-                ),
-            )),
-        }
-    }
-    config
-}
-
-fn signal(entry: &Entry, issues: &mut Vec<Issue>) -> Option<i32> {
+/// `reload.signal`: a signal name or number; an unknown one is an issue.
+pub(super) fn signal(entry: &Entry, issues: &mut Vec<Issue>) -> Option<i32> {
     let text = match &entry.node.value {
         Value::String(text) => text.clone(),
         Value::Integer(Some(n)) => n.to_string(),
@@ -101,8 +61,9 @@ fn signal(entry: &Entry, issues: &mut Vec<Issue>) -> Option<i32> {
     number
 }
 
-/// An argv: an array of strings, or one string split by shell-word rules (no shell).
-fn exec(entry: &Entry, issues: &mut Vec<Issue>) -> Option<Vec<String>> {
+/// `reload.exec`: an argv, an array of strings or one string split by shell-word rules (no
+/// shell).
+pub(super) fn exec(entry: &Entry, issues: &mut Vec<Issue>) -> Option<Vec<String>> {
     let argv = match &entry.node.value {
         Value::String(text) => shlex::split(text),
         Value::Array(items) => items

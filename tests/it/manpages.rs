@@ -7,7 +7,6 @@
 use clap::CommandFactory;
 use std::path::Path;
 use std::process::Command;
-use svc::unit::raw;
 
 fn page(name: &str) -> Page {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("man").join(name);
@@ -133,22 +132,31 @@ fn plain_and_has_word_read_roff() {
     assert!(has_word("tcp, http, exec", "http"));
 }
 
-/// Every key of the unit file parser (`src/unit/raw.rs`) is the tag of an item of its table's
-/// subsection of KEYS in svc.unit(5).
+/// Every key of the unit file parser (its one definition, `src/unit/keys.rs`) is the tag of an
+/// item of its table's subsection of KEYS in svc.unit(5).
 #[test]
 fn every_unit_key_is_in_svc_unit_5() {
     let page = page("svc.unit.5");
-    let tables: [(&str, &[&str]); 7] = [
-        ("Top level", &raw::TOP_KEYS),
-        ("[restart]", &raw::RESTART_KEYS),
-        ("[stop]", &raw::STOP_KEYS),
-        ("[memory]", &raw::MEMORY_KEYS),
-        ("[log]", &raw::LOG_KEYS),
-        ("[ready]", &raw::READY_KEYS),
-        ("[health]", &raw::HEALTH_KEYS),
-    ];
+    let mut tables: Vec<(String, Vec<&str>)> = Vec::new();
+    for def in svc::unit::keys::KEYS {
+        let table = match def.table() {
+            Some(table) => format!("[{table}]"),
+            None => "Top level".to_string(),
+        };
+        match tables.iter_mut().find(|(t, _)| *t == table) {
+            Some((_, keys)) => keys.push(def.leaf()),
+            None => tables.push((table, vec![def.leaf()])),
+        }
+    }
+    // A table is itself a top-level key, documented by its subsection.
+    let top: Vec<&str> = svc::unit::keys::top_level().to_vec();
+    match tables.iter_mut().find(|(t, _)| t == "Top level") {
+        Some((_, keys)) => *keys = top,
+        None => tables.push(("Top level".to_string(), top)),
+    }
     let mut missing = Vec::new();
-    for (table, keys) in tables {
+    for (table, keys) in &tables {
+        let table = table.as_str();
         let tags: Vec<&str> = page
             .items_in("KEYS")
             .filter(|i| i.subsection == table)

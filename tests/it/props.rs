@@ -22,21 +22,15 @@ fn config() -> ProptestConfig {
 /// TOML type, or a table header, or any text at all.
 fn unit_line() -> impl Strategy<Value = String> {
     let key = prop_oneof![
-        prop::sample::select(svc::unit::raw::TOP_KEYS.to_vec()).prop_map(str::to_string),
-        prop::sample::select(vec![
-            "restart.delay",
-            "restart.burst",
-            "restart.multiplier",
-            "stop.signal",
-            "memory.max",
-            "ready.tcp",
-            "ready.http",
-            "health.watchdog",
-            "log.keep",
-            "ExecStart",
-            "Service",
-        ])
+        prop::sample::select(svc::unit::keys::top_level().to_vec()).prop_map(str::to_string),
+        prop::sample::select(
+            svc::unit::keys::KEYS
+                .iter()
+                .map(|def| def.name)
+                .collect::<Vec<_>>()
+        )
         .prop_map(str::to_string),
+        prop::sample::select(vec!["ExecStart", "Service"]).prop_map(str::to_string),
         "[a-zA-Z_][a-zA-Z0-9_.-]{0,12}",
     ];
     let value = prop_oneof![
