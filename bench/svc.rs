@@ -148,10 +148,10 @@ fn idle(secs: u64) {
     // Settle: let start-up allocations and the first requests pass.
     std::thread::sleep(Duration::from_millis(500));
     let switches = |d: &Daemon| {
-        d.proc_status("voluntary_ctxt_switches:") + d.proc_status("nonvoluntary_ctxt_switches:")
+        d.proc_status("voluntary_ctxt_switches") + d.proc_status("nonvoluntary_ctxt_switches")
     };
     let (switches_before, cpu_before) = (switches(&daemon), daemon.cpu_seconds());
-    let rss = daemon.proc_status("VmRSS:");
+    let rss = daemon.proc_status("VmRSS");
     std::thread::sleep(Duration::from_secs(secs));
     let wakeups = switches(&daemon) - switches_before;
     let cpu = (daemon.cpu_seconds() - cpu_before) / secs as f64 * 100.0;
@@ -241,8 +241,8 @@ fn thousand_units() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let rss = daemon.proc_status("VmRSS:");
-    let hwm = daemon.proc_status("VmHWM:");
+    let rss = daemon.proc_status("VmRSS");
+    let hwm = daemon.proc_status("VmHWM");
     let status_start = Instant::now();
     let list = daemon.svc(&["list", "--json"]);
     let list_time = status_start.elapsed();
@@ -271,11 +271,11 @@ fn reload_growth() {
     for _ in 0..50 {
         cycle();
     }
-    let before = daemon.proc_status("VmRSS:");
+    let before = daemon.proc_status("VmRSS");
     for _ in 0..3000 {
         cycle();
     }
-    let after = daemon.proc_status("VmRSS:");
+    let after = daemon.proc_status("VmRSS");
     println!(
         "3,000 reloads adding and removing a unit: svcd RSS {:.2} → {:.2} MiB",
         before as f64 / 1024.0,

@@ -383,8 +383,8 @@ impl Daemon {
     fn signal_unit(&self, id: UnitId, pgid: u32, signal: i32) {
         let name = &self.units[id].name;
         let main_alive = self.pids.get(&pgid) == Some(&id);
-        let mains: std::collections::HashSet<u32> = self.pids.keys().copied().collect();
-        let strays = process::find_strays(name, pgid, main_alive, &mains);
+        let strays =
+            process::find_strays(name, pgid, main_alive, |pid| self.pids.contains_key(&pid));
         if let Err(e) = process::signal_group(pgid, signal) {
             let signal = crate::signal::name(signal);
             tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");

@@ -10,7 +10,7 @@ mod strays;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
-pub use strays::{UNIT_ENV, children, find_strays, signal_pids, stat_fields};
+pub use strays::{UNIT_ENV, find_strays, signal_pids};
 
 use crate::supervisor::ExitStatus;
 use crate::unit::Unit;

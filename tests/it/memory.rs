@@ -62,8 +62,8 @@ fn a_unit_under_its_limit_keeps_running_and_shows_its_memory() {
         s["memory"]["rss"].as_u64() >= Some(10 << 20)
     });
     let pid = status["pid"].as_u64().expect("a pid");
-    let adj = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).expect("oom_score_adj");
-    assert_eq!(adj.trim(), "321");
+    let adj = svc::proc::oom_score_adj(u32::try_from(pid).expect("a pid"));
+    assert_eq!(adj, Some(321));
     // The leaking unit beside it proves samples were taken (on the same timer) since; the
     // small one still runs its first run.
     svcd.wait_status("leak", "a memory restart", |s| {

@@ -291,13 +291,7 @@ pub fn kill(pid: u32, signal: i32) {
 
 /// Whether `pid` is gone (or a zombie, which runs nothing).
 pub fn is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
+    svc::proc::stat(pid).is_none_or(|stat| stat.is_zombie())
 }
 
 /// Reads whitespace-separated pids written by a unit into `file`, once there are `count`.
@@ -318,28 +312,12 @@ pub fn read_pids(file: &Path, count: usize) -> Vec<u32> {
 
 /// The children of `pid`.
 pub fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return found;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            found.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-        }
-    }
-    found
+    svc::proc::children(pid)
 }
 
 /// (state, parent pid) of `pid`, from /proc/PID/stat.
 pub fn state_and_parent(pid: u32) -> Option<(char, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
+    svc::proc::stat(pid).map(|stat| (stat.state, stat.ppid))
 }
 
 /// The zombie children of `parent`: exited, not yet reaped.

@@ -119,9 +119,7 @@ impl Drop for Bare {
 
 /// Open descriptors of `pid`.
 fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    svc::proc::fd_count(pid).unwrap_or(0)
 }
 
 #[test]
