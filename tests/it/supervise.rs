@@ -261,7 +261,7 @@ fn dir_path(svcd: &Svcd) -> std::path::PathBuf {
 #[test]
 fn user_and_group_are_dropped_when_root() {
     if !nix_is_root() {
-        eprintln!("skipped: needs root");
+        skip("needs root");
         return;
     }
     let dir = Dir::new();

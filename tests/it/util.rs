@@ -89,10 +89,10 @@ impl Dir {
             .stderr(Stdio::null())
             .status();
         if !probe.is_ok_and(|s| s.success()) {
-            eprintln!(
-                "note: skipped: cannot run `unshare {}` (needs root)",
+            skip(&format!(
+                "cannot run `unshare {}` (needs root)",
                 UNSHARE.join(" ")
-            );
+            ));
             return None;
         }
         let mut prefix = vec!["unshare"];
@@ -361,4 +361,33 @@ impl Dir {
         args.extend(["--config".into(), config.into()]);
         args
     }
+}
+
+/// Skips the calling test, visibly: prints `SKIPPED: why` to stderr (shown by
+/// `cargo test -- --nocapture`). Where `SVC_TEST_NO_SKIP` is set a skip fails the test instead:
+/// `.ci/run` sets it after checking that the machine has all the tests need (root, `unshare`,
+/// `setpriv`, `useradd`, `swapon`, …), so that in CI every test runs.
+pub fn skip(why: &str) {
+    assert!(
+        std::env::var_os("SVC_TEST_NO_SKIP").is_none(),
+        "this test cannot run here: {why} (SVC_TEST_NO_SKIP is set: nothing may be skipped)"
+    );
+    eprintln!("SKIPPED: {why}");
+}
+
+/// Grows by 2 MiB every 20 ms, touching every page, up to `limit_mib`, then waits.
+pub fn grower(limit_mib: u32) -> String {
+    format!(
+        "import time\nchunks = []\nfor _ in range({}):\n    chunks.append(bytearray(2 << 20))\n    time.sleep(0.02)\ntime.sleep(3600)\n",
+        limit_mib / 2
+    )
+}
+
+/// Memory samples every 100 ms (the `[memory]` table of `dir`'s svcd.toml).
+pub fn fast_sampling(dir: &Dir) {
+    std::fs::write(
+        dir.path().join("svcd.toml"),
+        "[memory]\ninterval = \"100ms\"\n",
+    )
+    .expect("config");
 }

@@ -65,7 +65,7 @@ impl TestUser {
         let name = format!("svct{}u{n}", std::process::id());
         let group = format!("svct{}g{n}", std::process::id());
         if with_group && !run_ok("groupadd", &[&group]) {
-            eprintln!("note: skipped: cannot groupadd (needs root)");
+            skip("cannot groupadd (needs root)");
             return None;
         }
         let mut user = TestUser {
@@ -80,7 +80,7 @@ impl TestUser {
         }
         args.push(&name);
         if !run_ok("useradd", &args) {
-            eprintln!("note: skipped: cannot useradd (needs root)");
+            skip("cannot useradd (needs root)");
             return None;
         }
         user.uid = id(&["-u", &name]);
@@ -566,7 +566,7 @@ fn svc_on_a_terminal(socket: &std::path::Path, args: &[&str]) -> Option<String> 
         Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into()),
         Ok(out) => panic!("svc {args:?} on a terminal: {}", text(&out)),
         Err(e) => {
-            eprintln!("note: skipped: no python3 for a pty: {e}");
+            skip(&format!("no python3 for a pty: {e}"));
             None
         }
     }

@@ -372,11 +372,11 @@ impl Drop for TestUser {
 fn a_state_dir_made_by_another_user_is_refused() {
     let is_root = nix_is_root();
     if !is_root || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("note: skipped: needs root, useradd and setpriv");
+        skip("needs root, useradd and setpriv");
         return;
     }
     let (Some(attacker), Some(victim)) = (TestUser::new("a"), TestUser::new("b")) else {
-        eprintln!("note: skipped: useradd failed");
+        skip("useradd failed");
         return;
     };
     // The attacker made the victim's default state dir first, open to itself.
