@@ -264,7 +264,16 @@ fn a_broken_log_dir_is_reported_and_recovered() {
         ),
     );
     let svcd = dir.start();
-    let status = svcd.wait_status("tick", "a log error", |s| s["log_error"].is_string());
+    // The error is set by svcd's own line about the start, which may come before the unit's
+    // first line: wait for both.
+    let status = svcd.wait_status("tick", "a log error and the first line", |s| {
+        s["log_error"].is_string()
+            && s["logs"].as_array().is_some_and(|lines| {
+                lines
+                    .iter()
+                    .any(|l| l.as_str().unwrap_or("").ends_with("out first"))
+            })
+    });
     assert!(
         status["log_error"]
             .as_str()
