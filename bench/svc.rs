@@ -1,7 +1,8 @@
 //! The budgets of DESIGN.md, measured on the real binaries: `cargo bench --bench svc`.
 //!
 //! Prints one line per figure. `SVC_BENCH_IDLE_SECS` sets the idle window (default 10 s; the
-//! budget speaks of 60 s). The bench binary doubles as the crashing unit of the respawn test
+//! budget speaks of 60 s); `SVC_BENCH_ONLY` (`idle,respawn,status,list,reload`) runs only
+//! those parts. The bench binary doubles as the crashing unit of the respawn test
 //! (role chosen by `SVC_BENCH_ROLE`), so the time it measures is exit → the next `main()`.
 
 use std::io::Write;
@@ -23,13 +24,27 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    // `SVC_BENCH_ONLY=respawn,list`: only those parts (to compare two builds under the same
+    // load, run alternately); all by default.
+    let only = std::env::var("SVC_BENCH_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only.split(',').any(|p| p == name);
     println!("svc bench: svcd {SVCD}");
-    idle(idle_secs);
-    respawn(0);
-    respawn(1000);
-    status_latency();
-    thousand_units();
-    reload_growth();
+    if part("idle") {
+        idle(idle_secs);
+    }
+    if part("respawn") {
+        respawn(0);
+        respawn(1000);
+    }
+    if part("status") {
+        status_latency();
+    }
+    if part("list") {
+        thousand_units();
+    }
+    if part("reload") {
+        reload_growth();
+    }
 }
 
 /// The crashing unit: note the monotonic time at start and just before exiting 1.

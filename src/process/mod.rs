@@ -10,7 +10,7 @@ mod strays;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
-pub use strays::{UNIT_ENV, find_strays, signal_pids};
+pub use strays::{UNIT_ENV, orphans_of, signal_pids, strays_below, svcd_orphans};
 
 use crate::supervisor::ExitStatus;
 use crate::unit::Unit;
@@ -50,7 +50,7 @@ pub struct Spawned {
 
 /// Spawns `unit` in its own process group, stdin from /dev/null, stdout and stderr into a pipe
 /// each. The environment is svcd's own, then the unit's `env_file`, then its `env`, then
-/// `SVC_UNIT=<name>`, by which [`find_strays`] recognizes the unit's processes.
+/// `SVC_UNIT=<name>`, by which [`svcd_orphans`] recognizes the unit's processes.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(unit.user.as_deref(), unit.group.as_deref())
         .map_err(SpawnError::Credentials)?;

@@ -16,13 +16,18 @@
 //! - every child of svcd that is no unit's main process and whose environment names the unit
 //!   (the orphans), with all their descendants that are not in the unit's group.
 //!
-//! The walk costs as much as the unit's own processes, not as every unit's: svcd's children
-//! are listed by one read (`/proc/SVCD/task/SVCD/children`), the units' main processes among
-//! them are told apart by the daemon's pid table without opening anything, and only the others
-//! (the orphans, of whichever unit) have their environment read. Orphans are looked for even
-//! while the main process lives: a double-forked daemon is adopted by svcd at once, and must
-//! get the unit's stop signal with the group, not only SIGKILL once the main process is gone.
-//!
+//! The first walk, from the main process, is done *before* the group is signalled (see
+//! [`strays_below`]) and costs as much as the unit's own processes. The second lists svcd's
+//! children, one per unit and more, which costs as much as all the units: the daemon does it
+//! once per turn of its event loop for every unit it signalled in that turn ([`svcd_orphans`],
+//! then [`orphans_of`] for each), after the turn's spawns, so that a crash-looping unit's
+//! restart never waits for it. An orphan is svcd's child whether its unit's group was signalled
+//! before or not, so nothing is missed by the wait. The units' main processes among svcd's
+//! children are told apart by the daemon's pid table without opening anything, and only the
+//! others (the orphans, of whichever unit) have their environment read. Orphans are looked for
+//! even while the main process lives: a double-forked daemon is adopted by svcd at once, and
+//! must get the unit's stop signal, not only SIGKILL once the main process is gone.
+
 //! Processes in the unit's group are left out: `killpg` already reached them, and some programs
 //! treat a second signal as "hurry up". A process that cleared its environment *and* left the
 //! unit's tree cannot be told apart from anyone else's: it is reaped when it exits, but not
@@ -41,36 +46,40 @@ pub const UNIT_ENV: &str = "SVC_UNIT";
 /// Upper bound of processes one walk visits: a fork bomb must not make svcd walk forever.
 const MAX_WALK: usize = 100_000;
 
-/// The strays of unit `name` whose group is `pgid` (see the module doc), to signal after the
-/// group.
+/// The descendants of the unit's main process `pgid` (still alive, its group's leader) that are
+/// not in its group, with the main process itself if it left its group.
 ///
 /// Walked *before* the group is signalled: once the main process dies of that signal, a child
 /// it had put in a session of its own (and whose environment it cleared) is no longer below
-/// it, and nothing else tells it apart. The walk includes the main process itself when it
-/// left its group (`setpgid` elsewhere): `killpg` then misses it, and the unit could never be
-/// stopped.
-///
-/// `main_alive`: the group's leader (`pgid`) is the unit's main process and not yet reaped, so
-/// its pid is still its own and its descendants can be walked. `is_main`: whether a pid is a
-/// unit's main process (those are never strays, the unit's own main pid aside).
-pub fn find_strays(
-    name: &str,
-    pgid: u32,
-    main_alive: bool,
-    is_main: impl Fn(u32) -> bool,
-) -> Vec<u32> {
-    let mut roots = Vec::new();
-    if main_alive {
-        roots.push(pgid);
-    }
-    let wanted = name.as_bytes();
-    roots.extend(
-        own_children()
-            .into_iter()
-            .filter(|&pid| !is_main(pid) && unit_of(pid).is_some_and(|unit| unit == wanted)),
-    );
-    descendants(roots)
+/// it, and nothing else tells it apart. The main process itself is included when it left its
+/// group (`setpgid` elsewhere): `killpg` then misses it, and the unit could never be stopped.
+pub fn strays_below(pgid: u32) -> Vec<u32> {
+    outside_group(descendants(vec![pgid]), pgid)
+}
+
+/// svcd's children that are no unit's main process (`is_main`), each with the unit its
+/// environment names (`SVC_UNIT`), if any.
+pub fn svcd_orphans(is_main: impl Fn(u32) -> bool) -> Vec<(u32, Option<Vec<u8>>)> {
+    own_children()
         .into_iter()
+        .filter(|&pid| !is_main(pid))
+        .map(|pid| (pid, unit_of(pid)))
+        .collect()
+}
+
+/// Of `orphans` (from [`svcd_orphans`]), those of unit `name` with their descendants, less the
+/// processes in the unit's group `pgid` (`killpg` reached those).
+pub fn orphans_of(orphans: &[(u32, Option<Vec<u8>>)], name: &str, pgid: u32) -> Vec<u32> {
+    let roots = orphans
+        .iter()
+        .filter(|(_, unit)| unit.as_deref() == Some(name.as_bytes()))
+        .map(|(pid, _)| *pid)
+        .collect();
+    outside_group(descendants(roots), pgid)
+}
+
+fn outside_group(pids: Vec<u32>, pgid: u32) -> Vec<u32> {
+    pids.into_iter()
         .filter(|&pid| proc::stat(pid).is_some_and(|stat| stat.pgrp != pgid))
         .collect()
 }
