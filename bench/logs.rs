@@ -63,7 +63,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     };
     let written = log_bytes(&dir.join("state/logs"));
-    let hwm = proc::status_field(pid, "VmHWM:");
+    let hwm = proc::status_field(pid, "VmHWM");
     let _ = Command::new(SVC)
         .arg("--socket")
         .arg(&socket)

@@ -88,14 +88,7 @@ fn run(limits: bool) -> Figures {
     let before = proc::cpu_seconds(svcd.id());
     std::thread::sleep(SPAN);
     let cpu = proc::cpu_seconds(svcd.id()) - before;
-    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", svcd.id()))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0);
+    let rss_kib = proc::status_field(svcd.id(), "VmRSS");
     let mut sampler = svc::memory::GroupSampler::default();
     let mut times: Vec<f64> = (0..50)
         .map(|_| {

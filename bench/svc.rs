@@ -1,7 +1,8 @@
 //! The budgets of DESIGN.md, measured on the real binaries: `cargo bench --bench svc`.
 //!
 //! Prints one line per figure. `SVC_BENCH_IDLE_SECS` sets the idle window (default 10 s; the
-//! budget speaks of 60 s). The bench binary doubles as the crashing unit of the respawn test
+//! budget speaks of 60 s); `SVC_BENCH_ONLY` (`idle,respawn,status,list,reload`) runs only
+//! those parts. The bench binary doubles as the crashing unit of the respawn test
 //! (role chosen by `SVC_BENCH_ROLE`), so the time it measures is exit → the next `main()`.
 
 use std::io::Write;
@@ -23,12 +24,27 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    // `SVC_BENCH_ONLY=respawn,list`: only those parts (to compare two builds under the same
+    // load, run alternately); all by default.
+    let only = std::env::var("SVC_BENCH_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only.split(',').any(|p| p == name);
     println!("svc bench: svcd {SVCD}");
-    idle(idle_secs);
-    respawn();
-    status_latency();
-    thousand_units();
-    reload_growth();
+    if part("idle") {
+        idle(idle_secs);
+    }
+    if part("respawn") {
+        respawn(0);
+        respawn(1000);
+    }
+    if part("status") {
+        status_latency();
+    }
+    if part("list") {
+        thousand_units();
+    }
+    if part("reload") {
+        reload_growth();
+    }
 }
 
 /// The crashing unit: note the monotonic time at start and just before exiting 1.
@@ -148,11 +164,11 @@ fn idle(secs: u64) {
     // Settle: let start-up allocations and the first requests pass.
     std::thread::sleep(Duration::from_millis(500));
     let switches = |d: &Daemon| {
-        d.proc_status("voluntary_ctxt_switches:") + d.proc_status("nonvoluntary_ctxt_switches:")
+        d.proc_status("voluntary_ctxt_switches") + d.proc_status("nonvoluntary_ctxt_switches")
     };
     let (switches_before, cpu_before) = (switches(&daemon), daemon.cpu_seconds());
-    let rss = daemon.proc_status("VmRSS:");
-    let pss = proc::rollup_field(daemon.child.id(), "Pss:");
+    let rss = daemon.proc_status("VmRSS");
+    let pss = proc::rollup_field(daemon.child.id(), "Pss");
     let linkage = proc::linkage(daemon.child.id());
     std::thread::sleep(Duration::from_secs(secs));
     let wakeups = switches(&daemon) - switches_before;
@@ -169,15 +185,31 @@ fn idle(secs: u64) {
     println!("idle CPU over {secs}s:              {cpu:.3} % of one core (budget 0.1 %)");
 }
 
-/// Crash → respawn with delay 0: from the exit of one run to the start of the next.
-fn respawn() {
+/// Crash → respawn with delay 0: from the exit of one run to the start of the next, beside
+/// `idle` sleeping units (DESIGN: per-event work must not grow with the number of units).
+fn respawn(idle: usize) {
     let out_dir = tempfile::tempdir().expect("temp dir");
     let out = out_dir.path().join("times");
     let exe = std::env::current_exe().expect("bench exe");
     let unit = format!(
         "exec = [{exe:?}]\nenv = {{ SVC_BENCH_ROLE = \"crash\", SVC_BENCH_OUT = {out:?} }}\n[restart]\npolicy = \"always\"\ndelay = \"0s\"\nreset_after = \"1ms\"\n",
     );
-    let daemon = Daemon::start(&[("crash".to_string(), unit)]);
+    let mut units: Vec<(String, String)> =
+        (0..idle).map(|i| sleeper(&format!("idle{i:04}"))).collect();
+    units.push(("crash".to_string(), unit));
+    let daemon = Daemon::start(&units);
+    if idle > 0 {
+        // The idle units all run first, so that their start-up is not measured.
+        let mut args = vec!["wait".to_string()];
+        args.extend(units[..idle].iter().map(|(n, _)| n.clone()));
+        args.extend(["--for", "running", "--timeout", "60s"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert!(
+            daemon.svc(&args).status.success(),
+            "idle units did not start"
+        );
+        let _ = std::fs::remove_file(&out);
+    }
     let start = Instant::now();
     let lines = loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
@@ -202,7 +234,7 @@ fn respawn() {
     }
     let (p50, p99) = percentiles(&mut gaps);
     println!(
-        "crash → respawn, delay 0:       median {p50:.2?}, p99 {p99:.2?} over {} restarts (budget 5 ms)",
+        "crash → respawn, delay 0, {idle:>4} idle units: median {p50:.2?}, p99 {p99:.2?} over {} restarts (budget 5 ms)",
         gaps.len()
     );
 }
@@ -247,19 +279,34 @@ fn thousand_units() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let rss = daemon.proc_status("VmRSS:");
-    let hwm = daemon.proc_status("VmHWM:");
+    let rss = daemon.proc_status("VmRSS");
+    let hwm = daemon.proc_status("VmHWM");
+    // The first `list` samples every unit's memory; the next ones, within the sampling
+    // interval, answer from that sample.
+    let cpu_before = daemon.cpu_seconds();
     let status_start = Instant::now();
     let list = daemon.svc(&["list", "--json"]);
-    let list_time = status_start.elapsed();
+    let first_time = status_start.elapsed();
+    let first_cpu = (daemon.cpu_seconds() - cpu_before) * 1000.0;
     assert!(list.status.success());
+    let mut times = Vec::new();
+    let cpu_before = daemon.cpu_seconds();
+    for _ in 0..50 {
+        let start = Instant::now();
+        assert!(daemon.svc(&["list", "--json"]).status.success());
+        times.push(start.elapsed());
+    }
+    let cpu_each = (daemon.cpu_seconds() - cpu_before) * 1000.0 / 50.0;
+    let (list_p50, list_p99) = percentiles(&mut times);
     println!("1,000 units, start to all running: {elapsed:.2?} (budget 2 s)");
     println!(
         "1,000 units, svcd RSS:          {:.2} MiB, peak {:.2} MiB (budget 16 MiB)",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    println!("1,000 units, `svc list --json`: {list_time:.2?}");
+    println!(
+        "1,000 units, `svc list --json`: first {first_time:.2?} (svcd CPU {first_cpu:.1} ms), then median {list_p50:.2?}, p99 {list_p99:.2?} (svcd CPU {cpu_each:.1} ms each; budget 10 ms)"
+    );
 }
 
 /// svcd's RSS over 3,000 reloads that each add, then remove, a running unit: removed units'
@@ -277,11 +324,11 @@ fn reload_growth() {
     for _ in 0..50 {
         cycle();
     }
-    let before = daemon.proc_status("VmRSS:");
+    let before = daemon.proc_status("VmRSS");
     for _ in 0..3000 {
         cycle();
     }
-    let after = daemon.proc_status("VmRSS:");
+    let after = daemon.proc_status("VmRSS");
     println!(
         "3,000 reloads adding and removing a unit: svcd RSS {:.2} → {:.2} MiB",
         before as f64 / 1024.0,

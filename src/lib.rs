@@ -8,6 +8,7 @@
 //! - [`process`]: spawn, signal and reap real processes; the `unsafe` code (besides
 //!   registering the PSI trigger with tokio, in [`memory::psi`], and init mode's handler of
 //!   fault signals sent by other processes, in `daemon::init`).
+//! - [`proc`]: the one reader of `/proc`: stat, status, children, environ, fds, each parsed once.
 //! - [`logs`]: capture of units' output into rotated log files, the last lines, following.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
@@ -23,6 +24,7 @@ pub mod control;
 pub mod daemon;
 pub mod logs;
 pub mod memory;
+pub mod proc;
 pub mod process;
 pub mod signal;
 pub mod supervisor;

@@ -84,18 +84,10 @@ impl Access {
 
 /// The supplementary groups of process `pid` (its `Groups:` line in /proc); empty when unknown.
 fn peer_groups(pid: i32) -> Vec<u32> {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return Vec::new();
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Groups:"))
-        .map(|groups| {
-            groups
-                .split_whitespace()
-                .filter_map(|g| g.parse().ok())
-                .collect()
-        })
+    u32::try_from(pid)
+        .ok()
+        .and_then(crate::proc::status)
+        .map(|status| status.groups())
         .unwrap_or_default()
 }
 

@@ -126,6 +126,9 @@ struct Daemon {
     forward: forward::Forwards,
     /// Units removed by a reload whose slots are freed once they are down.
     removed: Vec<UnitId>,
+    /// Signals sent to units' groups in this turn of the event loop, whose orphans are still to
+    /// get them (see [`Daemon::signal_orphans`]): (unit, group, signal, continue it too).
+    orphan_signals: Vec<(UnitId, u32, i32, bool)>,
     /// `shutdown_timeout` of svcd.toml: the whole shutdown's budget.
     shutdown_timeout: std::time::Duration,
     /// Each unit's last `svc reload NAME`.
@@ -369,6 +372,7 @@ impl Daemon {
             shutdown_timeout: config::DEFAULT_SHUTDOWN_TIMEOUT,
             removed: Vec::new(),
             unit_reloads: unit_reload::UnitReloads::default(),
+            orphan_signals: Vec::new(),
         }
     }
 
@@ -376,6 +380,7 @@ impl Daemon {
     fn perform_actions(&mut self) {
         // Reacting to changes (a fatal unit's failure, waiters) may ask for more actions.
         while self.perform_queued_actions() {}
+        self.signal_orphans();
         if !self.removed.is_empty() {
             self.free_removed();
         }
@@ -418,13 +423,21 @@ impl Daemon {
         true
     }
 
-    /// Sends `signal` to a unit's group, and to the unit's processes outside it: those are
-    /// found first (see [`process::find_strays`]), the group signalled, then they are.
-    fn signal_unit(&self, id: UnitId, pgid: u32, signal: i32) {
+    /// Sends `signal` to a unit's group, and to the unit's processes outside it: those below
+    /// its main process are found first (see [`process::strays_below`]), the group signalled,
+    /// then they are; its orphans get it once this turn's actions are done
+    /// ([`Daemon::signal_orphans`]).
+    fn signal_unit(&mut self, id: UnitId, pgid: u32, signal: i32) {
+        const SIGCONT: i32 = 18;
+        let paused = signal != SIGCONT && self.supervisor.status(id).paused.is_some();
+        self.orphan_signals.push((id, pgid, signal, paused));
         let name = &self.units[id].name;
         let main_alive = self.pids.get(&pgid) == Some(&id);
-        let mains: std::collections::HashSet<u32> = self.pids.keys().copied().collect();
-        let strays = process::find_strays(name, pgid, main_alive, &mains);
+        let strays = if main_alive {
+            process::strays_below(pgid)
+        } else {
+            Vec::new()
+        };
         if let Err(e) = process::signal_group(pgid, signal) {
             let signal = crate::signal::name(signal);
             tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
@@ -432,14 +445,38 @@ impl Daemon {
         let sent = process::signal_pids(&strays, signal);
         // A stopped (SIGSTOP) process keeps the stop signal pending until it is continued:
         // continue it, as systemd does, so that it stops now rather than at the SIGKILL.
-        const SIGCONT: i32 = 18;
-        if signal != SIGCONT && self.supervisor.status(id).paused.is_some() {
+        if paused {
             let _ = process::signal_group(pgid, SIGCONT);
             process::signal_pids(&strays, SIGCONT);
         }
         if sent > 0 {
             let signal = crate::signal::name(signal);
             tracing::info!(unit = %name, "sent {signal} to {sent} of its processes outside its process group");
+        }
+    }
+
+    /// Sends this turn's unit signals to the units' orphans (svcd's children that are no unit's
+    /// main process and whose environment names the unit). svcd's children are listed once for
+    /// all of them, and after the turn's spawns: the list holds every unit's main process, so
+    /// reading it is the one cost of a signal that grows with the number of units.
+    fn signal_orphans(&mut self) {
+        if self.orphan_signals.is_empty() {
+            return;
+        }
+        let orphans = process::svcd_orphans(|pid| self.pids.contains_key(&pid));
+        for (id, pgid, signal, paused) in std::mem::take(&mut self.orphan_signals) {
+            let Some(unit) = self.units.get(id) else {
+                continue;
+            };
+            let strays = process::orphans_of(&orphans, &unit.name, pgid);
+            let sent = process::signal_pids(&strays, signal);
+            if paused {
+                process::signal_pids(&strays, 18);
+            }
+            if sent > 0 {
+                let signal = crate::signal::name(signal);
+                tracing::info!(unit = %unit.name, "sent {signal} to {sent} of its processes outside its process group");
+            }
         }
     }
 

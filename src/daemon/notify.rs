@@ -149,11 +149,7 @@ impl Drops {
 
 /// The parent of `pid`, from `/proc/PID/stat`.
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: the fields follow the last ')'.
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    fields.next()?;
-    fields.next()?.parse().ok()
+    crate::proc::stat(pid).map(|stat| stat.ppid)
 }
 
 /// Whether `pid` is `ancestor` or one of its descendants.

@@ -7,6 +7,7 @@
 //! the listener is the unit's own. A best-effort look, as any `/proc` walk: a process svcd may
 //! not read (another user's, without root) is not named.
 
+use crate::proc;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -22,30 +23,13 @@ pub fn holders(addr: SocketAddr) -> Vec<(u32, String)> {
     if inodes.is_empty() {
         return Vec::new();
     }
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut found = Vec::new();
-    for pid in procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-    {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        let holds = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path()).is_ok_and(|target| {
-                target
-                    .to_str()
-                    .and_then(|t| t.strip_prefix("socket:["))
-                    .and_then(|t| t.strip_suffix(']'))
-                    .and_then(|t| t.parse::<u64>().ok())
-                    .is_some_and(|inode| inodes.contains(&inode))
-            })
-        });
-        if holds {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            found.push((pid, comm.trim().to_string()));
+    for pid in proc::pids() {
+        if proc::socket_inodes(pid)
+            .iter()
+            .any(|inode| inodes.contains(inode))
+        {
+            found.push((pid, proc::comm(pid).unwrap_or_default()));
         }
     }
     found
@@ -68,16 +52,16 @@ pub fn belongs_to_unit(pid: u32, main: u32) -> bool {
         if current == main {
             return true;
         }
-        let Some((ppid, pgid)) = crate::process::stat_fields(current) else {
+        let Some(stat) = proc::stat(current) else {
             return false;
         };
-        if pgid == main {
+        if stat.pgrp == main {
             return true;
         }
-        if ppid <= 1 {
+        if stat.ppid <= 1 {
             return false;
         }
-        current = ppid;
+        current = stat.ppid;
     }
     false
 }
@@ -85,8 +69,8 @@ pub fn belongs_to_unit(pid: u32, main: u32) -> bool {
 /// The inodes of the listening sockets that accept connections to `addr`.
 fn listening_inodes(addr: SocketAddr) -> BTreeSet<u64> {
     let mut inodes = BTreeSet::new();
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(file) {
+    for file in ["net/tcp", "net/tcp6"] {
+        if let Some(text) = proc::read_system(file) {
             inodes.extend(
                 parse_listeners(&text)
                     .into_iter()

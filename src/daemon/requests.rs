@@ -5,7 +5,6 @@ use super::{Daemon, Entry, report};
 use crate::control::server::Envelope;
 use crate::control::{Command, ErrorKind, Response, UnitInfo};
 use crate::logs;
-use crate::process;
 use crate::supervisor::{State, UnitId};
 use report::Clocks;
 use std::time::Instant;
@@ -41,7 +40,7 @@ impl Daemon {
         }
     }
 
-    pub(super) fn infos(&self, indexes: &[usize]) -> Vec<UnitInfo> {
+    pub(super) fn infos(&mut self, indexes: &[usize]) -> Vec<UnitInfo> {
         let clocks = Clocks::read();
         let pgids: Vec<u32> = indexes
             .iter()
@@ -50,7 +49,7 @@ impl Daemon {
                 Entry::Broken(_) => None,
             })
             .collect();
-        let memory = process::group_memory(&pgids);
+        let memory = self.memory.memory_of(Instant::now(), &pgids);
         indexes
             .iter()
             .map(|&i| match &self.entries[i].1 {
@@ -80,10 +79,14 @@ impl Daemon {
         let all: Vec<usize> = (0..self.entries.len()).collect();
         let response = match command {
             Command::Status { names } if names.is_empty() => {
-                self.with_host(Response::ok(Some(self.infos(&all))))
+                let infos = self.infos(&all);
+                self.with_host(Response::ok(Some(infos)))
             }
             Command::Status { names } => match self.lookup(&names) {
-                Ok(found) => self.with_host(Response::ok(Some(self.infos(&found)))),
+                Ok(found) => {
+                    let infos = self.infos(&found);
+                    self.with_host(Response::ok(Some(infos)))
+                }
                 Err(response) => response,
             },
             Command::List {} => Response::ok(Some(self.infos(&all))),

@@ -7,9 +7,8 @@
 //! `stat` gives each process's group, and only members get their `status` (VmRSS, VmSwap)
 //! read. The buffers are kept between samples, so a sample allocates next to nothing.
 
+use crate::proc;
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::io::Read;
 
 /// Memory of the processes of one group, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,8 +25,7 @@ pub fn group_memory(pgids: &[u32]) -> HashMap<u32, GroupMemory> {
 /// Reusable buffers for [`group_memory`]; the daemon keeps one for its periodic samples.
 #[derive(Debug, Default)]
 pub struct GroupSampler {
-    path: String,
-    text: String,
+    reader: proc::Reader,
 }
 
 impl GroupSampler {
@@ -38,105 +36,43 @@ impl GroupSampler {
         if pgids.is_empty() {
             return totals;
         }
-        let own = std::process::id();
-        if std::path::Path::new(&format!("/proc/{own}/task/{own}/children")).exists() {
+        if proc::has_children_files() {
             let mut stack = Vec::new();
             for &leader in pgids {
                 stack.push(leader);
                 while let Some(pid) = stack.pop() {
                     self.add(pid, pgids, &mut totals);
-                    self.push_children(pid, &mut stack);
+                    self.reader.children_into(pid, &mut stack);
                 }
             }
             return totals;
         }
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return totals;
-        };
-        for entry in entries.flatten() {
-            if let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            {
-                self.add(pid, pgids, &mut totals);
-            }
+        for pid in proc::pids() {
+            self.add(pid, pgids, &mut totals);
         }
         totals
     }
 
     /// Adds `pid`'s memory to its group's total when its group is one of `pgids`.
     fn add(&mut self, pid: u32, pgids: &[u32], totals: &mut HashMap<u32, GroupMemory>) {
-        if !self.read(pid, "stat") {
+        if !self.reader.read(pid, "stat") {
             return;
         }
-        let Some(pgrp) = pgrp_of(&self.text) else {
+        let Some(pgrp) = proc::parse_pgrp(&self.reader.text) else {
             return;
         };
-        if !pgids.contains(&pgrp) || !self.read(pid, "status") {
+        if !pgids.contains(&pgrp) || !self.reader.read(pid, "status") {
             return;
         }
         let total = totals.entry(pgrp).or_default();
-        total.rss += kib_field(&self.text, "VmRSS:") * 1024;
-        total.swap += kib_field(&self.text, "VmSwap:") * 1024;
+        total.rss += proc::kib(&self.reader.text, "VmRSS") * 1024;
+        total.swap += proc::kib(&self.reader.text, "VmSwap") * 1024;
     }
-
-    /// Pushes the children of every thread of `pid`.
-    fn push_children(&mut self, pid: u32, stack: &mut Vec<u32>) {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return;
-        };
-        for task in tasks.flatten() {
-            self.text.clear();
-            let read = std::fs::File::open(task.path().join("children"))
-                .and_then(|mut f| f.read_to_string(&mut self.text));
-            if read.is_ok() {
-                stack.extend(
-                    self.text
-                        .split_whitespace()
-                        .filter_map(|c| c.parse::<u32>().ok()),
-                );
-            }
-        }
-    }
-
-    /// Reads /proc/PID/FILE into `self.text`; false if the process is gone.
-    fn read(&mut self, pid: u32, file: &str) -> bool {
-        self.path.clear();
-        let _ = write!(self.path, "/proc/{pid}/{file}");
-        self.text.clear();
-        std::fs::File::open(&self.path)
-            .and_then(|mut f| f.read_to_string(&mut self.text))
-            .is_ok()
-    }
-}
-
-/// The 5th field of /proc/PID/stat; the command name (2nd) may hold spaces and parentheses, so
-/// count from the last `)`.
-fn pgrp_of(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(2)?.parse().ok()
-}
-
-/// A `kB` field of /proc/PID/status or /proc/meminfo, in KiB; 0 when absent (kernel threads
-/// have no VmRSS, kernels without swap support no VmSwap).
-pub(super) fn kib_field(status: &str, field: &str) -> u64 {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pgrp_survives_odd_command_names() {
-        let stat = "42 (a) b (c) S 1 4242 4242 0 -1";
-        assert_eq!(pgrp_of(stat), Some(4242));
-    }
 
     #[test]
     fn a_group_and_its_children_have_memory() {
@@ -156,7 +92,7 @@ mod tests {
             members = 0;
             while let Some(pid) = stack.pop() {
                 members += 1;
-                sampler.push_children(pid, &mut stack);
+                sampler.reader.children_into(pid, &mut stack);
             }
             std::thread::yield_now();
         }

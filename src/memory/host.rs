@@ -1,6 +1,6 @@
 //! The host's memory: /proc/meminfo and, where the kernel has it, /proc/pressure/memory (PSI).
 
-use super::group::kib_field;
+use crate::proc::kib as kib_field;
 
 /// One reading of the host's memory, in bytes (PSI in percent).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -25,9 +25,9 @@ impl HostMemory {
 
     /// Reads the host's figures now; what cannot be read is 0 (or `None` for PSI).
     pub fn read() -> HostMemory {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let meminfo = crate::proc::read_system("meminfo").unwrap_or_default();
         let mut host = parse_meminfo(&meminfo);
-        if let Ok(pressure) = std::fs::read_to_string(PSI_PATH) {
+        if let Some(pressure) = crate::proc::read_system("pressure/memory") {
             (host.psi_some_avg10, host.psi_full_avg10) = parse_psi(&pressure);
         }
         host
@@ -40,10 +40,10 @@ pub const PSI_PATH: &str = "/proc/pressure/memory";
 /// The four figures of /proc/meminfo that the watch uses.
 pub fn parse_meminfo(text: &str) -> HostMemory {
     HostMemory {
-        mem_total: kib_field(text, "MemTotal:") * 1024,
-        mem_available: kib_field(text, "MemAvailable:") * 1024,
-        swap_total: kib_field(text, "SwapTotal:") * 1024,
-        swap_free: kib_field(text, "SwapFree:") * 1024,
+        mem_total: kib_field(text, "MemTotal") * 1024,
+        mem_available: kib_field(text, "MemAvailable") * 1024,
+        swap_total: kib_field(text, "SwapTotal") * 1024,
+        swap_free: kib_field(text, "SwapFree") * 1024,
         psi_some_avg10: None,
         psi_full_avg10: None,
     }

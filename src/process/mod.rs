@@ -13,7 +13,7 @@ mod strays;
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
 pub use spawn::{SpawnError, Spawned, spawn};
-pub use strays::{UNIT_ENV, children, find_strays, signal_pids, stat_fields};
+pub use strays::{UNIT_ENV, orphans_of, signal_pids, strays_below, svcd_orphans};
 
 use crate::supervisor::ExitStatus;
 use nix::errno::Errno;

@@ -112,7 +112,7 @@ fn chdir_step(unit: &Unit) -> String {
 /// Spawns `unit` in a new session (so it is its own process group and has no controlling
 /// terminal), stdin from /dev/null, stdout and stderr into a pipe each, with an empty signal mask
 /// and every signal's default disposition. The environment is svcd's own, then the unit's
-/// `env_file`, then its `env`, then `SVC_UNIT=<name>`, by which [`super::find_strays`]
+/// `env_file`, then its `env`, then `SVC_UNIT=<name>`, by which [`super::svcd_orphans`]
 /// recognizes the unit's processes.
 ///
 /// Every descriptor made here is closed again on every path, success or failure: svcd keeps

@@ -16,12 +16,25 @@
 //! - every child of svcd that is no unit's main process and whose environment names the unit
 //!   (the orphans), with all their descendants that are not in the unit's group.
 //!
+//! The first walk, from the main process, is done *before* the group is signalled (see
+//! [`strays_below`]) and costs as much as the unit's own processes. The second lists svcd's
+//! children, one per unit and more, which costs as much as all the units: the daemon does it
+//! once per turn of its event loop for every unit it signalled in that turn ([`svcd_orphans`],
+//! then [`orphans_of`] for each), after the turn's spawns, so that a crash-looping unit's
+//! restart never waits for it. An orphan is svcd's child whether its unit's group was signalled
+//! before or not, so nothing is missed by the wait. The units' main processes among svcd's
+//! children are told apart by the daemon's pid table without opening anything, and only the
+//! others (the orphans, of whichever unit) have their environment read. Orphans are looked for
+//! even while the main process lives: a double-forked daemon is adopted by svcd at once, and
+//! must get the unit's stop signal, not only SIGKILL once the main process is gone.
+
 //! Processes in the unit's group are left out: `killpg` already reached them, and some programs
 //! treat a second signal as "hurry up". A process that cleared its environment *and* left the
 //! unit's tree cannot be told apart from anyone else's: it is reaped when it exits, but not
 //! ended with its unit. This is best effort, as any `/proc` walk is: a process forked while the
 //! walk runs can escape it.
 
+use crate::proc;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -33,31 +46,41 @@ pub const UNIT_ENV: &str = "SVC_UNIT";
 /// Upper bound of processes one walk visits: a fork bomb must not make svcd walk forever.
 const MAX_WALK: usize = 100_000;
 
-/// The strays of unit `name` whose group is `pgid` (see the module doc), to signal after the
-/// group.
+/// The descendants of the unit's main process `pgid` (still alive, its group's leader) that are
+/// not in its group, with the main process itself if it left its group.
 ///
 /// Walked *before* the group is signalled: once the main process dies of that signal, a child
 /// it had put in a session of its own (and whose environment it cleared) is no longer below
-/// it, and nothing else tells it apart. The walk includes the main process itself when it
-/// left its group (`setpgid` elsewhere): `killpg` then misses it, and the unit could never be
-/// stopped.
-///
-/// `main_alive`: the group's leader (`pgid`) is the unit's main process and not yet reaped, so
-/// its pid is still its own and its descendants can be walked. `mains`: the main pids of every
-/// unit, which are never strays (the unit's own main pid aside).
-pub fn find_strays(name: &str, pgid: u32, main_alive: bool, mains: &HashSet<u32>) -> Vec<u32> {
-    let mut roots = Vec::new();
-    if main_alive {
-        roots.push(pgid);
-    }
-    roots.extend(
-        own_children()
-            .into_iter()
-            .filter(|pid| !mains.contains(pid) && belongs_to(*pid, name)),
-    );
-    descendants(roots)
+/// it, and nothing else tells it apart. The main process itself is included when it left its
+/// group (`setpgid` elsewhere): `killpg` then misses it, and the unit could never be stopped.
+pub fn strays_below(pgid: u32) -> Vec<u32> {
+    outside_group(descendants(vec![pgid]), pgid)
+}
+
+/// svcd's children that are no unit's main process (`is_main`), each with the unit its
+/// environment names (`SVC_UNIT`), if any.
+pub fn svcd_orphans(is_main: impl Fn(u32) -> bool) -> Vec<(u32, Option<Vec<u8>>)> {
+    own_children()
         .into_iter()
-        .filter(|&pid| process_group(pid).is_some_and(|group| group != pgid))
+        .filter(|&pid| !is_main(pid))
+        .map(|pid| (pid, unit_of(pid)))
+        .collect()
+}
+
+/// Of `orphans` (from [`svcd_orphans`]), those of unit `name` with their descendants, less the
+/// processes in the unit's group `pgid` (`killpg` reached those).
+pub fn orphans_of(orphans: &[(u32, Option<Vec<u8>>)], name: &str, pgid: u32) -> Vec<u32> {
+    let roots = orphans
+        .iter()
+        .filter(|(_, unit)| unit.as_deref() == Some(name.as_bytes()))
+        .map(|(pid, _)| *pid)
+        .collect();
+    outside_group(descendants(roots), pgid)
+}
+
+fn outside_group(pids: Vec<u32>, pgid: u32) -> Vec<u32> {
+    pids.into_iter()
+        .filter(|&pid| proc::stat(pid).is_some_and(|stat| stat.pgrp != pgid))
         .collect()
 }
 
@@ -80,48 +103,11 @@ pub fn signal_pids(pids: &[u32], signal: i32) -> usize {
     sent
 }
 
-/// The children of `pid`, from `/proc/PID/task/*/children`; where the kernel lacks that file, by
-/// a scan of every process's parent.
-pub fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return found;
-    };
-    for task in tasks.flatten() {
-        match std::fs::read_to_string(task.path().join("children")) {
-            Ok(text) => found.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return children_by_scan(pid),
-            Err(_) => {}
-        }
-    }
-    found
-}
-
 /// svcd's own children. Only its main thread's list is read: svcd forks from that thread, and
 /// the kernel hands orphans to a subreaper's first living thread, which is that one.
 fn own_children() -> Vec<u32> {
     let me = std::process::id();
-    match std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) {
-        Ok(text) => text
-            .split_whitespace()
-            .filter_map(|p| p.parse::<u32>().ok())
-            .collect(),
-        Err(_) => children(me),
-    }
-}
-
-fn children_by_scan(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| stat_fields(*pid).is_some_and(|(ppid, _)| ppid == parent))
-        .collect()
+    proc::task_children(me, me).unwrap_or_else(|| proc::children(me))
 }
 
 /// `roots` and everything below them, each once, parents before children.
@@ -134,35 +120,14 @@ fn descendants(roots: Vec<u32>) -> Vec<u32> {
             continue;
         }
         order.push(pid);
-        queue.extend(children(pid));
+        queue.extend(proc::children(pid));
     }
     order
 }
 
-/// Whether the environment `pid` was started with says `SVC_UNIT=name`.
-fn belongs_to(pid: u32, name: &str) -> bool {
-    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
-    };
-    let wanted = format!("{UNIT_ENV}={name}");
-    environ
-        .split(|&b| b == 0)
-        .any(|var| var == wanted.as_bytes())
-}
-
-fn process_group(pid: u32) -> Option<u32> {
-    stat_fields(pid).map(|(_, pgid)| pgid)
-}
-
-/// (parent pid, process group) from `/proc/PID/stat`.
-pub fn stat_fields(pid: u32) -> Option<(u32, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: the fields start after the last `)`.
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    let _state = fields.next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgid = fields.next()?.parse().ok()?;
-    Some((ppid, pgid))
+/// The unit named by the environment `pid` was started with (`SVC_UNIT`).
+fn unit_of(pid: u32) -> Option<Vec<u8>> {
+    proc::environ_var(pid, UNIT_ENV)
 }
 
 #[cfg(test)]
@@ -171,18 +136,13 @@ mod tests {
     use std::process::{Command, Stdio};
 
     #[test]
-    fn reads_own_stat_and_children() {
+    fn descendants_include_children() {
         let me = std::process::id();
-        let (ppid, pgid) = stat_fields(me).expect("own stat");
-        assert_eq!(ppid, nix::unistd::getppid().as_raw() as u32);
-        assert_eq!(pgid, nix::unistd::getpgrp().as_raw() as u32);
         let mut child = Command::new("sleep")
             .arg("100")
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn sleep");
-        assert!(children(me).contains(&child.id()));
-        assert!(children_by_scan(me).contains(&child.id()));
         assert!(descendants(vec![me]).contains(&child.id()));
         let _ = child.kill();
         let _ = child.wait();
@@ -200,14 +160,10 @@ mod tests {
         // The parent learns that exec succeeded a moment before the kernel records where the
         // new environment lies; until then /proc/PID/environ reads empty.
         let start = std::time::Instant::now();
-        while std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.is_empty())
-            && start.elapsed() < std::time::Duration::from_secs(10)
-        {
+        while proc::environ_is_empty(pid) && start.elapsed() < std::time::Duration::from_secs(10) {
             std::thread::yield_now();
         }
-        assert!(belongs_to(pid, "web"));
-        assert!(!belongs_to(pid, "we"));
-        assert!(!belongs_to(pid, "web2"));
+        assert_eq!(unit_of(pid).as_deref(), Some(&b"web"[..]));
         let _ = child.kill();
         let _ = child.wait();
     }

@@ -172,7 +172,7 @@ fn only_admins_may_change_anything() {
             .output()
             .is_err()
     {
-        eprintln!("skipped: needs root and setpriv");
+        skip("needs root and setpriv");
         return;
     }
     let svcd = Dir::new()

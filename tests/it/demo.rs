@@ -19,10 +19,10 @@ fn chat_behind_nginx_survives_a_crash_reloads_and_stops_in_order() {
         .filter(|p| !on_path(p))
         .collect();
     if !missing.is_empty() {
-        eprintln!(
-            "note: skipped: {} not installed (apt-get install nginx nodejs)",
+        crate::util::skip(&format!(
+            "{} not installed (apt-get install nginx nodejs)",
             missing.join(" and ")
-        );
+        ));
         return;
     }
     let dir = Dir::new();

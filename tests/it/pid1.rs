@@ -8,11 +8,16 @@ use std::path::Path;
 fn host_pid(svcd: &Svcd, ns_pid: u64) -> u32 {
     wait_until(&format!("svcd's child {ns_pid}"), DEADLINE, || {
         children(svcd.pid()).into_iter().find(|pid| {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("NSpid:"))
-                .and_then(|ids| ids.split_whitespace().last())
+            svc::proc::status(*pid)
+                .and_then(|status| {
+                    Some(
+                        status
+                            .field("NSpid")?
+                            .split_whitespace()
+                            .last()?
+                            .to_string(),
+                    )
+                })
                 .is_some_and(|id| id == ns_pid.to_string())
         })
     })

@@ -26,11 +26,18 @@ fn reload_applies_the_difference() {
         stderr.contains("broken.toml:2:1") && stderr.contains("nothing changed"),
         "{stderr}"
     );
+    // Decided by what svcd holds, not by timing: a reload applies its new definitions before
+    // it answers (the accepted one below shows the new command at once), so a refused one
+    // must show the old command, the same run, and no new unit.
+    let status = svcd.status("change");
     assert_eq!(
-        pid("change"),
-        change,
-        "nothing may change on a refused reload"
+        status["command"],
+        serde_json::json!(["sleep", "1000"]),
+        "nothing may change on a refused reload: {status}"
     );
+    assert_eq!(status["pid"].as_u64(), Some(change), "{status}");
+    assert_eq!(status["state"], "running", "{status}");
+    svcd.svc_ok(&["status", "broken"], 4);
 
     std::fs::remove_file(svcd.dir.units().join("broken.toml")).expect("rm");
     std::fs::remove_file(svcd.dir.units().join("remove.toml")).expect("rm");

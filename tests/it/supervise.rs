@@ -57,8 +57,30 @@ fn backoff_gaps_grow_then_cap() {
         gaps[3] < 400.0 * 4.0 && gaps[4] < 400.0 * 4.0,
         "gaps should be capped at max_delay (400ms): {gaps:?}"
     );
+    // The gaps' lower bounds alone would be met by a constant 400ms delay: the delays svcd
+    // chose, as it logged them on entering backoff, prove the growth and the cap exactly.
+    let delays = wait_until("5 backoff delays in svcd's log", DEADLINE, || {
+        let delays = backoff_delays(&svcd.stderr(), "flaky");
+        (delays.len() >= 5).then_some(delays)
+    });
+    assert_eq!(
+        delays[..5],
+        ["100ms", "200ms", "400ms", "400ms", "400ms"],
+        "{}",
+        svcd.stderr()
+    );
     let status = svcd.status("flaky");
     assert!(status["restarts"].as_u64() >= Some(5), "{status}");
+}
+
+/// The delays of unit `name`'s backoffs, in order, from svcd's log ("restarting in 200ms").
+fn backoff_delays(log: &str, name: &str) -> Vec<String> {
+    log.lines()
+        .filter(|line| line.contains(&format!("unit={name} ")))
+        .filter_map(|line| line.split_once("restarting in "))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -261,7 +283,7 @@ fn dir_path(svcd: &Svcd) -> std::path::PathBuf {
 #[test]
 fn user_and_group_are_dropped_when_root() {
     if !nix_is_root() {
-        eprintln!("skipped: needs root");
+        skip("needs root");
         return;
     }
     let dir = Dir::new();

@@ -89,10 +89,10 @@ impl Dir {
             .stderr(Stdio::null())
             .status();
         if !probe.is_ok_and(|s| s.success()) {
-            eprintln!(
-                "note: skipped: cannot run `unshare {}` (needs root)",
+            skip(&format!(
+                "cannot run `unshare {}` (needs root)",
                 UNSHARE.join(" ")
-            );
+            ));
             return None;
         }
         let mut prefix = vec!["unshare"];
@@ -291,13 +291,7 @@ pub fn kill(pid: u32, signal: i32) {
 
 /// Whether `pid` is gone (or a zombie, which runs nothing).
 pub fn is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
+    svc::proc::stat(pid).is_none_or(|stat| stat.is_zombie())
 }
 
 /// Reads whitespace-separated pids written by a unit into `file`, once there are `count`.
@@ -318,28 +312,12 @@ pub fn read_pids(file: &Path, count: usize) -> Vec<u32> {
 
 /// The children of `pid`.
 pub fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return found;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            found.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-        }
-    }
-    found
+    svc::proc::children(pid)
 }
 
 /// (state, parent pid) of `pid`, from /proc/PID/stat.
 pub fn state_and_parent(pid: u32) -> Option<(char, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
+    svc::proc::stat(pid).map(|stat| (stat.state, stat.ppid))
 }
 
 /// The zombie children of `parent`: exited, not yet reaped.
@@ -389,4 +367,33 @@ impl Dir {
     pub fn start_wrapped(self, wrapper: &[&str]) -> Svcd {
         Svcd::start(self, wrapper, &[])
     }
+}
+
+/// Skips the calling test, visibly: prints `SKIPPED: why` to stderr (shown by
+/// `cargo test -- --nocapture`). Where `SVC_TEST_NO_SKIP` is set a skip fails the test instead:
+/// `.ci/run` sets it after checking that the machine has all the tests need (root, `unshare`,
+/// `setpriv`, `useradd`, `swapon`, …), so that in CI every test runs.
+pub fn skip(why: &str) {
+    assert!(
+        std::env::var_os("SVC_TEST_NO_SKIP").is_none(),
+        "this test cannot run here: {why} (SVC_TEST_NO_SKIP is set: nothing may be skipped)"
+    );
+    eprintln!("SKIPPED: {why}");
+}
+
+/// Grows by 2 MiB every 20 ms, touching every page, up to `limit_mib`, then waits.
+pub fn grower(limit_mib: u32) -> String {
+    format!(
+        "import time\nchunks = []\nfor _ in range({}):\n    chunks.append(bytearray(2 << 20))\n    time.sleep(0.02)\ntime.sleep(3600)\n",
+        limit_mib / 2
+    )
+}
+
+/// Memory samples every 100 ms (the `[memory]` table of `dir`'s svcd.toml).
+pub fn fast_sampling(dir: &Dir) {
+    std::fs::write(
+        dir.path().join("svcd.toml"),
+        "[memory]\ninterval = \"100ms\"\n",
+    )
+    .expect("config");
 }

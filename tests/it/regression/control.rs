@@ -65,7 +65,7 @@ impl TestUser {
         let name = format!("svct{}u{n}", std::process::id());
         let group = format!("svct{}g{n}", std::process::id());
         if with_group && !run_ok("groupadd", &[&group]) {
-            eprintln!("note: skipped: cannot groupadd (needs root)");
+            skip("cannot groupadd (needs root)");
             return None;
         }
         let mut user = TestUser {
@@ -80,7 +80,7 @@ impl TestUser {
         }
         args.push(&name);
         if !run_ok("useradd", &args) {
-            eprintln!("note: skipped: cannot useradd (needs root)");
+            skip("cannot useradd (needs root)");
             return None;
         }
         user.uid = id(&["-u", &name]);
@@ -164,12 +164,9 @@ fn text(out: &Output) -> String {
 
 /// `Vm...` of /proc/PID/status, in KiB.
 fn vm_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("svcd's status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {status}"))
+    let status = svc::proc::status(pid).expect("svcd's status");
+    assert!(status.field(field).is_some(), "no {field} in {status:?}");
+    status.number(field)
 }
 
 #[test]
@@ -401,7 +398,7 @@ fn hostile_requests_keep_svcd_small() {
     std::fs::set_permissions(&svcd.socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     let followers = idle_followers(&svcd, &user, 20);
     wait_until("the followers to connect", DEADLINE, || {
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+        let fds = svc::proc::fd_count(pid)?;
         (fds >= 20).then_some(())
     });
     eprintln!("note: svcd VmHWM {} KiB before", vm_kib(pid, "VmHWM"));
@@ -569,7 +566,7 @@ fn svc_on_a_terminal(socket: &std::path::Path, args: &[&str]) -> Option<String> 
         Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into()),
         Ok(out) => panic!("svc {args:?} on a terminal: {}", text(&out)),
         Err(e) => {
-            eprintln!("note: skipped: no python3 for a pty: {e}");
+            skip(&format!("no python3 for a pty: {e}"));
             None
         }
     }

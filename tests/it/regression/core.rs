@@ -257,13 +257,9 @@ fn as_pid1_a_process_of_no_unit_gets_sigterm_before_svcd_exits() {
 
 /// svcd's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
+    let status = svc::proc::status(pid).expect("status");
+    assert!(status.field("VmRSS").is_some(), "no VmRSS in {status:?}");
+    status.number("VmRSS")
 }
 
 /// Adds then removes unit `gone`, `cycles` times, each with a reload.

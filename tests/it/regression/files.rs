@@ -119,9 +119,7 @@ impl Drop for Bare {
 
 /// Open descriptors of `pid`.
 fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    svc::proc::fd_count(pid).unwrap_or(0)
 }
 
 #[test]
@@ -376,11 +374,11 @@ impl Drop for TestUser {
 fn a_state_dir_made_by_another_user_is_refused() {
     let is_root = nix_is_root();
     if !is_root || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("note: skipped: needs root, useradd and setpriv");
+        skip("needs root, useradd and setpriv");
         return;
     }
     let (Some(attacker), Some(victim)) = (TestUser::new("a"), TestUser::new("b")) else {
-        eprintln!("note: skipped: useradd failed");
+        skip("useradd failed");
         return;
     };
     // The attacker made the victim's default state dir first, open to itself.

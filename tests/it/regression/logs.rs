@@ -100,7 +100,7 @@ impl Tmpfs {
             .status()
             .is_ok_and(|s| s.success());
         if !mounted {
-            eprintln!("note: skipped: cannot mount a tmpfs at {}", path.display());
+            skip(&format!("cannot mount a tmpfs at {}", path.display()));
             return None;
         }
         Some(Tmpfs {

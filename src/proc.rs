@@ -1,0 +1,385 @@
+//! The one reader of `/proc`: every file svc reads there is opened and parsed here.
+//!
+//! Each reader returns `None` (or an empty answer) when the process is gone or unreadable:
+//! a pid read from one file may have exited before the next is opened, so callers treat every
+//! answer as a best-effort snapshot. The parsers are pure (`parse_*`) and tested on text
+//! samples; the readers add only the `open`.
+//!
+//! `/proc/PID/stat`'s second field is the command name in parentheses, and a program may name
+//! itself anything, spaces and `)` included: the fields are counted from the *last* `)`.
+
+use std::fmt::Write as _;
+use std::io::Read;
+
+/// The fields of `/proc/PID/stat` that svc uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// The command name (`comm`), without its parentheses.
+    pub comm: String,
+    /// `R`, `S`, `D`, `Z`, `T`, …
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+    pub session: u32,
+    /// CPU time in user and kernel mode, in clock ticks (`CLK_TCK`).
+    pub utime: u64,
+    pub stime: u64,
+}
+
+impl Stat {
+    /// Exited but not yet reaped: it runs nothing.
+    pub fn is_zombie(&self) -> bool {
+        self.state == 'Z'
+    }
+}
+
+/// Parses the text of `/proc/PID/stat`.
+pub fn parse_stat(text: &str) -> Option<Stat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_string();
+    let mut fields = text.get(close + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let mut number = || fields.next()?.parse::<u64>().ok();
+    let ppid = u32::try_from(number()?).ok()?;
+    let pgrp = u32::try_from(number()?).ok()?;
+    let session = u32::try_from(number()?).ok()?;
+    // tty_nr, tpgid, flags, minflt, cminflt, majflt, cmajflt: skipped. tpgid may be -1, so
+    // these are not parsed as numbers.
+    for _ in 0..7 {
+        fields.next()?;
+    }
+    let utime = fields.next()?.parse().ok()?;
+    let stime = fields.next()?.parse().ok()?;
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        pgrp,
+        session,
+        utime,
+        stime,
+    })
+}
+
+/// The process group, from `/proc/PID/stat`'s text, without building a whole [`Stat`].
+pub fn parse_pgrp(text: &str) -> Option<u32> {
+    let rest = text.get(text.rfind(')')? + 1..)?;
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// `/proc/PID/stat`.
+pub fn stat(pid: u32) -> Option<Stat> {
+    parse_stat(&read_string(pid, "stat")?)
+}
+
+/// `/proc/PID/status`: `Name: value` lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    text: String,
+}
+
+impl Status {
+    pub fn parse(text: impl Into<String>) -> Status {
+        Status { text: text.into() }
+    }
+
+    /// The value of field `name` (without its colon), trimmed.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        field(&self.text, name)
+    }
+
+    /// A number field; a `kB` one (`VmRSS`) in KiB. 0 when absent: kernel threads have no
+    /// `VmRSS`, kernels without swap no `VmSwap`.
+    pub fn number(&self, name: &str) -> u64 {
+        kib(&self.text, name)
+    }
+
+    /// The supplementary groups (`Groups:`).
+    pub fn groups(&self) -> Vec<u32> {
+        self.field("Groups")
+            .map(|g| {
+                g.split_whitespace()
+                    .filter_map(|g| g.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// `/proc/PID/status`.
+pub fn status(pid: u32) -> Option<Status> {
+    read_string(pid, "status").map(Status::parse)
+}
+
+/// The value of field `name` in a `Name: value` file (`status`, `/proc/meminfo`), trimmed.
+pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key == name).then(|| value.trim())
+    })
+}
+
+/// A number field of a `Name: value` file; a `kB` one in KiB; 0 when absent or not a number.
+pub fn kib(text: &str, name: &str) -> u64 {
+    field(text, name)
+        .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Pids in a `children` file (or any whitespace-separated list).
+pub fn parse_pids(text: &str) -> impl Iterator<Item = u32> + '_ {
+    text.split_whitespace().filter_map(|p| p.parse().ok())
+}
+
+/// The children of `pid`, from `/proc/PID/task/*/children`; where the kernel lacks that file
+/// (built without `CONFIG_PROC_CHILDREN`), by a scan of every process's parent.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        match std::fs::read_to_string(task.path().join("children")) {
+            Ok(text) => found.extend(parse_pids(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return children_by_scan(pid),
+            Err(_) => {}
+        }
+    }
+    found
+}
+
+/// The children of one thread `tid` of `pid` (`/proc/PID/task/TID/children`): a process forks
+/// from one thread, and orphans go to a subreaper's first living thread, so for a
+/// single-forking-thread process this is its whole list at the cost of one read.
+pub fn task_children(pid: u32, tid: u32) -> Option<Vec<u32>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/children")).ok()?;
+    Some(parse_pids(&text).collect())
+}
+
+/// Whether this kernel has `/proc/PID/task/TID/children`.
+pub fn has_children_files() -> bool {
+    let me = std::process::id();
+    std::path::Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+}
+
+fn children_by_scan(parent: u32) -> Vec<u32> {
+    pids()
+        .filter(|pid| stat(*pid).is_some_and(|s| s.ppid == parent))
+        .collect()
+}
+
+/// Every process's pid (the numeric entries of `/proc`).
+pub fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flat_map(|entries| entries.flatten())
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+}
+
+/// `/proc/PID/comm`, trimmed.
+pub fn comm(pid: u32) -> Option<String> {
+    read_string(pid, "comm").map(|c| c.trim_end_matches('\n').to_string())
+}
+
+/// `/proc/PID/cmdline`, split at its NULs (lossily decoded). Empty for a zombie or a kernel
+/// thread.
+pub fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let bytes = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        split_nul(&bytes)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+/// The value of `name` in the environment `pid` was started with (`/proc/PID/environ`: it
+/// keeps the initial environment even if the process changed its own variables since).
+pub fn environ_var(pid: u32, name: &str) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ_lookup(&bytes, name).map(<[u8]>::to_vec)
+}
+
+/// The value of `name` in an environment block (`NAME=value` strings, NUL-separated).
+pub fn environ_lookup<'a>(environ: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    split_nul(environ).find_map(|var| var.strip_prefix(name.as_bytes())?.strip_prefix(b"="))
+}
+
+/// Whether `/proc/PID/environ` reads empty: right after `exec` the kernel has not yet recorded
+/// where the new environment lies, and a zombie has none.
+pub fn environ_is_empty(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.is_empty())
+}
+
+fn split_nul(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|&b| b == 0).filter(|s| !s.is_empty())
+}
+
+/// The number of open file descriptors of `pid`.
+pub fn fd_count(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// The inodes of the sockets `pid` holds open (`/proc/PID/fd/*` → `socket:[INODE]`).
+pub fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            parse_socket_link(target.to_str()?)
+        })
+        .collect()
+}
+
+/// `socket:[1234]` → 1234.
+pub fn parse_socket_link(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// `/proc/PID/oom_score_adj`.
+pub fn oom_score_adj(pid: u32) -> Option<i32> {
+    read_string(pid, "oom_score_adj")?.trim().parse().ok()
+}
+
+/// A whole `/proc` file that is not per process (`/proc/meminfo`, `/proc/net/tcp`).
+pub fn read_system(file: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{file}")).ok()
+}
+
+fn read_string(pid: u32, file: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()
+}
+
+/// Reads `/proc/PID/FILE` into buffers kept between calls, for samplers that read thousands of
+/// files a minute and should not allocate for each.
+#[derive(Debug, Default)]
+pub struct Reader {
+    path: String,
+    /// The last file read.
+    pub text: String,
+}
+
+impl Reader {
+    /// Reads `/proc/PID/FILE` into [`Reader::text`]; false if the process is gone.
+    pub fn read(&mut self, pid: u32, file: &str) -> bool {
+        self.path.clear();
+        let _ = write!(self.path, "/proc/{pid}/{file}");
+        self.text.clear();
+        std::fs::File::open(&self.path)
+            .and_then(|mut f| f.read_to_string(&mut self.text))
+            .is_ok()
+    }
+
+    /// Appends the children of every thread of `pid` to `out`.
+    pub fn children_into(&mut self, pid: u32, out: &mut Vec<u32>) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return;
+        };
+        for task in tasks.flatten() {
+            self.text.clear();
+            let read = std::fs::File::open(task.path().join("children"))
+                .and_then(|mut f| f.read_to_string(&mut self.text));
+            if read.is_ok() {
+                out.extend(parse_pids(&self.text));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real line of a process that named itself `a) b (c`: the name holds spaces and both
+    /// parentheses.
+    const ODD_STAT: &str = "4242 (a) b (c) S 17 4240 4240 0 -1 4194560 120 0 0 0 7 3 0 0 20 0 1 0 \
+                            9931 2625536 226 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0\n";
+
+    #[test]
+    fn stat_fields_follow_the_last_parenthesis() {
+        let stat = parse_stat(ODD_STAT).expect("parses");
+        assert_eq!(stat.comm, "a) b (c");
+        assert_eq!(stat.state, 'S');
+        assert_eq!((stat.ppid, stat.pgrp, stat.session), (17, 4240, 4240));
+        assert_eq!((stat.utime, stat.stime), (7, 3));
+        assert_eq!(parse_pgrp(ODD_STAT), Some(4240));
+        assert!(!stat.is_zombie());
+    }
+
+    #[test]
+    fn stat_of_a_zombie_and_of_garbage() {
+        let zombie = "9 (sh) Z 1 9 9 0 -1 4227148 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0";
+        assert!(parse_stat(zombie).expect("parses").is_zombie());
+        assert_eq!(parse_stat(""), None);
+        assert_eq!(parse_stat("9 (sh"), None);
+        assert_eq!(parse_stat("9 (sh) S x 9 9"), None);
+        assert_eq!(parse_stat("9 (sh) S 1 9"), None, "truncated");
+    }
+
+    #[test]
+    fn status_fields() {
+        let status = Status::parse(
+            "Name:\tmy (odd) name\nState:\tS (sleeping)\nVmRSS:\t    1234 kB\n\
+             VmSwapX:\t9 kB\nGroups:\t4 24 27 \nvoluntary_ctxt_switches:\t17\n",
+        );
+        assert_eq!(status.field("Name"), Some("my (odd) name"));
+        assert_eq!(status.number("VmRSS"), 1234);
+        assert_eq!(
+            status.number("VmSwap"),
+            0,
+            "a field's name is matched whole"
+        );
+        assert_eq!(status.number("voluntary_ctxt_switches"), 17);
+        assert_eq!(status.groups(), vec![4, 24, 27]);
+        assert_eq!(Status::parse("Groups:\t\n").groups(), Vec::<u32>::new());
+        assert_eq!(kib("MemTotal:       16318412 kB\n", "MemTotal"), 16_318_412);
+    }
+
+    #[test]
+    fn environ_and_links() {
+        let env = b"PATH=/bin\0SVC_UNIT=web\0SVC_UNIT_X=no\0\0";
+        assert_eq!(environ_lookup(env, "SVC_UNIT"), Some(&b"web"[..]));
+        assert_eq!(environ_lookup(env, "SVC"), None);
+        assert_eq!(environ_lookup(env, "HOME"), None);
+        assert_eq!(parse_socket_link("socket:[31337]"), Some(31337));
+        assert_eq!(parse_socket_link("pipe:[31337]"), None);
+        assert_eq!(
+            parse_pids("12 34\n x 5").collect::<Vec<_>>(),
+            vec![12, 34, 5]
+        );
+    }
+
+    #[test]
+    fn reads_the_live_process() {
+        let me = std::process::id();
+        let stat = stat(me).expect("own stat");
+        assert_eq!(stat.ppid, nix::unistd::getppid().as_raw() as u32);
+        assert_eq!(stat.pgrp, nix::unistd::getpgrp().as_raw() as u32);
+        assert!(status(me).is_some_and(|s| s.number("VmRSS") > 0));
+        assert!(cmdline(me).is_some_and(|c| !c.is_empty()));
+        assert!(comm(me).is_some_and(|c| !c.is_empty() && !c.ends_with('\n')));
+        assert!(fd_count(me).is_some_and(|n| n >= 3));
+        assert!(pids().any(|p| p == me));
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn sleep");
+        assert!(children(me).contains(&child.id()));
+        assert!(children_by_scan(me).contains(&child.id()));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(stat_missing(), None);
+    }
+
+    fn stat_missing() -> Option<Stat> {
+        // Pid 0 has no /proc entry.
+        stat(0)
+    }
+}
