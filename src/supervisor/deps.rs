@@ -164,7 +164,7 @@ impl Supervisor {
         // `stopping` first: a dependent that (wrongly) leads back here finds it stopping.
         unit.signal_pending = true;
         unit.escalated = false;
-        unit.deadline = None;
+        unit.timers.clear();
         unit.stop_reason = reason.clone();
         unit.set_state(now, State::Stopping, reason.clone());
         self.stop_dependents(now, id, &reason);

@@ -52,6 +52,7 @@ mod slot_tests;
 mod state;
 #[cfg(test)]
 mod tests;
+mod timers;
 mod transitions;
 #[cfg(test)]
 mod wants_tests;
@@ -65,6 +66,7 @@ use crate::unit::{RestartConfig, RestartPolicy, StopConfig};
 use record::Record;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+use timers::Timer;
 
 /// SIGKILL's number; Linux and every other Unix agree on it.
 const SIGKILL: i32 = 9;
@@ -166,7 +168,7 @@ impl Supervisor {
             match unit.state {
                 State::Inactive => {}
                 State::Failed | State::Backoff => {
-                    unit.deadline = None;
+                    unit.timers.clear();
                     unit.clear_intents();
                     unit.set_state(now, State::Inactive, reason);
                 }
@@ -245,7 +247,8 @@ impl Supervisor {
                 sup.begin_stop(now, id, reason);
                 sup.units[id].start_after_stop = start_after_stop;
             } else if unit.ready_check {
-                unit.deadline = now.checked_add(unit.ready_timeout);
+                unit.timers
+                    .set(Timer::Ready, now.checked_add(unit.ready_timeout));
             } else {
                 let reason = std::mem::take(&mut unit.reason);
                 sup.become_ready(now, id, reason);
@@ -302,7 +305,7 @@ impl Supervisor {
                 .spawned_at
                 .take()
                 .map(|at| now.saturating_duration_since(at));
-            unit.deadline = None;
+            unit.timers.clear();
             sup.actions.push_back(Action::Signal {
                 unit: id,
                 pgid: pid,
@@ -432,41 +435,45 @@ impl Supervisor {
             self.kill_everything(now);
         }
         for id in 0..self.units.len() {
-            if self.units[id].deadline.is_none_or(|at| at > now) {
-                continue;
+            // One timer per round: what the first one does (a stop, a spawn) may disarm the
+            // others, as their deadlines belong to the state it left.
+            while let Some(timer) = self.units[id].timers.take_due(now) {
+                self.publishing(id, |sup| sup.fire(now, id, timer));
             }
-            self.publishing(id, |sup| {
-                let unit = &mut sup.units[id];
-                unit.deadline = None;
-                match (unit.state, unit.pid) {
-                    (State::Backoff, _) => sup.auto_spawn(now, id),
-                    (State::Starting, Some(_)) => {
-                        let limit = fmt_duration(unit.ready_timeout);
-                        let reason = match unit.ready_note.take() {
-                            Some(note) => format!("not ready within {limit}: {note}"),
-                            None => format!("not ready within {limit}"),
-                        };
-                        sup.fail_stop(now, id, reason);
-                    }
-                    (State::Running, Some(_)) => {
-                        let limit = unit.watchdog.map(fmt_duration).unwrap_or_default();
-                        sup.fail_stop(now, id, format!("watchdog: no WATCHDOG=1 within {limit}"));
-                    }
-                    (State::Stopping, Some(pid)) => {
-                        // Keep waiting for the exit without a new deadline: SIGKILL cannot be
-                        // caught, and a process stuck in the kernel is not helped by retrying.
-                        unit.escalated = true;
-                        sup.actions.push_back(Action::Signal {
-                            unit: id,
-                            pgid: pid,
-                            signal: SIGKILL,
-                        });
-                    }
-                    _ => {}
-                }
-            });
         }
         self.settle(now);
+    }
+
+    /// Timer `timer` of unit `id` is due. Each kind only means something in its state (with a
+    /// process); anywhere else it is a leftover and does nothing.
+    fn fire(&mut self, now: Instant, id: UnitId, timer: Timer) {
+        let unit = &mut self.units[id];
+        match (timer, unit.state, unit.pid) {
+            (Timer::Restart, State::Backoff, _) => self.auto_spawn(now, id),
+            (Timer::Ready, State::Starting, Some(_)) => {
+                let limit = fmt_duration(unit.ready_timeout);
+                let reason = match unit.ready_note.take() {
+                    Some(note) => format!("not ready within {limit}: {note}"),
+                    None => format!("not ready within {limit}"),
+                };
+                self.fail_stop(now, id, reason);
+            }
+            (Timer::Watchdog, State::Running, Some(_)) => {
+                let limit = unit.watchdog.map(fmt_duration).unwrap_or_default();
+                self.fail_stop(now, id, format!("watchdog: no WATCHDOG=1 within {limit}"));
+            }
+            (Timer::StopKill, State::Stopping, Some(pid)) => {
+                // Keep waiting for the exit without a new deadline: SIGKILL cannot be caught,
+                // and a process stuck in the kernel is not helped by retrying.
+                unit.escalated = true;
+                self.actions.push_back(Action::Signal {
+                    unit: id,
+                    pgid: pid,
+                    signal: SIGKILL,
+                });
+            }
+            _ => {}
+        }
     }
 
     /// The next action for the daemon to perform, in order.
@@ -481,7 +488,7 @@ impl Supervisor {
         let shutdown = self.shutdown_deadline.filter(|_| !self.shutdown_fired);
         self.units
             .iter()
-            .filter_map(|unit| unit.deadline)
+            .filter_map(|unit| unit.timers.next())
             .chain(shutdown)
             .min()
     }

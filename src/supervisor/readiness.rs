@@ -2,8 +2,9 @@
 //!
 //! The daemon runs the checks; the core only hears their verdicts (`handle_ready`,
 //! `handle_unhealthy`, `handle_watchdog`) and owns the deadlines: in `starting` with a process,
-//! the unit's one deadline is its ready timeout; in `running`, its watchdog.
+//! the unit's ready timeout ([`super::timers::Timer::Ready`]); in `running`, its watchdog.
 
+use super::timers::Timer;
 use super::{State, Supervisor, UnitId};
 use crate::unit::RestartPolicy;
 use std::time::{Duration, Instant};
@@ -76,7 +77,7 @@ impl Supervisor {
         if unit.state == State::Running
             && let Some(period) = unit.watchdog
         {
-            unit.deadline = now.checked_add(period);
+            unit.timers.set(Timer::Watchdog, now.checked_add(period));
         }
     }
 
@@ -95,7 +96,9 @@ impl Supervisor {
     pub(super) fn become_ready(&mut self, now: Instant, id: UnitId, reason: String) {
         let unit = &mut self.units[id];
         unit.reloading = false;
-        unit.deadline = unit.watchdog.and_then(|period| now.checked_add(period));
+        unit.timers.clear();
+        let watchdog = unit.watchdog.and_then(|period| now.checked_add(period));
+        unit.timers.set(Timer::Watchdog, watchdog);
         unit.set_state(now, State::Running, reason);
     }
 
@@ -113,7 +116,7 @@ impl Supervisor {
     pub(super) fn after_failure(&mut self, now: Instant, id: UnitId, failure: String) {
         let unit = &mut self.units[id];
         unit.clear_intents();
-        unit.deadline = None;
+        unit.timers.clear();
         if unit.restart.policy == RestartPolicy::Never {
             let reason = format!("{failure}; restart policy is never");
             unit.set_state(now, State::Failed, reason);

@@ -1,6 +1,7 @@
 //! One unit's supervision record: its visible status plus the bookkeeping behind it.
 
 use super::state::{Exit, State, UnitStatus};
+use super::timers::{Timer, Timers};
 use crate::unit::{RestartConfig, StopConfig};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -24,10 +25,9 @@ pub(super) struct Record {
     pub starts: u64,
     pub last_exit: Option<Exit>,
 
-    /// The one deadline of the unit; its meaning follows from `state`, as in s6: in `backoff`
-    /// the next start, in `stopping` the moment to escalate to SIGKILL. `None` otherwise, so an
-    /// idle unit never wakes the daemon.
-    pub deadline: Option<Instant>,
+    /// The unit's deadlines, one slot per kind (next start, ready timeout, watchdog, stop
+    /// escalation); none armed for an idle unit, so it never wakes the daemon.
+    pub timers: Timers,
     /// Consecutive crashes (exits the policy restarted, spawn failures): the exponent of the
     /// backoff. Reset by an operator start and by a run that lasted `reset_after`.
     pub crashes: u32,
@@ -110,7 +110,7 @@ impl Record {
             restarts: 0,
             starts: 0,
             last_exit: None,
-            deadline: None,
+            timers: Timers::default(),
             crashes: 0,
             start_history: VecDeque::new(),
             last_start: None,
@@ -176,7 +176,7 @@ impl Record {
                 _ => self.reason.clone(),
             },
             next_start: match self.state {
-                State::Backoff => self.deadline,
+                State::Backoff => self.timers.get(Timer::Restart),
                 _ => None,
             },
             paused: self.paused.filter(|_| self.pid.is_some()),

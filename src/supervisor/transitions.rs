@@ -1,6 +1,7 @@
 //! The transitions shared by several handlers: spawning, stopping, scheduling a restart.
 
 use super::backoff::{self, fmt_duration};
+use super::timers::Timer;
 use super::{Action, SIGKILL, State, Supervisor, UnitId};
 use std::time::Instant;
 
@@ -35,7 +36,7 @@ impl Supervisor {
         unit.ready_note = None;
         unit.pid = None;
         unit.spawned_at = None;
-        unit.deadline = None;
+        unit.timers.clear();
         unit.starts = unit.starts.saturating_add(1);
         unit.last_start = Some(now);
         if let Some(limit) = unit.restart.limit {
@@ -67,21 +68,23 @@ impl Supervisor {
         let shutdown = self.shutdown_deadline;
         let unit = &mut self.units[id];
         let signal = if unit.stop.timeout.is_zero() {
-            unit.deadline = None;
+            unit.timers.clear();
             SIGKILL
         } else if self.shutdown_fired || shutdown.is_some_and(|at| at <= now) {
             // The shutdown's time is up: no time for a graceful stop either.
-            unit.deadline = None;
+            unit.timers.clear();
             unit.escalated = true;
             SIGKILL
         } else {
             // A timeout too large to represent is as good as none: wait for the exit. During a
             // shutdown, its deadline comes first.
             let timeout = now.checked_add(unit.stop.timeout);
-            unit.deadline = match (timeout, shutdown) {
+            let at = match (timeout, shutdown) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            unit.timers.clear();
+            unit.timers.set(Timer::StopKill, at);
             unit.stop.signal
         };
         self.actions.push_back(Action::Signal {
@@ -108,7 +111,7 @@ impl Supervisor {
                 }
                 unit.signal_pending = false;
                 unit.escalated = true;
-                unit.deadline = None;
+                unit.timers.clear();
                 sup.actions.push_back(Action::Signal {
                     unit: id,
                     pgid: pid,
@@ -128,7 +131,7 @@ impl Supervisor {
         } else {
             let reason = std::mem::take(&mut unit.stop_reason);
             unit.clear_intents();
-            unit.deadline = None;
+            unit.timers.clear();
             unit.set_state(now, State::Inactive, reason);
         }
     }
@@ -177,7 +180,7 @@ impl Supervisor {
         if at <= now {
             self.auto_spawn(now, id);
         } else {
-            unit.deadline = Some(at);
+            unit.timers.set(Timer::Restart, Some(at));
             let reason = format!("restarting in {}", fmt_duration(at - now));
             unit.set_state(now, State::Backoff, reason);
         }
