@@ -10,7 +10,7 @@
 
 use super::Daemon;
 use crate::process;
-use crate::supervisor::{ExitStatus, State, UnitId};
+use crate::supervisor::{ExitStatus, State, UnitConfig, UnitId};
 use crate::unit::{HttpTarget, Probe, Unit};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -339,31 +339,14 @@ async fn http_get(target: &HttpTarget) -> Result<(), String> {
 }
 
 impl Daemon {
-    /// Hands each unit's dependencies and checks to the core, and exports `NOTIFY_SOCKET`
-    /// (and `WATCHDOG_USEC`) to the units that use sd_notify.
-    /// Gives the supervisor every unit's dependencies and checks (after start-up and after each
-    /// reload, as ids of new units may be named).
+    /// Hands every unit's whole config to the core, dependencies resolved to ids (after
+    /// start-up and after each reload, as ids of new units may be named).
     pub(super) fn configure_checks(&mut self) {
         for id in 0..self.units.len() {
             // By the listed entries, not the supervisor's names: a unit removed by a reload
             // keeps its old id there until it has stopped.
-            let ids = |names: &[String]| -> Vec<UnitId> {
-                names.iter().filter_map(|n| self.unit_id(n)).collect()
-            };
-            let requires = ids(&self.units[id].requires);
-            let after = ids(&self.units[id].after);
-            let wants = ids(&self.units[id].wants);
-            self.supervisor.set_deps(id, requires, after);
-            self.supervisor.set_wants(id, wants);
-            let unit = &self.units[id];
-            self.supervisor.set_checks(
-                id,
-                crate::supervisor::Checks {
-                    ready: unit.ready.is_checked(),
-                    ready_timeout: unit.ready.timeout,
-                    watchdog: unit.health.watchdog,
-                },
-            );
+            let config = UnitConfig::from_unit(&self.units[id], |n| self.unit_id(n));
+            self.supervisor.update_unit(id, config);
         }
     }
 }

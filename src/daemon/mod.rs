@@ -23,7 +23,7 @@ use crate::control::Response;
 use crate::control::server::{self, Access, Envelope};
 use crate::logs::{self, capture::Capture};
 use crate::process;
-use crate::supervisor::{Action, MemoryLimits, State, Supervisor, UnitId};
+use crate::supervisor::{Action, State, Supervisor, UnitConfig, UnitId};
 use crate::unit::{self, Unit, UnitErrors};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -276,11 +276,10 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// The limits the supervisor checks memory samples against.
-fn memory_limits(unit: &Unit) -> MemoryLimits {
-    MemoryLimits {
-        max: unit.memory.max,
-        swap_max: unit.memory.swap_max,
-    }
+/// The core's view of a unit just loaded. Its dependencies are left out: they name units that
+/// may not have ids yet, and come with [`Daemon::configure_checks`] once all have.
+fn unit_config(unit: &Unit) -> UnitConfig {
+    UnitConfig::from_unit(unit, |_| None)
 }
 
 async fn psi_fired(psi: Option<&crate::memory::psi::PsiTrigger>) -> std::io::Result<()> {
@@ -303,8 +302,7 @@ impl Daemon {
         let mut units = Vec::new();
         for mut unit in loaded.units {
             checks::add_notify_env(&mut unit, &notify_path);
-            let id = supervisor.add_unit(now, &unit.name, unit.restart.clone(), unit.stop.clone());
-            supervisor.set_memory_limits(id, memory_limits(&unit));
+            let id = supervisor.add_unit(now, unit_config(&unit));
             entries.push((unit.name.clone(), Entry::Unit(id)));
             units.push(unit);
         }

@@ -42,10 +42,7 @@ impl Daemon {
                 Some(Entry::Unit(id)) => {
                     if self.units[id] != new {
                         changed += 1;
-                        let restart = new.restart.clone();
-                        self.supervisor.set_config(id, restart, new.stop.clone());
-                        self.supervisor
-                            .set_memory_limits(id, super::memory_limits(&new));
+                        self.supervisor.update_unit(id, super::unit_config(&new));
                         self.units[id] = new;
                         let state = self.supervisor.status(id).state;
                         if matches!(state, State::Running | State::Starting) {
@@ -57,14 +54,7 @@ impl Daemon {
                 // New, or a file that was invalid and is now fixed.
                 Some(Entry::Broken(_)) | None => {
                     added += 1;
-                    let id = self.supervisor.add_unit(
-                        now,
-                        &new.name,
-                        new.restart.clone(),
-                        new.stop.clone(),
-                    );
-                    self.supervisor
-                        .set_memory_limits(id, super::memory_limits(&new));
+                    let id = self.supervisor.add_unit(now, super::unit_config(&new));
                     if new.enabled {
                         to_start.push(id);
                     }

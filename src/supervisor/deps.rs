@@ -14,25 +14,6 @@ use super::{Action, State, Supervisor, UnitId};
 use std::time::Instant;
 
 impl Supervisor {
-    /// Sets what unit `id` requires and starts after (ids of units already added).
-    pub fn set_deps(&mut self, id: UnitId, requires: Vec<UnitId>, after: Vec<UnitId>) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        unit.requires = requires;
-        unit.after = after;
-    }
-
-    /// Sets the units that unit `id` wants (ids of units already added).
-    pub fn set_wants(&mut self, id: UnitId, wants: Vec<UnitId>) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        unit.wants = wants;
-    }
-
     /// Every unit once, each after the units it requires or starts after.
     pub fn start_order(&self) -> Vec<UnitId> {
         // 0: not seen, 1: in progress (a cycle stops here), 2: placed.
@@ -47,9 +28,14 @@ impl Supervisor {
                 }
                 mark[id] = 1;
                 let unit = &self.units[id];
-                let dep = (unit.requires.iter().chain(&unit.after).chain(&unit.wants))
-                    .nth(*next)
-                    .copied();
+                let dep = (unit
+                    .config
+                    .requires
+                    .iter()
+                    .chain(&unit.config.after)
+                    .chain(&unit.config.wants))
+                .nth(*next)
+                .copied();
                 *next += 1;
                 match dep {
                     Some(dep) if dep < mark.len() && mark[dep] == 0 => stack.push((dep, 0)),
@@ -89,7 +75,7 @@ impl Supervisor {
         let Some(unit) = self.units.get(id) else {
             return;
         };
-        let reason = format!("started as a requirement of {}", unit.name);
+        let reason = format!("started as a requirement of {}", unit.config.name);
         // Depth first, requirements before what requires them; `seen` also ends a cycle.
         let mut seen = vec![false; self.units.len()];
         let mut order = Vec::new();
@@ -97,7 +83,14 @@ impl Supervisor {
         seen[id] = true;
         while let Some(&mut (current, ref mut next)) = stack.last_mut() {
             let unit = &self.units[current];
-            match unit.requires.iter().chain(&unit.wants).nth(*next).copied() {
+            match unit
+                .config
+                .requires
+                .iter()
+                .chain(&unit.config.wants)
+                .nth(*next)
+                .copied()
+            {
                 Some(required) => {
                     *next += 1;
                     if !seen[required] {
@@ -134,24 +127,24 @@ impl Supervisor {
         let unit = &self.units[id];
         let mut waiting = Vec::new();
         let mut blocked = false;
-        for &req in &unit.requires {
+        for &req in &unit.config.requires {
             let other = &self.units[req];
             if other.state != State::Running {
-                waiting.push(format!("{} ({})", other.name, other.state));
+                waiting.push(format!("{} ({})", other.config.name, other.state));
                 blocked |= other.state == State::Failed;
             }
         }
-        for &before in &unit.after {
+        for &before in &unit.config.after {
             let other = &self.units[before];
             if other.state == State::Starting {
-                waiting.push(format!("{} (starting)", other.name));
+                waiting.push(format!("{} (starting)", other.config.name));
             }
         }
         // A wanted unit held by a failed requirement of its own may never start: not waited for.
-        for &wanted in &unit.wants {
+        for &wanted in &unit.config.wants {
             let other = &self.units[wanted];
             if other.state == State::Starting && !other.blocked {
-                waiting.push(format!("{} (starting)", other.name));
+                waiting.push(format!("{} (starting)", other.config.name));
             }
         }
         (!waiting.is_empty()).then(|| (format!("waiting for {}", waiting.join(", ")), blocked))
@@ -177,11 +170,11 @@ impl Supervisor {
     /// Unit `id` is going down (`why`): every unit that requires it and runs is stopped, to be
     /// started again once `id` is ready again (held until then).
     pub(super) fn stop_dependents(&mut self, now: Instant, id: UnitId, why: &str) {
-        let name = self.units[id].name.clone();
+        let name = self.units[id].config.name.clone();
         let reason = format!("required unit {name} is going down: {why}");
         let back = format!("started again: required unit {name} is back");
         for dep in 0..self.units.len() {
-            if dep == id || !self.units[dep].requires.contains(&id) {
+            if dep == id || !self.units[dep].config.requires.contains(&id) {
                 continue;
             }
             self.publishing(dep, |sup| {
@@ -212,8 +205,8 @@ impl Supervisor {
         self.units.iter().enumerate().any(|(other, unit)| {
             other != id
                 && unit.pid.is_some()
-                && (unit.requires.contains(&id)
-                    || ((unit.after.contains(&id) || unit.wants.contains(&id))
+                && (unit.config.requires.contains(&id)
+                    || ((unit.config.after.contains(&id) || unit.config.wants.contains(&id))
                         && unit.state == State::Stopping))
         })
     }

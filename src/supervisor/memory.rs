@@ -12,23 +12,11 @@ use super::record::MemoryLimits;
 pub const SAMPLES_OVER_LIMIT: u32 = 2;
 
 impl Supervisor {
-    /// Sets the unit's memory limits (at load and reload); samples are checked against them.
-    pub fn set_memory_limits(&mut self, id: UnitId, limits: MemoryLimits) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        unit.limits = limits;
-        if limits == MemoryLimits::default() {
-            unit.over_limit = 0;
-        }
-    }
-
     /// The unit's memory limits.
     pub fn memory_limits(&self, id: UnitId) -> MemoryLimits {
         self.units
             .get(id)
-            .map(|unit| unit.limits)
+            .map(|unit| unit.config.memory)
             .unwrap_or_default()
     }
 
@@ -44,7 +32,7 @@ impl Supervisor {
             return;
         };
         let live = matches!(unit.state, State::Starting | State::Running) && unit.pid.is_some();
-        let over = match (unit.limits.max, unit.limits.swap_max) {
+        let over = match (unit.config.memory.max, unit.config.memory.swap_max) {
             (Some(max), _) if rss > max => Some(("rss", rss, max)),
             (_, Some(max)) if swap > max => Some(("swap", swap, max)),
             _ => None,

@@ -37,6 +37,7 @@
 mod backoff;
 #[cfg(test)]
 mod command_tests;
+mod config;
 mod deps;
 #[cfg(test)]
 mod deps_tests;
@@ -58,11 +59,11 @@ mod transitions;
 mod wants_tests;
 
 pub use backoff::fmt_duration;
-pub use readiness::Checks;
+pub use config::{Checks, UnitConfig};
 pub use record::MemoryLimits;
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
-use crate::unit::{RestartConfig, RestartPolicy, StopConfig};
+use crate::unit::RestartPolicy;
 use record::Record;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -95,16 +96,12 @@ impl Supervisor {
         Supervisor::default()
     }
 
-    /// Adds a unit in state `inactive` (since `now`); returns its id: a vacant slot's (see
-    /// [`Supervisor::remove_unit`]), else the next one (ids are dense, from 0).
-    pub fn add_unit(
-        &mut self,
-        now: Instant,
-        name: &str,
-        restart: RestartConfig,
-        stop: StopConfig,
-    ) -> UnitId {
-        let record = Record::new(now, name, restart, stop);
+    /// Adds a unit in state `inactive` (since `now`) with its whole `config`; returns its id: a
+    /// vacant slot's (see [`Supervisor::remove_unit`]), else the next one (ids are dense,
+    /// from 0). Dependencies name ids already added; add the others with
+    /// [`Supervisor::update_unit`] once they have ids.
+    pub fn add_unit(&mut self, now: Instant, config: UnitConfig) -> UnitId {
+        let record = Record::new(now, config);
         match self.free.pop() {
             Some(id) => {
                 self.units[id] = record;
@@ -115,6 +112,32 @@ impl Supervisor {
                 self.units.len() - 1
             }
         }
+    }
+
+    /// Replaces the whole config of unit `id` (a reload). It applies from the next decision
+    /// on: a running backoff timer or stop deadline keeps its time, checks apply from the next
+    /// run, and a unit that no longer has a start limit forgets its start history.
+    pub fn update_unit(&mut self, id: UnitId, config: UnitConfig) {
+        let Some(unit) = self.units.get_mut(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        if config.restart.limit.is_none() {
+            unit.start_history.clear();
+        }
+        if config.memory == MemoryLimits::default() {
+            unit.over_limit = 0;
+        }
+        unit.config = config;
+    }
+
+    /// The config of unit `id`, as last added or updated.
+    ///
+    /// # Panics
+    ///
+    /// If `id` was not returned by [`Supervisor::add_unit`].
+    pub fn config(&self, id: UnitId) -> &UnitConfig {
+        &self.units[id].config
     }
 
     /// Frees the slot of a unit that is gone from the unit files, once it is down (`inactive`
@@ -129,12 +152,12 @@ impl Supervisor {
         if !down || self.free.contains(&id) {
             return false;
         }
-        self.units[id] = Record::new(now, "", RestartConfig::default(), StopConfig::default());
+        self.units[id] = Record::new(now, UnitConfig::named(""));
         self.free.push(id);
         // No live unit may keep the id in its dependencies: the slot may be someone else's.
         for unit in &mut self.units {
-            unit.requires.retain(|&r| r != id);
-            unit.after.retain(|&a| a != id);
+            unit.config.requires.retain(|&r| r != id);
+            unit.config.after.retain(|&a| a != id);
         }
         true
     }
@@ -246,9 +269,11 @@ impl Supervisor {
                 let reason = unit.stop_reason.clone();
                 sup.begin_stop(now, id, reason);
                 sup.units[id].start_after_stop = start_after_stop;
-            } else if unit.ready_check {
-                unit.timers
-                    .set(Timer::Ready, now.checked_add(unit.ready_timeout));
+            } else if unit.config.checks.ready {
+                unit.timers.set(
+                    Timer::Ready,
+                    now.checked_add(unit.config.checks.ready_timeout),
+                );
             } else {
                 let reason = std::mem::take(&mut unit.reason);
                 sup.become_ready(now, id, reason);
@@ -277,7 +302,7 @@ impl Supervisor {
             });
             if unit.stop_pending {
                 sup.finish_stop(now, id);
-            } else if unit.restart.policy == RestartPolicy::Never {
+            } else if unit.config.restart.policy == RestartPolicy::Never {
                 unit.set_state(now, State::Failed, reason);
             } else {
                 sup.schedule_restart(now, id, true);
@@ -328,7 +353,7 @@ impl Supervisor {
                         at: now,
                         reason: format!("{failure}; {reason}"),
                     });
-                    if uptime.is_some_and(|up| up >= unit.restart.reset_after) {
+                    if uptime.is_some_and(|up| up >= unit.config.restart.reset_after) {
                         unit.crashes = 0;
                     }
                     sup.after_failure(now, id, failure);
@@ -348,10 +373,10 @@ impl Supervisor {
                 at: now,
                 reason: status.to_string(),
             });
-            if uptime.is_some_and(|up| up >= unit.restart.reset_after) {
+            if uptime.is_some_and(|up| up >= unit.config.restart.reset_after) {
                 unit.crashes = 0;
             }
-            let restart = match unit.restart.policy {
+            let restart = match unit.config.restart.policy {
                 RestartPolicy::Always => true,
                 RestartPolicy::OnFailure => !status.is_success(),
                 RestartPolicy::Never => false,
@@ -361,7 +386,7 @@ impl Supervisor {
             } else if status.is_success() {
                 unit.set_state(now, State::Inactive, status.to_string());
             } else {
-                let reason = format!("{status}; restart policy is {}", unit.restart.policy);
+                let reason = format!("{status}; restart policy is {}", unit.config.restart.policy);
                 unit.set_state(now, State::Failed, reason);
             }
             sup.stop_dependents(now, id, &status.to_string());
@@ -451,7 +476,7 @@ impl Supervisor {
         match (timer, unit.state, unit.pid) {
             (Timer::Restart, State::Backoff, _) => self.auto_spawn(now, id),
             (Timer::Ready, State::Starting, Some(_)) => {
-                let limit = fmt_duration(unit.ready_timeout);
+                let limit = fmt_duration(unit.config.checks.ready_timeout);
                 let reason = match unit.ready_note.take() {
                     Some(note) => format!("not ready within {limit}: {note}"),
                     None => format!("not ready within {limit}"),
@@ -459,7 +484,12 @@ impl Supervisor {
                 self.fail_stop(now, id, reason);
             }
             (Timer::Watchdog, State::Running, Some(_)) => {
-                let limit = unit.watchdog.map(fmt_duration).unwrap_or_default();
+                let limit = unit
+                    .config
+                    .checks
+                    .watchdog
+                    .map(fmt_duration)
+                    .unwrap_or_default();
                 self.fail_stop(now, id, format!("watchdog: no WATCHDOG=1 within {limit}"));
             }
             (Timer::StopKill, State::Stopping, Some(pid)) => {
@@ -511,30 +541,17 @@ impl Supervisor {
         self.len() == 0
     }
 
-    /// The unit's name, as given to [`Supervisor::add_unit`].
+    /// The unit's name, as in its config.
     pub fn name(&self, id: UnitId) -> &str {
-        &self.units[id].name
+        &self.units[id].config.name
     }
 
     /// The id of the first unit added as `name` and not removed. A unit removed by a reload
     /// keeps its id until it has stopped, so after a reload that removed and re-added a name
     /// this may be the old unit's: the daemon resolves names through its own listing instead.
     pub fn find(&self, name: &str) -> Option<UnitId> {
-        (0..self.units.len()).find(|id| !self.free.contains(id) && self.units[*id].name == name)
-    }
-
-    /// Replaces a unit's restart and stop settings (after a reload). They apply from the next
-    /// decision on: a running backoff timer or stop deadline keeps its time.
-    pub fn set_config(&mut self, id: UnitId, restart: RestartConfig, stop: StopConfig) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        if restart.limit.is_none() {
-            unit.start_history.clear();
-        }
-        unit.restart = restart;
-        unit.stop = stop;
+        (0..self.units.len())
+            .find(|id| !self.free.contains(id) && self.units[*id].config.name == name)
     }
 
     /// Runs `change` on unit `id` and queues one `Publish` if its visible status differs

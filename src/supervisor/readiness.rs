@@ -7,41 +7,9 @@
 use super::timers::Timer;
 use super::{State, Supervisor, UnitId};
 use crate::unit::RestartPolicy;
-use std::time::{Duration, Instant};
-
-/// What the core must know of a unit's checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checks {
-    /// The unit has a readiness check: `starting` lasts until it passes.
-    pub ready: bool,
-    /// Not ready after this long → a failed start.
-    pub ready_timeout: Duration,
-    /// sd_notify watchdog period, if any.
-    pub watchdog: Option<Duration>,
-}
-
-impl Default for Checks {
-    fn default() -> Self {
-        Checks {
-            ready: false,
-            ready_timeout: Duration::from_secs(30),
-            watchdog: None,
-        }
-    }
-}
+use std::time::Instant;
 
 impl Supervisor {
-    /// Sets a unit's checks; they apply from its next run on.
-    pub fn set_checks(&mut self, id: UnitId, checks: Checks) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        unit.ready_check = checks.ready;
-        unit.ready_timeout = checks.ready_timeout;
-        unit.watchdog = checks.watchdog;
-    }
-
     /// The unit's readiness check passed (or it sent `READY=1`). A late or repeated verdict for
     /// a unit that is not starting is ignored, except that it ends a reload.
     pub fn handle_ready(&mut self, now: Instant, id: UnitId) {
@@ -75,7 +43,7 @@ impl Supervisor {
             return;
         };
         if unit.state == State::Running
-            && let Some(period) = unit.watchdog
+            && let Some(period) = unit.config.checks.watchdog
         {
             unit.timers.set(Timer::Watchdog, now.checked_add(period));
         }
@@ -97,7 +65,11 @@ impl Supervisor {
         let unit = &mut self.units[id];
         unit.reloading = false;
         unit.timers.clear();
-        let watchdog = unit.watchdog.and_then(|period| now.checked_add(period));
+        let watchdog = unit
+            .config
+            .checks
+            .watchdog
+            .and_then(|period| now.checked_add(period));
         unit.timers.set(Timer::Watchdog, watchdog);
         unit.set_state(now, State::Running, reason);
     }
@@ -117,7 +89,7 @@ impl Supervisor {
         let unit = &mut self.units[id];
         unit.clear_intents();
         unit.timers.clear();
-        if unit.restart.policy == RestartPolicy::Never {
+        if unit.config.restart.policy == RestartPolicy::Never {
             let reason = format!("{failure}; restart policy is never");
             unit.set_state(now, State::Failed, reason);
         } else {

@@ -1,18 +1,16 @@
 //! One unit's supervision record: its visible status plus the bookkeeping behind it.
 
+use super::config::UnitConfig;
 use super::state::{Exit, State, UnitStatus};
 use super::timers::{Timer, Timers};
-use crate::unit::{RestartConfig, StopConfig};
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Everything the core knows about one unit.
 #[derive(Debug)]
 pub(super) struct Record {
-    /// For messages and lookup by the daemon; the core itself only uses ids.
-    pub name: String,
-    pub restart: RestartConfig,
-    pub stop: StopConfig,
+    /// The unit's settings, as last added or updated.
+    pub config: UnitConfig,
 
     pub state: State,
     /// When `state` last changed.
@@ -51,12 +49,6 @@ pub(super) struct Record {
     /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
     pub escalated: bool,
 
-    /// Units that must be running (and ready) before this one is spawned.
-    pub requires: Vec<super::UnitId>,
-    /// Units whose start this one waits for (ordering only).
-    pub after: Vec<super::UnitId>,
-    /// Units whose start this one waits for, pulled in by its start, never taking it down.
-    pub wants: Vec<super::UnitId>,
     /// In `starting` without a process: waiting for `requires`/`after`/`wants` before the spawn.
     pub held: bool,
     /// The start's reason while held (the state's reason says what it waits for).
@@ -69,16 +61,8 @@ pub(super) struct Record {
     /// after the exit, the restart policy decides, and the exit's reason says why.
     pub failure: Option<String>,
 
-    /// A readiness check must pass before `starting` becomes `running`.
-    pub ready_check: bool,
-    /// Not ready after this long → a failed start.
-    pub ready_timeout: Duration,
-    /// sd_notify watchdog: while running, `WATCHDOG=1` must come at least this often.
-    pub watchdog: Option<Duration>,
     /// sd_notify `RELOADING=1` until the next `READY=1`: running but not ready.
     pub reloading: bool,
-    /// `memory.max` and `memory.swap_max`, in bytes.
-    pub limits: MemoryLimits,
     /// Consecutive memory samples of the current run over a limit.
     pub over_limit: u32,
     /// The main process is stopped (SIGSTOP, SIGTSTP, ...) by this signal: it runs nothing,
@@ -98,11 +82,9 @@ pub struct MemoryLimits {
 }
 
 impl Record {
-    pub fn new(now: Instant, name: &str, restart: RestartConfig, stop: StopConfig) -> Record {
+    pub fn new(now: Instant, config: UnitConfig) -> Record {
         Record {
-            name: name.to_string(),
-            restart,
-            stop,
+            config,
             state: State::Inactive,
             since: now,
             reason: "not started yet".to_string(),
@@ -120,19 +102,12 @@ impl Record {
             start_reason: String::new(),
             stop_reason: String::new(),
             escalated: false,
-            limits: MemoryLimits::default(),
             over_limit: 0,
-            requires: Vec::new(),
-            after: Vec::new(),
-            wants: Vec::new(),
             held: false,
             held_reason: String::new(),
             blocked: false,
             signal_pending: false,
             failure: None,
-            ready_check: false,
-            ready_timeout: Duration::from_secs(30),
-            watchdog: None,
             reloading: false,
             paused: None,
             ready_note: None,

@@ -39,7 +39,7 @@ impl Supervisor {
         unit.timers.clear();
         unit.starts = unit.starts.saturating_add(1);
         unit.last_start = Some(now);
-        if let Some(limit) = unit.restart.limit {
+        if let Some(limit) = unit.config.restart.limit {
             backoff::prune(&mut unit.start_history, now, limit);
             unit.start_history.push_back(now);
         }
@@ -67,7 +67,7 @@ impl Supervisor {
         unit.set_state(now, State::Stopping, reason);
         let shutdown = self.shutdown_deadline;
         let unit = &mut self.units[id];
-        let signal = if unit.stop.timeout.is_zero() {
+        let signal = if unit.config.stop.timeout.is_zero() {
             unit.timers.clear();
             SIGKILL
         } else if self.shutdown_fired || shutdown.is_some_and(|at| at <= now) {
@@ -78,14 +78,14 @@ impl Supervisor {
         } else {
             // A timeout too large to represent is as good as none: wait for the exit. During a
             // shutdown, its deadline comes first.
-            let timeout = now.checked_add(unit.stop.timeout);
+            let timeout = now.checked_add(unit.config.stop.timeout);
             let at = match (timeout, shutdown) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             unit.timers.clear();
             unit.timers.set(Timer::StopKill, at);
-            unit.stop.signal
+            unit.config.stop.signal
         };
         self.actions.push_back(Action::Signal {
             unit: id,
@@ -153,7 +153,7 @@ impl Supervisor {
         let n = unit.crashes;
         unit.crashes = unit.crashes.saturating_add(1);
         let floor = backoff::floor(
-            &unit.restart,
+            &unit.config.restart,
             if spawn_failed { n.saturating_add(1) } else { n },
         );
         let floor_at = unit
@@ -161,15 +161,15 @@ impl Supervisor {
             .and_then(|start| start.checked_add(floor))
             .unwrap_or(now);
         let at = now
-            .checked_add(backoff::delay(&unit.restart, n))
+            .checked_add(backoff::delay(&unit.config.restart, n))
             .map(|at| at.max(floor_at));
         let Some(at) = at else {
-            let delay = backoff::delay(&unit.restart, n);
+            let delay = backoff::delay(&unit.config.restart, n);
             let reason = format!("restart delay {} is too long", fmt_duration(delay));
             unit.set_state(now, State::Failed, reason);
             return;
         };
-        if let Some(limit) = unit.restart.limit
+        if let Some(limit) = unit.config.restart.limit
             && let Some(count) = backoff::limit_exceeded(&unit.start_history, at, limit)
         {
             let interval = fmt_duration(limit.interval);
