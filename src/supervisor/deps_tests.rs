@@ -39,10 +39,7 @@ fn chat_and_proxy() -> (Harness, UnitId, UnitId) {
     let chat = h.unit(RestartConfig::default());
     let proxy = h.unit(RestartConfig::default());
     h.configure(chat, |c| c.checks = checked(Duration::from_secs(30)));
-    h.configure(proxy, |c| {
-        c.requires = vec![chat];
-        c.after = vec![];
-    });
+    h.configure(proxy, |c| c.requires = vec![chat]);
     (h, chat, proxy)
 }
 
@@ -203,14 +200,8 @@ fn shutdown_stops_in_reverse_dependency_order() {
     let a = h.unit(RestartConfig::default());
     let b = h.unit(RestartConfig::default());
     let c = h.unit(RestartConfig::default());
-    h.configure(b, |c| {
-        c.requires = vec![a];
-        c.after = vec![];
-    });
-    h.configure(c, |c| {
-        c.requires = vec![];
-        c.after = vec![b];
-    });
+    h.configure(b, |c| c.requires = vec![a]);
+    h.configure(c, |c| c.after = vec![b]);
     assert_eq!(h.sup.start_order(), vec![a, b, c]);
     h.sup.handle_start_all(h.now, &[c, b, a], "boot");
     // a is spawned; c starts after b, which waits for a.
@@ -300,14 +291,8 @@ fn starting_a_unit_starts_its_inactive_requirements_first() {
     let db = h.unit(RestartConfig::default());
     let chat = h.unit(RestartConfig::default());
     let proxy = h.unit(RestartConfig::default());
-    h.configure(chat, |c| {
-        c.requires = vec![db];
-        c.after = vec![];
-    });
-    h.configure(proxy, |c| {
-        c.requires = vec![chat];
-        c.after = vec![];
-    });
+    h.configure(chat, |c| c.requires = vec![db]);
+    h.configure(proxy, |c| c.requires = vec![chat]);
     h.sup.handle_start_requirements(h.now, proxy);
     h.sup.handle_start(h.now, proxy, "started by operator");
     // db first (nothing to wait for), chat and proxy held until what they require runs.
@@ -325,10 +310,7 @@ fn a_failed_requirement_is_not_started_by_its_dependent() {
     let mut h = Harness::new();
     let db = h.unit(restart(RestartPolicy::Never, ms(100)));
     let app = h.unit(RestartConfig::default());
-    h.configure(app, |c| {
-        c.requires = vec![db];
-        c.after = vec![];
-    });
+    h.configure(app, |c| c.requires = vec![db]);
     h.start(db);
     h.exit(db, ExitStatus::Code(7));
     assert_eq!(h.state(db), State::Failed);

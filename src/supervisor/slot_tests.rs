@@ -9,10 +9,7 @@ fn a_removed_units_slot_is_reused() {
     let mut h = Harness::new();
     let keep = h.unit(RestartConfig::default());
     let gone = h.unit(RestartConfig::default());
-    h.configure(keep, |c| {
-        c.requires = vec![];
-        c.after = vec![gone];
-    });
+    h.configure(keep, |c| c.after = vec![gone]);
     h.start(gone);
     // Still running: its slot cannot go yet.
     assert!(!h.sup.remove_unit(h.now, gone));

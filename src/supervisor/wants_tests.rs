@@ -138,10 +138,7 @@ fn a_wanted_unit_blocked_by_its_own_failed_requirement_is_not_waited_for() {
     let db = h.unit(restart(RestartPolicy::Never, ms(100)));
     let chat = h.unit(RestartConfig::default());
     let proxy = h.unit(RestartConfig::default());
-    h.configure(chat, |c| {
-        c.requires = vec![db];
-        c.after = vec![];
-    });
+    h.configure(chat, |c| c.requires = vec![db]);
     h.configure(proxy, |c| c.wants = vec![chat]);
     h.start(db);
     h.exit(db, ExitStatus::Code(1));
