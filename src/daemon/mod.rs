@@ -23,7 +23,7 @@ use crate::control::Response;
 use crate::control::server::{self, Access, Envelope};
 use crate::logs::{self, capture::Capture};
 use crate::process;
-use crate::supervisor::{Action, State, Supervisor, UnitConfig, UnitId};
+use crate::supervisor::{Action, Reason, ReasonKind, State, Supervisor, UnitConfig, UnitId};
 use crate::unit::{self, Unit, UnitErrors};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -207,9 +207,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let enabled: Vec<UnitId> = (0..daemon.units.len())
         .filter(|&id| daemon.units[id].enabled)
         .collect();
-    daemon
-        .supervisor
-        .handle_start_all(Instant::now(), &enabled, "started with svcd");
+    daemon.supervisor.handle_start_all(
+        Instant::now(),
+        &enabled,
+        Reason::new(ReasonKind::Boot, "started with svcd"),
+    );
 
     loop {
         daemon.perform_actions();

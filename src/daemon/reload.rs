@@ -6,9 +6,14 @@
 
 use super::{Daemon, Entry};
 use crate::control::{ErrorKind, Response};
-use crate::supervisor::{State, UnitId};
+use crate::supervisor::{Reason, ReasonKind, State, UnitId};
 use crate::unit;
 use std::time::Instant;
+
+/// A reload's words, as a reason of kind `reload`.
+fn reload(words: &str) -> Reason {
+    Reason::new(ReasonKind::Reload, words)
+}
 
 impl Daemon {
     /// Applies the units directories as they are now; `Ok` says what changed, `Err` why nothing
@@ -74,8 +79,11 @@ impl Daemon {
             if let Entry::Unit(id) = entry {
                 // Its id stays in the supervisor until it has stopped; it is just no longer
                 // listed. Then its slot is freed ([`Daemon::free_removed`]).
-                self.supervisor
-                    .handle_stop(now, id, "stopped by reload: unit file removed");
+                self.supervisor.handle_stop(
+                    now,
+                    id,
+                    reload("stopped by reload: unit file removed"),
+                );
                 self.removed.push(id);
             }
         }
@@ -85,12 +93,15 @@ impl Daemon {
         self.configure_checks();
         for id in to_start {
             self.supervisor
-                .handle_start(now, id, "started by reload: new unit");
+                .handle_start(now, id, reload("started by reload: new unit"));
         }
         let restarted = to_restart.len();
         for id in to_restart {
-            self.supervisor
-                .handle_restart(now, id, "restarted by reload: unit file changed");
+            self.supervisor.handle_restart(
+                now,
+                id,
+                reload("restarted by reload: unit file changed"),
+            );
         }
         Ok(format!(
             "reloaded: {added} added, {removed} removed, {changed} changed ({restarted} restarted)"

@@ -10,7 +10,7 @@
 //! after every event by [`Supervisor::settle`]. The graph has no cycles (the unit loader refuses
 //! them); the core only makes sure a cycle could not loop it forever.
 
-use super::{Action, State, Supervisor, UnitId};
+use super::{Action, Reason, ReasonKind, State, Supervisor, UnitId};
 use std::time::Instant;
 
 impl Supervisor {
@@ -52,7 +52,8 @@ impl Supervisor {
     }
 
     /// Starts `ids` (boot): in dependency order, so `after` sees what it is ordered after.
-    pub fn handle_start_all(&mut self, now: Instant, ids: &[UnitId], reason: &str) {
+    pub fn handle_start_all(&mut self, now: Instant, ids: &[UnitId], reason: impl Into<Reason>) {
+        let reason: Reason = reason.into();
         let mut wanted = vec![false; self.units.len()];
         for &id in ids {
             if let Some(slot) = wanted.get_mut(id) {
@@ -61,7 +62,7 @@ impl Supervisor {
         }
         for id in self.start_order() {
             if wanted[id] {
-                self.handle_start(now, id, reason);
+                self.handle_start(now, id, reason.clone());
             }
         }
     }
@@ -76,6 +77,7 @@ impl Supervisor {
             return;
         };
         let reason = format!("started as a requirement of {}", unit.config.name);
+        let reason = Reason::new(ReasonKind::Dependency, reason);
         // Depth first, requirements before what requires them; `seen` also ends a cycle.
         let mut seen = vec![false; self.units.len()];
         let mut order = Vec::new();
@@ -108,16 +110,17 @@ impl Supervisor {
         }
         for required in order {
             if self.units[required].state == State::Inactive {
-                self.handle_start(now, required, &reason);
+                self.handle_start(now, required, reason.clone());
             }
         }
     }
 
     /// Stops every unit (shutdown): dependents first, each unit's signal held until what
     /// depends on it is down.
-    pub fn handle_stop_all(&mut self, now: Instant, reason: &str) {
+    pub fn handle_stop_all(&mut self, now: Instant, reason: impl Into<Reason>) {
+        let reason: Reason = reason.into();
         for id in self.start_order().into_iter().rev() {
-            self.handle_stop(now, id, reason);
+            self.handle_stop(now, id, reason.clone());
         }
     }
 
@@ -152,7 +155,7 @@ impl Supervisor {
 
     /// Stops a unit that has a process (`starting` or `running`): first the units that require
     /// it, then, once they are down, the unit itself (see [`Supervisor::settle`]).
-    pub(super) fn request_stop(&mut self, now: Instant, id: UnitId, reason: String) {
+    pub(super) fn request_stop(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         // `stopping` first: a dependent that (wrongly) leads back here finds it stopping.
         unit.signal_pending = true;
@@ -160,7 +163,7 @@ impl Supervisor {
         unit.timers.clear();
         unit.stop_reason = reason.clone();
         unit.set_state(now, State::Stopping, reason.clone());
-        self.stop_dependents(now, id, &reason);
+        self.stop_dependents(now, id, &reason.text);
         if !self.is_stop_held(id) {
             self.units[id].signal_pending = false;
             self.begin_stop(now, id, reason);
@@ -172,7 +175,9 @@ impl Supervisor {
     pub(super) fn stop_dependents(&mut self, now: Instant, id: UnitId, why: &str) {
         let name = self.units[id].config.name.clone();
         let reason = format!("required unit {name} is going down: {why}");
+        let reason = Reason::new(ReasonKind::Dependency, reason);
         let back = format!("started again: required unit {name} is back");
+        let back = Reason::new(ReasonKind::Dependency, back);
         for dep in 0..self.units.len() {
             if dep == id || !self.units[dep].config.requires.contains(&id) {
                 continue;
@@ -228,7 +233,7 @@ impl Supervisor {
                         let unit = &mut sup.units[id];
                         match blockers {
                             Some((waiting, blocked)) => {
-                                unit.reason = waiting;
+                                unit.reason = Reason::new(ReasonKind::Dependency, waiting);
                                 unit.blocked = blocked;
                             }
                             None => {

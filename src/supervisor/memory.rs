@@ -1,7 +1,7 @@
 //! Memory events: samples checked against the unit's limits, and restarts svcd decides on
 //! (a limit, the host's swap policy).
 
-use super::{State, Supervisor, UnitId};
+use super::{Reason, ReasonKind, State, Supervisor, UnitId};
 use crate::unit::duration::format_size;
 use std::time::Instant;
 
@@ -49,7 +49,7 @@ impl Supervisor {
                 format_size(used),
                 format_size(max)
             );
-            self.handle_restart_for(now, id, &reason);
+            self.restart_for(now, id, Reason::new(ReasonKind::MemoryLimit, reason));
         }
     }
 
@@ -60,6 +60,11 @@ impl Supervisor {
     /// the reason. Nothing happens unless the unit has a process that is not already being
     /// stopped.
     pub fn handle_restart_for(&mut self, now: Instant, id: UnitId, reason: &str) {
+        self.restart_for(now, id, Reason::new(ReasonKind::MemoryPressure, reason));
+    }
+
+    /// [`Supervisor::handle_restart_for`], for any reason.
+    fn restart_for(&mut self, now: Instant, id: UnitId, reason: Reason) {
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             if !matches!(unit.state, State::Starting | State::Running)
@@ -68,7 +73,7 @@ impl Supervisor {
             {
                 return;
             }
-            sup.fail_stop(now, id, reason.to_string());
+            sup.fail_stop(now, id, reason);
         });
     }
 }

@@ -45,6 +45,9 @@ mod memory;
 #[cfg(test)]
 mod memory_tests;
 mod readiness;
+mod reason;
+#[cfg(test)]
+mod reason_tests;
 mod record;
 #[cfg(test)]
 mod shutdown_tests;
@@ -60,6 +63,7 @@ mod wants_tests;
 
 pub use backoff::fmt_duration;
 pub use config::{Checks, UnitConfig};
+pub use reason::{Reason, ReasonKind};
 pub use record::MemoryLimits;
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
@@ -163,21 +167,22 @@ impl Supervisor {
     }
 
     /// Operator (or boot) asks for the unit to run.
-    pub fn handle_start(&mut self, now: Instant, id: UnitId, reason: &str) {
+    pub fn handle_start(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
+        let reason: Reason = reason.into();
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             match unit.state {
                 State::Inactive | State::Failed | State::Backoff => {
-                    sup.operator_spawn(now, id, reason.to_string())
+                    sup.operator_spawn(now, id, reason.clone())
                 }
                 State::Starting if unit.stop_pending => {
                     unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
+                    unit.start_reason = reason.clone();
                 }
                 State::Starting | State::Running => {}
                 State::Stopping => {
                     unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
+                    unit.start_reason = reason.clone();
                 }
             }
         });
@@ -185,7 +190,8 @@ impl Supervisor {
     }
 
     /// Operator (or shutdown) asks for the unit to stop.
-    pub fn handle_stop(&mut self, now: Instant, id: UnitId, reason: &str) {
+    pub fn handle_stop(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
+        let reason: Reason = reason.into();
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             match unit.state {
@@ -193,25 +199,25 @@ impl Supervisor {
                 State::Failed | State::Backoff => {
                     unit.timers.clear();
                     unit.clear_intents();
-                    unit.set_state(now, State::Inactive, reason);
+                    unit.set_state(now, State::Inactive, reason.clone());
                 }
                 State::Starting if unit.held => {
                     unit.clear_intents();
-                    unit.set_state(now, State::Inactive, reason);
+                    unit.set_state(now, State::Inactive, reason.clone());
                 }
                 State::Starting if unit.pid.is_none() => {
                     // Nothing to signal yet; the daemon is spawning it right now.
                     unit.stop_pending = true;
                     unit.start_after_stop = false;
-                    unit.stop_reason = reason.to_string();
+                    unit.stop_reason = reason.clone();
                 }
-                State::Starting | State::Running => sup.request_stop(now, id, reason.to_string()),
+                State::Starting | State::Running => sup.request_stop(now, id, reason.clone()),
                 State::Stopping => {
                     // The signals already sent stand; only the intent and its words change.
                     unit.start_after_stop = false;
                     unit.failure = None;
-                    unit.stop_reason = reason.to_string();
-                    unit.reason = reason.to_string();
+                    unit.stop_reason = reason.clone();
+                    unit.reason = reason.clone();
                 }
             }
         });
@@ -219,29 +225,30 @@ impl Supervisor {
     }
 
     /// Operator asks for stop-then-start.
-    pub fn handle_restart(&mut self, now: Instant, id: UnitId, reason: &str) {
+    pub fn handle_restart(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
+        let reason: Reason = reason.into();
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             match unit.state {
                 State::Inactive | State::Failed | State::Backoff => {
-                    sup.operator_spawn(now, id, reason.to_string())
+                    sup.operator_spawn(now, id, reason.clone())
                 }
-                State::Starting if unit.held => sup.operator_spawn(now, id, reason.to_string()),
+                State::Starting if unit.held => sup.operator_spawn(now, id, reason.clone()),
                 State::Starting if unit.pid.is_none() => {
                     unit.stop_pending = true;
-                    unit.stop_reason = reason.to_string();
+                    unit.stop_reason = reason.clone();
                     unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
+                    unit.start_reason = reason.clone();
                 }
                 State::Starting | State::Running => {
-                    sup.request_stop(now, id, reason.to_string());
+                    sup.request_stop(now, id, reason.clone());
                     let unit = &mut sup.units[id];
                     unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
+                    unit.start_reason = reason.clone();
                 }
                 State::Stopping => {
                     unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
+                    unit.start_reason = reason.clone();
                 }
             }
         });
@@ -294,12 +301,8 @@ impl Supervisor {
                 debug_assert!(false, "spawn failure for unit {id} in {}", unit.state);
                 return;
             }
-            let reason = format!("spawn failed: {error}");
-            unit.last_exit = Some(Exit {
-                status: None,
-                at: now,
-                reason: reason.clone(),
-            });
+            let reason = Reason::new(ReasonKind::SpawnFailed, format!("spawn failed: {error}"));
+            unit.last_exit = Some(Exit::new(None, now, reason.clone()));
             if unit.stop_pending {
                 sup.finish_stop(now, id);
             } else if unit.config.restart.policy == RestartPolicy::Never {
@@ -339,40 +342,32 @@ impl Supervisor {
             let unit = &mut sup.units[id];
             if unit.state == State::Stopping {
                 let reason = if unit.escalated {
-                    format!("{status} after stop timeout")
+                    Reason::new(
+                        ReasonKind::StopTimeout,
+                        format!("{status} after stop timeout"),
+                    )
                 } else {
-                    status.to_string()
+                    status.reason()
                 };
                 if !unit.start_after_stop
                     && let Some(failure) = unit.failure.take()
                 {
                     // A stop svcd decided on (memory limit, health check, ready timeout): a
                     // failure for the policy, as a crash is.
-                    unit.last_exit = Some(Exit {
-                        status: Some(status),
-                        at: now,
-                        reason: format!("{failure}; {reason}"),
-                    });
+                    let words = format!("{failure}; {reason}");
+                    unit.last_exit = Some(Exit::new(Some(status), now, failure.reworded(words)));
                     if uptime.is_some_and(|up| up >= unit.config.restart.reset_after) {
                         unit.crashes = 0;
                     }
                     sup.after_failure(now, id, failure);
                     return;
                 }
-                unit.last_exit = Some(Exit {
-                    status: Some(status),
-                    at: now,
-                    reason,
-                });
+                unit.last_exit = Some(Exit::new(Some(status), now, reason));
                 sup.finish_stop(now, id);
                 return;
             }
             // Nobody asked for this exit: a crash, or a normal end, as the policy sees it.
-            unit.last_exit = Some(Exit {
-                status: Some(status),
-                at: now,
-                reason: status.to_string(),
-            });
+            unit.last_exit = Some(Exit::new(Some(status), now, status.reason()));
             if uptime.is_some_and(|up| up >= unit.config.restart.reset_after) {
                 unit.crashes = 0;
             }
@@ -384,10 +379,10 @@ impl Supervisor {
             if restart {
                 sup.schedule_restart(now, id, false);
             } else if status.is_success() {
-                unit.set_state(now, State::Inactive, status.to_string());
+                unit.set_state(now, State::Inactive, status.reason());
             } else {
-                let reason = format!("{status}; restart policy is {}", unit.config.restart.policy);
-                unit.set_state(now, State::Failed, reason);
+                let words = format!("{status}; restart policy is {}", unit.config.restart.policy);
+                unit.set_state(now, State::Failed, Reason::new(status.kind(), words));
             }
             sup.stop_dependents(now, id, &status.to_string());
         });
@@ -405,7 +400,7 @@ impl Supervisor {
             // Too far to represent: as good as no deadline.
             self.shutdown_deadline = now.checked_add(timeout);
         }
-        self.handle_stop_all(now, reason);
+        self.handle_stop_all(now, Reason::new(ReasonKind::Shutdown, reason));
     }
 
     /// The shutdown deadline, while it is still to come (for the daemon's own last steps).
@@ -447,8 +442,8 @@ impl Supervisor {
             };
             let before = exit.reason.clone();
             exit.reason = format!("{before}; {note}");
-            if unit.reason.contains(&before) {
-                unit.reason = unit.reason.replacen(&before, &exit.reason, 1);
+            if unit.reason.text.contains(&before) {
+                unit.reason.text = unit.reason.text.replacen(&before, &exit.reason, 1);
             }
         });
     }
@@ -477,11 +472,11 @@ impl Supervisor {
             (Timer::Restart, State::Backoff, _) => self.auto_spawn(now, id),
             (Timer::Ready, State::Starting, Some(_)) => {
                 let limit = fmt_duration(unit.config.checks.ready_timeout);
-                let reason = match unit.ready_note.take() {
+                let words = match unit.ready_note.take() {
                     Some(note) => format!("not ready within {limit}: {note}"),
                     None => format!("not ready within {limit}"),
                 };
-                self.fail_stop(now, id, reason);
+                self.fail_stop(now, id, Reason::new(ReasonKind::ReadyTimeout, words));
             }
             (Timer::Watchdog, State::Running, Some(_)) => {
                 let limit = unit
@@ -490,7 +485,8 @@ impl Supervisor {
                     .watchdog
                     .map(fmt_duration)
                     .unwrap_or_default();
-                self.fail_stop(now, id, format!("watchdog: no WATCHDOG=1 within {limit}"));
+                let words = format!("watchdog: no WATCHDOG=1 within {limit}");
+                self.fail_stop(now, id, Reason::new(ReasonKind::Watchdog, words));
             }
             (Timer::StopKill, State::Stopping, Some(pid)) => {
                 // Keep waiting for the exit without a new deadline: SIGKILL cannot be caught,

@@ -5,7 +5,7 @@
 //! the unit's ready timeout ([`super::timers::Timer::Ready`]); in `running`, its watchdog.
 
 use super::timers::Timer;
-use super::{State, Supervisor, UnitId};
+use super::{Reason, ReasonKind, State, Supervisor, UnitId};
 use crate::unit::RestartPolicy;
 use std::time::Instant;
 
@@ -54,14 +54,14 @@ impl Supervisor {
     pub fn handle_unhealthy(&mut self, now: Instant, id: UnitId, reason: &str) {
         self.publishing(id, |sup| {
             if sup.units[id].state == State::Running && sup.units[id].pid.is_some() {
-                sup.fail_stop(now, id, reason.to_string());
+                sup.fail_stop(now, id, Reason::new(ReasonKind::HealthCheck, reason));
             }
         });
         self.settle(now);
     }
 
     /// `starting` → `running` (ready); arms the watchdog.
-    pub(super) fn become_ready(&mut self, now: Instant, id: UnitId, reason: String) {
+    pub(super) fn become_ready(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         unit.reloading = false;
         unit.timers.clear();
@@ -77,20 +77,20 @@ impl Supervisor {
     /// svcd stops the unit because it failed (`reason`): dependents go down too, and after the
     /// exit the policy decides ([`Supervisor::after_failure`]). No waiting for dependents: the
     /// unit is of no use to them any more.
-    pub(super) fn fail_stop(&mut self, now: Instant, id: UnitId, reason: String) {
-        self.stop_dependents(now, id, &reason);
+    pub(super) fn fail_stop(&mut self, now: Instant, id: UnitId, reason: Reason) {
+        self.stop_dependents(now, id, &reason.text);
         self.begin_stop(now, id, reason.clone());
         self.units[id].failure = Some(reason);
     }
 
     /// The process of a unit stopped by [`Supervisor::fail_stop`] is gone: a failure for the
     /// policy, as a crash is (`never` → failed, else a restart after the backoff).
-    pub(super) fn after_failure(&mut self, now: Instant, id: UnitId, failure: String) {
+    pub(super) fn after_failure(&mut self, now: Instant, id: UnitId, failure: Reason) {
         let unit = &mut self.units[id];
         unit.clear_intents();
         unit.timers.clear();
         if unit.config.restart.policy == RestartPolicy::Never {
-            let reason = format!("{failure}; restart policy is never");
+            let reason = failure.reworded(format!("{failure}; restart policy is never"));
             unit.set_state(now, State::Failed, reason);
         } else {
             self.schedule_restart(now, id, false);

@@ -1,6 +1,7 @@
 //! One unit's supervision record: its visible status plus the bookkeeping behind it.
 
 use super::config::UnitConfig;
+use super::reason::{Reason, ReasonKind};
 use super::state::{Exit, State, UnitStatus};
 use super::timers::{Timer, Timers};
 use std::collections::VecDeque;
@@ -16,7 +17,7 @@ pub(super) struct Record {
     /// When `state` last changed.
     pub since: Instant,
     /// Why the unit is in `state`, shown by `status`.
-    pub reason: String,
+    pub reason: Reason,
     /// The main process (its own group leader), while one exists.
     pub pid: Option<u32>,
     pub restarts: u32,
@@ -43,23 +44,23 @@ pub(super) struct Record {
     /// spawn again instead of going inactive.
     pub start_after_stop: bool,
     /// The operator's words for that start, used as the reason of the new run.
-    pub start_reason: String,
+    pub start_reason: Reason,
     /// The stop's reason, kept for `stop_pending` (the state's reason still says "starting").
-    pub stop_reason: String,
+    pub stop_reason: Reason,
     /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
     pub escalated: bool,
 
     /// In `starting` without a process: waiting for `requires`/`after`/`wants` before the spawn.
     pub held: bool,
     /// The start's reason while held (the state's reason says what it waits for).
-    pub held_reason: String,
+    pub held_reason: Reason,
     /// Held by a requirement in `failed`.
     pub blocked: bool,
     /// In `stopping`, the stop signal waits until the units that depend on this one are down.
     pub signal_pending: bool,
     /// A stop svcd started because the unit failed (not ready in time, unhealthy, watchdog):
     /// after the exit, the restart policy decides, and the exit's reason says why.
-    pub failure: Option<String>,
+    pub failure: Option<Reason>,
 
     /// sd_notify `RELOADING=1` until the next `READY=1`: running but not ready.
     pub reloading: bool,
@@ -87,7 +88,7 @@ impl Record {
             config,
             state: State::Inactive,
             since: now,
-            reason: "not started yet".to_string(),
+            reason: Reason::new(ReasonKind::NotStarted, "not started yet"),
             pid: None,
             restarts: 0,
             starts: 0,
@@ -99,12 +100,12 @@ impl Record {
             spawned_at: None,
             stop_pending: false,
             start_after_stop: false,
-            start_reason: String::new(),
-            stop_reason: String::new(),
+            start_reason: Reason::default(),
+            stop_reason: Reason::default(),
             escalated: false,
             over_limit: 0,
             held: false,
-            held_reason: String::new(),
+            held_reason: Reason::default(),
             blocked: false,
             signal_pending: false,
             failure: None,
@@ -116,12 +117,12 @@ impl Record {
 
     /// Moves to `state`; `since` only changes when the state does, so a new reason alone (a
     /// second stop while stopping) does not reset the clock `status` shows.
-    pub fn set_state(&mut self, now: Instant, state: State, reason: impl Into<String>) {
+    pub fn set_state(&mut self, now: Instant, state: State, reason: Reason) {
         if self.state != state {
             self.since = now;
         }
         self.state = state;
-        self.reason = reason.into();
+        self.reason = reason;
     }
 
     /// Forgets what a previous stop or restart command asked for, as a new state begins.
@@ -148,8 +149,9 @@ impl Record {
             last_exit: self.last_exit.clone(),
             reason: match (&self.ready_note, self.state) {
                 (Some(note), State::Starting) => format!("{}; not ready yet: {note}", self.reason),
-                _ => self.reason.clone(),
+                _ => self.reason.text.clone(),
             },
+            reason_kind: self.reason.kind,
             next_start: match self.state {
                 State::Backoff => self.timers.get(Timer::Restart),
                 _ => None,

@@ -2,13 +2,13 @@
 
 use super::backoff::{self, fmt_duration};
 use super::timers::Timer;
-use super::{Action, SIGKILL, State, Supervisor, UnitId};
+use super::{Action, Reason, ReasonKind, SIGKILL, State, Supervisor, UnitId};
 use std::time::Instant;
 
 impl Supervisor {
     /// A spawn the operator asked for: forgets the backoff and the start-limit history, so a
     /// unit that gave up can always be started by hand.
-    pub(super) fn operator_spawn(&mut self, now: Instant, id: UnitId, reason: String) {
+    pub(super) fn operator_spawn(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         unit.crashes = 0;
         unit.start_history.clear();
@@ -23,12 +23,13 @@ impl Supervisor {
             Some(exit) => format!("restarted ({})", exit.reason),
             None => "restarted".to_string(),
         };
+        let reason = Reason::new(ReasonKind::Restart, reason);
         self.spawn(now, id, reason);
     }
 
     /// Enters `starting` and asks the daemon to spawn. The start counts (in `starts` and in the
     /// limit's history) now, when it is attempted, so failed spawns count towards the limit too.
-    fn spawn(&mut self, now: Instant, id: UnitId, reason: String) {
+    fn spawn(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         unit.clear_intents();
         unit.over_limit = 0;
@@ -48,6 +49,7 @@ impl Supervisor {
             let unit = &mut self.units[id];
             unit.held = true;
             unit.blocked = blocked;
+            let waiting = Reason::new(ReasonKind::Dependency, waiting);
             unit.held_reason = std::mem::replace(&mut unit.reason, waiting);
         } else {
             self.actions.push_back(Action::Spawn { unit: id });
@@ -56,7 +58,7 @@ impl Supervisor {
 
     /// Enters `stopping`: the stop signal to the whole group and a deadline to escalate; with a
     /// zero timeout, SIGKILL straight away (there is no time for a graceful stop to take).
-    pub(super) fn begin_stop(&mut self, now: Instant, id: UnitId, reason: String) {
+    pub(super) fn begin_stop(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         let Some(pid) = unit.pid else {
             debug_assert!(false, "stopping unit {id} without a process");
@@ -104,7 +106,7 @@ impl Supervisor {
             self.publishing(id, |sup| {
                 let unit = &mut sup.units[id];
                 if unit.state != State::Stopping {
-                    let reason = "stopped: shutdown timeout".to_string();
+                    let reason = Reason::new(ReasonKind::Shutdown, "stopped: shutdown timeout");
                     unit.stop_reason = reason.clone();
                     unit.start_after_stop = false;
                     unit.set_state(now, State::Stopping, reason);
@@ -166,6 +168,7 @@ impl Supervisor {
         let Some(at) = at else {
             let delay = backoff::delay(&unit.config.restart, n);
             let reason = format!("restart delay {} is too long", fmt_duration(delay));
+            let reason = Reason::new(ReasonKind::RestartDelay, reason);
             unit.set_state(now, State::Failed, reason);
             return;
         };
@@ -174,6 +177,7 @@ impl Supervisor {
         {
             let interval = fmt_duration(limit.interval);
             let reason = format!("start limit hit: {count} starts within {interval}");
+            let reason = Reason::new(ReasonKind::StartLimit, reason);
             unit.set_state(now, State::Failed, reason);
             return;
         }
@@ -182,6 +186,7 @@ impl Supervisor {
         } else {
             unit.timers.set(Timer::Restart, Some(at));
             let reason = format!("restarting in {}", fmt_duration(at - now));
+            let reason = Reason::new(ReasonKind::Restart, reason);
             unit.set_state(now, State::Backoff, reason);
         }
     }
