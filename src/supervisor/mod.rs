@@ -8,17 +8,22 @@
 //!
 //! Commands (rows: current state; `·` = nothing happens):
 //!
-//! | state               | start                  | stop                        | restart              |
-//! | ------------------- | ---------------------- | --------------------------- | -------------------- |
-//! | inactive            | spawn                  | ·                           | spawn                |
-//! | failed              | spawn                  | → inactive                  | spawn                |
-//! | backoff             | cancel timer, spawn    | cancel timer, → inactive    | cancel timer, spawn  |
-//! | starting (no pid)   | · (¹)                  | stop once spawned           | stop once spawned, then spawn |
-//! | starting / running  | ·                      | → stopping                  | → stopping, then spawn |
-//! | stopping            | spawn after the exit   | keep stopping, forget start | spawn after the exit |
+//! | state | start | stop | restart |
+//! | --- | --- | --- | --- |
+//! | inactive | spawn | · | spawn |
+//! | failed | spawn | → inactive | spawn |
+//! | backoff | spawn | → inactive | spawn |
+//! | starting, held by its dependencies | · | → inactive | spawn |
+//! | starting, spawn not reported yet | · | stop once spawned | stop once spawned, then spawn |
+//! | the same, a stop pending | spawn after the stop | stop once spawned | stop once spawned, then spawn |
+//! | starting (a process, not ready) | · | → stopping | → stopping, then spawn |
+//! | running | · | → stopping | → stopping, then spawn |
+//! | stopping | spawn after the stop | keep stopping, forget start | spawn after the stop |
 //!
-//! (¹) If a stop is already pending there, start asks for a spawn after that stop, exactly as
-//! start does while stopping: the last command wins, and the unit ends up running.
+//! The table is [`table::COMMANDS`], from which this one is generated (a test keeps them
+//! equal). A spawn or a move to `inactive` cancels the unit's timers (a backoff's next start).
+//! With a stop pending, start asks for a spawn after that stop, exactly as start does while
+//! stopping: the last command wins, and the unit ends up running.
 //!
 //! Every spawn an operator asks for (start, restart, the start half of either) forgets the
 //! backoff and the start-limit history, so a unit that hit its limit can always be started by
@@ -54,6 +59,9 @@ mod shutdown_tests;
 #[cfg(test)]
 mod slot_tests;
 mod state;
+mod table;
+#[cfg(test)]
+mod table_tests;
 #[cfg(test)]
 mod tests;
 mod timers;
@@ -71,6 +79,7 @@ use crate::unit::RestartPolicy;
 use record::Record;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+use table::Command;
 use timers::Timer;
 
 /// SIGKILL's number; Linux and every other Unix agree on it.
@@ -166,93 +175,20 @@ impl Supervisor {
         true
     }
 
-    /// Operator (or boot) asks for the unit to run.
+    /// Operator (or boot) asks for the unit to run. What that does in each state: the table
+    /// above ([`table::COMMANDS`]).
     pub fn handle_start(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
-        let reason: Reason = reason.into();
-        self.publishing(id, |sup| {
-            let unit = &mut sup.units[id];
-            match unit.state {
-                State::Inactive | State::Failed | State::Backoff => {
-                    sup.operator_spawn(now, id, reason.clone())
-                }
-                State::Starting if unit.stop_pending => {
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.clone();
-                }
-                State::Starting | State::Running => {}
-                State::Stopping => {
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.clone();
-                }
-            }
-        });
-        self.settle(now);
+        self.command(now, id, Command::Start, reason.into());
     }
 
     /// Operator (or shutdown) asks for the unit to stop.
     pub fn handle_stop(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
-        let reason: Reason = reason.into();
-        self.publishing(id, |sup| {
-            let unit = &mut sup.units[id];
-            match unit.state {
-                State::Inactive => {}
-                State::Failed | State::Backoff => {
-                    unit.timers.clear();
-                    unit.clear_intents();
-                    unit.set_state(now, State::Inactive, reason.clone());
-                }
-                State::Starting if unit.held => {
-                    unit.clear_intents();
-                    unit.set_state(now, State::Inactive, reason.clone());
-                }
-                State::Starting if unit.pid.is_none() => {
-                    // Nothing to signal yet; the daemon is spawning it right now.
-                    unit.stop_pending = true;
-                    unit.start_after_stop = false;
-                    unit.stop_reason = reason.clone();
-                }
-                State::Starting | State::Running => sup.request_stop(now, id, reason.clone()),
-                State::Stopping => {
-                    // The signals already sent stand; only the intent and its words change.
-                    unit.start_after_stop = false;
-                    unit.failure = None;
-                    unit.stop_reason = reason.clone();
-                    unit.reason = reason.clone();
-                }
-            }
-        });
-        self.settle(now);
+        self.command(now, id, Command::Stop, reason.into());
     }
 
     /// Operator asks for stop-then-start.
     pub fn handle_restart(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
-        let reason: Reason = reason.into();
-        self.publishing(id, |sup| {
-            let unit = &mut sup.units[id];
-            match unit.state {
-                State::Inactive | State::Failed | State::Backoff => {
-                    sup.operator_spawn(now, id, reason.clone())
-                }
-                State::Starting if unit.held => sup.operator_spawn(now, id, reason.clone()),
-                State::Starting if unit.pid.is_none() => {
-                    unit.stop_pending = true;
-                    unit.stop_reason = reason.clone();
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.clone();
-                }
-                State::Starting | State::Running => {
-                    sup.request_stop(now, id, reason.clone());
-                    let unit = &mut sup.units[id];
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.clone();
-                }
-                State::Stopping => {
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.clone();
-                }
-            }
-        });
-        self.settle(now);
+        self.command(now, id, Command::Restart, reason.into());
     }
 
     /// The daemon performed `Action::Spawn` and the process runs as `pid` (its own group leader).
