@@ -28,11 +28,12 @@ const READY_MAX_PAUSE: Duration = Duration::from_millis(500);
 pub enum Message {
     /// The ready check of run `run` passed.
     Ready { unit: UnitId, run: u64 },
-    /// The health check of run `run` failed too often: the reason.
-    Unhealthy {
+    /// One health check of run `run`: passed, or failed and why. The core counts the
+    /// failures in a row.
+    Health {
         unit: UnitId,
         run: u64,
-        reason: String,
+        verdict: Result<(), String>,
     },
     /// Run this `exec` check's argv for the unit; answer its pid and a receiver of its exit.
     Exec {
@@ -126,23 +127,19 @@ impl Daemon {
             Kind::Health => {
                 let health = unit.health.clone();
                 tokio::spawn(async move {
-                    let mut failed = 0;
+                    // Ends when the unit stops running: its task is aborted then.
                     loop {
                         tokio::time::sleep(health.interval).await;
-                        match attempt(id, &probe, health.timeout, &tx).await {
-                            Ok(()) => failed = 0,
-                            Err(why) => {
-                                failed += 1;
-                                if failed >= health.failures {
-                                    let reason = format!("health check failed: {why}");
-                                    let _ = tx.send(Message::Unhealthy {
-                                        unit: id,
-                                        run,
-                                        reason,
-                                    });
-                                    return;
-                                }
-                            }
+                        let verdict = attempt(id, &probe, health.timeout, &tx).await;
+                        if tx
+                            .send(Message::Health {
+                                unit: id,
+                                run,
+                                verdict,
+                            })
+                            .is_err()
+                        {
+                            return;
                         }
                     }
                 })
@@ -162,16 +159,18 @@ impl Daemon {
                 self.checks.tasks.remove(&unit);
                 self.supervisor.handle_ready(now, unit);
             }
-            Message::Unhealthy { unit, run, reason } if current(self, unit, run) => {
-                self.checks.tasks.remove(&unit);
-                tracing::warn!(unit = %self.units[unit].name, "{reason}");
-                self.supervisor.handle_unhealthy(now, unit, &reason);
+            Message::Health { unit, run, verdict } if current(self, unit, run) => {
+                if let Err(why) = &verdict {
+                    tracing::warn!(unit = %self.units[unit].name, "health check failed: {why}");
+                }
+                let verdict = verdict.as_ref().map(|_| ()).map_err(String::as_str);
+                self.supervisor.handle_health_check(now, unit, verdict);
             }
             Message::NotReady { unit, run, why } if current(self, unit, run) => {
                 tracing::warn!(unit = %self.units[unit].name, "not ready: {why}");
                 self.supervisor.handle_not_ready(now, unit, &why);
             }
-            Message::Ready { .. } | Message::Unhealthy { .. } | Message::NotReady { .. } => {}
+            Message::Ready { .. } | Message::Health { .. } | Message::NotReady { .. } => {}
             Message::Exec { unit, argv, reply } => {
                 let _ = reply.send(self.spawn_check(unit, argv));
             }

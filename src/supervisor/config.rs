@@ -37,6 +37,8 @@ pub struct Checks {
     pub ready_timeout: Duration,
     /// sd_notify watchdog period, if any.
     pub watchdog: Option<Duration>,
+    /// Failed health checks in a row that fail the unit (`health.failures`).
+    pub health_failures: u32,
 }
 
 impl Default for Checks {
@@ -45,6 +47,7 @@ impl Default for Checks {
             ready: false,
             ready_timeout: Duration::from_secs(30),
             watchdog: None,
+            health_failures: crate::unit::probe::DEFAULT_HEALTH_FAILURES,
         }
     }
 }
@@ -77,6 +80,7 @@ impl UnitConfig {
                 ready: unit.ready.is_checked(),
                 ready_timeout: unit.ready.timeout,
                 watchdog: unit.health.watchdog,
+                health_failures: unit.health.failures,
             },
             memory: MemoryLimits {
                 max: unit.memory.max,

@@ -29,7 +29,7 @@ pub(super) fn checked(timeout: Duration) -> Checks {
     Checks {
         ready: true,
         ready_timeout: timeout,
-        watchdog: None,
+        ..Checks::default()
     }
 }
 

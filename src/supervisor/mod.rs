@@ -46,6 +46,8 @@ mod config;
 mod deps;
 #[cfg(test)]
 mod deps_tests;
+#[cfg(test)]
+mod health_tests;
 mod memory;
 #[cfg(test)]
 mod memory_tests;

@@ -60,6 +60,28 @@ impl Supervisor {
         self.settle(now);
     }
 
+    /// The verdict of one health check of the unit's current run: `Err(why)` if it failed.
+    /// `checks.health_failures` failures in a row fail the unit ([`Supervisor::handle_unhealthy`]
+    /// with the last one's words); a pass starts the count again. Ignored unless the unit is
+    /// running.
+    pub fn handle_health_check(&mut self, now: Instant, id: UnitId, verdict: Result<(), &str>) {
+        let Some(unit) = self.units.get_mut(id) else {
+            return;
+        };
+        if unit.state != State::Running || unit.pid.is_none() {
+            return;
+        }
+        match verdict {
+            Ok(()) => unit.health_failed = 0,
+            Err(why) => {
+                unit.health_failed = unit.health_failed.saturating_add(1);
+                if unit.health_failed >= unit.config.checks.health_failures {
+                    self.handle_unhealthy(now, id, &format!("health check failed: {why}"));
+                }
+            }
+        }
+    }
+
     /// `starting` → `running` (ready); arms the watchdog.
     pub(super) fn become_ready(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];

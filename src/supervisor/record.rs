@@ -66,6 +66,8 @@ pub(super) struct Record {
     pub reloading: bool,
     /// Consecutive memory samples of the current run over a limit.
     pub over_limit: u32,
+    /// Consecutive failed health checks of the current run.
+    pub health_failed: u32,
     /// The main process is stopped (SIGSTOP, SIGTSTP, ...) by this signal: it runs nothing,
     /// whatever the state says. Cleared when it is continued, and with the process.
     pub paused: Option<i32>,
@@ -104,6 +106,7 @@ impl Record {
             stop_reason: Reason::default(),
             escalated: false,
             over_limit: 0,
+            health_failed: 0,
             held: false,
             held_reason: Reason::default(),
             blocked: false,

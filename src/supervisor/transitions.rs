@@ -33,6 +33,7 @@ impl Supervisor {
         let unit = &mut self.units[id];
         unit.clear_intents();
         unit.over_limit = 0;
+        unit.health_failed = 0;
         unit.paused = None;
         unit.ready_note = None;
         unit.pid = None;

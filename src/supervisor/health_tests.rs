@@ -1,0 +1,73 @@
+//! Health checks counted in the core: the daemon reports each verdict, the core decides.
+
+use super::tests::{Harness, SIGTERM, ms, restart, term};
+use super::*;
+use crate::unit::RestartPolicy;
+
+fn healthy_unit(h: &mut Harness, failures: u32) -> (UnitId, u32) {
+    let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
+    h.configure(id, |c| c.checks.health_failures = failures);
+    let pid = h.start(id);
+    (id, pid)
+}
+
+#[test]
+fn failed_health_checks_in_a_row_fail_the_unit_at_the_configured_count() {
+    let mut h = Harness::new();
+    let (id, pid) = healthy_unit(&mut h, 3);
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    assert_eq!(h.state(id), State::Running);
+    assert!(
+        h.actions().is_empty(),
+        "two failures change nothing visible"
+    );
+    h.sup.handle_health_check(h.now, id, Err("timed out"));
+    assert_eq!(h.state(id), State::Stopping);
+    assert_eq!(h.reason(id), "health check failed: timed out");
+    assert_eq!(h.sup.status(id).reason_kind, ReasonKind::HealthCheck);
+    assert!(h.actions().contains(&term(id, pid)));
+    h.exit(id, ExitStatus::Signal(SIGTERM));
+    assert_eq!(h.state(id), State::Backoff);
+}
+
+#[test]
+fn a_passing_health_check_starts_the_count_again() {
+    let mut h = Harness::new();
+    let (id, _) = healthy_unit(&mut h, 2);
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    h.sup.handle_health_check(h.now, id, Ok(()));
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    assert_eq!(h.state(id), State::Running);
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    assert_eq!(h.state(id), State::Stopping);
+}
+
+#[test]
+fn a_new_run_starts_with_no_failed_health_checks() {
+    let mut h = Harness::new();
+    let (id, _) = healthy_unit(&mut h, 2);
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    h.sup.handle_restart(h.now, id, "restarted by operator");
+    h.actions();
+    h.exit(id, ExitStatus::Signal(SIGTERM));
+    h.spawned(id);
+    h.actions();
+    assert_eq!(h.state(id), State::Running);
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    assert_eq!(h.state(id), State::Running, "one failure of this run only");
+}
+
+#[test]
+fn health_verdicts_outside_running_are_ignored() {
+    let mut h = Harness::new();
+    let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
+    h.configure(id, |c| c.checks.health_failures = 1);
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    assert_eq!(h.state(id), State::Inactive);
+    h.start(id);
+    h.sup.handle_stop(h.now, id, "stopped by operator");
+    h.actions();
+    h.sup.handle_health_check(h.now, id, Err("refused"));
+    assert_eq!(h.reason(id), "stopped by operator");
+}
