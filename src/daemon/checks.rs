@@ -124,28 +124,33 @@ impl Daemon {
                 let main = status.pid;
                 tokio::spawn(ready_task(id, run, probe, timeout, main, tx))
             }
-            Kind::Health => {
-                let health = unit.health.clone();
-                tokio::spawn(async move {
-                    // Ends when the unit stops running: its task is aborted then.
-                    loop {
-                        tokio::time::sleep(health.interval).await;
-                        let verdict = attempt(id, &probe, health.timeout, &tx).await;
-                        if tx
-                            .send(Message::Health {
-                                unit: id,
-                                run,
-                                verdict,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                })
-            }
+            // Each check runs when the core asks for it ([`Daemon::check_health`]): the
+            // interval is the core's timer.
+            Kind::Health => return,
         };
         self.checks.tasks.insert(id, (kind, run, task));
+    }
+
+    /// Runs unit `id`'s health check once (`Action::CheckHealth`); its verdict comes back as
+    /// [`Message::Health`] and is dropped if the run has ended by then.
+    pub(super) fn check_health(&mut self, id: UnitId) {
+        let run = self.supervisor.status(id).starts;
+        let unit = &self.units[id];
+        let (Some(probe), Some(tx)) = (unit.health.probe.clone(), self.checks.tx.clone()) else {
+            return;
+        };
+        let timeout = unit.health.timeout;
+        let task = tokio::spawn(async move {
+            let verdict = attempt(id, &probe, timeout, &tx).await;
+            let _ = tx.send(Message::Health {
+                unit: id,
+                run,
+                verdict,
+            });
+        });
+        if let Some((_, _, old)) = self.checks.tasks.insert(id, (Kind::Health, run, task)) {
+            old.abort();
+        }
     }
 
     /// A message from a check task or the notify socket.

@@ -352,6 +352,7 @@ impl Daemon {
                     pgid,
                     signal,
                 } => self.signal_unit(id, pgid, signal),
+                Action::CheckHealth { unit: id } => self.check_health(id),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }

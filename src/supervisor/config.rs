@@ -37,6 +37,9 @@ pub struct Checks {
     pub ready_timeout: Duration,
     /// sd_notify watchdog period, if any.
     pub watchdog: Option<Duration>,
+    /// Time between health checks while running, for a unit that has one
+    /// (`health.interval`).
+    pub health_interval: Option<Duration>,
     /// Failed health checks in a row that fail the unit (`health.failures`).
     pub health_failures: u32,
 }
@@ -47,6 +50,7 @@ impl Default for Checks {
             ready: false,
             ready_timeout: Duration::from_secs(30),
             watchdog: None,
+            health_interval: None,
             health_failures: crate::unit::probe::DEFAULT_HEALTH_FAILURES,
         }
     }
@@ -80,6 +84,7 @@ impl UnitConfig {
                 ready: unit.ready.is_checked(),
                 ready_timeout: unit.ready.timeout,
                 watchdog: unit.health.watchdog,
+                health_interval: unit.health.probe.as_ref().map(|_| unit.health.interval),
                 health_failures: unit.health.failures,
             },
             memory: MemoryLimits {

@@ -71,3 +71,32 @@ fn health_verdicts_outside_running_are_ignored() {
     h.sup.handle_health_check(h.now, id, Err("refused"));
     assert_eq!(h.reason(id), "stopped by operator");
 }
+
+#[test]
+fn the_core_times_health_checks_beside_the_watchdog() {
+    let mut h = Harness::new();
+    let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
+    h.configure(id, |c| {
+        c.checks.health_interval = Some(ms(1000));
+        c.checks.watchdog = Some(ms(2500));
+    });
+    h.start(id);
+    // Two timers armed at once: the health check's comes first.
+    assert_eq!(h.sup.poll_timeout(), Some(h.base + ms(1000)));
+    h.step();
+    assert_eq!(h.actions(), [Action::CheckHealth { unit: id }]);
+    // No second check while this one runs; the watchdog still counts.
+    assert_eq!(h.sup.poll_timeout(), Some(h.base + ms(2500)));
+    h.advance(ms(300));
+    h.sup.handle_health_check(h.now, id, Ok(()));
+    assert_eq!(h.sup.poll_timeout(), Some(h.base + ms(2300)));
+    h.sup.handle_watchdog(h.now, id);
+    assert_eq!(h.sup.poll_timeout(), Some(h.base + ms(2300)));
+    h.step();
+    assert_eq!(h.actions(), [Action::CheckHealth { unit: id }]);
+    // Stopped: no more checks.
+    h.sup.handle_stop(h.now, id, "stopped by operator");
+    h.actions();
+    h.exit(id, ExitStatus::Signal(SIGTERM));
+    assert_eq!(h.sup.poll_timeout(), None);
+}

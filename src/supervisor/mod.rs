@@ -426,6 +426,11 @@ impl Supervisor {
                 let words = format!("watchdog: no WATCHDOG=1 within {limit}");
                 self.fail_stop(now, id, Reason::new(ReasonKind::Watchdog, words));
             }
+            (Timer::Health, State::Running, Some(_)) => {
+                // Re-armed by the verdict: checks never overlap, as the interval is between
+                // the end of one and the start of the next.
+                self.actions.push_back(Action::CheckHealth { unit: id });
+            }
             (Timer::StopKill, State::Stopping, Some(pid)) => {
                 // Keep waiting for the exit without a new deadline: SIGKILL cannot be caught,
                 // and a process stuck in the kernel is not helped by retrying.

@@ -60,7 +60,9 @@ impl Supervisor {
         self.settle(now);
     }
 
-    /// The verdict of one health check of the unit's current run: `Err(why)` if it failed.
+    /// The verdict of one health check of the unit's current run (asked for by
+    /// [`super::Action::CheckHealth`]): `Err(why)` if it failed. The next check is due one
+    /// `health_interval` later.
     /// `checks.health_failures` failures in a row fail the unit ([`Supervisor::handle_unhealthy`]
     /// with the last one's words); a pass starts the count again. Ignored unless the unit is
     /// running.
@@ -71,6 +73,9 @@ impl Supervisor {
         if unit.state != State::Running || unit.pid.is_none() {
             return;
         }
+        let next = unit.config.checks.health_interval;
+        unit.timers
+            .set(Timer::Health, next.and_then(|at| now.checked_add(at)));
         match verdict {
             Ok(()) => unit.health_failed = 0,
             Err(why) => {
@@ -93,6 +98,9 @@ impl Supervisor {
             .watchdog
             .and_then(|period| now.checked_add(period));
         unit.timers.set(Timer::Watchdog, watchdog);
+        let health = unit.config.checks.health_interval;
+        unit.timers
+            .set(Timer::Health, health.and_then(|at| now.checked_add(at)));
         unit.set_state(now, State::Running, reason);
     }
 

@@ -124,6 +124,8 @@ pub enum Action {
     },
     /// The unit's visible status changed: wake whoever waits on it.
     Publish { unit: UnitId },
+    /// Run the unit's health check once, then call `handle_health_check` with the verdict.
+    CheckHealth { unit: UnitId },
 }
 
 /// A snapshot of one unit for status and waiting.

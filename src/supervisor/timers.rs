@@ -2,7 +2,8 @@
 //!
 //! A unit may wait for several things at once (its ready timeout and, soon, a health interval
 //! and a schedule), so one deadline whose meaning follows from the state is not enough. Each
-//! kind has its own slot; [`super::Supervisor::poll_timeout`] stays the one place the daemon
+//! kind has its own slot (a running unit may wait for its watchdog and its next health check
+//! at once); [`super::Supervisor::poll_timeout`] stays the one place the daemon
 //! learns the next wake-up.
 
 use std::time::Instant;
@@ -18,15 +19,18 @@ pub(super) enum Timer {
     Watchdog,
     /// In `stopping`: the moment to escalate to SIGKILL.
     StopKill,
+    /// In `running`: the next health check is due.
+    Health,
 }
 
 impl Timer {
     /// Every kind, in the order [`Timers::due`] fires them.
-    pub(super) const ALL: [Timer; 4] = [
+    pub(super) const ALL: [Timer; 5] = [
         Timer::StopKill,
         Timer::Restart,
         Timer::Ready,
         Timer::Watchdog,
+        Timer::Health,
     ];
 
     fn index(self) -> usize {
@@ -35,6 +39,7 @@ impl Timer {
             Timer::Ready => 1,
             Timer::Watchdog => 2,
             Timer::StopKill => 3,
+            Timer::Health => 4,
         }
     }
 }
@@ -42,7 +47,7 @@ impl Timer {
 /// One optional deadline per [`Timer`]. Unset slots never wake the daemon, so an idle unit
 /// costs nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Timers([Option<Instant>; 4]);
+pub(super) struct Timers([Option<Instant>; Timer::ALL.len()]);
 
 impl Timers {
     pub(super) fn get(&self, timer: Timer) -> Option<Instant> {
@@ -60,7 +65,7 @@ impl Timers {
 
     /// Disarms every timer: a new state begins, and none of the old deadlines applies to it.
     pub(super) fn clear(&mut self) {
-        self.0 = [None; 4];
+        self.0 = [None; Timer::ALL.len()];
     }
 
     /// The earliest armed deadline.
