@@ -65,8 +65,6 @@ pub struct Checks {
     tasks: HashMap<UnitId, (Kind, u64, JoinHandle<()>)>,
     /// Pid of a running `exec` check → where its exit goes.
     exec_waits: HashMap<u32, oneshot::Sender<ExitStatus>>,
-    /// sd_notify `STATUS=` per unit, for the current run.
-    pub status_text: HashMap<UnitId, String>,
     /// sd_notify `MAINPID=` per unit: a pid of its tree that speaks for it as its main pid.
     pub main_pid: HashMap<UnitId, u32>,
     /// sd_notify messages from pids of no unit, dropped unheard.
@@ -102,7 +100,6 @@ impl Daemon {
             _ => None,
         };
         if status.pid.is_none() {
-            self.checks.status_text.remove(&id);
             self.checks.main_pid.remove(&id);
         }
         let run = status.starts;

@@ -66,7 +66,7 @@ impl Daemon {
                         info.logs = log.last_lines();
                         info.log_error = log.error();
                     }
-                    info.status_text = self.checks.status_text.get(id).cloned();
+                    info.status_text = self.supervisor.status_text(*id).map(str::to_string);
                     info
                 }
                 Entry::Broken(broken) => report::broken_info(broken, self.started, clocks),

@@ -1,4 +1,4 @@
-//! Health checks counted in the core: the daemon reports each verdict, the core decides.
+//! Health checks and sd_notify `STATUS=` in the core: the daemon reports, the core decides.
 
 use super::tests::{Harness, SIGTERM, ms, restart, term};
 use super::*;
@@ -99,4 +99,22 @@ fn the_core_times_health_checks_beside_the_watchdog() {
     h.actions();
     h.exit(id, ExitStatus::Signal(SIGTERM));
     assert_eq!(h.sup.poll_timeout(), None);
+}
+
+#[test]
+fn status_text_lasts_one_run_and_wakes_nobody() {
+    let mut h = Harness::new();
+    let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
+    h.sup.handle_status_text(h.now, id, "before any run");
+    assert_eq!(h.sup.status_text(id), None, "no process: ignored");
+    h.start(id);
+    h.sup.handle_status_text(h.now, id, "loading 3 of 10");
+    h.sup.handle_status_text(h.now, id, "serving");
+    assert!(
+        h.actions().is_empty(),
+        "not a change of status waiters wake for"
+    );
+    assert_eq!(h.sup.status_text(id), Some("serving"));
+    h.exit(id, ExitStatus::Code(1));
+    assert_eq!(h.sup.status_text(id), None, "gone with its run");
 }

@@ -267,6 +267,7 @@ impl Supervisor {
                 return;
             };
             unit.paused = None;
+            unit.status_text = None;
             let uptime = unit
                 .spawned_at
                 .take()

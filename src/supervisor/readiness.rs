@@ -37,6 +37,21 @@ impl Supervisor {
         });
     }
 
+    /// sd_notify `STATUS=text`: the unit's own words about itself, kept for its current run
+    /// (shown by `status`; not a change waiters wake for). Ignored while it has no process.
+    pub fn handle_status_text(&mut self, _now: Instant, id: UnitId, text: &str) {
+        if let Some(unit) = self.units.get_mut(id)
+            && unit.pid.is_some()
+        {
+            unit.status_text = Some(text.to_string());
+        }
+    }
+
+    /// The unit's last sd_notify `STATUS=` of its current run.
+    pub fn status_text(&self, id: UnitId) -> Option<&str> {
+        self.units.get(id)?.status_text.as_deref()
+    }
+
     /// sd_notify `WATCHDOG=1`: the unit is alive; its watchdog deadline moves on.
     pub fn handle_watchdog(&mut self, now: Instant, id: UnitId) {
         let Some(unit) = self.units.get_mut(id) else {

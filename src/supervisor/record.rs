@@ -68,6 +68,8 @@ pub(super) struct Record {
     pub over_limit: u32,
     /// Consecutive failed health checks of the current run.
     pub health_failed: u32,
+    /// The unit's own words about itself: its last sd_notify `STATUS=` of the current run.
+    pub status_text: Option<String>,
     /// The main process is stopped (SIGSTOP, SIGTSTP, ...) by this signal: it runs nothing,
     /// whatever the state says. Cleared when it is continued, and with the process.
     pub paused: Option<i32>,
@@ -107,6 +109,7 @@ impl Record {
             escalated: false,
             over_limit: 0,
             health_failed: 0,
+            status_text: None,
             held: false,
             held_reason: Reason::default(),
             blocked: false,

@@ -34,6 +34,7 @@ impl Supervisor {
         unit.clear_intents();
         unit.over_limit = 0;
         unit.health_failed = 0;
+        unit.status_text = None;
         unit.paused = None;
         unit.ready_note = None;
         unit.pid = None;
