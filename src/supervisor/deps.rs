@@ -146,7 +146,7 @@ impl Supervisor {
         // A wanted unit held by a failed requirement of its own may never start: not waited for.
         for &wanted in &unit.config.wants {
             let other = &self.units[wanted];
-            if other.state == State::Starting && !other.blocked {
+            if other.state == State::Starting && !other.is_blocked() {
                 waiting.push(format!("{} (starting)", other.config.name));
             }
         }
@@ -185,18 +185,16 @@ impl Supervisor {
             self.publishing(dep, |sup| {
                 let unit = &mut sup.units[dep];
                 match unit.state {
-                    State::Starting if unit.held => {}
+                    State::Starting if unit.hold.is_some() => {}
                     State::Starting if unit.pid.is_none() => {
                         unit.stop_pending = true;
                         unit.stop_reason = reason.clone();
-                        unit.start_after_stop = true;
-                        unit.start_reason = back.clone();
+                        unit.then_start = Some(back.clone());
                     }
                     State::Starting | State::Running => {
                         sup.request_stop(now, dep, reason.clone());
                         let unit = &mut sup.units[dep];
-                        unit.start_after_stop = true;
-                        unit.start_reason = back.clone();
+                        unit.then_start = Some(back.clone());
                     }
                     _ => {}
                 }
@@ -219,7 +217,11 @@ impl Supervisor {
     /// After every event: release held starts whose dependencies are there, refresh the reason
     /// of those still waiting, and send the stop signals that waited for dependents.
     pub(super) fn settle(&mut self, now: Instant) {
-        if !self.units.iter().any(|u| u.held || u.signal_pending) {
+        if !self
+            .units
+            .iter()
+            .any(|u| u.hold.is_some() || u.signal_pending)
+        {
             return;
         }
         // Each pass releases or signals at least one unit, or ends; no unit does either twice.
@@ -227,19 +229,21 @@ impl Supervisor {
             let mut progressed = false;
             for id in 0..self.units.len() {
                 let unit = &self.units[id];
-                if unit.held && unit.state == State::Starting {
+                if unit.hold.is_some() && unit.state == State::Starting {
                     let blockers = self.start_blockers(id);
                     self.publishing(id, |sup| {
                         let unit = &mut sup.units[id];
                         match blockers {
                             Some((waiting, blocked)) => {
                                 unit.reason = Reason::new(ReasonKind::Dependency, waiting);
-                                unit.blocked = blocked;
+                                if let Some(hold) = &mut unit.hold {
+                                    hold.blocked = blocked;
+                                }
                             }
                             None => {
-                                unit.held = false;
-                                unit.blocked = false;
-                                unit.reason = std::mem::take(&mut unit.held_reason);
+                                if let Some(hold) = unit.hold.take() {
+                                    unit.reason = hold.reason;
+                                }
                                 sup.actions.push_back(Action::Spawn { unit: id });
                                 progressed = true;
                             }

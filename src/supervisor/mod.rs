@@ -210,10 +210,10 @@ impl Supervisor {
             if unit.stop_pending {
                 // Never shown as running: a waiter for "running" must not see a doomed run.
                 unit.stop_pending = false;
-                let start_after_stop = unit.start_after_stop;
+                let then_start = unit.then_start.take();
                 let reason = unit.stop_reason.clone();
                 sup.begin_stop(now, id, reason);
-                sup.units[id].start_after_stop = start_after_stop;
+                sup.units[id].then_start = then_start;
             } else if unit.config.checks.ready {
                 unit.timers.set(
                     Timer::Ready,
@@ -288,7 +288,7 @@ impl Supervisor {
                 } else {
                     status.reason()
                 };
-                if !unit.start_after_stop
+                if unit.then_start.is_none()
                     && let Some(failure) = unit.failure.take()
                 {
                     // A stop svcd decided on (memory limit, health check, ready timeout): a

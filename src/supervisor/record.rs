@@ -40,22 +40,16 @@ pub(super) struct Record {
 
     /// A stop arrived while starting and no pid existed yet: signal as soon as it is spawned.
     pub stop_pending: bool,
-    /// A start (or the start half of a restart) arrived while stopping: when the process exits,
-    /// spawn again instead of going inactive.
-    pub start_after_stop: bool,
-    /// The operator's words for that start, used as the reason of the new run.
-    pub start_reason: Reason,
+    /// A start (or the start half of a restart) arrived while stopping, with its words (the
+    /// reason of the new run): when the process exits, spawn again instead of going inactive.
+    pub then_start: Option<Reason>,
     /// The stop's reason, kept for `stop_pending` (the state's reason still says "starting").
     pub stop_reason: Reason,
     /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
     pub escalated: bool,
 
     /// In `starting` without a process: waiting for `requires`/`after`/`wants` before the spawn.
-    pub held: bool,
-    /// The start's reason while held (the state's reason says what it waits for).
-    pub held_reason: Reason,
-    /// Held by a requirement in `failed`.
-    pub blocked: bool,
+    pub hold: Option<Hold>,
     /// In `stopping`, the stop signal waits until the units that depend on this one are down.
     pub signal_pending: bool,
     /// A stop svcd started because the unit failed (not ready in time, unhealthy, watchdog):
@@ -77,6 +71,16 @@ pub(super) struct Record {
     /// (another process holds the unit's port): shown in the reason while `starting`, and in
     /// the ready timeout's.
     pub ready_note: Option<String>,
+}
+
+/// A start held back by the unit's dependencies.
+#[derive(Debug)]
+pub(super) struct Hold {
+    /// The start's own words, its reason once released (meanwhile the state's reason says
+    /// what it waits for).
+    pub reason: Reason,
+    /// A requirement is `failed`: it waits until someone starts that one.
+    pub blocked: bool,
 }
 
 /// The per-unit memory limits the core enforces on samples.
@@ -103,16 +107,13 @@ impl Record {
             last_start: None,
             spawned_at: None,
             stop_pending: false,
-            start_after_stop: false,
-            start_reason: Reason::default(),
+            then_start: None,
             stop_reason: Reason::default(),
             escalated: false,
             over_limit: 0,
             health_failed: 0,
             status_text: None,
-            held: false,
-            held_reason: Reason::default(),
-            blocked: false,
+            hold: None,
             signal_pending: false,
             failure: None,
             reloading: false,
@@ -131,13 +132,17 @@ impl Record {
         self.reason = reason;
     }
 
+    /// Held by a requirement in `failed`.
+    pub fn is_blocked(&self) -> bool {
+        self.hold.as_ref().is_some_and(|hold| hold.blocked)
+    }
+
     /// Forgets what a previous stop or restart command asked for, as a new state begins.
     pub fn clear_intents(&mut self) {
         self.stop_pending = false;
-        self.start_after_stop = false;
+        self.then_start = None;
         self.escalated = false;
-        self.held = false;
-        self.blocked = false;
+        self.hold = None;
         self.signal_pending = false;
         self.failure = None;
         self.reloading = false;
@@ -147,7 +152,7 @@ impl Record {
         UnitStatus {
             state: self.state,
             ready: self.state == State::Running && !self.reloading,
-            blocked: self.blocked,
+            blocked: self.is_blocked(),
             pid: self.pid,
             since: self.since,
             restarts: self.restarts,

@@ -121,7 +121,7 @@ impl Record {
             State::Inactive => Phase::Inactive,
             State::Failed => Phase::Failed,
             State::Backoff => Phase::Backoff,
-            State::Starting if self.held => Phase::Held,
+            State::Starting if self.hold.is_some() => Phase::Held,
             State::Starting if self.pid.is_none() && self.stop_pending => Phase::SpawningDoomed,
             State::Starting if self.pid.is_none() => Phase::Spawning,
             State::Starting => Phase::Starting,
@@ -147,28 +147,22 @@ impl Supervisor {
                 StopWhenSpawned { then_start } => {
                     unit.stop_pending = true;
                     unit.stop_reason = reason.clone();
-                    unit.start_after_stop = then_start;
-                    if then_start {
-                        unit.start_reason = reason;
-                    }
+                    unit.then_start = then_start.then_some(reason);
                 }
                 Stop { then_start } => {
                     sup.request_stop(now, id, reason.clone());
                     if then_start {
-                        let unit = &mut sup.units[id];
-                        unit.start_after_stop = true;
-                        unit.start_reason = reason;
+                        sup.units[id].then_start = Some(reason);
                     }
                 }
                 KeepStopping => {
-                    unit.start_after_stop = false;
+                    unit.then_start = None;
                     unit.failure = None;
                     unit.stop_reason = reason.clone();
                     unit.reason = reason;
                 }
                 StartAfterStop => {
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason;
+                    unit.then_start = Some(reason);
                 }
             }
         });

@@ -1,6 +1,7 @@
 //! The transitions shared by several handlers: spawning, stopping, scheduling a restart.
 
 use super::backoff::{self, fmt_duration};
+use super::record::Hold;
 use super::timers::Timer;
 use super::{Action, Reason, ReasonKind, SIGKILL, State, Supervisor, UnitId};
 use std::time::Instant;
@@ -49,10 +50,9 @@ impl Supervisor {
         unit.set_state(now, State::Starting, reason);
         if let Some((waiting, blocked)) = self.start_blockers(id) {
             let unit = &mut self.units[id];
-            unit.held = true;
-            unit.blocked = blocked;
             let waiting = Reason::new(ReasonKind::Dependency, waiting);
-            unit.held_reason = std::mem::replace(&mut unit.reason, waiting);
+            let reason = std::mem::replace(&mut unit.reason, waiting);
+            unit.hold = Some(Hold { reason, blocked });
         } else {
             self.actions.push_back(Action::Spawn { unit: id });
         }
@@ -110,7 +110,7 @@ impl Supervisor {
                 if unit.state != State::Stopping {
                     let reason = Reason::new(ReasonKind::Shutdown, "stopped: shutdown timeout");
                     unit.stop_reason = reason.clone();
-                    unit.start_after_stop = false;
+                    unit.then_start = None;
                     unit.set_state(now, State::Stopping, reason);
                 }
                 unit.signal_pending = false;
@@ -129,8 +129,7 @@ impl Supervisor {
     /// else rest in `inactive` with the stop's reason.
     pub(super) fn finish_stop(&mut self, now: Instant, id: UnitId) {
         let unit = &mut self.units[id];
-        if unit.start_after_stop {
-            let reason = std::mem::take(&mut unit.start_reason);
+        if let Some(reason) = unit.then_start.take() {
             self.operator_spawn(now, id, reason);
         } else {
             let reason = std::mem::take(&mut unit.stop_reason);
