@@ -187,8 +187,7 @@ impl Supervisor {
                 match unit.state {
                     State::Starting if unit.hold.is_some() => {}
                     State::Starting if unit.pid.is_none() => {
-                        unit.stop_pending = true;
-                        unit.stop_reason = reason.clone();
+                        unit.pending_stop = Some(reason.clone());
                         unit.then_start = Some(back.clone());
                     }
                     State::Starting | State::Running => {

@@ -69,7 +69,7 @@ impl Supervisor {
             let unit = &mut sup.units[id];
             if !matches!(unit.state, State::Starting | State::Running)
                 || unit.pid.is_none()
-                || unit.stop_pending
+                || unit.pending_stop.is_some()
             {
                 return;
             }

@@ -207,11 +207,9 @@ impl Supervisor {
             }
             unit.pid = Some(pid);
             unit.spawned_at = Some(now);
-            if unit.stop_pending {
+            if let Some(reason) = unit.pending_stop.take() {
                 // Never shown as running: a waiter for "running" must not see a doomed run.
-                unit.stop_pending = false;
                 let then_start = unit.then_start.take();
-                let reason = unit.stop_reason.clone();
                 sup.begin_stop(now, id, reason);
                 sup.units[id].then_start = then_start;
             } else if unit.config.checks.ready {
@@ -241,7 +239,8 @@ impl Supervisor {
             }
             let reason = Reason::new(ReasonKind::SpawnFailed, format!("spawn failed: {error}"));
             unit.last_exit = Some(Exit::new(None, now, reason.clone()));
-            if unit.stop_pending {
+            if let Some(stop) = unit.pending_stop.take() {
+                unit.stop_reason = stop;
                 sup.finish_stop(now, id);
             } else if unit.config.restart.policy == RestartPolicy::Never {
                 unit.set_state(now, State::Failed, reason);

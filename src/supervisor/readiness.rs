@@ -16,7 +16,7 @@ impl Supervisor {
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             match unit.state {
-                State::Starting if unit.pid.is_some() && !unit.stop_pending => {
+                State::Starting if unit.pid.is_some() && unit.pending_stop.is_none() => {
                     let reason = std::mem::take(&mut unit.reason);
                     sup.become_ready(now, id, reason);
                 }

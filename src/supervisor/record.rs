@@ -38,12 +38,13 @@ pub(super) struct Record {
     /// When the current run began (`handle_spawned`), to measure uptime for `reset_after`.
     pub spawned_at: Option<Instant>,
 
-    /// A stop arrived while starting and no pid existed yet: signal as soon as it is spawned.
-    pub stop_pending: bool,
+    /// A stop arrived while starting and no pid existed yet, with its words: signal as soon as
+    /// it is spawned.
+    pub pending_stop: Option<Reason>,
     /// A start (or the start half of a restart) arrived while stopping, with its words (the
     /// reason of the new run): when the process exits, spawn again instead of going inactive.
     pub then_start: Option<Reason>,
-    /// The stop's reason, kept for `stop_pending` (the state's reason still says "starting").
+    /// The stop's reason while stopping: the reason of `inactive` once the process is gone.
     pub stop_reason: Reason,
     /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
     pub escalated: bool,
@@ -106,7 +107,7 @@ impl Record {
             start_history: VecDeque::new(),
             last_start: None,
             spawned_at: None,
-            stop_pending: false,
+            pending_stop: None,
             then_start: None,
             stop_reason: Reason::default(),
             escalated: false,
@@ -139,7 +140,7 @@ impl Record {
 
     /// Forgets what a previous stop or restart command asked for, as a new state begins.
     pub fn clear_intents(&mut self) {
-        self.stop_pending = false;
+        self.pending_stop = None;
         self.then_start = None;
         self.escalated = false;
         self.hold = None;

@@ -122,7 +122,9 @@ impl Record {
             State::Failed => Phase::Failed,
             State::Backoff => Phase::Backoff,
             State::Starting if self.hold.is_some() => Phase::Held,
-            State::Starting if self.pid.is_none() && self.stop_pending => Phase::SpawningDoomed,
+            State::Starting if self.pid.is_none() && self.pending_stop.is_some() => {
+                Phase::SpawningDoomed
+            }
             State::Starting if self.pid.is_none() => Phase::Spawning,
             State::Starting => Phase::Starting,
             State::Running => Phase::Running,
@@ -145,8 +147,7 @@ impl Supervisor {
                     unit.set_state(now, State::Inactive, reason);
                 }
                 StopWhenSpawned { then_start } => {
-                    unit.stop_pending = true;
-                    unit.stop_reason = reason.clone();
+                    unit.pending_stop = Some(reason.clone());
                     unit.then_start = then_start.then_some(reason);
                 }
                 Stop { then_start } => {
