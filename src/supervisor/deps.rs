@@ -10,6 +10,7 @@
 //! after every event by [`Supervisor::settle`]. The graph has no cycles (the unit loader refuses
 //! them); the core only makes sure a cycle could not loop it forever.
 
+use super::record::Stop;
 use super::{Action, Reason, ReasonKind, State, Supervisor, UnitId};
 use std::time::Instant;
 
@@ -158,14 +159,14 @@ impl Supervisor {
     pub(super) fn request_stop(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         // `stopping` first: a dependent that (wrongly) leads back here finds it stopping.
-        unit.signal_pending = true;
-        unit.escalated = false;
         unit.timers.clear();
-        unit.stop_reason = reason.clone();
+        unit.stop = Some(Stop {
+            signal_pending: true,
+            ..Stop::new(reason.clone())
+        });
         unit.set_state(now, State::Stopping, reason.clone());
         self.stop_dependents(now, id, &reason.text);
         if !self.is_stop_held(id) {
-            self.units[id].signal_pending = false;
             self.begin_stop(now, id, reason);
         }
     }
@@ -219,7 +220,7 @@ impl Supervisor {
         if !self
             .units
             .iter()
-            .any(|u| u.hold.is_some() || u.signal_pending)
+            .any(|u| u.hold.is_some() || u.is_signal_pending())
         {
             return;
         }
@@ -248,12 +249,13 @@ impl Supervisor {
                             }
                         }
                     });
-                } else if unit.signal_pending
+                } else if unit.is_signal_pending()
                     && unit.state == State::Stopping
                     && !self.is_stop_held(id)
+                    && let Some(stop) = &mut self.units[id].stop
                 {
-                    let reason = unit.stop_reason.clone();
-                    self.units[id].signal_pending = false;
+                    stop.signal_pending = false;
+                    let reason = stop.reason.clone();
                     if self.units[id].pid.is_some() {
                         self.publishing(id, |sup| sup.begin_stop(now, id, reason));
                     }

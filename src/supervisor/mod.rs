@@ -240,8 +240,7 @@ impl Supervisor {
             let reason = Reason::new(ReasonKind::SpawnFailed, format!("spawn failed: {error}"));
             unit.last_exit = Some(Exit::new(None, now, reason.clone()));
             if let Some(stop) = unit.pending_stop.take() {
-                unit.stop_reason = stop;
-                sup.finish_stop(now, id);
+                sup.finish_stop(now, id, stop);
             } else if unit.config.restart.policy == RestartPolicy::Never {
                 unit.set_state(now, State::Failed, reason);
             } else {
@@ -279,7 +278,9 @@ impl Supervisor {
             });
             let unit = &mut sup.units[id];
             if unit.state == State::Stopping {
-                let reason = if unit.escalated {
+                let stop = unit.stop.take();
+                let escalated = stop.as_ref().is_some_and(|stop| stop.escalated);
+                let reason = if escalated {
                     Reason::new(
                         ReasonKind::StopTimeout,
                         format!("{status} after stop timeout"),
@@ -287,8 +288,13 @@ impl Supervisor {
                 } else {
                     status.reason()
                 };
+                let (stop_reason, failure) = match stop {
+                    Some(stop) => (stop.reason, stop.failure),
+                    // Never: `stopping` always has its stop.
+                    None => (reason.clone(), None),
+                };
                 if unit.then_start.is_none()
-                    && let Some(failure) = unit.failure.take()
+                    && let Some(failure) = failure
                 {
                     // A stop svcd decided on (memory limit, health check, ready timeout): a
                     // failure for the policy, as a crash is.
@@ -301,7 +307,7 @@ impl Supervisor {
                     return;
                 }
                 unit.last_exit = Some(Exit::new(Some(status), now, reason));
-                sup.finish_stop(now, id);
+                sup.finish_stop(now, id, stop_reason);
                 return;
             }
             // Nobody asked for this exit: a crash, or a normal end, as the policy sees it.
@@ -434,7 +440,9 @@ impl Supervisor {
             (Timer::StopKill, State::Stopping, Some(pid)) => {
                 // Keep waiting for the exit without a new deadline: SIGKILL cannot be caught,
                 // and a process stuck in the kernel is not helped by retrying.
-                unit.escalated = true;
+                if let Some(stop) = &mut unit.stop {
+                    stop.escalated = true;
+                }
                 self.actions.push_back(Action::Signal {
                     unit: id,
                     pgid: pid,

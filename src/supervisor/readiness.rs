@@ -125,7 +125,9 @@ impl Supervisor {
     pub(super) fn fail_stop(&mut self, now: Instant, id: UnitId, reason: Reason) {
         self.stop_dependents(now, id, &reason.text);
         self.begin_stop(now, id, reason.clone());
-        self.units[id].failure = Some(reason);
+        if let Some(stop) = &mut self.units[id].stop {
+            stop.failure = Some(reason);
+        }
     }
 
     /// The process of a unit stopped by [`Supervisor::fail_stop`] is gone: a failure for the

@@ -44,18 +44,11 @@ pub(super) struct Record {
     /// A start (or the start half of a restart) arrived while stopping, with its words (the
     /// reason of the new run): when the process exits, spawn again instead of going inactive.
     pub then_start: Option<Reason>,
-    /// The stop's reason while stopping: the reason of `inactive` once the process is gone.
-    pub stop_reason: Reason,
-    /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
-    pub escalated: bool,
+    /// In `stopping`: the stop under way.
+    pub stop: Option<Stop>,
 
     /// In `starting` without a process: waiting for `requires`/`after`/`wants` before the spawn.
     pub hold: Option<Hold>,
-    /// In `stopping`, the stop signal waits until the units that depend on this one are down.
-    pub signal_pending: bool,
-    /// A stop svcd started because the unit failed (not ready in time, unhealthy, watchdog):
-    /// after the exit, the restart policy decides, and the exit's reason says why.
-    pub failure: Option<Reason>,
 
     /// sd_notify `RELOADING=1` until the next `READY=1`: running but not ready.
     pub reloading: bool,
@@ -72,6 +65,31 @@ pub(super) struct Record {
     /// (another process holds the unit's port): shown in the reason while `starting`, and in
     /// the ready timeout's.
     pub ready_note: Option<String>,
+}
+
+/// A stop under way (the unit is `stopping`).
+#[derive(Debug)]
+pub(super) struct Stop {
+    /// Its words: the reason of `inactive` once the process is gone.
+    pub reason: Reason,
+    /// The stop signal waits until the units that depend on this one are down.
+    pub signal_pending: bool,
+    /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
+    pub escalated: bool,
+    /// svcd stops the unit because it failed (not ready in time, unhealthy, watchdog): after
+    /// the exit, the restart policy decides, and the exit's reason says why.
+    pub failure: Option<Reason>,
+}
+
+impl Stop {
+    pub fn new(reason: Reason) -> Stop {
+        Stop {
+            reason,
+            signal_pending: false,
+            escalated: false,
+            failure: None,
+        }
+    }
 }
 
 /// A start held back by the unit's dependencies.
@@ -109,14 +127,11 @@ impl Record {
             spawned_at: None,
             pending_stop: None,
             then_start: None,
-            stop_reason: Reason::default(),
-            escalated: false,
+            stop: None,
             over_limit: 0,
             health_failed: 0,
             status_text: None,
             hold: None,
-            signal_pending: false,
-            failure: None,
             reloading: false,
             paused: None,
             ready_note: None,
@@ -133,6 +148,11 @@ impl Record {
         self.reason = reason;
     }
 
+    /// In `stopping`, its stop signal still waits for its dependents.
+    pub fn is_signal_pending(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| stop.signal_pending)
+    }
+
     /// Held by a requirement in `failed`.
     pub fn is_blocked(&self) -> bool {
         self.hold.as_ref().is_some_and(|hold| hold.blocked)
@@ -142,10 +162,8 @@ impl Record {
     pub fn clear_intents(&mut self) {
         self.pending_stop = None;
         self.then_start = None;
-        self.escalated = false;
         self.hold = None;
-        self.signal_pending = false;
-        self.failure = None;
+        self.stop = None;
         self.reloading = false;
     }
 

@@ -158,8 +158,10 @@ impl Supervisor {
                 }
                 KeepStopping => {
                     unit.then_start = None;
-                    unit.failure = None;
-                    unit.stop_reason = reason.clone();
+                    if let Some(stop) = &mut unit.stop {
+                        stop.failure = None;
+                        stop.reason = reason.clone();
+                    }
                     unit.reason = reason;
                 }
                 StartAfterStop => {

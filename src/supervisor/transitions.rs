@@ -1,7 +1,7 @@
 //! The transitions shared by several handlers: spawning, stopping, scheduling a restart.
 
 use super::backoff::{self, fmt_duration};
-use super::record::Hold;
+use super::record::{Hold, Stop};
 use super::timers::Timer;
 use super::{Action, Reason, ReasonKind, SIGKILL, State, Supervisor, UnitId};
 use std::time::Instant;
@@ -66,8 +66,12 @@ impl Supervisor {
             debug_assert!(false, "stopping unit {id} without a process");
             return;
         };
-        unit.escalated = false;
-        unit.stop_reason = reason.clone();
+        // A failure svcd stops the unit for stays one (it is only ever set after this).
+        let failure = unit.stop.take().and_then(|stop| stop.failure);
+        unit.stop = Some(Stop {
+            failure,
+            ..Stop::new(reason.clone())
+        });
         unit.set_state(now, State::Stopping, reason);
         let shutdown = self.shutdown_deadline;
         let unit = &mut self.units[id];
@@ -77,7 +81,9 @@ impl Supervisor {
         } else if self.shutdown_fired || shutdown.is_some_and(|at| at <= now) {
             // The shutdown's time is up: no time for a graceful stop either.
             unit.timers.clear();
-            unit.escalated = true;
+            if let Some(stop) = &mut unit.stop {
+                stop.escalated = true;
+            }
             SIGKILL
         } else {
             // A timeout too large to represent is as good as none: wait for the exit. During a
@@ -109,12 +115,14 @@ impl Supervisor {
                 let unit = &mut sup.units[id];
                 if unit.state != State::Stopping {
                     let reason = Reason::new(ReasonKind::Shutdown, "stopped: shutdown timeout");
-                    unit.stop_reason = reason.clone();
+                    unit.stop = Some(Stop::new(reason.clone()));
                     unit.then_start = None;
                     unit.set_state(now, State::Stopping, reason);
                 }
-                unit.signal_pending = false;
-                unit.escalated = true;
+                if let Some(stop) = &mut unit.stop {
+                    stop.signal_pending = false;
+                    stop.escalated = true;
+                }
                 unit.timers.clear();
                 sup.actions.push_back(Action::Signal {
                     unit: id,
@@ -126,13 +134,13 @@ impl Supervisor {
     }
 
     /// The process of a stopped unit is gone (or never came): spawn again if a start waits,
-    /// else rest in `inactive` with the stop's reason.
-    pub(super) fn finish_stop(&mut self, now: Instant, id: UnitId) {
+    /// else rest in `inactive` with the stop's reason (`stop`).
+    pub(super) fn finish_stop(&mut self, now: Instant, id: UnitId, stop: Reason) {
         let unit = &mut self.units[id];
         if let Some(reason) = unit.then_start.take() {
             self.operator_spawn(now, id, reason);
         } else {
-            let reason = std::mem::take(&mut unit.stop_reason);
+            let reason = stop;
             unit.clear_intents();
             unit.timers.clear();
             unit.set_state(now, State::Inactive, reason);
