@@ -50,6 +50,7 @@ mod tests {
             memory: MemoryInfo::default(),
             description: None,
             reason: "restarting in 400ms".to_string(),
+            reason_kind: "restart".to_string(),
             enabled,
             command: Vec::new(),
             next_start: None,

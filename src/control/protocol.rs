@@ -273,6 +273,10 @@ pub struct UnitInfo {
     /// Why the unit is in its state.
     #[serde(default)]
     pub reason: String,
+    /// What kind of reason `reason` is, for programs (`operator`, `exited`, `start_limit`,
+    /// ...; the list is in docs/protocol.md). Stable where `reason`'s words are not.
+    #[serde(default)]
+    pub reason_kind: String,
     #[serde(default)]
     pub enabled: bool,
     /// The argv (not the environment: secrets stay put).
@@ -351,6 +355,10 @@ pub struct ExitInfo {
     pub signal: Option<String>,
     pub at: String,
     pub reason: String,
+    /// What ended the run, for programs (`exited`, `killed`, `stop_timeout`, `spawn_failed`,
+    /// `memory_limit`, `health_check`, ...).
+    #[serde(default)]
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@
 
 use super::Daemon;
 use crate::process;
-use crate::supervisor::{ExitStatus, State, UnitId};
+use crate::supervisor::{ExitStatus, State, UnitConfig, UnitId};
 use crate::unit::{HttpTarget, Probe, Unit};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,11 +28,12 @@ const READY_MAX_PAUSE: Duration = Duration::from_millis(500);
 pub enum Message {
     /// The ready check of run `run` passed.
     Ready { unit: UnitId, run: u64 },
-    /// The health check of run `run` failed too often: the reason.
-    Unhealthy {
+    /// One health check of run `run`: passed, or failed and why. The core counts the
+    /// failures in a row.
+    Health {
         unit: UnitId,
         run: u64,
-        reason: String,
+        verdict: Result<(), String>,
     },
     /// Run this `exec` check's argv for the unit; answer its pid and a receiver of its exit.
     Exec {
@@ -69,8 +70,6 @@ pub struct Checks {
     tasks: HashMap<UnitId, (Kind, u64, JoinHandle<()>)>,
     /// Pid of a running `exec` check → where its exit goes.
     exec_waits: HashMap<u32, oneshot::Sender<ExitStatus>>,
-    /// sd_notify `STATUS=` per unit, for the current run.
-    pub status_text: HashMap<UnitId, String>,
     /// sd_notify `MAINPID=` per unit: a pid of its tree that speaks for it as its main pid.
     pub main_pid: HashMap<UnitId, u32>,
     /// sd_notify messages from pids of no unit, dropped unheard.
@@ -119,7 +118,6 @@ impl Daemon {
             _ => None,
         };
         if status.pid.is_none() {
-            self.checks.status_text.remove(&id);
             self.checks.main_pid.remove(&id);
         }
         let run = status.starts;
@@ -141,32 +139,33 @@ impl Daemon {
                 let main = status.pid;
                 tokio::spawn(ready_task(id, run, probe, timeout, main, tx))
             }
-            Kind::Health => {
-                let health = unit.health.clone();
-                tokio::spawn(async move {
-                    let mut failed = 0;
-                    loop {
-                        tokio::time::sleep(health.interval).await;
-                        match attempt(id, &probe, health.timeout, &tx).await {
-                            Ok(()) => failed = 0,
-                            Err(why) => {
-                                failed += 1;
-                                if failed >= health.failures {
-                                    let reason = format!("health check failed: {why}");
-                                    let _ = tx.send(Message::Unhealthy {
-                                        unit: id,
-                                        run,
-                                        reason,
-                                    });
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                })
-            }
+            // Each check runs when the core asks for it ([`Daemon::check_health`]): the
+            // interval is the core's timer.
+            Kind::Health => return,
         };
         self.checks.tasks.insert(id, (kind, run, task));
+    }
+
+    /// Runs unit `id`'s health check once (`Action::CheckHealth`); its verdict comes back as
+    /// [`Message::Health`] and is dropped if the run has ended by then.
+    pub(super) fn check_health(&mut self, id: UnitId) {
+        let run = self.supervisor.status(id).starts;
+        let unit = &self.units[id];
+        let (Some(probe), Some(tx)) = (unit.health.probe.clone(), self.checks.tx.clone()) else {
+            return;
+        };
+        let timeout = unit.health.timeout;
+        let task = tokio::spawn(async move {
+            let verdict = attempt(id, &probe, timeout, &tx).await;
+            let _ = tx.send(Message::Health {
+                unit: id,
+                run,
+                verdict,
+            });
+        });
+        if let Some((_, _, old)) = self.checks.tasks.insert(id, (Kind::Health, run, task)) {
+            old.abort();
+        }
     }
 
     /// A message from a check task or the notify socket.
@@ -180,16 +179,18 @@ impl Daemon {
                 self.checks.tasks.remove(&unit);
                 self.supervisor.handle_ready(now, unit);
             }
-            Message::Unhealthy { unit, run, reason } if current(self, unit, run) => {
-                self.checks.tasks.remove(&unit);
-                tracing::warn!(unit = %self.units[unit].name, "{reason}");
-                self.supervisor.handle_unhealthy(now, unit, &reason);
+            Message::Health { unit, run, verdict } if current(self, unit, run) => {
+                if let Err(why) = &verdict {
+                    tracing::warn!(unit = %self.units[unit].name, "health check failed: {why}");
+                }
+                let verdict = verdict.as_ref().map(|_| ()).map_err(String::as_str);
+                self.supervisor.handle_health_check(now, unit, verdict);
             }
             Message::NotReady { unit, run, why } if current(self, unit, run) => {
                 tracing::warn!(unit = %self.units[unit].name, "not ready: {why}");
                 self.supervisor.handle_not_ready(now, unit, &why);
             }
-            Message::Ready { .. } | Message::Unhealthy { .. } | Message::NotReady { .. } => {}
+            Message::Ready { .. } | Message::Health { .. } | Message::NotReady { .. } => {}
             Message::Exec { unit, argv, reply } => {
                 let _ = reply.send(self.spawn_check(unit, argv));
             }
@@ -367,31 +368,14 @@ async fn http_get(target: &HttpTarget) -> Result<(), String> {
 }
 
 impl Daemon {
-    /// Hands each unit's dependencies and checks to the core, and exports `NOTIFY_SOCKET`
-    /// (and `WATCHDOG_USEC`) to the units that use sd_notify.
-    /// Gives the supervisor every unit's dependencies and checks (after start-up and after each
-    /// reload, as ids of new units may be named).
+    /// Hands every unit's whole config to the core, dependencies resolved to ids (after
+    /// start-up and after each reload, as ids of new units may be named).
     pub(super) fn configure_checks(&mut self) {
         for id in 0..self.units.len() {
             // By the listed entries, not the supervisor's names: a unit removed by a reload
             // keeps its old id there until it has stopped.
-            let ids = |names: &[String]| -> Vec<UnitId> {
-                names.iter().filter_map(|n| self.unit_id(n)).collect()
-            };
-            let requires = ids(&self.units[id].requires);
-            let after = ids(&self.units[id].after);
-            let wants = ids(&self.units[id].wants);
-            self.supervisor.set_deps(id, requires, after);
-            self.supervisor.set_wants(id, wants);
-            let unit = &self.units[id];
-            self.supervisor.set_checks(
-                id,
-                crate::supervisor::Checks {
-                    ready: unit.ready.is_checked(),
-                    ready_timeout: unit.ready.timeout,
-                    watchdog: unit.health.watchdog,
-                },
-            );
+            let config = UnitConfig::from_unit(&self.units[id], |n| self.unit_id(n));
+            self.supervisor.update_unit(id, config);
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::control::Response;
 use crate::control::server::{self, Access, Envelope};
 use crate::logs::{self, capture::Capture};
 use crate::process;
-use crate::supervisor::{Action, MemoryLimits, State, Supervisor, UnitId};
+use crate::supervisor::{Action, Reason, ReasonKind, State, Supervisor, UnitConfig, UnitId};
 use crate::unit::{self, Unit, UnitErrors};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -241,9 +241,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let enabled: Vec<UnitId> = (0..daemon.units.len())
         .filter(|&id| daemon.units[id].enabled)
         .collect();
-    daemon
-        .supervisor
-        .handle_start_all(Instant::now(), &enabled, "started with svcd");
+    daemon.supervisor.handle_start_all(
+        Instant::now(),
+        &enabled,
+        Reason::new(ReasonKind::Boot, "started with svcd"),
+    );
 
     loop {
         daemon.perform_actions();
@@ -316,11 +318,10 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// The limits the supervisor checks memory samples against.
-fn memory_limits(unit: &Unit) -> MemoryLimits {
-    MemoryLimits {
-        max: unit.memory.max,
-        swap_max: unit.memory.swap_max,
-    }
+/// The core's view of a unit just loaded. Its dependencies are left out: they name units that
+/// may not have ids yet, and come with [`Daemon::configure_checks`] once all have.
+fn unit_config(unit: &Unit) -> UnitConfig {
+    UnitConfig::from_unit(unit, |_| None)
 }
 
 async fn psi_fired(psi: Option<&crate::memory::psi::PsiTrigger>) -> std::io::Result<()> {
@@ -343,8 +344,7 @@ impl Daemon {
         let mut units = Vec::new();
         for mut unit in loaded.units {
             checks::add_notify_env(&mut unit, &notify_path);
-            let id = supervisor.add_unit(now, &unit.name, unit.restart.clone(), unit.stop.clone());
-            supervisor.set_memory_limits(id, memory_limits(&unit));
+            let id = supervisor.add_unit(now, unit_config(&unit));
             entries.push((unit.name.clone(), Entry::Unit(id)));
             units.push(unit);
         }
@@ -397,6 +397,7 @@ impl Daemon {
                     pgid,
                     signal,
                 } => self.signal_unit(id, pgid, signal),
+                Action::CheckHealth { unit: id } => self.check_health(id),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }

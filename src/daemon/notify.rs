@@ -236,7 +236,7 @@ impl Daemon {
                     tracing::debug!(unit = %name, "READY=1 ignored: ready.notify is not set")
                 }
                 ("STATUS", text) => {
-                    self.checks.status_text.insert(id, text.to_string());
+                    self.supervisor.handle_status_text(now, id, text);
                 }
                 ("RELOADING", "1") => self.supervisor.handle_reloading(now, id),
                 ("STOPPING", "1") => tracing::info!(unit = %name, "the unit says it is stopping"),

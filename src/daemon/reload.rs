@@ -7,9 +7,14 @@
 
 use super::{Daemon, Entry};
 use crate::control::{ErrorKind, ReloadChanges, Response};
-use crate::supervisor::{State, UnitId};
+use crate::supervisor::{Reason, ReasonKind, State, UnitId};
 use crate::unit;
 use std::time::Instant;
+
+/// A reload's words, as a reason of kind `reload`.
+fn reload(words: &str) -> Reason {
+    Reason::new(ReasonKind::Reload, words)
+}
 
 impl Daemon {
     /// Applies the units directories as they are now; `Ok` says what changed (a line, and unit
@@ -42,10 +47,7 @@ impl Daemon {
             let id = match previous {
                 Some(Entry::Unit(id)) => {
                     if self.units[id] != new {
-                        let restart = new.restart.clone();
-                        self.supervisor.set_config(id, restart, new.stop.clone());
-                        self.supervisor
-                            .set_memory_limits(id, super::memory_limits(&new));
+                        self.supervisor.update_unit(id, super::unit_config(&new));
                         let state = self.supervisor.status(id).state;
                         let runs = matches!(state, State::Running | State::Starting);
                         if runs && reaches_the_process(&self.units[id], &new) {
@@ -61,14 +63,7 @@ impl Daemon {
                 }
                 // New, or a file that was invalid and is now fixed.
                 Some(Entry::Broken(_)) | None => {
-                    let id = self.supervisor.add_unit(
-                        now,
-                        &new.name,
-                        new.restart.clone(),
-                        new.stop.clone(),
-                    );
-                    self.supervisor
-                        .set_memory_limits(id, super::memory_limits(&new));
+                    let id = self.supervisor.add_unit(now, super::unit_config(&new));
                     if new.enabled {
                         to_start.push(id);
                         changes.started.push(new.name.clone());
@@ -91,8 +86,11 @@ impl Daemon {
             if let Entry::Unit(id) = entry {
                 // Its id stays in the supervisor until it has stopped; it is just no longer
                 // listed. Then its slot is freed ([`Daemon::free_removed`]).
-                self.supervisor
-                    .handle_stop(now, id, "stopped by reload: unit file removed");
+                self.supervisor.handle_stop(
+                    now,
+                    id,
+                    reload("stopped by reload: unit file removed"),
+                );
                 self.removed.push(id);
             }
         }
@@ -111,11 +109,14 @@ impl Daemon {
         }
         for id in to_start {
             self.supervisor
-                .handle_start(now, id, "started by reload: new unit");
+                .handle_start(now, id, reload("started by reload: new unit"));
         }
         for id in to_restart {
-            self.supervisor
-                .handle_restart(now, id, "restarted by reload: unit file changed");
+            self.supervisor.handle_restart(
+                now,
+                id,
+                reload("restarted by reload: unit file changed"),
+            );
         }
         for list in [
             &mut changes.started,

@@ -2,7 +2,7 @@
 
 use crate::control::{ExitInfo, MemoryInfo, UnitInfo};
 use crate::process::GroupMemory;
-use crate::supervisor::{ExitStatus, State, UnitStatus};
+use crate::supervisor::{ExitStatus, ReasonKind, State, UnitStatus};
 use crate::time::{rfc3339, wall_clock};
 use crate::unit::{Unit, UnitErrors};
 use std::time::{Instant, SystemTime};
@@ -56,6 +56,7 @@ pub fn unit_info(
             },
             at: clocks.format(exit.at),
             reason: exit.reason.clone(),
+            kind: exit.kind.to_string(),
         }),
         memory: MemoryInfo {
             rss: memory.rss,
@@ -63,6 +64,7 @@ pub fn unit_info(
         },
         description: unit.description.clone(),
         reason: status.reason.clone(),
+        reason_kind: status.reason_kind.to_string(),
         enabled: unit.enabled,
         command: unit.argv.clone(),
         next_start: status.next_start.map(|at| clocks.format(at)),
@@ -91,6 +93,7 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         memory: MemoryInfo::default(),
         description: None,
         reason: format!("unit file {} is invalid", broken.path.display()),
+        reason_kind: ReasonKind::InvalidUnitFile.to_string(),
         enabled: false,
         command: Vec::new(),
         next_start: None,

@@ -65,7 +65,7 @@ impl Daemon {
                         info.logs = log.last_lines();
                         info.log_error = log.error();
                     }
-                    info.status_text = self.checks.status_text.get(id).cloned();
+                    info.status_text = self.supervisor.status_text(*id).map(str::to_string);
                     info.last_reload = self.last_reload(*id, clocks);
                     info
                 }

@@ -90,6 +90,7 @@ mod tests {
             starts,
             last_exit: None,
             reason: "exited with code 1".into(),
+            reason_kind: crate::supervisor::ReasonKind::Exited,
             next_start: None,
             paused: None,
         }

@@ -10,29 +10,11 @@
 //! after every event by [`Supervisor::settle`]. The graph has no cycles (the unit loader refuses
 //! them); the core only makes sure a cycle could not loop it forever.
 
-use super::{Action, State, Supervisor, UnitId};
+use super::record::Stop;
+use super::{Action, Reason, ReasonKind, State, Supervisor, UnitId};
 use std::time::Instant;
 
 impl Supervisor {
-    /// Sets what unit `id` requires and starts after (ids of units already added).
-    pub fn set_deps(&mut self, id: UnitId, requires: Vec<UnitId>, after: Vec<UnitId>) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        unit.requires = requires;
-        unit.after = after;
-    }
-
-    /// Sets the units that unit `id` wants (ids of units already added).
-    pub fn set_wants(&mut self, id: UnitId, wants: Vec<UnitId>) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        unit.wants = wants;
-    }
-
     /// Every unit once, each after the units it requires or starts after.
     pub fn start_order(&self) -> Vec<UnitId> {
         // 0: not seen, 1: in progress (a cycle stops here), 2: placed.
@@ -47,9 +29,14 @@ impl Supervisor {
                 }
                 mark[id] = 1;
                 let unit = &self.units[id];
-                let dep = (unit.requires.iter().chain(&unit.after).chain(&unit.wants))
-                    .nth(*next)
-                    .copied();
+                let dep = (unit
+                    .config
+                    .requires
+                    .iter()
+                    .chain(&unit.config.after)
+                    .chain(&unit.config.wants))
+                .nth(*next)
+                .copied();
                 *next += 1;
                 match dep {
                     Some(dep) if dep < mark.len() && mark[dep] == 0 => stack.push((dep, 0)),
@@ -66,7 +53,8 @@ impl Supervisor {
     }
 
     /// Starts `ids` (boot): in dependency order, so `after` sees what it is ordered after.
-    pub fn handle_start_all(&mut self, now: Instant, ids: &[UnitId], reason: &str) {
+    pub fn handle_start_all(&mut self, now: Instant, ids: &[UnitId], reason: impl Into<Reason>) {
+        let reason: Reason = reason.into();
         let mut wanted = vec![false; self.units.len()];
         for &id in ids {
             if let Some(slot) = wanted.get_mut(id) {
@@ -75,7 +63,7 @@ impl Supervisor {
         }
         for id in self.start_order() {
             if wanted[id] {
-                self.handle_start(now, id, reason);
+                self.handle_start(now, id, reason.clone());
             }
         }
     }
@@ -89,7 +77,8 @@ impl Supervisor {
         let Some(unit) = self.units.get(id) else {
             return;
         };
-        let reason = format!("started as a requirement of {}", unit.name);
+        let reason = format!("started as a requirement of {}", unit.config.name);
+        let reason = Reason::new(ReasonKind::Dependency, reason);
         // Depth first, requirements before what requires them; `seen` also ends a cycle.
         let mut seen = vec![false; self.units.len()];
         let mut order = Vec::new();
@@ -97,7 +86,14 @@ impl Supervisor {
         seen[id] = true;
         while let Some(&mut (current, ref mut next)) = stack.last_mut() {
             let unit = &self.units[current];
-            match unit.requires.iter().chain(&unit.wants).nth(*next).copied() {
+            match unit
+                .config
+                .requires
+                .iter()
+                .chain(&unit.config.wants)
+                .nth(*next)
+                .copied()
+            {
                 Some(required) => {
                     *next += 1;
                     if !seen[required] {
@@ -115,16 +111,17 @@ impl Supervisor {
         }
         for required in order {
             if self.units[required].state == State::Inactive {
-                self.handle_start(now, required, &reason);
+                self.handle_start(now, required, reason.clone());
             }
         }
     }
 
     /// Stops every unit (shutdown): dependents first, each unit's signal held until what
     /// depends on it is down.
-    pub fn handle_stop_all(&mut self, now: Instant, reason: &str) {
+    pub fn handle_stop_all(&mut self, now: Instant, reason: impl Into<Reason>) {
+        let reason: Reason = reason.into();
         for id in self.start_order().into_iter().rev() {
-            self.handle_stop(now, id, reason);
+            self.handle_stop(now, id, reason.clone());
         }
     }
 
@@ -134,24 +131,24 @@ impl Supervisor {
         let unit = &self.units[id];
         let mut waiting = Vec::new();
         let mut blocked = false;
-        for &req in &unit.requires {
+        for &req in &unit.config.requires {
             let other = &self.units[req];
             if other.state != State::Running {
-                waiting.push(format!("{} ({})", other.name, other.state));
+                waiting.push(format!("{} ({})", other.config.name, other.state));
                 blocked |= other.state == State::Failed;
             }
         }
-        for &before in &unit.after {
+        for &before in &unit.config.after {
             let other = &self.units[before];
             if other.state == State::Starting {
-                waiting.push(format!("{} (starting)", other.name));
+                waiting.push(format!("{} (starting)", other.config.name));
             }
         }
         // A wanted unit held by a failed requirement of its own may never start: not waited for.
-        for &wanted in &unit.wants {
+        for &wanted in &unit.config.wants {
             let other = &self.units[wanted];
-            if other.state == State::Starting && !other.blocked {
-                waiting.push(format!("{} (starting)", other.name));
+            if other.state == State::Starting && !other.is_blocked() {
+                waiting.push(format!("{} (starting)", other.config.name));
             }
         }
         (!waiting.is_empty()).then(|| (format!("waiting for {}", waiting.join(", ")), blocked))
@@ -159,17 +156,17 @@ impl Supervisor {
 
     /// Stops a unit that has a process (`starting` or `running`): first the units that require
     /// it, then, once they are down, the unit itself (see [`Supervisor::settle`]).
-    pub(super) fn request_stop(&mut self, now: Instant, id: UnitId, reason: String) {
+    pub(super) fn request_stop(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         // `stopping` first: a dependent that (wrongly) leads back here finds it stopping.
-        unit.signal_pending = true;
-        unit.escalated = false;
-        unit.deadline = None;
-        unit.stop_reason = reason.clone();
+        unit.timers.clear();
+        unit.stop = Some(Stop {
+            signal_pending: true,
+            ..Stop::new(reason.clone())
+        });
         unit.set_state(now, State::Stopping, reason.clone());
-        self.stop_dependents(now, id, &reason);
+        self.stop_dependents(now, id, &reason.text);
         if !self.is_stop_held(id) {
-            self.units[id].signal_pending = false;
             self.begin_stop(now, id, reason);
         }
     }
@@ -177,28 +174,27 @@ impl Supervisor {
     /// Unit `id` is going down (`why`): every unit that requires it and runs is stopped, to be
     /// started again once `id` is ready again (held until then).
     pub(super) fn stop_dependents(&mut self, now: Instant, id: UnitId, why: &str) {
-        let name = self.units[id].name.clone();
+        let name = self.units[id].config.name.clone();
         let reason = format!("required unit {name} is going down: {why}");
+        let reason = Reason::new(ReasonKind::Dependency, reason);
         let back = format!("started again: required unit {name} is back");
+        let back = Reason::new(ReasonKind::Dependency, back);
         for dep in 0..self.units.len() {
-            if dep == id || !self.units[dep].requires.contains(&id) {
+            if dep == id || !self.units[dep].config.requires.contains(&id) {
                 continue;
             }
             self.publishing(dep, |sup| {
                 let unit = &mut sup.units[dep];
                 match unit.state {
-                    State::Starting if unit.held => {}
+                    State::Starting if unit.hold.is_some() => {}
                     State::Starting if unit.pid.is_none() => {
-                        unit.stop_pending = true;
-                        unit.stop_reason = reason.clone();
-                        unit.start_after_stop = true;
-                        unit.start_reason = back.clone();
+                        unit.pending_stop = Some(reason.clone());
+                        unit.then_start = Some(back.clone());
                     }
                     State::Starting | State::Running => {
                         sup.request_stop(now, dep, reason.clone());
                         let unit = &mut sup.units[dep];
-                        unit.start_after_stop = true;
-                        unit.start_reason = back.clone();
+                        unit.then_start = Some(back.clone());
                     }
                     _ => {}
                 }
@@ -212,8 +208,8 @@ impl Supervisor {
         self.units.iter().enumerate().any(|(other, unit)| {
             other != id
                 && unit.pid.is_some()
-                && (unit.requires.contains(&id)
-                    || ((unit.after.contains(&id) || unit.wants.contains(&id))
+                && (unit.config.requires.contains(&id)
+                    || ((unit.config.after.contains(&id) || unit.config.wants.contains(&id))
                         && unit.state == State::Stopping))
         })
     }
@@ -221,7 +217,11 @@ impl Supervisor {
     /// After every event: release held starts whose dependencies are there, refresh the reason
     /// of those still waiting, and send the stop signals that waited for dependents.
     pub(super) fn settle(&mut self, now: Instant) {
-        if !self.units.iter().any(|u| u.held || u.signal_pending) {
+        if !self
+            .units
+            .iter()
+            .any(|u| u.hold.is_some() || u.is_signal_pending())
+        {
             return;
         }
         // Each pass releases or signals at least one unit, or ends; no unit does either twice.
@@ -229,30 +229,33 @@ impl Supervisor {
             let mut progressed = false;
             for id in 0..self.units.len() {
                 let unit = &self.units[id];
-                if unit.held && unit.state == State::Starting {
+                if unit.hold.is_some() && unit.state == State::Starting {
                     let blockers = self.start_blockers(id);
                     self.publishing(id, |sup| {
                         let unit = &mut sup.units[id];
                         match blockers {
                             Some((waiting, blocked)) => {
-                                unit.reason = waiting;
-                                unit.blocked = blocked;
+                                unit.reason = Reason::new(ReasonKind::Dependency, waiting);
+                                if let Some(hold) = &mut unit.hold {
+                                    hold.blocked = blocked;
+                                }
                             }
                             None => {
-                                unit.held = false;
-                                unit.blocked = false;
-                                unit.reason = std::mem::take(&mut unit.held_reason);
+                                if let Some(hold) = unit.hold.take() {
+                                    unit.reason = hold.reason;
+                                }
                                 sup.actions.push_back(Action::Spawn { unit: id });
                                 progressed = true;
                             }
                         }
                     });
-                } else if unit.signal_pending
+                } else if unit.is_signal_pending()
                     && unit.state == State::Stopping
                     && !self.is_stop_held(id)
+                    && let Some(stop) = &mut self.units[id].stop
                 {
-                    let reason = unit.stop_reason.clone();
-                    self.units[id].signal_pending = false;
+                    stop.signal_pending = false;
+                    let reason = stop.reason.clone();
                     if self.units[id].pid.is_some() {
                         self.publishing(id, |sup| sup.begin_stop(now, id, reason));
                     }

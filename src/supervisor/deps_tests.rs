@@ -29,7 +29,7 @@ pub(super) fn checked(timeout: Duration) -> Checks {
     Checks {
         ready: true,
         ready_timeout: timeout,
-        watchdog: None,
+        ..Checks::default()
     }
 }
 
@@ -38,8 +38,8 @@ fn chat_and_proxy() -> (Harness, UnitId, UnitId) {
     let mut h = Harness::new();
     let chat = h.unit(RestartConfig::default());
     let proxy = h.unit(RestartConfig::default());
-    h.sup.set_checks(chat, checked(Duration::from_secs(30)));
-    h.sup.set_deps(proxy, vec![chat], vec![]);
+    h.configure(chat, |c| c.checks = checked(Duration::from_secs(30)));
+    h.configure(proxy, |c| c.requires = vec![chat]);
     (h, chat, proxy)
 }
 
@@ -71,7 +71,7 @@ fn a_dependent_waits_until_its_requirement_is_ready() {
 fn not_ready_in_time_is_a_failed_start() {
     let mut h = Harness::new();
     let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
-    h.sup.set_checks(id, checked(ms(500)));
+    h.configure(id, |c| c.checks = checked(ms(500)));
     let pid = h.start(id);
     assert_eq!(h.sup.poll_timeout(), Some(h.base + ms(500)));
     assert!(h.step());
@@ -94,7 +94,7 @@ fn not_ready_in_time_is_a_failed_start() {
 fn not_ready_with_policy_never_fails() {
     let mut h = Harness::new();
     let id = h.unit(restart(RestartPolicy::Never, ms(100)));
-    h.sup.set_checks(id, checked(ms(500)));
+    h.configure(id, |c| c.checks = checked(ms(500)));
     h.start(id);
     h.step();
     h.actions();
@@ -109,11 +109,10 @@ fn not_ready_with_policy_never_fails() {
 #[test]
 fn a_failed_requirement_blocks_its_dependents() {
     let (mut h, chat, proxy) = chat_and_proxy();
-    h.sup.set_config(
-        chat,
-        restart(RestartPolicy::Never, ms(100)),
-        Default::default(),
-    );
+    h.configure(chat, |c| {
+        c.restart = restart(RestartPolicy::Never, ms(100));
+        c.stop = Default::default();
+    });
     h.sup.handle_start_all(h.now, &[chat, proxy], "boot");
     h.actions();
     h.spawned(chat);
@@ -201,8 +200,8 @@ fn shutdown_stops_in_reverse_dependency_order() {
     let a = h.unit(RestartConfig::default());
     let b = h.unit(RestartConfig::default());
     let c = h.unit(RestartConfig::default());
-    h.sup.set_deps(b, vec![a], vec![]);
-    h.sup.set_deps(c, vec![], vec![b]);
+    h.configure(b, |c| c.requires = vec![a]);
+    h.configure(c, |c| c.after = vec![b]);
     assert_eq!(h.sup.start_order(), vec![a, b, c]);
     h.sup.handle_start_all(h.now, &[c, b, a], "boot");
     // a is spawned; c starts after b, which waits for a.
@@ -253,13 +252,12 @@ fn unhealthy_restarts_with_the_reason() {
 fn the_watchdog_restarts_a_silent_unit() {
     let mut h = Harness::new();
     let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
-    h.sup.set_checks(
-        id,
-        Checks {
+    h.configure(id, |c| {
+        c.checks = Checks {
             watchdog: Some(Duration::from_secs(1)),
             ..Checks::default()
-        },
-    );
+        }
+    });
     h.start(id);
     assert_eq!(h.sup.poll_timeout(), Some(h.base + Duration::from_secs(1)));
     h.now += ms(800);
@@ -275,7 +273,7 @@ fn the_watchdog_restarts_a_silent_unit() {
 fn reloading_is_running_but_not_ready() {
     let mut h = Harness::new();
     let id = h.unit(RestartConfig::default());
-    h.sup.set_checks(id, checked(Duration::from_secs(5)));
+    h.configure(id, |c| c.checks = checked(Duration::from_secs(5)));
     h.start(id);
     h.sup.handle_ready(h.now, id);
     h.sup.handle_reloading(h.now, id);
@@ -293,8 +291,8 @@ fn starting_a_unit_starts_its_inactive_requirements_first() {
     let db = h.unit(RestartConfig::default());
     let chat = h.unit(RestartConfig::default());
     let proxy = h.unit(RestartConfig::default());
-    h.sup.set_deps(chat, vec![db], vec![]);
-    h.sup.set_deps(proxy, vec![chat], vec![]);
+    h.configure(chat, |c| c.requires = vec![db]);
+    h.configure(proxy, |c| c.requires = vec![chat]);
     h.sup.handle_start_requirements(h.now, proxy);
     h.sup.handle_start(h.now, proxy, "started by operator");
     // db first (nothing to wait for), chat and proxy held until what they require runs.
@@ -312,7 +310,7 @@ fn a_failed_requirement_is_not_started_by_its_dependent() {
     let mut h = Harness::new();
     let db = h.unit(restart(RestartPolicy::Never, ms(100)));
     let app = h.unit(RestartConfig::default());
-    h.sup.set_deps(app, vec![db], vec![]);
+    h.configure(app, |c| c.requires = vec![db]);
     h.start(db);
     h.exit(db, ExitStatus::Code(7));
     assert_eq!(h.state(db), State::Failed);

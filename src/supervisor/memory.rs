@@ -1,7 +1,7 @@
 //! Memory events: samples checked against the unit's limits, and restarts svcd decides on
 //! (a limit, the host's swap policy).
 
-use super::{State, Supervisor, UnitId};
+use super::{Reason, ReasonKind, State, Supervisor, UnitId};
 use crate::unit::duration::format_size;
 use std::time::Instant;
 
@@ -12,23 +12,11 @@ use super::record::MemoryLimits;
 pub const SAMPLES_OVER_LIMIT: u32 = 2;
 
 impl Supervisor {
-    /// Sets the unit's memory limits (at load and reload); samples are checked against them.
-    pub fn set_memory_limits(&mut self, id: UnitId, limits: MemoryLimits) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        unit.limits = limits;
-        if limits == MemoryLimits::default() {
-            unit.over_limit = 0;
-        }
-    }
-
     /// The unit's memory limits.
     pub fn memory_limits(&self, id: UnitId) -> MemoryLimits {
         self.units
             .get(id)
-            .map(|unit| unit.limits)
+            .map(|unit| unit.config.memory)
             .unwrap_or_default()
     }
 
@@ -44,7 +32,7 @@ impl Supervisor {
             return;
         };
         let live = matches!(unit.state, State::Starting | State::Running) && unit.pid.is_some();
-        let over = match (unit.limits.max, unit.limits.swap_max) {
+        let over = match (unit.config.memory.max, unit.config.memory.swap_max) {
             (Some(max), _) if rss > max => Some(("rss", rss, max)),
             (_, Some(max)) if swap > max => Some(("swap", swap, max)),
             _ => None,
@@ -61,7 +49,7 @@ impl Supervisor {
                 format_size(used),
                 format_size(max)
             );
-            self.handle_restart_for(now, id, &reason);
+            self.restart_for(now, id, Reason::new(ReasonKind::MemoryLimit, reason));
         }
     }
 
@@ -72,15 +60,20 @@ impl Supervisor {
     /// the reason. Nothing happens unless the unit has a process that is not already being
     /// stopped.
     pub fn handle_restart_for(&mut self, now: Instant, id: UnitId, reason: &str) {
+        self.restart_for(now, id, Reason::new(ReasonKind::MemoryPressure, reason));
+    }
+
+    /// [`Supervisor::handle_restart_for`], for any reason.
+    fn restart_for(&mut self, now: Instant, id: UnitId, reason: Reason) {
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             if !matches!(unit.state, State::Starting | State::Running)
                 || unit.pid.is_none()
-                || unit.stop_pending
+                || unit.pending_stop.is_some()
             {
                 return;
             }
-            sup.fail_stop(now, id, reason.to_string());
+            sup.fail_stop(now, id, reason);
         });
     }
 }

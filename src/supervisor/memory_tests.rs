@@ -8,7 +8,7 @@ const M: u64 = 1 << 20;
 
 fn limited(h: &mut Harness, max: Option<u64>, swap_max: Option<u64>) -> UnitId {
     let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
-    h.sup.set_memory_limits(id, MemoryLimits { max, swap_max });
+    h.configure(id, |c| c.memory = MemoryLimits { max, swap_max });
     id
 }
 
@@ -51,13 +51,12 @@ fn two_samples_in_a_row_over_max_restart() {
 fn with_policy_never_a_memory_restart_leaves_the_unit_failed() {
     let mut h = Harness::new();
     let id = h.unit(restart(RestartPolicy::Never, ms(100)));
-    h.sup.set_memory_limits(
-        id,
-        MemoryLimits {
+    h.configure(id, |c| {
+        c.memory = MemoryLimits {
             max: Some(200 * M),
             swap_max: None,
-        },
-    );
+        }
+    });
     let pid = h.start(id);
     h.sup.handle_memory_sample(h.now, id, 212 * M, 0);
     h.sup.handle_memory_sample(h.now, id, 212 * M, 0);

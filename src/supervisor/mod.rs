@@ -8,17 +8,22 @@
 //!
 //! Commands (rows: current state; `·` = nothing happens):
 //!
-//! | state               | start                  | stop                        | restart              |
-//! | ------------------- | ---------------------- | --------------------------- | -------------------- |
-//! | inactive            | spawn                  | ·                           | spawn                |
-//! | failed              | spawn                  | → inactive                  | spawn                |
-//! | backoff             | cancel timer, spawn    | cancel timer, → inactive    | cancel timer, spawn  |
-//! | starting (no pid)   | · (¹)                  | stop once spawned           | stop once spawned, then spawn |
-//! | starting / running  | ·                      | → stopping                  | → stopping, then spawn |
-//! | stopping            | spawn after the exit   | keep stopping, forget start | spawn after the exit |
+//! | state | start | stop | restart |
+//! | --- | --- | --- | --- |
+//! | inactive | spawn | · | spawn |
+//! | failed | spawn | → inactive | spawn |
+//! | backoff | spawn | → inactive | spawn |
+//! | starting, held by its dependencies | · | → inactive | spawn |
+//! | starting, spawn not reported yet | · | stop once spawned | stop once spawned, then spawn |
+//! | the same, a stop pending | spawn after the stop | stop once spawned | stop once spawned, then spawn |
+//! | starting (a process, not ready) | · | → stopping | → stopping, then spawn |
+//! | running | · | → stopping | → stopping, then spawn |
+//! | stopping | spawn after the stop | keep stopping, forget start | spawn after the stop |
 //!
-//! (¹) If a stop is already pending there, start asks for a spawn after that stop, exactly as
-//! start does while stopping: the last command wins, and the unit ends up running.
+//! The table is [`table::COMMANDS`], from which this one is generated (a test keeps them
+//! equal). A spawn or a move to `inactive` cancels the unit's timers (a backoff's next start).
+//! With a stop pending, start asks for a spawn after that stop, exactly as start does while
+//! stopping: the last command wins, and the unit ends up running.
 //!
 //! Every spawn an operator asks for (start, restart, the start half of either) forgets the
 //! backoff and the start-limit history, so a unit that hit its limit can always be started by
@@ -37,34 +42,47 @@
 mod backoff;
 #[cfg(test)]
 mod command_tests;
+mod config;
 mod deps;
 #[cfg(test)]
 mod deps_tests;
+#[cfg(test)]
+mod health_tests;
 mod memory;
 #[cfg(test)]
 mod memory_tests;
 mod readiness;
+mod reason;
+#[cfg(test)]
+mod reason_tests;
 mod record;
 #[cfg(test)]
 mod shutdown_tests;
 #[cfg(test)]
 mod slot_tests;
 mod state;
+mod table;
+#[cfg(test)]
+mod table_tests;
 #[cfg(test)]
 mod tests;
+mod timers;
 mod transitions;
 #[cfg(test)]
 mod wants_tests;
 
 pub use backoff::fmt_duration;
-pub use readiness::Checks;
+pub use config::{Checks, UnitConfig};
+pub use reason::{Reason, ReasonKind};
 pub use record::MemoryLimits;
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
-use crate::unit::{RestartConfig, RestartPolicy, StopConfig};
+use crate::unit::RestartPolicy;
 use record::Record;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+use table::Command;
+use timers::Timer;
 
 /// SIGKILL's number; Linux and every other Unix agree on it.
 const SIGKILL: i32 = 9;
@@ -93,16 +111,12 @@ impl Supervisor {
         Supervisor::default()
     }
 
-    /// Adds a unit in state `inactive` (since `now`); returns its id: a vacant slot's (see
-    /// [`Supervisor::remove_unit`]), else the next one (ids are dense, from 0).
-    pub fn add_unit(
-        &mut self,
-        now: Instant,
-        name: &str,
-        restart: RestartConfig,
-        stop: StopConfig,
-    ) -> UnitId {
-        let record = Record::new(now, name, restart, stop);
+    /// Adds a unit in state `inactive` (since `now`) with its whole `config`; returns its id: a
+    /// vacant slot's (see [`Supervisor::remove_unit`]), else the next one (ids are dense,
+    /// from 0). Dependencies name ids already added; add the others with
+    /// [`Supervisor::update_unit`] once they have ids.
+    pub fn add_unit(&mut self, now: Instant, config: UnitConfig) -> UnitId {
+        let record = Record::new(now, config);
         match self.free.pop() {
             Some(id) => {
                 self.units[id] = record;
@@ -113,6 +127,32 @@ impl Supervisor {
                 self.units.len() - 1
             }
         }
+    }
+
+    /// Replaces the whole config of unit `id` (a reload). It applies from the next decision
+    /// on: a running backoff timer or stop deadline keeps its time, checks apply from the next
+    /// run, and a unit that no longer has a start limit forgets its start history.
+    pub fn update_unit(&mut self, id: UnitId, config: UnitConfig) {
+        let Some(unit) = self.units.get_mut(id) else {
+            debug_assert!(false, "unknown unit {id}");
+            return;
+        };
+        if config.restart.limit.is_none() {
+            unit.start_history.clear();
+        }
+        if config.memory == MemoryLimits::default() {
+            unit.over_limit = 0;
+        }
+        unit.config = config;
+    }
+
+    /// The config of unit `id`, as last added or updated.
+    ///
+    /// # Panics
+    ///
+    /// If `id` was not returned by [`Supervisor::add_unit`].
+    pub fn config(&self, id: UnitId) -> &UnitConfig {
+        &self.units[id].config
     }
 
     /// Frees the slot of a unit that is gone from the unit files, once it is down (`inactive`
@@ -127,100 +167,30 @@ impl Supervisor {
         if !down || self.free.contains(&id) {
             return false;
         }
-        self.units[id] = Record::new(now, "", RestartConfig::default(), StopConfig::default());
+        self.units[id] = Record::new(now, UnitConfig::named(""));
         self.free.push(id);
         // No live unit may keep the id in its dependencies: the slot may be someone else's.
         for unit in &mut self.units {
-            unit.requires.retain(|&r| r != id);
-            unit.after.retain(|&a| a != id);
+            unit.config.requires.retain(|&r| r != id);
+            unit.config.after.retain(|&a| a != id);
         }
         true
     }
 
-    /// Operator (or boot) asks for the unit to run.
-    pub fn handle_start(&mut self, now: Instant, id: UnitId, reason: &str) {
-        self.publishing(id, |sup| {
-            let unit = &mut sup.units[id];
-            match unit.state {
-                State::Inactive | State::Failed | State::Backoff => {
-                    sup.operator_spawn(now, id, reason.to_string())
-                }
-                State::Starting if unit.stop_pending => {
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
-                }
-                State::Starting | State::Running => {}
-                State::Stopping => {
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
-                }
-            }
-        });
-        self.settle(now);
+    /// Operator (or boot) asks for the unit to run. What that does in each state: the table
+    /// above ([`table::COMMANDS`]).
+    pub fn handle_start(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
+        self.command(now, id, Command::Start, reason.into());
     }
 
     /// Operator (or shutdown) asks for the unit to stop.
-    pub fn handle_stop(&mut self, now: Instant, id: UnitId, reason: &str) {
-        self.publishing(id, |sup| {
-            let unit = &mut sup.units[id];
-            match unit.state {
-                State::Inactive => {}
-                State::Failed | State::Backoff => {
-                    unit.deadline = None;
-                    unit.clear_intents();
-                    unit.set_state(now, State::Inactive, reason);
-                }
-                State::Starting if unit.held => {
-                    unit.clear_intents();
-                    unit.set_state(now, State::Inactive, reason);
-                }
-                State::Starting if unit.pid.is_none() => {
-                    // Nothing to signal yet; the daemon is spawning it right now.
-                    unit.stop_pending = true;
-                    unit.start_after_stop = false;
-                    unit.stop_reason = reason.to_string();
-                }
-                State::Starting | State::Running => sup.request_stop(now, id, reason.to_string()),
-                State::Stopping => {
-                    // The signals already sent stand; only the intent and its words change.
-                    unit.start_after_stop = false;
-                    unit.failure = None;
-                    unit.stop_reason = reason.to_string();
-                    unit.reason = reason.to_string();
-                }
-            }
-        });
-        self.settle(now);
+    pub fn handle_stop(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
+        self.command(now, id, Command::Stop, reason.into());
     }
 
     /// Operator asks for stop-then-start.
-    pub fn handle_restart(&mut self, now: Instant, id: UnitId, reason: &str) {
-        self.publishing(id, |sup| {
-            let unit = &mut sup.units[id];
-            match unit.state {
-                State::Inactive | State::Failed | State::Backoff => {
-                    sup.operator_spawn(now, id, reason.to_string())
-                }
-                State::Starting if unit.held => sup.operator_spawn(now, id, reason.to_string()),
-                State::Starting if unit.pid.is_none() => {
-                    unit.stop_pending = true;
-                    unit.stop_reason = reason.to_string();
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
-                }
-                State::Starting | State::Running => {
-                    sup.request_stop(now, id, reason.to_string());
-                    let unit = &mut sup.units[id];
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
-                }
-                State::Stopping => {
-                    unit.start_after_stop = true;
-                    unit.start_reason = reason.to_string();
-                }
-            }
-        });
-        self.settle(now);
+    pub fn handle_restart(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
+        self.command(now, id, Command::Restart, reason.into());
     }
 
     /// The daemon performed `Action::Spawn` and the process runs as `pid` (its own group leader).
@@ -237,15 +207,16 @@ impl Supervisor {
             }
             unit.pid = Some(pid);
             unit.spawned_at = Some(now);
-            if unit.stop_pending {
+            if let Some(reason) = unit.pending_stop.take() {
                 // Never shown as running: a waiter for "running" must not see a doomed run.
-                unit.stop_pending = false;
-                let start_after_stop = unit.start_after_stop;
-                let reason = unit.stop_reason.clone();
+                let then_start = unit.then_start.take();
                 sup.begin_stop(now, id, reason);
-                sup.units[id].start_after_stop = start_after_stop;
-            } else if unit.ready_check {
-                unit.deadline = now.checked_add(unit.ready_timeout);
+                sup.units[id].then_start = then_start;
+            } else if unit.config.checks.ready {
+                unit.timers.set(
+                    Timer::Ready,
+                    now.checked_add(unit.config.checks.ready_timeout),
+                );
             } else {
                 let reason = std::mem::take(&mut unit.reason);
                 sup.become_ready(now, id, reason);
@@ -266,15 +237,11 @@ impl Supervisor {
                 debug_assert!(false, "spawn failure for unit {id} in {}", unit.state);
                 return;
             }
-            let reason = format!("spawn failed: {error}");
-            unit.last_exit = Some(Exit {
-                status: None,
-                at: now,
-                reason: reason.clone(),
-            });
-            if unit.stop_pending {
-                sup.finish_stop(now, id);
-            } else if unit.restart.policy == RestartPolicy::Never {
+            let reason = Reason::new(ReasonKind::SpawnFailed, format!("spawn failed: {error}"));
+            unit.last_exit = Some(Exit::new(None, now, reason.clone()));
+            if let Some(stop) = unit.pending_stop.take() {
+                sup.finish_stop(now, id, stop);
+            } else if unit.config.restart.policy == RestartPolicy::Never {
                 unit.set_state(now, State::Failed, reason);
             } else {
                 sup.schedule_restart(now, id, true);
@@ -298,11 +265,12 @@ impl Supervisor {
                 return;
             };
             unit.paused = None;
+            unit.status_text = None;
             let uptime = unit
                 .spawned_at
                 .take()
                 .map(|at| now.saturating_duration_since(at));
-            unit.deadline = None;
+            unit.timers.clear();
             sup.actions.push_back(Action::Signal {
                 unit: id,
                 pgid: pid,
@@ -310,45 +278,44 @@ impl Supervisor {
             });
             let unit = &mut sup.units[id];
             if unit.state == State::Stopping {
-                let reason = if unit.escalated {
-                    format!("{status} after stop timeout")
+                let stop = unit.stop.take();
+                let escalated = stop.as_ref().is_some_and(|stop| stop.escalated);
+                let reason = if escalated {
+                    Reason::new(
+                        ReasonKind::StopTimeout,
+                        format!("{status} after stop timeout"),
+                    )
                 } else {
-                    status.to_string()
+                    status.reason()
                 };
-                if !unit.start_after_stop
-                    && let Some(failure) = unit.failure.take()
+                let (stop_reason, failure) = match stop {
+                    Some(stop) => (stop.reason, stop.failure),
+                    // Never: `stopping` always has its stop.
+                    None => (reason.clone(), None),
+                };
+                if unit.then_start.is_none()
+                    && let Some(failure) = failure
                 {
                     // A stop svcd decided on (memory limit, health check, ready timeout): a
                     // failure for the policy, as a crash is.
-                    unit.last_exit = Some(Exit {
-                        status: Some(status),
-                        at: now,
-                        reason: format!("{failure}; {reason}"),
-                    });
-                    if uptime.is_some_and(|up| up >= unit.restart.reset_after) {
+                    let words = format!("{failure}; {reason}");
+                    unit.last_exit = Some(Exit::new(Some(status), now, failure.reworded(words)));
+                    if uptime.is_some_and(|up| up >= unit.config.restart.reset_after) {
                         unit.crashes = 0;
                     }
                     sup.after_failure(now, id, failure);
                     return;
                 }
-                unit.last_exit = Some(Exit {
-                    status: Some(status),
-                    at: now,
-                    reason,
-                });
-                sup.finish_stop(now, id);
+                unit.last_exit = Some(Exit::new(Some(status), now, reason));
+                sup.finish_stop(now, id, stop_reason);
                 return;
             }
             // Nobody asked for this exit: a crash, or a normal end, as the policy sees it.
-            unit.last_exit = Some(Exit {
-                status: Some(status),
-                at: now,
-                reason: status.to_string(),
-            });
-            if uptime.is_some_and(|up| up >= unit.restart.reset_after) {
+            unit.last_exit = Some(Exit::new(Some(status), now, status.reason()));
+            if uptime.is_some_and(|up| up >= unit.config.restart.reset_after) {
                 unit.crashes = 0;
             }
-            let restart = match unit.restart.policy {
+            let restart = match unit.config.restart.policy {
                 RestartPolicy::Always => true,
                 RestartPolicy::OnFailure => !status.is_success(),
                 RestartPolicy::Never => false,
@@ -356,10 +323,10 @@ impl Supervisor {
             if restart {
                 sup.schedule_restart(now, id, false);
             } else if status.is_success() {
-                unit.set_state(now, State::Inactive, status.to_string());
+                unit.set_state(now, State::Inactive, status.reason());
             } else {
-                let reason = format!("{status}; restart policy is {}", unit.restart.policy);
-                unit.set_state(now, State::Failed, reason);
+                let words = format!("{status}; restart policy is {}", unit.config.restart.policy);
+                unit.set_state(now, State::Failed, Reason::new(status.kind(), words));
             }
             sup.stop_dependents(now, id, &status.to_string());
         });
@@ -377,7 +344,7 @@ impl Supervisor {
             // Too far to represent: as good as no deadline.
             self.shutdown_deadline = now.checked_add(timeout);
         }
-        self.handle_stop_all(now, reason);
+        self.handle_stop_all(now, Reason::new(ReasonKind::Shutdown, reason));
     }
 
     /// The shutdown deadline, while it is still to come (for the daemon's own last steps).
@@ -419,8 +386,8 @@ impl Supervisor {
             };
             let before = exit.reason.clone();
             exit.reason = format!("{before}; {note}");
-            if unit.reason.contains(&before) {
-                unit.reason = unit.reason.replacen(&before, &exit.reason, 1);
+            if unit.reason.text.contains(&before) {
+                unit.reason.text = unit.reason.text.replacen(&before, &exit.reason, 1);
             }
         });
     }
@@ -432,41 +399,58 @@ impl Supervisor {
             self.kill_everything(now);
         }
         for id in 0..self.units.len() {
-            if self.units[id].deadline.is_none_or(|at| at > now) {
-                continue;
+            // One timer per round: what the first one does (a stop, a spawn) may disarm the
+            // others, as their deadlines belong to the state it left.
+            while let Some(timer) = self.units[id].timers.take_due(now) {
+                self.publishing(id, |sup| sup.fire(now, id, timer));
             }
-            self.publishing(id, |sup| {
-                let unit = &mut sup.units[id];
-                unit.deadline = None;
-                match (unit.state, unit.pid) {
-                    (State::Backoff, _) => sup.auto_spawn(now, id),
-                    (State::Starting, Some(_)) => {
-                        let limit = fmt_duration(unit.ready_timeout);
-                        let reason = match unit.ready_note.take() {
-                            Some(note) => format!("not ready within {limit}: {note}"),
-                            None => format!("not ready within {limit}"),
-                        };
-                        sup.fail_stop(now, id, reason);
-                    }
-                    (State::Running, Some(_)) => {
-                        let limit = unit.watchdog.map(fmt_duration).unwrap_or_default();
-                        sup.fail_stop(now, id, format!("watchdog: no WATCHDOG=1 within {limit}"));
-                    }
-                    (State::Stopping, Some(pid)) => {
-                        // Keep waiting for the exit without a new deadline: SIGKILL cannot be
-                        // caught, and a process stuck in the kernel is not helped by retrying.
-                        unit.escalated = true;
-                        sup.actions.push_back(Action::Signal {
-                            unit: id,
-                            pgid: pid,
-                            signal: SIGKILL,
-                        });
-                    }
-                    _ => {}
-                }
-            });
         }
         self.settle(now);
+    }
+
+    /// Timer `timer` of unit `id` is due. Each kind only means something in its state (with a
+    /// process); anywhere else it is a leftover and does nothing.
+    fn fire(&mut self, now: Instant, id: UnitId, timer: Timer) {
+        let unit = &mut self.units[id];
+        match (timer, unit.state, unit.pid) {
+            (Timer::Restart, State::Backoff, _) => self.auto_spawn(now, id),
+            (Timer::Ready, State::Starting, Some(_)) => {
+                let limit = fmt_duration(unit.config.checks.ready_timeout);
+                let words = match unit.ready_note.take() {
+                    Some(note) => format!("not ready within {limit}: {note}"),
+                    None => format!("not ready within {limit}"),
+                };
+                self.fail_stop(now, id, Reason::new(ReasonKind::ReadyTimeout, words));
+            }
+            (Timer::Watchdog, State::Running, Some(_)) => {
+                let limit = unit
+                    .config
+                    .checks
+                    .watchdog
+                    .map(fmt_duration)
+                    .unwrap_or_default();
+                let words = format!("watchdog: no WATCHDOG=1 within {limit}");
+                self.fail_stop(now, id, Reason::new(ReasonKind::Watchdog, words));
+            }
+            (Timer::Health, State::Running, Some(_)) => {
+                // Re-armed by the verdict: checks never overlap, as the interval is between
+                // the end of one and the start of the next.
+                self.actions.push_back(Action::CheckHealth { unit: id });
+            }
+            (Timer::StopKill, State::Stopping, Some(pid)) => {
+                // Keep waiting for the exit without a new deadline: SIGKILL cannot be caught,
+                // and a process stuck in the kernel is not helped by retrying.
+                if let Some(stop) = &mut unit.stop {
+                    stop.escalated = true;
+                }
+                self.actions.push_back(Action::Signal {
+                    unit: id,
+                    pgid: pid,
+                    signal: SIGKILL,
+                });
+            }
+            _ => {}
+        }
     }
 
     /// The next action for the daemon to perform, in order.
@@ -481,7 +465,7 @@ impl Supervisor {
         let shutdown = self.shutdown_deadline.filter(|_| !self.shutdown_fired);
         self.units
             .iter()
-            .filter_map(|unit| unit.deadline)
+            .filter_map(|unit| unit.timers.next())
             .chain(shutdown)
             .min()
     }
@@ -504,30 +488,17 @@ impl Supervisor {
         self.len() == 0
     }
 
-    /// The unit's name, as given to [`Supervisor::add_unit`].
+    /// The unit's name, as in its config.
     pub fn name(&self, id: UnitId) -> &str {
-        &self.units[id].name
+        &self.units[id].config.name
     }
 
     /// The id of the first unit added as `name` and not removed. A unit removed by a reload
     /// keeps its id until it has stopped, so after a reload that removed and re-added a name
     /// this may be the old unit's: the daemon resolves names through its own listing instead.
     pub fn find(&self, name: &str) -> Option<UnitId> {
-        (0..self.units.len()).find(|id| !self.free.contains(id) && self.units[*id].name == name)
-    }
-
-    /// Replaces a unit's restart and stop settings (after a reload). They apply from the next
-    /// decision on: a running backoff timer or stop deadline keeps its time.
-    pub fn set_config(&mut self, id: UnitId, restart: RestartConfig, stop: StopConfig) {
-        let Some(unit) = self.units.get_mut(id) else {
-            debug_assert!(false, "unknown unit {id}");
-            return;
-        };
-        if restart.limit.is_none() {
-            unit.start_history.clear();
-        }
-        unit.restart = restart;
-        unit.stop = stop;
+        (0..self.units.len())
+            .find(|id| !self.free.contains(id) && self.units[*id].config.name == name)
     }
 
     /// Runs `change` on unit `id` and queues one `Publish` if its visible status differs

@@ -1,33 +1,32 @@
 //! One unit's supervision record: its visible status plus the bookkeeping behind it.
 
+use super::config::UnitConfig;
+use super::reason::{Reason, ReasonKind};
 use super::state::{Exit, State, UnitStatus};
-use crate::unit::{RestartConfig, StopConfig};
+use super::timers::{Timer, Timers};
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Everything the core knows about one unit.
 #[derive(Debug)]
 pub(super) struct Record {
-    /// For messages and lookup by the daemon; the core itself only uses ids.
-    pub name: String,
-    pub restart: RestartConfig,
-    pub stop: StopConfig,
+    /// The unit's settings, as last added or updated.
+    pub config: UnitConfig,
 
     pub state: State,
     /// When `state` last changed.
     pub since: Instant,
     /// Why the unit is in `state`, shown by `status`.
-    pub reason: String,
+    pub reason: Reason,
     /// The main process (its own group leader), while one exists.
     pub pid: Option<u32>,
     pub restarts: u32,
     pub starts: u64,
     pub last_exit: Option<Exit>,
 
-    /// The one deadline of the unit; its meaning follows from `state`, as in s6: in `backoff`
-    /// the next start, in `stopping` the moment to escalate to SIGKILL. `None` otherwise, so an
-    /// idle unit never wakes the daemon.
-    pub deadline: Option<Instant>,
+    /// The unit's deadlines, one slot per kind (next start, ready timeout, watchdog, stop
+    /// escalation); none armed for an idle unit, so it never wakes the daemon.
+    pub timers: Timers,
     /// Consecutive crashes (exits the policy restarted, spawn failures): the exponent of the
     /// backoff. Reset by an operator start and by a run that lasted `reset_after`.
     pub crashes: u32,
@@ -39,48 +38,26 @@ pub(super) struct Record {
     /// When the current run began (`handle_spawned`), to measure uptime for `reset_after`.
     pub spawned_at: Option<Instant>,
 
-    /// A stop arrived while starting and no pid existed yet: signal as soon as it is spawned.
-    pub stop_pending: bool,
-    /// A start (or the start half of a restart) arrived while stopping: when the process exits,
-    /// spawn again instead of going inactive.
-    pub start_after_stop: bool,
-    /// The operator's words for that start, used as the reason of the new run.
-    pub start_reason: String,
-    /// The stop's reason, kept for `stop_pending` (the state's reason still says "starting").
-    pub stop_reason: String,
-    /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
-    pub escalated: bool,
+    /// A stop arrived while starting and no pid existed yet, with its words: signal as soon as
+    /// it is spawned.
+    pub pending_stop: Option<Reason>,
+    /// A start (or the start half of a restart) arrived while stopping, with its words (the
+    /// reason of the new run): when the process exits, spawn again instead of going inactive.
+    pub then_start: Option<Reason>,
+    /// In `stopping`: the stop under way.
+    pub stop: Option<Stop>,
 
-    /// Units that must be running (and ready) before this one is spawned.
-    pub requires: Vec<super::UnitId>,
-    /// Units whose start this one waits for (ordering only).
-    pub after: Vec<super::UnitId>,
-    /// Units whose start this one waits for, pulled in by its start, never taking it down.
-    pub wants: Vec<super::UnitId>,
     /// In `starting` without a process: waiting for `requires`/`after`/`wants` before the spawn.
-    pub held: bool,
-    /// The start's reason while held (the state's reason says what it waits for).
-    pub held_reason: String,
-    /// Held by a requirement in `failed`.
-    pub blocked: bool,
-    /// In `stopping`, the stop signal waits until the units that depend on this one are down.
-    pub signal_pending: bool,
-    /// A stop svcd started because the unit failed (not ready in time, unhealthy, watchdog):
-    /// after the exit, the restart policy decides, and the exit's reason says why.
-    pub failure: Option<String>,
+    pub hold: Option<Hold>,
 
-    /// A readiness check must pass before `starting` becomes `running`.
-    pub ready_check: bool,
-    /// Not ready after this long → a failed start.
-    pub ready_timeout: Duration,
-    /// sd_notify watchdog: while running, `WATCHDOG=1` must come at least this often.
-    pub watchdog: Option<Duration>,
     /// sd_notify `RELOADING=1` until the next `READY=1`: running but not ready.
     pub reloading: bool,
-    /// `memory.max` and `memory.swap_max`, in bytes.
-    pub limits: MemoryLimits,
     /// Consecutive memory samples of the current run over a limit.
     pub over_limit: u32,
+    /// Consecutive failed health checks of the current run.
+    pub health_failed: u32,
+    /// The unit's own words about itself: its last sd_notify `STATUS=` of the current run.
+    pub status_text: Option<String>,
     /// The main process is stopped (SIGSTOP, SIGTSTP, ...) by this signal: it runs nothing,
     /// whatever the state says. Cleared when it is continued, and with the process.
     pub paused: Option<i32>,
@@ -88,6 +65,41 @@ pub(super) struct Record {
     /// (another process holds the unit's port): shown in the reason while `starting`, and in
     /// the ready timeout's.
     pub ready_note: Option<String>,
+}
+
+/// A stop under way (the unit is `stopping`).
+#[derive(Debug)]
+pub(super) struct Stop {
+    /// Its words: the reason of `inactive` once the process is gone.
+    pub reason: Reason,
+    /// The stop signal waits until the units that depend on this one are down.
+    pub signal_pending: bool,
+    /// SIGKILL was sent because the stop timeout passed: the exit's reason says so.
+    pub escalated: bool,
+    /// svcd stops the unit because it failed (not ready in time, unhealthy, watchdog): after
+    /// the exit, the restart policy decides, and the exit's reason says why.
+    pub failure: Option<Reason>,
+}
+
+impl Stop {
+    pub fn new(reason: Reason) -> Stop {
+        Stop {
+            reason,
+            signal_pending: false,
+            escalated: false,
+            failure: None,
+        }
+    }
+}
+
+/// A start held back by the unit's dependencies.
+#[derive(Debug)]
+pub(super) struct Hold {
+    /// The start's own words, its reason once released (meanwhile the state's reason says
+    /// what it waits for).
+    pub reason: Reason,
+    /// A requirement is `failed`: it waits until someone starts that one.
+    pub blocked: bool,
 }
 
 /// The per-unit memory limits the core enforces on samples.
@@ -98,41 +110,28 @@ pub struct MemoryLimits {
 }
 
 impl Record {
-    pub fn new(now: Instant, name: &str, restart: RestartConfig, stop: StopConfig) -> Record {
+    pub fn new(now: Instant, config: UnitConfig) -> Record {
         Record {
-            name: name.to_string(),
-            restart,
-            stop,
+            config,
             state: State::Inactive,
             since: now,
-            reason: "not started yet".to_string(),
+            reason: Reason::new(ReasonKind::NotStarted, "not started yet"),
             pid: None,
             restarts: 0,
             starts: 0,
             last_exit: None,
-            deadline: None,
+            timers: Timers::default(),
             crashes: 0,
             start_history: VecDeque::new(),
             last_start: None,
             spawned_at: None,
-            stop_pending: false,
-            start_after_stop: false,
-            start_reason: String::new(),
-            stop_reason: String::new(),
-            escalated: false,
-            limits: MemoryLimits::default(),
+            pending_stop: None,
+            then_start: None,
+            stop: None,
             over_limit: 0,
-            requires: Vec::new(),
-            after: Vec::new(),
-            wants: Vec::new(),
-            held: false,
-            held_reason: String::new(),
-            blocked: false,
-            signal_pending: false,
-            failure: None,
-            ready_check: false,
-            ready_timeout: Duration::from_secs(30),
-            watchdog: None,
+            health_failed: 0,
+            status_text: None,
+            hold: None,
             reloading: false,
             paused: None,
             ready_note: None,
@@ -141,23 +140,30 @@ impl Record {
 
     /// Moves to `state`; `since` only changes when the state does, so a new reason alone (a
     /// second stop while stopping) does not reset the clock `status` shows.
-    pub fn set_state(&mut self, now: Instant, state: State, reason: impl Into<String>) {
+    pub fn set_state(&mut self, now: Instant, state: State, reason: Reason) {
         if self.state != state {
             self.since = now;
         }
         self.state = state;
-        self.reason = reason.into();
+        self.reason = reason;
+    }
+
+    /// In `stopping`, its stop signal still waits for its dependents.
+    pub fn is_signal_pending(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| stop.signal_pending)
+    }
+
+    /// Held by a requirement in `failed`.
+    pub fn is_blocked(&self) -> bool {
+        self.hold.as_ref().is_some_and(|hold| hold.blocked)
     }
 
     /// Forgets what a previous stop or restart command asked for, as a new state begins.
     pub fn clear_intents(&mut self) {
-        self.stop_pending = false;
-        self.start_after_stop = false;
-        self.escalated = false;
-        self.held = false;
-        self.blocked = false;
-        self.signal_pending = false;
-        self.failure = None;
+        self.pending_stop = None;
+        self.then_start = None;
+        self.hold = None;
+        self.stop = None;
         self.reloading = false;
     }
 
@@ -165,7 +171,7 @@ impl Record {
         UnitStatus {
             state: self.state,
             ready: self.state == State::Running && !self.reloading,
-            blocked: self.blocked,
+            blocked: self.is_blocked(),
             pid: self.pid,
             since: self.since,
             restarts: self.restarts,
@@ -173,10 +179,11 @@ impl Record {
             last_exit: self.last_exit.clone(),
             reason: match (&self.ready_note, self.state) {
                 (Some(note), State::Starting) => format!("{}; not ready yet: {note}", self.reason),
-                _ => self.reason.clone(),
+                _ => self.reason.text.clone(),
             },
+            reason_kind: self.reason.kind,
             next_start: match self.state {
-                State::Backoff => self.deadline,
+                State::Backoff => self.timers.get(Timer::Restart),
                 _ => None,
             },
             paused: self.paused.filter(|_| self.pid.is_some()),

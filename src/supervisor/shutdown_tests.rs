@@ -15,8 +15,8 @@ fn chain() -> (Harness, [UnitId; 3], [u32; 3]) {
     let a = h.add(RestartConfig::default(), stop.clone());
     let b = h.add(RestartConfig::default(), stop.clone());
     let c = h.add(RestartConfig::default(), stop);
-    h.sup.set_deps(b, vec![a], vec![]);
-    h.sup.set_deps(c, vec![b], vec![]);
+    h.configure(b, |c| c.requires = vec![a]);
+    h.configure(c, |c| c.requires = vec![b]);
     let pids = [h.start(a), h.start(b), h.start(c)];
     (h, [a, b, c], pids)
 }

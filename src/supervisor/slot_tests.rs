@@ -2,14 +2,14 @@
 
 use super::tests::{Harness, SIGTERM};
 use super::*;
-use crate::unit::{RestartConfig, StopConfig};
+use crate::unit::RestartConfig;
 
 #[test]
 fn a_removed_units_slot_is_reused() {
     let mut h = Harness::new();
     let keep = h.unit(RestartConfig::default());
     let gone = h.unit(RestartConfig::default());
-    h.sup.set_deps(keep, vec![], vec![gone]);
+    h.configure(keep, |c| c.after = vec![gone]);
     h.start(gone);
     // Still running: its slot cannot go yet.
     assert!(!h.sup.remove_unit(h.now, gone));
@@ -22,12 +22,7 @@ fn a_removed_units_slot_is_reused() {
     assert!(!h.sup.remove_unit(h.now, gone), "already vacant");
     assert_eq!(h.sup.find("unit1"), None);
     // The next unit takes the slot, fresh.
-    let again = h.sup.add_unit(
-        h.now,
-        "again",
-        RestartConfig::default(),
-        StopConfig::default(),
-    );
+    let again = h.sup.add_unit(h.now, UnitConfig::named("again"));
     assert_eq!(again, gone);
     assert_eq!(h.sup.len(), 2);
     let status = h.sup.status(again);

@@ -1,5 +1,6 @@
 //! The states, events' payloads and actions of the core.
 
+use super::reason::ReasonKind;
 use std::time::Instant;
 
 /// Index of a unit in the [`super::Supervisor`].
@@ -61,6 +62,19 @@ impl ExitStatus {
     pub fn is_success(self) -> bool {
         self == ExitStatus::Code(0)
     }
+
+    /// `exited` or `killed`.
+    pub fn kind(self) -> ReasonKind {
+        match self {
+            ExitStatus::Code(_) => ReasonKind::Exited,
+            ExitStatus::Signal(_) => ReasonKind::Killed,
+        }
+    }
+
+    /// The exit as a reason: "exited with code 1", "killed by SIGTERM".
+    pub fn reason(self) -> super::Reason {
+        super::Reason::new(self.kind(), self.to_string())
+    }
 }
 
 impl std::fmt::Display for ExitStatus {
@@ -81,6 +95,20 @@ pub struct Exit {
     /// Human words: "exited with code 1", "killed by SIGKILL after stop timeout",
     /// "stopped by operator", "spawn failed: No such file or directory".
     pub reason: String,
+    /// What ended the run, for programs: `exited`, `killed`, `stop_timeout`, `spawn_failed`,
+    /// or the failure svcd stopped it for (`memory_limit`, `health_check`, ...).
+    pub kind: ReasonKind,
+}
+
+impl Exit {
+    pub fn new(status: Option<ExitStatus>, at: Instant, reason: super::Reason) -> Exit {
+        Exit {
+            status,
+            at,
+            reason: reason.text,
+            kind: reason.kind,
+        }
+    }
 }
 
 /// What the daemon must do.
@@ -96,6 +124,8 @@ pub enum Action {
     },
     /// The unit's visible status changed: wake whoever waits on it.
     Publish { unit: UnitId },
+    /// Run the unit's health check once, then call `handle_health_check` with the verdict.
+    CheckHealth { unit: UnitId },
 }
 
 /// A snapshot of one unit for status and waiting.
@@ -120,6 +150,8 @@ pub struct UnitStatus {
     /// Why the unit is in its current state: "started by operator", "restarting in 400ms",
     /// "start limit hit: 10 starts within 5m", ...
     pub reason: String,
+    /// The kind of `reason`, for programs.
+    pub reason_kind: ReasonKind,
     /// In `backoff`: when the next start is due.
     pub next_start: Option<Instant>,
     /// The main process is stopped by this signal (SIGSTOP, ...): the state stays what it

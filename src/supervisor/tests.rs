@@ -52,7 +52,19 @@ impl Harness {
 
     pub(super) fn add(&mut self, restart: RestartConfig, stop: StopConfig) -> UnitId {
         let name = format!("unit{}", self.sup.len());
-        self.sup.add_unit(self.now, &name, restart, stop)
+        let config = UnitConfig {
+            restart,
+            stop,
+            ..UnitConfig::named(&name)
+        };
+        self.sup.add_unit(self.now, config)
+    }
+
+    /// Changes part of a unit's config, as a reload hands the core the whole of it.
+    pub(super) fn configure(&mut self, id: UnitId, change: impl FnOnce(&mut UnitConfig)) {
+        let mut config = self.sup.config(id).clone();
+        change(&mut config);
+        self.sup.update_unit(id, config);
     }
 
     /// A unit with the default stop (SIGTERM, 10s).

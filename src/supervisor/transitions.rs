@@ -1,13 +1,15 @@
 //! The transitions shared by several handlers: spawning, stopping, scheduling a restart.
 
 use super::backoff::{self, fmt_duration};
-use super::{Action, SIGKILL, State, Supervisor, UnitId};
+use super::record::{Hold, Stop};
+use super::timers::Timer;
+use super::{Action, Reason, ReasonKind, SIGKILL, State, Supervisor, UnitId};
 use std::time::Instant;
 
 impl Supervisor {
     /// A spawn the operator asked for: forgets the backoff and the start-limit history, so a
     /// unit that gave up can always be started by hand.
-    pub(super) fn operator_spawn(&mut self, now: Instant, id: UnitId, reason: String) {
+    pub(super) fn operator_spawn(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         unit.crashes = 0;
         unit.start_history.clear();
@@ -22,32 +24,35 @@ impl Supervisor {
             Some(exit) => format!("restarted ({})", exit.reason),
             None => "restarted".to_string(),
         };
+        let reason = Reason::new(ReasonKind::Restart, reason);
         self.spawn(now, id, reason);
     }
 
     /// Enters `starting` and asks the daemon to spawn. The start counts (in `starts` and in the
     /// limit's history) now, when it is attempted, so failed spawns count towards the limit too.
-    fn spawn(&mut self, now: Instant, id: UnitId, reason: String) {
+    fn spawn(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         unit.clear_intents();
         unit.over_limit = 0;
+        unit.health_failed = 0;
+        unit.status_text = None;
         unit.paused = None;
         unit.ready_note = None;
         unit.pid = None;
         unit.spawned_at = None;
-        unit.deadline = None;
+        unit.timers.clear();
         unit.starts = unit.starts.saturating_add(1);
         unit.last_start = Some(now);
-        if let Some(limit) = unit.restart.limit {
+        if let Some(limit) = unit.config.restart.limit {
             backoff::prune(&mut unit.start_history, now, limit);
             unit.start_history.push_back(now);
         }
         unit.set_state(now, State::Starting, reason);
         if let Some((waiting, blocked)) = self.start_blockers(id) {
             let unit = &mut self.units[id];
-            unit.held = true;
-            unit.blocked = blocked;
-            unit.held_reason = std::mem::replace(&mut unit.reason, waiting);
+            let waiting = Reason::new(ReasonKind::Dependency, waiting);
+            let reason = std::mem::replace(&mut unit.reason, waiting);
+            unit.hold = Some(Hold { reason, blocked });
         } else {
             self.actions.push_back(Action::Spawn { unit: id });
         }
@@ -55,34 +60,42 @@ impl Supervisor {
 
     /// Enters `stopping`: the stop signal to the whole group and a deadline to escalate; with a
     /// zero timeout, SIGKILL straight away (there is no time for a graceful stop to take).
-    pub(super) fn begin_stop(&mut self, now: Instant, id: UnitId, reason: String) {
+    pub(super) fn begin_stop(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
         let Some(pid) = unit.pid else {
             debug_assert!(false, "stopping unit {id} without a process");
             return;
         };
-        unit.escalated = false;
-        unit.stop_reason = reason.clone();
+        // A failure svcd stops the unit for stays one (it is only ever set after this).
+        let failure = unit.stop.take().and_then(|stop| stop.failure);
+        unit.stop = Some(Stop {
+            failure,
+            ..Stop::new(reason.clone())
+        });
         unit.set_state(now, State::Stopping, reason);
         let shutdown = self.shutdown_deadline;
         let unit = &mut self.units[id];
-        let signal = if unit.stop.timeout.is_zero() {
-            unit.deadline = None;
+        let signal = if unit.config.stop.timeout.is_zero() {
+            unit.timers.clear();
             SIGKILL
         } else if self.shutdown_fired || shutdown.is_some_and(|at| at <= now) {
             // The shutdown's time is up: no time for a graceful stop either.
-            unit.deadline = None;
-            unit.escalated = true;
+            unit.timers.clear();
+            if let Some(stop) = &mut unit.stop {
+                stop.escalated = true;
+            }
             SIGKILL
         } else {
             // A timeout too large to represent is as good as none: wait for the exit. During a
             // shutdown, its deadline comes first.
-            let timeout = now.checked_add(unit.stop.timeout);
-            unit.deadline = match (timeout, shutdown) {
+            let timeout = now.checked_add(unit.config.stop.timeout);
+            let at = match (timeout, shutdown) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            unit.stop.signal
+            unit.timers.clear();
+            unit.timers.set(Timer::StopKill, at);
+            unit.config.stop.signal
         };
         self.actions.push_back(Action::Signal {
             unit: id,
@@ -101,14 +114,16 @@ impl Supervisor {
             self.publishing(id, |sup| {
                 let unit = &mut sup.units[id];
                 if unit.state != State::Stopping {
-                    let reason = "stopped: shutdown timeout".to_string();
-                    unit.stop_reason = reason.clone();
-                    unit.start_after_stop = false;
+                    let reason = Reason::new(ReasonKind::Shutdown, "stopped: shutdown timeout");
+                    unit.stop = Some(Stop::new(reason.clone()));
+                    unit.then_start = None;
                     unit.set_state(now, State::Stopping, reason);
                 }
-                unit.signal_pending = false;
-                unit.escalated = true;
-                unit.deadline = None;
+                if let Some(stop) = &mut unit.stop {
+                    stop.signal_pending = false;
+                    stop.escalated = true;
+                }
+                unit.timers.clear();
                 sup.actions.push_back(Action::Signal {
                     unit: id,
                     pgid: pid,
@@ -119,16 +134,15 @@ impl Supervisor {
     }
 
     /// The process of a stopped unit is gone (or never came): spawn again if a start waits,
-    /// else rest in `inactive` with the stop's reason.
-    pub(super) fn finish_stop(&mut self, now: Instant, id: UnitId) {
+    /// else rest in `inactive` with the stop's reason (`stop`).
+    pub(super) fn finish_stop(&mut self, now: Instant, id: UnitId, stop: Reason) {
         let unit = &mut self.units[id];
-        if unit.start_after_stop {
-            let reason = std::mem::take(&mut unit.start_reason);
+        if let Some(reason) = unit.then_start.take() {
             self.operator_spawn(now, id, reason);
         } else {
-            let reason = std::mem::take(&mut unit.stop_reason);
+            let reason = stop;
             unit.clear_intents();
-            unit.deadline = None;
+            unit.timers.clear();
             unit.set_state(now, State::Inactive, reason);
         }
     }
@@ -150,7 +164,7 @@ impl Supervisor {
         let n = unit.crashes;
         unit.crashes = unit.crashes.saturating_add(1);
         let floor = backoff::floor(
-            &unit.restart,
+            &unit.config.restart,
             if spawn_failed { n.saturating_add(1) } else { n },
         );
         let floor_at = unit
@@ -158,27 +172,30 @@ impl Supervisor {
             .and_then(|start| start.checked_add(floor))
             .unwrap_or(now);
         let at = now
-            .checked_add(backoff::delay(&unit.restart, n))
+            .checked_add(backoff::delay(&unit.config.restart, n))
             .map(|at| at.max(floor_at));
         let Some(at) = at else {
-            let delay = backoff::delay(&unit.restart, n);
+            let delay = backoff::delay(&unit.config.restart, n);
             let reason = format!("restart delay {} is too long", fmt_duration(delay));
+            let reason = Reason::new(ReasonKind::RestartDelay, reason);
             unit.set_state(now, State::Failed, reason);
             return;
         };
-        if let Some(limit) = unit.restart.limit
+        if let Some(limit) = unit.config.restart.limit
             && let Some(count) = backoff::limit_exceeded(&unit.start_history, at, limit)
         {
             let interval = fmt_duration(limit.interval);
             let reason = format!("start limit hit: {count} starts within {interval}");
+            let reason = Reason::new(ReasonKind::StartLimit, reason);
             unit.set_state(now, State::Failed, reason);
             return;
         }
         if at <= now {
             self.auto_spawn(now, id);
         } else {
-            unit.deadline = Some(at);
+            unit.timers.set(Timer::Restart, Some(at));
             let reason = format!("restarting in {}", fmt_duration(at - now));
+            let reason = Reason::new(ReasonKind::Restart, reason);
             unit.set_state(now, State::Backoff, reason);
         }
     }

@@ -11,8 +11,8 @@ fn chat_wanted_by_proxy(restart: RestartConfig) -> (Harness, UnitId, UnitId) {
     let mut h = Harness::new();
     let chat = h.unit(restart);
     let proxy = h.unit(RestartConfig::default());
-    h.sup.set_checks(chat, checked(Duration::from_secs(30)));
-    h.sup.set_wants(proxy, vec![chat]);
+    h.configure(chat, |c| c.checks = checked(Duration::from_secs(30)));
+    h.configure(proxy, |c| c.wants = vec![chat]);
     (h, chat, proxy)
 }
 
@@ -102,7 +102,7 @@ fn a_failed_wanted_unit_does_not_hold_the_wanter_back() {
 #[test]
 fn a_wanted_unit_not_ready_in_time_releases_the_wanter() {
     let (mut h, chat, proxy) = chat_wanted_by_proxy(restart(RestartPolicy::OnFailure, ms(100)));
-    h.sup.set_checks(chat, checked(ms(500)));
+    h.configure(chat, |c| c.checks = checked(ms(500)));
     h.sup.handle_start_all(h.now, &[chat, proxy], "boot");
     h.actions();
     h.spawned(chat);
@@ -138,8 +138,8 @@ fn a_wanted_unit_blocked_by_its_own_failed_requirement_is_not_waited_for() {
     let db = h.unit(restart(RestartPolicy::Never, ms(100)));
     let chat = h.unit(RestartConfig::default());
     let proxy = h.unit(RestartConfig::default());
-    h.sup.set_deps(chat, vec![db], vec![]);
-    h.sup.set_wants(proxy, vec![chat]);
+    h.configure(chat, |c| c.requires = vec![db]);
+    h.configure(proxy, |c| c.wants = vec![chat]);
     h.start(db);
     h.exit(db, ExitStatus::Code(1));
     assert_eq!(h.state(db), State::Failed);

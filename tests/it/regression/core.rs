@@ -418,3 +418,27 @@ fn a_port_held_by_another_process_is_named_and_not_taken_for_ready() {
         "{idle}"
     );
 }
+
+#[test]
+fn status_json_gives_each_reason_a_stable_kind() {
+    let svcd = Dir::new()
+        .with(
+            "quits",
+            "exec = [\"sh\", \"-c\", \"exit 3\"]\n[restart]\npolicy = \"never\"\n",
+        )
+        .with("sleeps", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    svcd.wait_for("quits", "failed");
+    let quits = svcd.status("quits");
+    assert_eq!(quits["reason_kind"], "exited", "{quits}");
+    assert_eq!(quits["last_exit"]["kind"], "exited", "{quits}");
+    assert_eq!(quits["last_exit"]["code"], 3, "{quits}");
+
+    svcd.wait_for("sleeps", "running");
+    assert_eq!(svcd.status("sleeps")["reason_kind"], "boot");
+    svcd.svc_ok(&["stop", "sleeps"], 0);
+    svcd.wait_for("sleeps", "inactive");
+    let sleeps = svcd.status("sleeps");
+    assert_eq!(sleeps["reason_kind"], "operator", "{sleeps}");
+    assert_eq!(sleeps["last_exit"]["kind"], "killed", "{sleeps}");
+}
