@@ -131,8 +131,12 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     let (read_err, write_err) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
-    let needs_hook =
-        !creds.is_noop() || unit.umask.is_some() || unit.memory.oom_score_adj.is_some();
+    // A workdir takes the hook too: glibc's posix_spawn_file_actions_addchdir_np is a weak
+    // symbol that a static, LTO-linked svcd may leave unresolved (a call to address 0).
+    let needs_hook = !creds.is_noop()
+        || unit.umask.is_some()
+        || unit.memory.oom_score_adj.is_some()
+        || unit.workdir.is_some();
     let pid = if needs_hook {
         spawn_forked(unit, creds, &program, &name, env, write_out, write_err)?
     } else {
@@ -213,8 +217,9 @@ fn cstring(bytes: &[u8], what: &str, program: &str) -> Result<CString, SpawnErro
     })
 }
 
-/// The fast way: `posix_spawn` with a new session, a clean signal state, stdio and chdir as
-/// its attributes and file actions.
+/// The fast way, for a unit with nothing to do between fork and exec (no identity, umask, OOM
+/// score or workdir): `posix_spawn` with a new session, a clean signal state and stdio as its
+/// attributes and file actions.
 fn spawn_posix(
     unit: &Unit,
     program: &Path,
@@ -235,46 +240,18 @@ fn spawn_posix(
         entry.extend_from_slice(v.as_encoded_bytes());
         envp.push(cstring(&entry, "the environment", name)?);
     }
-    let workdir = match &unit.workdir {
-        Some(dir) => Some(cstring(dir.as_os_str().as_bytes(), "the workdir", name)?),
-        None => None,
-    };
-    match posix_spawn(&path, &argv, &envp, workdir.as_deref(), out, err) {
-        Ok(pid) => Ok(pid),
-        Err(errno) => {
-            // posix_spawn reports chdir and exec failures alike: tell them apart by looking.
-            if let Some(dir) = &unit.workdir {
-                let entered = std::fs::metadata(dir).and_then(|m| {
-                    if m.is_dir() {
-                        nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK)
-                            .map_err(std::io::Error::from)
-                    } else {
-                        Err(std::io::Error::from_raw_os_error(Errno::ENOTDIR as i32))
-                    }
-                });
-                if let Err(source) = entered {
-                    return Err(SpawnError::Step {
-                        program: name.to_string(),
-                        step: chdir_step(unit),
-                        source,
-                    });
-                }
-            }
-            Err(SpawnError::Exec {
-                program: name.to_string(),
-                source: std::io::Error::from_raw_os_error(errno),
-            })
-        }
-    }
+    posix_spawn(&path, &argv, &envp, out, err).map_err(|errno| SpawnError::Exec {
+        program: name.to_string(),
+        source: std::io::Error::from_raw_os_error(errno),
+    })
 }
 
 /// glibc's `posix_spawn`: a new session, an empty signal mask, every signal's default action,
-/// stdin /dev/null, stdout and stderr `out` and `err`, then `workdir`. The pid or the errno.
+/// stdin /dev/null, stdout and stderr `out` and `err`. The pid or the errno.
 fn posix_spawn(
     path: &CStr,
     argv: &[CString],
     envp: &[CString],
-    workdir: Option<&CStr>,
     out: &OwnedFd,
     err: &OwnedFd,
 ) -> Result<u32, i32> {
@@ -329,12 +306,6 @@ fn posix_spawn(
                 err.as_raw_fd(),
                 2,
             ))?;
-            if let Some(dir) = workdir {
-                check(libc::posix_spawn_file_actions_addchdir_np(
-                    &mut actions,
-                    dir.as_ptr(),
-                ))?;
-            }
             let mut pid: libc::pid_t = 0;
             check(libc::posix_spawn(
                 &mut pid,
