@@ -17,6 +17,7 @@ pub mod error;
 pub mod graph;
 pub mod host;
 pub mod keys;
+pub mod limits;
 pub mod load;
 pub mod probe;
 pub mod raw;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
+pub use limits::{LimitsConfig, Rlimit};
 pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
 pub use reload::{ReloadConfig, ReloadMethod};
@@ -52,6 +54,12 @@ pub struct Unit {
     pub user: Option<String>,
     pub group: Option<String>,
     pub umask: Option<u32>,
+    /// Groups added to the user's (or, without `user`, to svcd's primary group) in the child.
+    pub supplementary_groups: Vec<String>,
+    /// Scheduling priority set in the child before exec; `None` keeps svcd's.
+    pub nice: Option<i8>,
+    /// Resource limits set in the child before exec.
+    pub limits: LimitsConfig,
     pub enabled: bool,
     /// Units that must be running and ready before this one starts; stopped after it.
     pub requires: Vec<String>,
