@@ -107,6 +107,9 @@ keys! {
     Enabled "enabled" ("bool") []
         "start when svcd starts"
         |c, e, u| u.enabled = c.boolean(e).unwrap_or(true);
+    Instances "instances" ("array of instance names") ["DefaultInstance"]
+        "in a template NAME@.toml: the instances svcd runs"
+        |c, e, u| u.instances = super::template::instances(e, c.name, c.issues);
     Requires "requires" ("array of unit names") ["Requires"]
         "start after they are ready; stop before them; go down with them"
         |c, e, u| u.requires = probe::names(Some(e), c.name, c.issues);

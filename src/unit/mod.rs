@@ -9,6 +9,8 @@
 //! Beside them: [`duration`] reads durations and sizes, [`envfile`] reads `env_file`s,
 //! [`load`] reads files, units directories and the paths given to `svc check`, and [`host`]
 //! warns `svc check` of what this host lacks for a unit (its workdir, its program).
+//! [`template`] makes the instances of a template `NAME@.toml`; [`limits`] checks the
+//! per-process settings (`[limits]`, `nice`, `supplementary_groups`).
 
 pub mod check;
 pub mod duration;
@@ -22,6 +24,7 @@ pub mod load;
 pub mod probe;
 pub mod raw;
 pub mod reload;
+pub mod template;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -61,6 +64,8 @@ pub struct Unit {
     /// Resource limits set in the child before exec.
     pub limits: LimitsConfig,
     pub enabled: bool,
+    /// In a template (`NAME@.toml`): the instances svcd makes of it. Empty in other units.
+    pub instances: Vec<String>,
     /// Units that must be running and ready before this one starts; stopped after it.
     pub requires: Vec<String>,
     /// Units this one starts after (ordering only).

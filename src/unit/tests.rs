@@ -103,6 +103,7 @@ timeout = "5s"
         nice: None,
         limits: super::LimitsConfig::default(),
         enabled: false,
+        instances: Vec::new(),
         requires: Vec::new(),
         after: Vec::new(),
         wants: Vec::new(),

@@ -169,3 +169,83 @@ fn svc_check_names_a_bad_limit_and_an_unknown_group() {
         "{err}"
     );
 }
+
+/// A template whose instances write `%i` and `$SVC_INSTANCE` to `%i.out` in the workdir.
+const TEMPLATE: &str = "\
+description = \"worker %i\"
+instances = [\"a\", \"b.2\"]
+exec = [\"sh\", \"-c\", \"echo %i $SVC_INSTANCE 100%% > %i.out; exec sleep 1000\"]
+workdir = \"out\"
+env = { SLOT = \"slot-%i\" }
+restart.policy = \"never\"
+";
+
+#[test]
+fn a_template_runs_each_listed_instance_with_its_name() {
+    let dir = Dir::new().with("worker@", TEMPLATE);
+    let out = dir.units().join("out");
+    std::fs::create_dir(&out).expect("workdir");
+    let svcd = dir.start();
+    for instance in ["a", "b.2"] {
+        let name = format!("worker@{instance}");
+        let pid = main_pid(&svcd, &name);
+        let file = out.join(format!("{instance}.out"));
+        let text = wait_until("the instance's file", DEADLINE, || {
+            std::fs::read_to_string(&file)
+                .ok()
+                .filter(|t| t.ends_with('\n'))
+        });
+        assert_eq!(text, format!("{instance} {instance} 100%\n"));
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+        let slot = format!("SLOT=slot-{instance}");
+        assert!(
+            environ.split(|&b| b == 0).any(|v| v == slot.as_bytes()),
+            "{slot}"
+        );
+        assert_eq!(
+            svcd.status(&name)["description"],
+            format!("worker {instance}")
+        );
+    }
+    // The template is no unit, and an instance it does not list is none either.
+    assert!(!svcd.svc(&["start", "worker@"]).status.success());
+    let unlisted = svcd.svc(&["start", "worker@c"]);
+    assert!(!unlisted.status.success());
+    let err = String::from_utf8_lossy(&unlisted.stderr);
+    assert!(err.contains("unknown unit"), "{err}");
+}
+
+#[test]
+fn svc_check_validates_a_template_and_names_the_place() {
+    let dir = Dir::new()
+        .with("good@", TEMPLATE)
+        .with(
+            "bad@",
+            "instances = [\"ok\", \"no/slash\"]\nexec = [\"echo\", \"50%\"]\n",
+        )
+        .with("plain", &format!("{SLEEP}instances = [\"a\"]\n"));
+    std::fs::create_dir(dir.units().join("out")).expect("workdir");
+    let out = svc_check(&dir.units().join("good@.toml"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = svc_check(&dir.units().join("bad@.toml"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("bad@.toml:1:") && err.contains("no/slash"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad@.toml:2:") && err.contains("unknown specifier `%`"),
+        "{err}"
+    );
+    let out = svc_check(&dir.units().join("plain.toml"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plain.toml:3:") && err.contains("for a template"),
+        "{err}"
+    );
+}
