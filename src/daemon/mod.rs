@@ -423,6 +423,16 @@ impl Daemon {
     fn signal_unit(&self, id: UnitId, pgid: u32, signal: i32) {
         let name = &self.units[id].name;
         let main_alive = self.pids.get(&pgid) == Some(&id);
+        if process::signals_main_only(self.units[id].stop_mode, signal) {
+            // Only a live main process: its pid may be another's once reaped.
+            if main_alive {
+                process::signal_main(pgid, signal);
+                if self.supervisor.status(id).paused.is_some() {
+                    process::signal_main(pgid, libc::SIGCONT);
+                }
+            }
+            return;
+        }
         let mains: std::collections::HashSet<u32> = self.pids.keys().copied().collect();
         let strays = process::find_strays(name, pgid, main_alive, &mains);
         if let Err(e) = process::signal_group(pgid, signal) {

@@ -169,8 +169,11 @@ keys! {
         "the first signal on stop"
         |c, e, u| set(&mut u.stop.signal, c.signal(e));
     StopTimeout "stop.timeout" ("duration") ["TimeoutStopSec", "TimeoutSec"]
-        "then SIGKILL to the whole process group"
+        "then SIGKILL to the whole process group (see `stop.mode`)"
         |c, e, u| set(&mut u.stop.timeout, c.duration(e));
+    StopMode "stop.mode" ("group | main | process") ["KillMode"]
+        "who gets the stop signal and the SIGKILL"
+        |c, e, u| set(&mut u.stop_mode, super::limits::stop_mode(e, c.issues));
 
     ReadyTcp "ready.tcp" ("address") []
         "ready when a TCP connection to it succeeds"

@@ -4,6 +4,7 @@
 //! A limit is an integer or `"infinity"`, which sets the soft and the hard limit alike (as
 //! systemd's `LimitNOFILE=N` does), or `"SOFT:HARD"` for two different ones.
 
+use super::StopMode;
 use super::raw::{Entry, Issue, Value};
 
 /// `RLIM_INFINITY`: no limit.
@@ -100,6 +101,26 @@ pub(super) fn nice(entry: &Entry, issues: &mut Vec<Issue>) -> Option<i8> {
     }
 }
 
+/// `stop.mode`: `group`, `main` or `process`.
+pub(super) fn stop_mode(entry: &Entry, issues: &mut Vec<Issue>) -> Option<StopMode> {
+    let mode = match &entry.node.value {
+        Value::String(text) => match text.as_str() {
+            "group" => Ok(StopMode::Group),
+            "main" => Ok(StopMode::Main),
+            "process" => Ok(StopMode::Process),
+            _ => Err(format!(
+                "unknown stop.mode \"{text}\"; use \"group\", \"main\" or \"process\""
+            )),
+        },
+        other => Err(format!(
+            "expected \"group\", \"main\" or \"process\", found {}",
+            other.type_name()
+        )),
+    };
+    mode.map_err(|message| issues.push(Issue::at_value(entry, &entry.node, message)))
+        .ok()
+}
+
 /// `supplementary_groups`: group names or numeric ids, each kept once, as strings.
 pub(super) fn groups(entry: &Entry, issues: &mut Vec<Issue>) -> Vec<String> {
     let Value::Array(items) = &entry.node.value else {
@@ -169,6 +190,20 @@ mod tests {
         }
         assert!(limit(Value::Integer(Some(-1))).is_err());
         assert!(limit(Value::Bool(true)).is_err());
+    }
+
+    #[test]
+    fn stop_mode_is_group_main_or_process() {
+        let mode = |text: &str| stop_mode(&entry(Value::String(text.into())), &mut Vec::new());
+        assert_eq!(mode("group"), Some(StopMode::Group));
+        assert_eq!(mode("main"), Some(StopMode::Main));
+        assert_eq!(mode("process"), Some(StopMode::Process));
+        assert_eq!(mode("mixed"), None);
+        let sent_to_main = |mode, signal| crate::process::signals_main_only(mode, signal);
+        assert!(!sent_to_main(StopMode::Group, libc::SIGTERM));
+        assert!(sent_to_main(StopMode::Main, libc::SIGTERM));
+        assert!(!sent_to_main(StopMode::Main, libc::SIGKILL));
+        assert!(sent_to_main(StopMode::Process, libc::SIGKILL));
     }
 
     #[test]

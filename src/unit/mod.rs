@@ -79,6 +79,9 @@ pub struct Unit {
     pub notify_access: NotifyAccess,
     pub restart: RestartConfig,
     pub stop: StopConfig,
+    /// `stop.mode`: who gets the signals of a stop. Beside [`StopConfig`], which the supervisor
+    /// keeps: only the daemon reads it, where it sends a signal.
+    pub stop_mode: StopMode,
     pub ready: ReadyConfig,
     pub health: HealthConfig,
     pub memory: MemoryConfig,
@@ -142,6 +145,19 @@ pub struct StopConfig {
     /// Signal number (e.g. `libc::SIGTERM` = 15).
     pub signal: i32,
     pub timeout: Duration,
+}
+
+/// `stop.mode`: which of the unit's processes the stop signal and the SIGKILL reach (systemd's
+/// `KillMode=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StopMode {
+    /// Both to the whole process group (and the unit's processes outside it): `control-group`.
+    #[default]
+    Group,
+    /// The stop signal to the main process only, SIGKILL to everything left: `mixed`.
+    Main,
+    /// Both to the main process only; the rest is left running: `process`.
+    Process,
 }
 
 /// `[memory]`: limits svcd enforces by sampling, and what the host policy may do.

@@ -126,6 +126,7 @@ timeout = "5s"
             signal: 3,
             timeout: Duration::from_secs(5),
         },
+        stop_mode: StopMode::default(),
         memory: MemoryConfig::default(),
         log: crate::unit::LogConfig::default(),
         reload: Default::default(),

@@ -160,6 +160,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         notify_access: NotifyAccess::default(),
         restart: RestartConfig::default(),
         stop: StopConfig::default(),
+        stop_mode: super::StopMode::default(),
         ready: ReadyConfig::default(),
         health: HealthConfig::default(),
         memory: MemoryConfig::default(),

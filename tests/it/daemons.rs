@@ -249,3 +249,77 @@ fn svc_check_validates_a_template_and_names_the_place() {
         "{err}"
     );
 }
+
+/// The main process starts `child.sh` (which writes its pid, and `got-term` on SIGTERM), and on
+/// SIGTERM waits for `got-term` before it exits: with the stop signal to the whole group both
+/// get it and the unit stops at once; to the main process alone, only the timeout ends it.
+const MAIN_SH: &str = "trap 'while [ ! -e got-term ]; do sleep 0.05; done; exit 0' TERM
+sh child.sh &
+wait
+wait
+";
+const CHILD_SH: &str = "trap 'echo > got-term; exit 0' TERM
+echo $$ > child.pid
+while :; do sleep 0.05; done
+";
+
+/// A unit running [`MAIN_SH`] with `stop.mode = mode`, in a units directory of its own.
+fn stop_mode_unit(mode: &str) -> (Svcd, std::path::PathBuf) {
+    let dir = Dir::new().with(
+        "db",
+        &format!(
+            "exec = [\"sh\", \"main.sh\"]\nworkdir = \".\"\nrestart.policy = \"never\"\n\
+             stop.mode = \"{mode}\"\nstop.timeout = \"1s\"\n"
+        ),
+    );
+    let units = dir.units();
+    std::fs::write(units.join("main.sh"), MAIN_SH).expect("main.sh");
+    std::fs::write(units.join("child.sh"), CHILD_SH).expect("child.sh");
+    (dir.start(), units)
+}
+
+#[test]
+fn stop_mode_main_signals_only_the_main_process_then_kills_the_rest() {
+    let (svcd, units) = stop_mode_unit("main");
+    svcd.wait_for("db", "running");
+    let child = read_pids(&units.join("child.pid"), 1)[0];
+    svcd.svc_ok(&["stop", "db"], 0);
+    svcd.wait_for("db", "inactive");
+    wait_until("the child to be killed", DEADLINE, || {
+        is_dead(child).then_some(())
+    });
+    assert!(
+        !units.join("got-term").exists(),
+        "the child got the stop signal"
+    );
+    let status = svcd.status("db");
+    assert!(
+        status["last_exit"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("after stop timeout")),
+        "{status}"
+    );
+}
+
+#[test]
+fn stop_mode_process_leaves_the_other_processes_running() {
+    let (svcd, units) = stop_mode_unit("process");
+    svcd.wait_for("db", "running");
+    let child = read_pids(&units.join("child.pid"), 1)[0];
+    svcd.svc_ok(&["stop", "db"], 0);
+    svcd.wait_for("db", "inactive");
+    let alive = !is_dead(child);
+    kill(child, 9);
+    assert!(alive, "the child was killed");
+    assert!(!units.join("got-term").exists());
+}
+
+#[test]
+fn stop_mode_group_is_the_default_and_signals_every_process() {
+    let (svcd, units) = stop_mode_unit("group");
+    svcd.wait_for("db", "running");
+    read_pids(&units.join("child.pid"), 1);
+    svcd.svc_ok(&["stop", "db"], 0);
+    svcd.wait_for("db", "inactive");
+    assert!(units.join("got-term").exists());
+}
