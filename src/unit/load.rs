@@ -41,8 +41,12 @@ pub fn load_file(path: &Path) -> Result<Unit, UnitErrors> {
     if !is_template(&name_of(path)) {
         return validate(path, &text);
     }
-    let mut instances = load_instances(path, &text)?;
-    let mut first = instances.remove(0)?;
+    let (sample, mut instances) = load_instances(path, &text)?;
+    let mut first = if instances.is_empty() {
+        sample
+    } else {
+        instances.remove(0)?
+    };
     first.name = name_of(path);
     Ok(first)
 }
@@ -58,26 +62,30 @@ fn read(path: &Path) -> Result<String, UnitErrors> {
     })
 }
 
-/// The units a template makes: one per name in its `instances` (none when it lists none), or
-/// the template's own errors (found with the sample instance) when it is broken as a whole.
-fn load_instances(path: &Path, text: &str) -> Result<Vec<Result<Unit, UnitErrors>>, UnitErrors> {
-    let sample = validate_instance(path, text, Some(SAMPLE_INSTANCE));
-    let listed = match &sample {
-        Ok(unit) => unit.instances.clone(),
+/// The template validated as the sample instance, and the units it makes: one per name in its
+/// `instances`; or the template's own errors (found with the sample) when it is broken as a
+/// whole.
+type Instances = (Unit, Vec<Result<Unit, UnitErrors>>);
+
+fn load_instances(path: &Path, text: &str) -> Result<Instances, UnitErrors> {
+    let sample = validate_instance(path, text, Some(SAMPLE_INSTANCE)).map_err(|mut errors| {
         // The errors of the file as a whole name the template, not the sample.
-        Err(errors) => {
-            let mut errors = errors.clone();
-            errors.name = name_of(path);
-            return Err(errors);
-        }
-    };
-    if listed.is_empty() {
-        return Ok(vec![sample]);
-    }
-    Ok(listed
+        errors.name = name_of(path);
+        errors
+    })?;
+    let instances = sample
+        .instances
         .iter()
-        .map(|instance| validate_instance(path, text, Some(instance)))
-        .collect())
+        .map(|instance| {
+            validate_instance(path, text, Some(instance)).map(|mut unit| {
+                // The list is the template's: adding an instance changes no other one (a
+                // reload compares units to restart those whose settings changed).
+                unit.instances.clear();
+                unit
+            })
+        })
+        .collect();
+    Ok((sample, instances))
 }
 
 /// Reads every `*.toml` in each directory (not recursive; other files ignored). A name found in
@@ -109,7 +117,7 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, LoadError> {
             // A template is no unit: its listed instances are.
             let instances = read(&path).and_then(|text| load_instances(&path, &text));
             let instances = match instances {
-                Ok(instances) => instances,
+                Ok((_, instances)) => instances,
                 Err(errors) => {
                     loaded.broken.push(errors);
                     continue;
@@ -117,7 +125,6 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, LoadError> {
             };
             for instance in instances {
                 let instance_name = match &instance {
-                    Ok(unit) if unit.instances.is_empty() => continue,
                     Ok(unit) => unit.name.clone(),
                     Err(errors) => errors.name.clone(),
                 };
