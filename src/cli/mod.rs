@@ -541,6 +541,7 @@ fn check(paths: Vec<PathBuf>) -> u8 {
                 match crate::process::Credentials::check(
                     unit.user.as_deref(),
                     unit.group.as_deref(),
+                    &unit.supplementary_groups,
                 ) {
                     Ok(()) => {
                         text.push_str(&format!("ok: {} ({})\n", unit.name, unit.path.display()));

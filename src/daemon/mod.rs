@@ -430,10 +430,21 @@ impl Daemon {
     /// ([`Daemon::signal_orphans`]).
     fn signal_unit(&mut self, id: UnitId, pgid: u32, signal: i32) {
         const SIGCONT: i32 = 18;
+        let main_alive = self.pids.get(&pgid) == Some(&id);
+        if process::signals_main_only(self.units[id].stop_mode, signal) {
+            // Only a live main process: its pid may be another's once reaped. Neither its
+            // group nor the unit's orphans get this signal.
+            if main_alive {
+                process::signal_main(pgid, signal);
+                if self.supervisor.status(id).paused.is_some() {
+                    process::signal_main(pgid, SIGCONT);
+                }
+            }
+            return;
+        }
         let paused = signal != SIGCONT && self.supervisor.status(id).paused.is_some();
         self.orphan_signals.push((id, pgid, signal, paused));
         let name = &self.units[id].name;
-        let main_alive = self.pids.get(&pgid) == Some(&id);
         let strays = if main_alive {
             process::strays_below(pgid)
         } else {

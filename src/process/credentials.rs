@@ -28,8 +28,15 @@ impl Credentials {
     /// group; with a user, its supplementary groups too (from `/etc/group`'s member lists). A
     /// numeric user without an entry gets the group of the same number and no supplementary
     /// groups. Changing identity needs root.
-    pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Credentials, String> {
-        if user.is_none() && group.is_none() {
+    ///
+    /// `extra` (names or ids, `supplementary_groups`) are added to the supplementary groups;
+    /// they too need root.
+    pub fn resolve(
+        user: Option<&str>,
+        group: Option<&str>,
+        extra: &[String],
+    ) -> Result<Credentials, String> {
+        if user.is_none() && group.is_none() && extra.is_empty() {
             return Ok(Credentials::default());
         }
         let mut creds = Credentials::default();
@@ -48,26 +55,40 @@ impl Credentials {
         let same_user = creds.uid.is_none_or(|u| u == Uid::effective());
         let same_group = creds.gid.is_none_or(|g| g == Gid::effective());
         if !is_root {
+            if !extra.is_empty() {
+                return Err("supplementary_groups need svcd to run as root".to_string());
+            }
             if same_user && same_group {
                 return Ok(Credentials::default());
             }
             return Err("user/group need svcd to run as root".to_string());
         }
-        let gid = creds.gid.map_or(0, Gid::as_raw);
-        let groups = match member {
+        let gid = creds
+            .gid
+            .map_or_else(|| Gid::effective().as_raw(), Gid::as_raw);
+        let mut groups = match member {
             Some(name) => users::groups_of(&name, gid).map_err(|e| e.to_string())?,
             // A group without a user, or a user without an entry: drop root's supplementary
             // groups, keep only the primary one.
             None => vec![gid],
         };
+        for name in extra {
+            let extra_gid = lookup_group(name)?;
+            if !groups.contains(&extra_gid) {
+                groups.push(extra_gid);
+            }
+        }
         creds.groups = Some(groups.into_iter().map(Gid::from_raw).collect());
         Ok(creds)
     }
 
     /// Whether `user` and `group` can be resolved here (for `svc check`, run as any user).
-    pub fn check(user: Option<&str>, group: Option<&str>) -> Result<(), String> {
+    pub fn check(user: Option<&str>, group: Option<&str>, extra: &[String]) -> Result<(), String> {
         if let Some(name) = user {
             lookup_user(name)?;
+        }
+        for name in extra {
+            lookup_group(name)?;
         }
         if let Some(name) = group {
             lookup_group(name)?;

@@ -39,6 +39,25 @@ pub fn signal_group(pgid: u32, signal: i32) -> Result<(), Errno> {
     }
 }
 
+/// Whether `signal` goes to the unit's main process only, under `stop.mode = mode`: the stop
+/// signal under `main`, every signal under `process` (systemd's `KillMode=mixed`, `process`).
+pub fn signals_main_only(mode: crate::unit::StopMode, signal: i32) -> bool {
+    use crate::unit::StopMode;
+    match mode {
+        StopMode::Group => false,
+        StopMode::Main => signal != libc::SIGKILL,
+        StopMode::Process => true,
+    }
+}
+
+/// Sends `signal` to the main process `pid` alone (it is gone: nothing to do).
+pub fn signal_main(pid: u32, signal: i32) {
+    let (Ok(signal), Ok(pid)) = (Signal::try_from(signal), i32::try_from(pid)) else {
+        return;
+    };
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+}
+
 /// What `waitpid` reported of a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildEvent {

@@ -5,12 +5,14 @@
 //! `posix_spawn` can do (new session, signal mask and dispositions, stdio, working directory)
 //! is started by glibc's `posix_spawn` (clone with CLONE_VFORK: several times faster than fork
 //! for a daemon with a large heap; 1,000 units start in a third of the time). One that changes
-//! identity, umask or OOM score is forked by `std::process::Command` with a `pre_exec` hook.
+//! identity, umask, OOM score, resource limits or nice is forked by `std::process::Command`
+//! with a `pre_exec` hook.
 //! Either way a failure names the step that failed (chdir, setgid, exec, ...).
 
 use super::credentials::{Credentials, Step as IdStep};
 use super::strays::UNIT_ENV;
 use crate::unit::Unit;
+use crate::unit::limits::{INFINITY, Rlimit};
 use nix::errno::Errno;
 use nix::sys::stat::{Mode, umask};
 use std::ffi::{CStr, CString, OsStr, OsString};
@@ -63,6 +65,11 @@ pub struct Spawned {
 enum HookStep {
     Setsid = 1,
     OomScoreAdj,
+    LimitNofile,
+    LimitNproc,
+    LimitCore,
+    LimitMemlock,
+    Nice,
     Setgroups,
     Setgid,
     Setuid,
@@ -74,6 +81,11 @@ impl HookStep {
         [
             HookStep::Setsid,
             HookStep::OomScoreAdj,
+            HookStep::LimitNofile,
+            HookStep::LimitNproc,
+            HookStep::LimitCore,
+            HookStep::LimitMemlock,
+            HookStep::Nice,
             HookStep::Setgroups,
             HookStep::Setgid,
             HookStep::Setuid,
@@ -87,6 +99,11 @@ impl HookStep {
         match self {
             HookStep::Setsid => "setsid (a session of its own)".to_string(),
             HookStep::OomScoreAdj => "writing /proc/self/oom_score_adj".to_string(),
+            HookStep::LimitNofile => limit_step("nofile", unit.limits.nofile),
+            HookStep::LimitNproc => limit_step("nproc", unit.limits.nproc),
+            HookStep::LimitCore => limit_step("core", unit.limits.core),
+            HookStep::LimitMemlock => limit_step("memlock", unit.limits.memlock),
+            HookStep::Nice => format!("setpriority (nice {})", unit.nice.unwrap_or(0)),
             HookStep::Setgroups => "setgroups (supplementary groups)".to_string(),
             HookStep::Setgid => format!("setgid (group {})", identity(unit)),
             HookStep::Setuid => format!("setuid (user {})", identity(unit)),
@@ -104,6 +121,21 @@ fn identity(unit: &Unit) -> String {
     }
 }
 
+fn limit_step(key: &str, limit: Option<Rlimit>) -> String {
+    let side = |n: u64| match n {
+        INFINITY => "infinity".to_string(),
+        n => n.to_string(),
+    };
+    match limit {
+        Some(l) => format!(
+            "setrlimit (limits.{key} = {}:{}; raising a hard limit needs CAP_SYS_RESOURCE)",
+            side(l.soft),
+            side(l.hard)
+        ),
+        None => format!("setrlimit (limits.{key})"),
+    }
+}
+
 fn chdir_step(unit: &Unit) -> String {
     let dir = unit.workdir.as_deref().unwrap_or(Path::new(""));
     format!("chdir to workdir {}", dir.display())
@@ -118,8 +150,12 @@ fn chdir_step(unit: &Unit) -> String {
 /// Every descriptor made here is closed again on every path, success or failure: svcd keeps
 /// only the two read ends it returns.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
-    let creds = Credentials::resolve(unit.user.as_deref(), unit.group.as_deref())
-        .map_err(SpawnError::Credentials)?;
+    let creds = Credentials::resolve(
+        unit.user.as_deref(),
+        unit.group.as_deref(),
+        &unit.supplementary_groups,
+    )
+    .map_err(SpawnError::Credentials)?;
     let name = unit.argv.first().cloned().unwrap_or_default();
     let env = environment(unit);
     let program =
@@ -136,7 +172,9 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     let needs_hook = !creds.is_noop()
         || unit.umask.is_some()
         || unit.memory.oom_score_adj.is_some()
-        || unit.workdir.is_some();
+        || unit.workdir.is_some()
+        || !unit.limits.is_empty()
+        || unit.nice.is_some();
     let pid = if needs_hook {
         spawn_forked(unit, creds, &program, &name, env, write_out, write_err)?
     } else {
@@ -324,7 +362,8 @@ fn posix_spawn(
 }
 
 /// The hooked way: fork with `std::process::Command`, then in the child a new session, default
-/// signal dispositions, the OOM score, the identity, the workdir and the umask. A failing step
+/// signal dispositions, the OOM score, the resource limits, nice, the identity, the workdir and
+/// the umask. A failing step
 /// writes its [`HookStep`] byte to a close-on-exec pipe, so the parent can name it.
 fn spawn_forked(
     unit: &Unit,
@@ -357,9 +396,24 @@ fn spawn_forked(
         None => None,
     };
     let unit_umask = unit.umask;
+    let limits = [
+        (
+            HookStep::LimitNofile,
+            libc::RLIMIT_NOFILE,
+            unit.limits.nofile,
+        ),
+        (HookStep::LimitNproc, libc::RLIMIT_NPROC, unit.limits.nproc),
+        (HookStep::LimitCore, libc::RLIMIT_CORE, unit.limits.core),
+        (
+            HookStep::LimitMemlock,
+            libc::RLIMIT_MEMLOCK,
+            unit.limits.memlock,
+        ),
+    ];
+    let nice = unit.nice;
     // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
-    // calls are allowed: setsid, sigaction, sigprocmask, open, write, close, setgroups,
-    // setgid, setuid, chdir and umask are plain system calls (paths are C strings built before
+    // calls are allowed: setsid, sigaction, sigprocmask, open, write, close, setrlimit,
+    // setpriority, setgroups, setgid, setuid, chdir and umask are plain system calls (paths are C strings built before
     // the fork, so nothing allocates), and `creds`, the oom_score_adj text and the workdir were
     // fully built (all allocation done) before the fork.
     unsafe {
@@ -373,6 +427,15 @@ fn spawn_forked(
             if let Some(text) = &oom_score_adj {
                 // Before dropping privileges: lowering the score needs CAP_SYS_RESOURCE.
                 write_oom_score_adj(text).map_err(|e| fail(HookStep::OomScoreAdj, e))?;
+            }
+            // Also before dropping privileges: raising a hard limit or lowering nice needs root.
+            for (step, resource, limit) in limits {
+                if let Some(limit) = limit {
+                    set_rlimit(resource, limit).map_err(|e| fail(step, e))?;
+                }
+            }
+            if let Some(nice) = nice {
+                set_nice(nice).map_err(|e| fail(HookStep::Nice, e))?;
             }
             creds.apply().map_err(|(step, e)| {
                 let step = match step {
@@ -459,6 +522,24 @@ fn default_signals() {
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
+}
+
+/// `setrlimit` of `resource`; runs in the forked child.
+fn set_rlimit(resource: libc::__rlimit_resource_t, limit: Rlimit) -> Result<(), Errno> {
+    let value = libc::rlimit {
+        rlim_cur: limit.soft,
+        rlim_max: limit.hard,
+    };
+    // SAFETY: setrlimit is a plain system call reading a struct of this stack frame.
+    let rc = unsafe { libc::setrlimit(resource, &value) };
+    Errno::result(rc).map(drop)
+}
+
+/// `setpriority` of this process; runs in the forked child.
+fn set_nice(nice: i8) -> Result<(), Errno> {
+    // SAFETY: setpriority is a plain system call on this process (who = 0), no memory involved.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, libc::c_int::from(nice)) };
+    Errno::result(rc).map(drop)
 }
 
 /// Writes `text` to /proc/self/oom_score_adj; runs in the forked child, so it does not allocate.

@@ -107,6 +107,9 @@ keys! {
     Enabled "enabled" ("bool") []
         "start when svcd starts"
         |c, e, u| u.enabled = c.boolean(e).unwrap_or(true);
+    Instances "instances" ("array of instance names") ["DefaultInstance"]
+        "in a template NAME@.toml: the instances svcd runs"
+        |c, e, u| u.instances = super::template::instances(e, c.name, c.issues);
     Requires "requires" ("array of unit names") ["Requires"]
         "start after they are ready; stop before them; go down with them"
         |c, e, u| u.requires = probe::names(Some(e), c.name, c.issues);
@@ -122,6 +125,12 @@ keys! {
     NotifyAccess "notify_access" ("main | all") ["NotifyAccess"]
         "who may speak for the unit on the sd_notify socket"
         |c, e, u| u.notify_access = c.notify_access(e).unwrap_or_default();
+    SupplementaryGroups "supplementary_groups" ("array of names or ids") ["SupplementaryGroups"]
+        "groups added to the user's; needs svcd to run as root"
+        |c, e, u| u.supplementary_groups = super::limits::groups(e, c.issues);
+    Nice "nice" ("integer -20..19") ["Nice"]
+        "the scheduling priority, set before exec"
+        |c, e, u| u.nice = super::limits::nice(e, c.issues);
 
     RestartPolicy "restart.policy" ("always | on-failure | never") ["Restart"]
         "which exits are restarted"
@@ -160,8 +169,11 @@ keys! {
         "the first signal on stop"
         |c, e, u| set(&mut u.stop.signal, c.signal(e));
     StopTimeout "stop.timeout" ("duration") ["TimeoutStopSec", "TimeoutSec"]
-        "then SIGKILL to the whole process group"
+        "then SIGKILL to the whole process group (see `stop.mode`)"
         |c, e, u| set(&mut u.stop.timeout, c.duration(e));
+    StopMode "stop.mode" ("group | main | process") ["KillMode"]
+        "who gets the stop signal and the SIGKILL"
+        |c, e, u| set(&mut u.stop_mode, super::limits::stop_mode(e, c.issues));
 
     ReadyTcp "ready.tcp" ("address") []
         "ready when a TCP connection to it succeeds"
@@ -213,6 +225,19 @@ keys! {
     MemoryOnPressure "memory.on_pressure" ("restart | none") []
         "may the host swap policy restart this unit"
         |c, e, u| set(&mut u.memory.restart_on_pressure, c.on_pressure(e));
+
+    LimitsNofile "limits.nofile" ("limit") ["LimitNOFILE"]
+        "most open files"
+        |c, e, u| u.limits.nofile = super::limits::rlimit(e, c.issues);
+    LimitsNproc "limits.nproc" ("limit") ["LimitNPROC"]
+        "most processes of the unit's user"
+        |c, e, u| u.limits.nproc = super::limits::rlimit(e, c.issues);
+    LimitsCore "limits.core" ("limit") ["LimitCORE"]
+        "largest core file, in bytes"
+        |c, e, u| u.limits.core = super::limits::rlimit(e, c.issues);
+    LimitsMemlock "limits.memlock" ("limit") ["LimitMEMLOCK"]
+        "most locked memory, in bytes"
+        |c, e, u| u.limits.memlock = super::limits::rlimit(e, c.issues);
 
     LogMaxSize "log.max_size" ("size") []
         "rotate the unit's log file before it passes this"

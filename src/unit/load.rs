@@ -1,6 +1,7 @@
 //! Reading unit files and directories.
 
-use super::validate::{name_of, validate};
+use super::template::{SAMPLE_INSTANCE, is_template};
+use super::validate::{name_of, validate, validate_instance};
 use super::{Unit, UnitError, UnitErrors};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,17 +33,59 @@ pub struct Loaded {
 }
 
 /// Reads and validates one `NAME.toml`. Relative `workdir` / `env_file` resolve against
-/// `path`'s directory.
+/// `path`'s directory. A template (`NAME@.toml`) is validated as each instance it lists, or as
+/// the instance `sample` when it lists none; the result is the first instance's unit (or the
+/// first errors), named as the template.
 pub fn load_file(path: &Path) -> Result<Unit, UnitErrors> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => validate(path, &text),
-        Err(error) => Err(whole_file(
+    let text = read(path)?;
+    if !is_template(&name_of(path)) {
+        return validate(path, &text);
+    }
+    let (sample, mut instances) = load_instances(path, &text)?;
+    let mut first = if instances.is_empty() {
+        sample
+    } else {
+        instances.remove(0)?
+    };
+    first.name = name_of(path);
+    Ok(first)
+}
+
+fn read(path: &Path) -> Result<String, UnitErrors> {
+    std::fs::read_to_string(path).map_err(|error| {
+        whole_file(
             path,
             format!(
                 "cannot read the unit file: {error}; check that it exists, is UTF-8 text, and that svc may read it"
             ),
-        )),
-    }
+        )
+    })
+}
+
+/// The template validated as the sample instance, and the units it makes: one per name in its
+/// `instances`; or the template's own errors (found with the sample) when it is broken as a
+/// whole.
+type Instances = (Unit, Vec<Result<Unit, UnitErrors>>);
+
+fn load_instances(path: &Path, text: &str) -> Result<Instances, UnitErrors> {
+    let sample = validate_instance(path, text, Some(SAMPLE_INSTANCE)).map_err(|mut errors| {
+        // The errors of the file as a whole name the template, not the sample.
+        errors.name = name_of(path);
+        errors
+    })?;
+    let instances = sample
+        .instances
+        .iter()
+        .map(|instance| {
+            validate_instance(path, text, Some(instance)).map(|mut unit| {
+                // The list is the template's: adding an instance changes no other one (a
+                // reload compares units to restart those whose settings changed).
+                unit.instances.clear();
+                unit
+            })
+        })
+        .collect();
+    Ok((sample, instances))
 }
 
 /// Reads every `*.toml` in each directory (not recursive; other files ignored). A name found in
@@ -63,10 +106,46 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Loaded, LoadError> {
                 loaded.broken.push(whole_file(&path, message));
                 continue;
             }
-            seen.insert(name, path.clone());
-            match load_file(&path) {
-                Ok(unit) => loaded.units.push(unit),
-                Err(errors) => loaded.broken.push(errors),
+            seen.insert(name.clone(), path.clone());
+            if !is_template(&name) {
+                match load_file(&path) {
+                    Ok(unit) => loaded.units.push(unit),
+                    Err(errors) => loaded.broken.push(errors),
+                }
+                continue;
+            }
+            // A template is no unit: its listed instances are.
+            let instances = read(&path).and_then(|text| load_instances(&path, &text));
+            let instances = match instances {
+                Ok((_, instances)) => instances,
+                Err(errors) => {
+                    loaded.broken.push(errors);
+                    continue;
+                }
+            };
+            for instance in instances {
+                let instance_name = match &instance {
+                    Ok(unit) => unit.name.clone(),
+                    Err(errors) => errors.name.clone(),
+                };
+                // A unit of that name in an earlier directory wins, as for two files.
+                if let Some(first) = seen.get(&instance_name) {
+                    let message = format!(
+                        "duplicate unit `{instance_name}`, also in {}; that one is used, remove \
+                         the instance from `instances` or the other file",
+                        first.display()
+                    );
+                    loaded.broken.push(UnitErrors {
+                        name: instance_name,
+                        ..whole_file(&path, message)
+                    });
+                    continue;
+                }
+                seen.insert(instance_name, path.clone());
+                match instance {
+                    Ok(unit) => loaded.units.push(unit),
+                    Err(errors) => loaded.broken.push(errors),
+                }
             }
         }
     }

@@ -9,6 +9,8 @@
 //! Beside them: [`duration`] reads durations and sizes, [`envfile`] reads `env_file`s,
 //! [`load`] reads files, units directories and the paths given to `svc check`, and [`host`]
 //! warns `svc check` of what this host lacks for a unit (its workdir, its program).
+//! [`template`] makes the instances of a template `NAME@.toml`; [`limits`] checks the
+//! per-process settings (`[limits]`, `nice`, `supplementary_groups`).
 
 pub mod check;
 pub mod duration;
@@ -17,10 +19,12 @@ pub mod error;
 pub mod graph;
 pub mod host;
 pub mod keys;
+pub mod limits;
 pub mod load;
 pub mod probe;
 pub mod raw;
 pub mod reload;
+pub mod template;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -28,6 +32,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
+pub use limits::{LimitsConfig, Rlimit};
 pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
 pub use reload::{ReloadConfig, ReloadMethod};
@@ -52,7 +57,15 @@ pub struct Unit {
     pub user: Option<String>,
     pub group: Option<String>,
     pub umask: Option<u32>,
+    /// Groups added to the user's (or, without `user`, to svcd's primary group) in the child.
+    pub supplementary_groups: Vec<String>,
+    /// Scheduling priority set in the child before exec; `None` keeps svcd's.
+    pub nice: Option<i8>,
+    /// Resource limits set in the child before exec.
+    pub limits: LimitsConfig,
     pub enabled: bool,
+    /// In a template (`NAME@.toml`): the instances svcd makes of it. Empty in other units.
+    pub instances: Vec<String>,
     /// Units that must be running and ready before this one starts; stopped after it.
     pub requires: Vec<String>,
     /// Units this one starts after (ordering only).
@@ -66,6 +79,9 @@ pub struct Unit {
     pub notify_access: NotifyAccess,
     pub restart: RestartConfig,
     pub stop: StopConfig,
+    /// `stop.mode`: who gets the signals of a stop. Beside [`StopConfig`], which the supervisor
+    /// keeps: only the daemon reads it, where it sends a signal.
+    pub stop_mode: StopMode,
     pub ready: ReadyConfig,
     pub health: HealthConfig,
     pub memory: MemoryConfig,
@@ -129,6 +145,19 @@ pub struct StopConfig {
     /// Signal number (e.g. `libc::SIGTERM` = 15).
     pub signal: i32,
     pub timeout: Duration,
+}
+
+/// `stop.mode`: which of the unit's processes the stop signal and the SIGKILL reach (systemd's
+/// `KillMode=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StopMode {
+    /// Both to the whole process group (and the unit's processes outside it): `control-group`.
+    #[default]
+    Group,
+    /// The stop signal to the main process only, SIGKILL to everything left: `mixed`.
+    Main,
+    /// Both to the main process only; the rest is left running: `process`.
+    Process,
 }
 
 /// `[memory]`: limits svcd enforces by sampling, and what the host policy may do.

@@ -113,6 +113,11 @@ impl RawUnit {
         self.slots.get(key as usize).and_then(Option::as_ref)
     }
 
+    /// The entry of `key` to change in place (a template's `%i`), if the file has it.
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut Entry> {
+        self.slots.get_mut(key as usize).and_then(Option::as_mut)
+    }
+
     /// The entries the file has, in the order of [`KEYS`].
     pub fn entries(&self) -> impl Iterator<Item = (&'static KeyDef, &Entry)> {
         KEYS.iter()

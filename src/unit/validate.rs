@@ -54,8 +54,29 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// Validates the text of the unit file at `path`. The name is `path`'s stem; relative paths in
 /// the unit resolve against `path`'s directory; the env_file is read now.
 pub fn validate(path: &Path, text: &str) -> Result<Unit, UnitErrors> {
-    let name = name_of(path);
+    validate_instance(path, text, None)
+}
+
+/// [`validate`] of the template at `path` (`worker@.toml`) as its instance `instance`
+/// (`worker@a`): `%i` replaced (see [`super::template`]), `SVC_INSTANCE` in the environment.
+/// `None`: the file as it is.
+pub fn validate_instance(
+    path: &Path,
+    text: &str,
+    instance: Option<&str>,
+) -> Result<Unit, UnitErrors> {
+    let mut name = name_of(path);
     let mut issues = Vec::new();
+    if let Some(instance) = instance {
+        name.push_str(instance);
+        if let Err(message) = super::template::check_instance(instance) {
+            issues.push(Issue {
+                at: At::File,
+                key: None,
+                message,
+            });
+        }
+    }
     if let Err(message) = check_name(&name) {
         issues.push(Issue {
             at: At::File,
@@ -63,7 +84,17 @@ pub fn validate(path: &Path, text: &str) -> Result<Unit, UnitErrors> {
             message,
         });
     }
-    let unit = raw::parse(text, &mut issues).and_then(|raw| typed(&name, path, raw, &mut issues));
+    let unit = raw::parse(text, &mut issues).and_then(|mut raw| {
+        if let Some(instance) = instance {
+            super::template::instantiate(&mut raw, instance, &mut issues);
+        }
+        let mut unit = typed(&name, path, raw, &mut issues)?;
+        if let Some(instance) = instance {
+            unit.env
+                .insert("SVC_INSTANCE".to_string(), instance.to_string());
+        }
+        Some(unit)
+    });
     match unit {
         Some(unit) if issues.is_empty() => Ok(unit),
         _ => Err(UnitErrors {
@@ -117,7 +148,11 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         user: None,
         group: None,
         umask: None,
+        supplementary_groups: Vec::new(),
+        nice: None,
+        limits: super::LimitsConfig::default(),
         enabled: true,
+        instances: Vec::new(),
         requires: Vec::new(),
         after: Vec::new(),
         wants: Vec::new(),
@@ -125,6 +160,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         notify_access: NotifyAccess::default(),
         restart: RestartConfig::default(),
         stop: StopConfig::default(),
+        stop_mode: super::StopMode::default(),
         ready: ReadyConfig::default(),
         health: HealthConfig::default(),
         memory: MemoryConfig::default(),

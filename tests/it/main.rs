@@ -3,6 +3,7 @@
 
 mod container;
 mod control;
+mod daemons;
 mod demo;
 mod logs;
 mod manpages;

@@ -7,6 +7,7 @@ mod control;
 mod core;
 mod files;
 mod identity;
+mod limits;
 mod logs;
 mod reload;
 mod units;
