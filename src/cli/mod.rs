@@ -1,5 +1,6 @@
 //! The `svc` command: parse, ask svcd (or check files offline), print, map to exit codes.
 
+mod complete;
 mod health;
 mod render;
 
@@ -80,7 +81,10 @@ impl Timeouts {
 enum Sub {
     /// State, pid, since, restarts, last exit of units (all when none is named).
     Status {
+        /// Units to show (default: all).
+        #[arg(value_name = "NAME")]
         names: Vec<String>,
+        /// Print the units as a JSON array, not as text.
         #[arg(long, conflicts_with = "check")]
         json: bool,
         /// Exit 0 when every enabled (or named) unit is running and ready, else 3 with one line
@@ -90,49 +94,69 @@ enum Sub {
     },
     /// One line per unit.
     List {
+        /// Print the units as a JSON array, not as text.
         #[arg(long)]
         json: bool,
     },
     /// Start units and wait until they run.
     Start {
-        #[arg(required = true)]
+        /// Units to start.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
+        /// Answer once asked, without waiting for the units to run.
         #[arg(long)]
         no_wait: bool,
     },
     /// Stop units and wait until they are stopped.
     Stop {
-        #[arg(required = true)]
+        /// Units to stop.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
+        /// Answer once asked, without waiting for the units to stop.
         #[arg(long)]
         no_wait: bool,
     },
     /// Stop then start units, and wait until they run again.
     Restart {
-        #[arg(required = true)]
+        /// Units to restart.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
+        /// Answer once asked, without waiting for the units to run again.
         #[arg(long)]
         no_wait: bool,
     },
     /// Validate unit files or directories offline (default: /etc/svc/units).
-    Check { paths: Vec<PathBuf> },
+    Check {
+        /// Unit files or directories of them.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
     /// Block until every named unit is in STATE (inactive, starting, running, ready, stopping,
     /// backoff, failed); `--timeout DUR` gives up after DUR (exit 1).
     Wait {
-        #[arg(required = true)]
+        /// Units to wait for.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
-        #[arg(long = "for", value_name = "STATE")]
+        /// The state to wait for.
+        #[arg(long = "for", value_name = "STATE", value_parser = [
+            "inactive", "starting", "running", "ready", "stopping", "backoff", "failed",
+        ])]
         state: String,
     },
     /// No names: re-read the unit files (start new units, stop removed ones, restart changed
     /// ones whose change reaches the process, update the others in place). With names: ask
     /// those running units to reload their configuration (`reload.signal` / `reload.exec`).
-    Reload { names: Vec<String> },
+    Reload {
+        /// Running units to ask to reload their configuration (none: re-read the unit files).
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
     /// Stop every unit and end svcd.
     Shutdown,
     /// Send a signal to units' process groups (`--main`: to their main process only).
     Kill {
-        #[arg(required = true)]
+        /// Units to signal.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
         /// SIGHUP, HUP or a number.
         #[arg(short, long, value_name = "SIG", default_value = "SIGTERM")]
@@ -141,9 +165,18 @@ enum Sub {
         #[arg(long)]
         main: bool,
     },
+    /// Print a shell's completion script (bash, zsh or fish); unit names are completed from
+    /// `svc list`.
+    #[command(hide = true)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_name = "SHELL")]
+        shell: complete::Shell,
+    },
     /// The last lines of units' logs (several units: interleaved by time); `-f` follows.
     Logs {
-        #[arg(required = true)]
+        /// Units whose logs to print.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
         /// How many of the last lines to print (at most 10000).
         #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10)]
@@ -160,6 +193,9 @@ pub fn run(args: Args) -> ExitCode {
     if let Sub::Check { paths } = args.command {
         return ExitCode::from(check(paths));
     }
+    if let Sub::Completions { shell } = args.command {
+        return ExitCode::from(print_then(&complete::script(shell), exit::OK));
+    }
     let socket = client::socket_path(args.socket);
     let timeouts = match Timeouts::parse(args.timeout.as_deref()) {
         Ok(timeouts) => timeouts,
@@ -171,7 +207,7 @@ pub fn run(args: Args) -> ExitCode {
     let quiet = args.quiet;
     let code = match args.command {
         // Answered above, before the timeouts were parsed.
-        Sub::Check { .. } => exit::USAGE,
+        Sub::Check { .. } | Sub::Completions { .. } => exit::USAGE,
         Sub::Status {
             names,
             json: _,
