@@ -165,6 +165,9 @@ enum Sub {
         #[arg(long)]
         main: bool,
     },
+    /// Every unit's state, restarts, last exit and memory, the host's memory and svcd's own, as
+    /// Prometheus text (svc(1) lists the names).
+    Metrics,
     /// Print a shell's completion script (bash, zsh or fish); unit names are completed from
     /// `svc list`.
     #[command(hide = true)]
@@ -279,6 +282,16 @@ pub fn run(args: Args) -> ExitCode {
             act(&socket, command, timeouts, quiet)
         }
         Sub::Reload { names } => act(&socket, Command::Reload { names }, timeouts, quiet),
+        Sub::Metrics => match ask(&socket, Command::Metrics {}, timeouts.quick()) {
+            Ok(response) => match error_exit(&response) {
+                Some(code) => code,
+                None => print_then(response.metrics.as_deref().unwrap_or_default(), exit::OK),
+            },
+            Err(e) => {
+                warn(format_args!("svc: {e}"));
+                exit::FAILED
+            }
+        },
         Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
         Sub::Kill {
             names,

@@ -66,6 +66,9 @@ pub enum Command {
     },
     /// Stop everything, answer, exit.
     Shutdown {},
+    /// Every unit's state, restarts, last exit and memory, the host's memory and svcd's own,
+    /// as Prometheus text in the answer's `metrics`.
+    Metrics {},
     /// The last `lines` lines of the units' logs, interleaved by time, each as a [`LogEvent`]
     /// after the `ok` answer; then `{"end":true}`, or with `follow`, every new line as it comes
     /// until the client closes the connection.
@@ -112,6 +115,7 @@ impl Command {
         match self {
             Command::Status { .. }
             | Command::List {}
+            | Command::Metrics {}
             | Command::Wait { .. }
             | Command::Logs { .. } => Permission::Read,
             Command::Start { .. }
@@ -134,7 +138,7 @@ impl Command {
             | Command::Kill { names, .. }
             | Command::Logs { names, .. }
             | Command::Reload { names } => Some(names),
-            Command::List {} | Command::Shutdown {} => None,
+            Command::List {} | Command::Shutdown {} | Command::Metrics {} => None,
         }
     }
 
@@ -179,6 +183,9 @@ pub struct Response {
     /// and updated in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reloaded: Option<Box<ReloadChanges>>,
+    /// In answers to `metrics`: the Prometheus text (svc(1) lists the names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// What a `reload` of the unit files did, unit by unit (names sorted).
@@ -369,6 +376,7 @@ impl Response {
             message: None,
             host: None,
             reloaded: None,
+            metrics: None,
         }
     }
 
@@ -390,6 +398,7 @@ impl Response {
             })),
             host: None,
             reloaded: None,
+            metrics: None,
         }
     }
 }
@@ -640,6 +649,7 @@ mod tests {
         let read = |line: &str| parse_request(line).expect(line).command.permission();
         assert_eq!(read(r#"{"v":1,"cmd":"status"}"#), Permission::Read);
         assert_eq!(read(r#"{"v":1,"cmd":"list"}"#), Permission::Read);
+        assert_eq!(read(r#"{"v":1,"cmd":"metrics"}"#), Permission::Read);
         assert_eq!(
             read(r#"{"v":1,"cmd":"wait","names":["a"],"state":"running"}"#),
             Permission::Read

@@ -9,6 +9,7 @@ mod checks;
 mod forward;
 mod init;
 mod memory;
+pub mod metrics;
 mod notify;
 mod ports;
 mod reload;
@@ -193,6 +194,16 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         config.log.settings(),
         !logs::stdout_is_null(),
     );
+    if let Some(address) = config.metrics.listen {
+        match metrics::bind(address) {
+            Ok(listener) => {
+                let bound = listener.local_addr().unwrap_or(address);
+                tracing::info!(address = %bound, "metrics served on http://{bound}/metrics");
+                tokio::spawn(metrics::serve(listener, request_tx.clone()));
+            }
+            Err(e) => tracing::error!("[metrics] listen = \"{address}\": {e}; metrics not served"),
+        }
+    }
     let server = tokio::spawn(server::serve(
         listener,
         request_tx,
