@@ -168,6 +168,13 @@ enum Sub {
     /// Every unit's state, restarts, last exit and memory, the host's memory and svcd's own, as
     /// Prometheus text (svc(1) lists the names).
     Metrics,
+    /// Print each unit's change of state as it happens (time, unit, old -> new state, pid,
+    /// reason), until interrupted or svcd exits.
+    Events {
+        /// One JSON object a line (`time`, `unit`, `old`, `new`, `pid`, `reason`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell's completion script (bash, zsh or fish); unit names are completed from
     /// `svc list`.
     #[command(hide = true)]
@@ -292,6 +299,7 @@ pub fn run(args: Args) -> ExitCode {
                 exit::FAILED
             }
         },
+        Sub::Events { json } => events(&socket, json, timeouts.slow()),
         Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
         Sub::Kill {
             names,
@@ -531,32 +539,71 @@ fn logs(
         warn(format_args!("svc: writing to stdout: {e}"));
         return exit::FAILED;
     }
-    match result {
+    stream_end(result, follow)
+}
+
+/// The exit code of a streamed answer (`logs`, `events`), saying why it ended where that is
+/// news. `follow`: it was meant to last, so svcd closing it is its shutdown, not an error.
+fn stream_end(result: Result<(Response, client::StreamEnd), ClientError>, follow: bool) -> u8 {
+    let (response, end) = match result {
+        Ok(answer) => answer,
         Err(e) => {
             warn(format_args!("svc: {e}"));
+            return exit::FAILED;
+        }
+    };
+    if let Some(code) = error_exit(&response) {
+        return code;
+    }
+    match end {
+        client::StreamEnd::End(Some(why)) => {
+            warn(format_args!("svc: {why}"));
             exit::FAILED
         }
-        Ok((response, end)) => {
-            if let Some(code) = error_exit(&response) {
-                return code;
-            }
-            match end {
-                client::StreamEnd::End(Some(why)) => {
-                    warn(format_args!("svc: {why}"));
-                    exit::FAILED
-                }
-                client::StreamEnd::Closed if follow => {
-                    warn(format_args!("svcd shut down"));
-                    exit::OK
-                }
-                client::StreamEnd::Closed => {
-                    warn(format_args!("svc: {}", ClientError::Closed));
-                    exit::FAILED
-                }
-                client::StreamEnd::End(None) | client::StreamEnd::Stopped => exit::OK,
+        client::StreamEnd::Closed if follow => {
+            warn(format_args!("svcd shut down"));
+            exit::OK
+        }
+        client::StreamEnd::Closed => {
+            warn(format_args!("svc: {}", ClientError::Closed));
+            exit::FAILED
+        }
+        client::StreamEnd::End(None) | client::StreamEnd::Stopped => exit::OK,
+    }
+}
+
+/// `svc events`: `TIME UNIT OLD -> NEW pid PID: REASON` per change, or `--json` lines.
+fn events(socket: &std::path::Path, json: bool, timeout: Option<Duration>) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let mut write_error = None;
+    let result = client::stream(socket, Command::Events {}, timeout, |event| {
+        let Some(event) = event.event else {
+            return true;
+        };
+        let line = if json {
+            serde_json::to_string(&event).unwrap_or_default()
+        } else {
+            let pid = event.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
+            format!(
+                "{} {} {} -> {} pid {pid}: {}",
+                event.time, event.unit, event.old, event.new, event.reason
+            )
+        };
+        match writeln!(out, "{line}").and_then(|()| out.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                write_error = Some(e);
+                false
             }
         }
+    });
+    drop(out);
+    if let Some(e) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+        warn(format_args!("svc: writing to stdout: {e}"));
+        return exit::FAILED;
     }
+    stream_end(result, true)
 }
 
 fn check(paths: Vec<PathBuf>) -> u8 {

@@ -69,6 +69,10 @@ pub enum Command {
     /// Every unit's state, restarts, last exit and memory, the host's memory and svcd's own,
     /// as Prometheus text in the answer's `metrics`.
     Metrics {},
+    /// Every unit's state changes as they happen: after the `ok` answer, `{"event":{...}}` per
+    /// change ([`UnitEvent`]) until the client closes the connection or svcd exits; a client
+    /// that falls too far behind gets `{"end":true,"message":...}` and is dropped.
+    Events {},
     /// The last `lines` lines of the units' logs, interleaved by time, each as a [`LogEvent`]
     /// after the `ok` answer; then `{"end":true}`, or with `follow`, every new line as it comes
     /// until the client closes the connection.
@@ -116,6 +120,7 @@ impl Command {
             Command::Status { .. }
             | Command::List {}
             | Command::Metrics {}
+            | Command::Events {}
             | Command::Wait { .. }
             | Command::Logs { .. } => Permission::Read,
             Command::Start { .. }
@@ -138,7 +143,9 @@ impl Command {
             | Command::Kill { names, .. }
             | Command::Logs { names, .. }
             | Command::Reload { names } => Some(names),
-            Command::List {} | Command::Shutdown {} | Command::Metrics {} => None,
+            Command::List {} | Command::Shutdown {} | Command::Metrics {} | Command::Events {} => {
+                None
+            }
         }
     }
 
@@ -337,11 +344,28 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// What follows the `ok` answer to `logs`: `{"log":{...}}` per line, `{"end":true}` last.
+/// A unit's change of state, as `events` sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitEvent {
+    /// When the new state began (RFC 3339).
+    pub time: String,
+    pub unit: String,
+    /// The state it was in, as last sent (`inactive` before its first change).
+    pub old: String,
+    pub new: String,
+    pub pid: Option<u32>,
+    /// Why it is in the new state.
+    pub reason: String,
+}
+
+/// What follows the `ok` answer to `logs`: `{"log":{...}}` per line, `{"end":true}` last; and
+/// to `events`: `{"event":{...}}` per change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<UnitEvent>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub end: bool,
     /// With `end` on a followed stream: why svcd ended it (the follower fell too far behind).

@@ -97,6 +97,8 @@ impl Daemon {
                 Err(response) => response,
             },
             Command::List {} => Response::ok(Some(self.infos(&all))),
+            // The connection streams the changes itself, never asking the daemon task.
+            Command::Events {} => Response::ok(None),
             Command::Metrics {} => {
                 let mut response = Response::ok(None);
                 response.metrics = Some(self.metrics());

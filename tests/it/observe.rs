@@ -137,3 +137,113 @@ fn metrics_are_served_over_http_on_the_configured_address_only_at_slash_metrics(
     let (status, _) = http_get(&address, "GET /metrics HTTP/1.0\r\n\r\n");
     assert_eq!(status, "HTTP/1.1 200 OK");
 }
+
+/// `svc events --json` running on `svcd`, its lines collected as they come.
+struct Events {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Events {
+    fn start(svcd: &Svcd) -> Events {
+        use std::io::BufRead;
+        let socket = svcd.dir.path().join("state/svcd.sock");
+        let mut child = Command::new(SVC)
+            .arg("--socket")
+            .arg(&socket)
+            .args(["events", "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("svc events");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let value = serde_json::from_str(&line).expect("a JSON line");
+                sink.lock().expect("lines").push(value);
+            }
+        });
+        Events { child, lines }
+    }
+
+    /// [`Events::start`], once it is subscribed: restarts `unit` until a change shows.
+    fn subscribed(svcd: &Svcd, unit: &str) -> Events {
+        let events = Events::start(svcd);
+        wait_until("svc events to see a restart", DEADLINE, || {
+            svcd.svc_ok(&["restart", unit], 0);
+            (!events.states(unit).is_empty()).then_some(())
+        });
+        events
+    }
+
+    /// The `new` states of `unit`'s events so far.
+    fn states(&self, unit: &str) -> Vec<String> {
+        let lines = self.lines.lock().expect("lines");
+        lines
+            .iter()
+            .filter(|e| e["unit"] == unit)
+            .filter_map(|e| e["new"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn events_show_a_crash_then_backoff_then_running_in_order() {
+    let svcd = Dir::new()
+        .with("web", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    svcd.wait_for("web", "running");
+    let events = Events::subscribed(&svcd, "web");
+    svcd.wait_for("web", "running");
+    let before = events.states("web").len();
+    let pid = svcd.status("web")["pid"].as_u64().expect("pid") as u32;
+    kill(pid, 9);
+    let states = wait_until("backoff then running", DEADLINE, || {
+        let states = events.states("web")[before..].to_vec();
+        states.iter().any(|s| s == "running").then_some(states)
+    });
+    let backoff = states.iter().position(|s| s == "backoff");
+    let running = states.iter().position(|s| s == "running");
+    assert!(backoff.is_some() && backoff < running, "{states:?}");
+    let lines = events.lines.lock().expect("lines").clone();
+    let crash = lines
+        .iter()
+        .find(|e| e["new"] == "backoff")
+        .expect("the backoff event");
+    assert_eq!(crash["old"], "running", "{crash}");
+    assert!(
+        crash["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{crash}"
+    );
+    assert!(
+        !crash["reason"].as_str().unwrap_or_default().is_empty(),
+        "{crash}"
+    );
+}
+
+#[test]
+fn events_end_when_svcd_exits() {
+    let mut svcd = Dir::new()
+        .with("web", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    svcd.wait_for("web", "running");
+    let mut events = Events::subscribed(&svcd, "web");
+    svcd.signal_and_wait(15);
+    let status = wait_until("svc events to end", DEADLINE, || {
+        events.child.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "{status}");
+    // The stop svcd's shutdown made was sent before the end.
+    assert!(events.states("web").iter().any(|s| s == "inactive"));
+}
