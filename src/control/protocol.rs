@@ -282,6 +282,9 @@ pub struct UnitInfo {
     pub restarts: u32,
     pub last_exit: Option<ExitInfo>,
     pub memory: MemoryInfo,
+    /// CPU seconds (user + system) of the unit's processes and of the children they reaped.
+    #[serde(default)]
+    pub cpu: f64,
     #[serde(default)]
     pub description: Option<String>,
     /// Why the unit is in its state.

@@ -130,6 +130,13 @@ pub fn render(units: &[UnitInfo], host: &HostInfo, own: Own) -> String {
     );
     per_unit(
         &mut out,
+        "svc_unit_cpu_seconds_total",
+        "counter",
+        "CPU time (user + system) of the unit's processes and the children they reaped; starts again with each run.",
+        &|u| Some(u.cpu.to_string()),
+    );
+    per_unit(
+        &mut out,
         "svc_unit_memory_rss_bytes",
         "gauge",
         "Resident memory of the unit's process group.",

@@ -16,6 +16,9 @@ use std::io::Read;
 pub struct GroupMemory {
     pub rss: u64,
     pub swap: u64,
+    /// CPU time of the group's live processes and of the children they reaped (utime, stime,
+    /// cutime, cstime of /proc/PID/stat), in clock ticks.
+    pub cpu_ticks: u64,
 }
 
 /// Sums VmRSS and VmSwap of every process whose process group is one of `pgids`.
@@ -73,10 +76,15 @@ impl GroupSampler {
         let Some(pgrp) = pgrp_of(&self.text) else {
             return;
         };
-        if !pgids.contains(&pgrp) || !self.read(pid, "status") {
+        if !pgids.contains(&pgrp) {
+            return;
+        }
+        let cpu_ticks = cpu_ticks_of(&self.text);
+        if !self.read(pid, "status") {
             return;
         }
         let total = totals.entry(pgrp).or_default();
+        total.cpu_ticks += cpu_ticks;
         total.rss += kib_field(&self.text, "VmRSS:") * 1024;
         total.swap += kib_field(&self.text, "VmSwap:") * 1024;
     }
@@ -118,6 +126,30 @@ fn pgrp_of(stat: &str) -> Option<u32> {
     rest.split_whitespace().nth(2)?.parse().ok()
 }
 
+/// utime + stime + cutime + cstime (fields 14 to 17 of /proc/PID/stat), in clock ticks.
+fn cpu_ticks_of(stat: &str) -> u64 {
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    // After the command name, field 3 (the state) comes first: fields 14..=17 are 11..=14.
+    stat[close + 1..]
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum()
+}
+
+/// Seconds of `ticks` clock ticks (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
+pub fn ticks_to_seconds(ticks: u64) -> f64 {
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|&t| t > 0)
+        .unwrap_or(100);
+    ticks as f64 / per_second as f64
+}
+
 /// A `kB` field of /proc/PID/status or /proc/meminfo, in KiB; 0 when absent (kernel threads
 /// have no VmRSS, kernels without swap support no VmSwap).
 pub(super) fn kib_field(status: &str, field: &str) -> u64 {
@@ -131,6 +163,13 @@ pub(super) fn kib_field(status: &str, field: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_ticks_add_user_system_and_reaped_children_time() {
+        let stat = "42 (a) b (c) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 50 7 3 20 0 1 0";
+        assert_eq!(cpu_ticks_of(stat), 310);
+        assert_eq!(cpu_ticks_of("garbage"), 0);
+    }
 
     #[test]
     fn pgrp_survives_odd_command_names() {

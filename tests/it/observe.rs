@@ -247,3 +247,22 @@ fn events_end_when_svcd_exits() {
     // The stop svcd's shutdown made was sent before the end.
     assert!(events.states("web").iter().any(|s| s == "inactive"));
 }
+
+#[test]
+fn status_and_metrics_show_a_busy_units_cpu_time() {
+    let svcd = Dir::new()
+        .with("busy", "exec = [\"sh\", \"-c\", \"while :; do :; done\"]\n")
+        .start();
+    svcd.wait_for("busy", "running");
+    wait_until("busy to have used CPU", DEADLINE, || {
+        let cpu = svcd.status("busy")["cpu"].as_f64()?;
+        (cpu >= 0.05).then_some(())
+    });
+    let human = svcd.svc_ok(&["status", "busy"], 0);
+    assert!(human.contains("       CPU: "), "{human}");
+    let text = svcd.svc_ok(&["metrics"], 0);
+    let cpu: f64 = sample(&text, "svc_unit_cpu_seconds_total{unit=\"busy\"}")
+        .and_then(|v| v.parse().ok())
+        .expect("the cpu sample");
+    assert!(cpu >= 0.05, "{text}");
+}
