@@ -30,6 +30,9 @@ pub struct Config {
     /// Signals svcd receives that it passes on to units: `{ SIGUSR1 = ["app"] }`.
     #[serde(default)]
     pub forward_signals: std::collections::BTreeMap<String, Vec<String>>,
+    /// `[metrics]`: `listen` serves `svc metrics` over HTTP for Prometheus.
+    #[serde(default)]
+    pub metrics: crate::daemon::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             log: LogConfig::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             forward_signals: Default::default(),
+            metrics: Default::default(),
         }
     }
 }

@@ -33,6 +33,21 @@ impl Stat {
     }
 }
 
+/// utime + stime + cutime + cstime (fields 14 to 17 of `/proc/PID/stat`): the CPU time of the
+/// process and of the children it reaped, in clock ticks; 0 for text that is not a stat line.
+pub fn cpu_ticks(stat: &str) -> u64 {
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    // After the command name, field 3 (the state) comes first: fields 14..=17 are 11..=14.
+    stat[close + 1..]
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum()
+}
+
 /// Parses the text of `/proc/PID/stat`.
 pub fn parse_stat(text: &str) -> Option<Stat> {
     let open = text.find('(')?;
@@ -295,6 +310,13 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_ticks_add_user_system_and_reaped_children_time() {
+        let stat = "42 (a) b (c) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 50 7 3 20 0 1 0";
+        assert_eq!(cpu_ticks(stat), 310);
+        assert_eq!(cpu_ticks("garbage"), 0);
+    }
 
     /// A real line of a process that named itself `a) b (c`: the name holds spaces and both
     /// parentheses.

@@ -48,6 +48,7 @@ mod tests {
             restarts: 0,
             last_exit: None,
             memory: MemoryInfo::default(),
+            cpu: 0.0,
             description: None,
             reason: "restarting in 400ms".to_string(),
             reason_kind: "restart".to_string(),

@@ -1,5 +1,6 @@
 //! The `svc` command: parse, ask svcd (or check files offline), print, map to exit codes.
 
+mod complete;
 mod health;
 mod render;
 
@@ -80,7 +81,10 @@ impl Timeouts {
 enum Sub {
     /// State, pid, since, restarts, last exit of units (all when none is named).
     Status {
+        /// Units to show (default: all).
+        #[arg(value_name = "NAME")]
         names: Vec<String>,
+        /// Print the units as a JSON array, not as text.
         #[arg(long, conflicts_with = "check")]
         json: bool,
         /// Exit 0 when every enabled (or named) unit is running and ready, else 3 with one line
@@ -90,49 +94,69 @@ enum Sub {
     },
     /// One line per unit.
     List {
+        /// Print the units as a JSON array, not as text.
         #[arg(long)]
         json: bool,
     },
     /// Start units and wait until they run.
     Start {
-        #[arg(required = true)]
+        /// Units to start.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
+        /// Answer once asked, without waiting for the units to run.
         #[arg(long)]
         no_wait: bool,
     },
     /// Stop units and wait until they are stopped.
     Stop {
-        #[arg(required = true)]
+        /// Units to stop.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
+        /// Answer once asked, without waiting for the units to stop.
         #[arg(long)]
         no_wait: bool,
     },
     /// Stop then start units, and wait until they run again.
     Restart {
-        #[arg(required = true)]
+        /// Units to restart.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
+        /// Answer once asked, without waiting for the units to run again.
         #[arg(long)]
         no_wait: bool,
     },
     /// Validate unit files or directories offline (default: /etc/svc/units).
-    Check { paths: Vec<PathBuf> },
+    Check {
+        /// Unit files or directories of them.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
     /// Block until every named unit is in STATE (inactive, starting, running, ready, stopping,
     /// backoff, failed); `--timeout DUR` gives up after DUR (exit 1).
     Wait {
-        #[arg(required = true)]
+        /// Units to wait for.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
-        #[arg(long = "for", value_name = "STATE")]
+        /// The state to wait for.
+        #[arg(long = "for", value_name = "STATE", value_parser = [
+            "inactive", "starting", "running", "ready", "stopping", "backoff", "failed",
+        ])]
         state: String,
     },
     /// No names: re-read the unit files (start new units, stop removed ones, restart changed
     /// ones whose change reaches the process, update the others in place). With names: ask
     /// those running units to reload their configuration (`reload.signal` / `reload.exec`).
-    Reload { names: Vec<String> },
+    Reload {
+        /// Running units to ask to reload their configuration (none: re-read the unit files).
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
     /// Stop every unit and end svcd.
     Shutdown,
     /// Send a signal to units' process groups (`--main`: to their main process only).
     Kill {
-        #[arg(required = true)]
+        /// Units to signal.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
         /// SIGHUP, HUP or a number.
         #[arg(short, long, value_name = "SIG", default_value = "SIGTERM")]
@@ -141,9 +165,28 @@ enum Sub {
         #[arg(long)]
         main: bool,
     },
+    /// Every unit's state, restarts, last exit and memory, the host's memory and svcd's own, as
+    /// Prometheus text (svc(1) lists the names).
+    Metrics,
+    /// Print each unit's change of state as it happens (time, unit, old -> new state, pid,
+    /// reason), until interrupted or svcd exits.
+    Events {
+        /// One JSON object a line (`time`, `unit`, `old`, `new`, `pid`, `reason`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell's completion script (bash, zsh or fish); unit names are completed from
+    /// `svc list`.
+    #[command(hide = true)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_name = "SHELL")]
+        shell: complete::Shell,
+    },
     /// The last lines of units' logs (several units: interleaved by time); `-f` follows.
     Logs {
-        #[arg(required = true)]
+        /// Units whose logs to print.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
         /// How many of the last lines to print (at most 10000).
         #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10)]
@@ -160,6 +203,9 @@ pub fn run(args: Args) -> ExitCode {
     if let Sub::Check { paths } = args.command {
         return ExitCode::from(check(paths));
     }
+    if let Sub::Completions { shell } = args.command {
+        return ExitCode::from(print_then(&complete::script(shell), exit::OK));
+    }
     let socket = client::socket_path(args.socket);
     let timeouts = match Timeouts::parse(args.timeout.as_deref()) {
         Ok(timeouts) => timeouts,
@@ -171,7 +217,7 @@ pub fn run(args: Args) -> ExitCode {
     let quiet = args.quiet;
     let code = match args.command {
         // Answered above, before the timeouts were parsed.
-        Sub::Check { .. } => exit::USAGE,
+        Sub::Check { .. } | Sub::Completions { .. } => exit::USAGE,
         Sub::Status {
             names,
             json: _,
@@ -243,6 +289,17 @@ pub fn run(args: Args) -> ExitCode {
             act(&socket, command, timeouts, quiet)
         }
         Sub::Reload { names } => act(&socket, Command::Reload { names }, timeouts, quiet),
+        Sub::Metrics => match ask(&socket, Command::Metrics {}, timeouts.quick()) {
+            Ok(response) => match error_exit(&response) {
+                Some(code) => code,
+                None => print_then(response.metrics.as_deref().unwrap_or_default(), exit::OK),
+            },
+            Err(e) => {
+                warn(format_args!("svc: {e}"));
+                exit::FAILED
+            }
+        },
+        Sub::Events { json } => events(&socket, json, timeouts.slow()),
         Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
         Sub::Kill {
             names,
@@ -482,32 +539,71 @@ fn logs(
         warn(format_args!("svc: writing to stdout: {e}"));
         return exit::FAILED;
     }
-    match result {
+    stream_end(result, follow)
+}
+
+/// The exit code of a streamed answer (`logs`, `events`), saying why it ended where that is
+/// news. `follow`: it was meant to last, so svcd closing it is its shutdown, not an error.
+fn stream_end(result: Result<(Response, client::StreamEnd), ClientError>, follow: bool) -> u8 {
+    let (response, end) = match result {
+        Ok(answer) => answer,
         Err(e) => {
             warn(format_args!("svc: {e}"));
+            return exit::FAILED;
+        }
+    };
+    if let Some(code) = error_exit(&response) {
+        return code;
+    }
+    match end {
+        client::StreamEnd::End(Some(why)) => {
+            warn(format_args!("svc: {why}"));
             exit::FAILED
         }
-        Ok((response, end)) => {
-            if let Some(code) = error_exit(&response) {
-                return code;
-            }
-            match end {
-                client::StreamEnd::End(Some(why)) => {
-                    warn(format_args!("svc: {why}"));
-                    exit::FAILED
-                }
-                client::StreamEnd::Closed if follow => {
-                    warn(format_args!("svcd shut down"));
-                    exit::OK
-                }
-                client::StreamEnd::Closed => {
-                    warn(format_args!("svc: {}", ClientError::Closed));
-                    exit::FAILED
-                }
-                client::StreamEnd::End(None) | client::StreamEnd::Stopped => exit::OK,
+        client::StreamEnd::Closed if follow => {
+            warn(format_args!("svcd shut down"));
+            exit::OK
+        }
+        client::StreamEnd::Closed => {
+            warn(format_args!("svc: {}", ClientError::Closed));
+            exit::FAILED
+        }
+        client::StreamEnd::End(None) | client::StreamEnd::Stopped => exit::OK,
+    }
+}
+
+/// `svc events`: `TIME UNIT OLD -> NEW pid PID: REASON` per change, or `--json` lines.
+fn events(socket: &std::path::Path, json: bool, timeout: Option<Duration>) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let mut write_error = None;
+    let result = client::stream(socket, Command::Events {}, timeout, |event| {
+        let Some(event) = event.event else {
+            return true;
+        };
+        let line = if json {
+            serde_json::to_string(&event).unwrap_or_default()
+        } else {
+            let pid = event.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
+            format!(
+                "{} {} {} -> {} pid {pid}: {}",
+                event.time, event.unit, event.old, event.new, event.reason
+            )
+        };
+        match writeln!(out, "{line}").and_then(|()| out.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                write_error = Some(e);
+                false
             }
         }
+    });
+    drop(out);
+    if let Some(e) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+        warn(format_args!("svc: writing to stdout: {e}"));
+        return exit::FAILED;
     }
+    stream_end(result, true)
 }
 
 fn check(paths: Vec<PathBuf>) -> u8 {

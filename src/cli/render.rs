@@ -89,6 +89,7 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
             size(unit.memory.rss),
             size(unit.memory.swap)
         );
+        let _ = writeln!(out, "       CPU: {:.2}s", unit.cpu);
     }
     if let Some(error) = &unit.log_error {
         let _ = writeln!(out, "  Log file: {error}");

@@ -135,9 +135,10 @@ async fn forward(write: &mut OwnedWriteHalf, followed: &Followed) -> std::io::Re
     write.write_all(&bytes).await
 }
 
-fn end(message: Option<String>) -> LogEvent {
+pub(super) fn end(message: Option<String>) -> LogEvent {
     LogEvent {
         log: None,
+        event: None,
         end: true,
         message,
     }
@@ -146,13 +147,17 @@ fn end(message: Option<String>) -> LogEvent {
 fn event(line: LogLine) -> LogEvent {
     LogEvent {
         log: Some(line),
+        event: None,
         end: false,
         message: None,
     }
 }
 
 /// Writes `value`; a peer that does not take it within [`STALL`] is given up on.
-async fn send(write: &mut OwnedWriteHalf, value: &impl Serialize) -> std::io::Result<()> {
+pub(super) async fn send(
+    write: &mut OwnedWriteHalf,
+    value: &impl Serialize,
+) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     match tokio::time::timeout(STALL, write.write_all(&bytes)).await {

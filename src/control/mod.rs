@@ -2,11 +2,12 @@
 //! daemon's side ([`server`]) and the client's ([`client`]).
 
 pub mod client;
+mod events;
 mod logs;
 pub mod protocol;
 pub mod server;
 
 pub use protocol::{
     Command, ErrorKind, ExitInfo, HostInfo, LogEvent, LogLine, MemoryInfo, PROTOCOL_VERSION,
-    Permission, ReloadChanges, ReloadInfo, Request, Response, UnitInfo,
+    Permission, ReloadChanges, ReloadInfo, Request, Response, UnitEvent, UnitInfo,
 };

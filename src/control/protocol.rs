@@ -66,6 +66,13 @@ pub enum Command {
     },
     /// Stop everything, answer, exit.
     Shutdown {},
+    /// Every unit's state, restarts, last exit and memory, the host's memory and svcd's own,
+    /// as Prometheus text in the answer's `metrics`.
+    Metrics {},
+    /// Every unit's state changes as they happen: after the `ok` answer, `{"event":{...}}` per
+    /// change ([`UnitEvent`]) until the client closes the connection or svcd exits; a client
+    /// that falls too far behind gets `{"end":true,"message":...}` and is dropped.
+    Events {},
     /// The last `lines` lines of the units' logs, interleaved by time, each as a [`LogEvent`]
     /// after the `ok` answer; then `{"end":true}`, or with `follow`, every new line as it comes
     /// until the client closes the connection.
@@ -112,6 +119,8 @@ impl Command {
         match self {
             Command::Status { .. }
             | Command::List {}
+            | Command::Metrics {}
+            | Command::Events {}
             | Command::Wait { .. }
             | Command::Logs { .. } => Permission::Read,
             Command::Start { .. }
@@ -134,7 +143,9 @@ impl Command {
             | Command::Kill { names, .. }
             | Command::Logs { names, .. }
             | Command::Reload { names } => Some(names),
-            Command::List {} | Command::Shutdown {} => None,
+            Command::List {} | Command::Shutdown {} | Command::Metrics {} | Command::Events {} => {
+                None
+            }
         }
     }
 
@@ -179,6 +190,9 @@ pub struct Response {
     /// and updated in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reloaded: Option<Box<ReloadChanges>>,
+    /// In answers to `metrics`: the Prometheus text (svc(1) lists the names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// What a `reload` of the unit files did, unit by unit (names sorted).
@@ -268,6 +282,9 @@ pub struct UnitInfo {
     pub restarts: u32,
     pub last_exit: Option<ExitInfo>,
     pub memory: MemoryInfo,
+    /// CPU seconds (user + system) of the unit's processes and of the children they reaped.
+    #[serde(default)]
+    pub cpu: f64,
     #[serde(default)]
     pub description: Option<String>,
     /// Why the unit is in its state.
@@ -334,11 +351,28 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// What follows the `ok` answer to `logs`: `{"log":{...}}` per line, `{"end":true}` last.
+/// A unit's change of state, as `events` sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitEvent {
+    /// When the new state began (RFC 3339).
+    pub time: String,
+    pub unit: String,
+    /// The state it was in, as last sent (`inactive` before its first change).
+    pub old: String,
+    pub new: String,
+    pub pid: Option<u32>,
+    /// Why it is in the new state.
+    pub reason: String,
+}
+
+/// What follows the `ok` answer to `logs`: `{"log":{...}}` per line, `{"end":true}` last; and
+/// to `events`: `{"event":{...}}` per change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<UnitEvent>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub end: bool,
     /// With `end` on a followed stream: why svcd ended it (the follower fell too far behind).
@@ -377,6 +411,7 @@ impl Response {
             message: None,
             host: None,
             reloaded: None,
+            metrics: None,
         }
     }
 
@@ -398,6 +433,7 @@ impl Response {
             })),
             host: None,
             reloaded: None,
+            metrics: None,
         }
     }
 }
@@ -648,6 +684,7 @@ mod tests {
         let read = |line: &str| parse_request(line).expect(line).command.permission();
         assert_eq!(read(r#"{"v":1,"cmd":"status"}"#), Permission::Read);
         assert_eq!(read(r#"{"v":1,"cmd":"list"}"#), Permission::Read);
+        assert_eq!(read(r#"{"v":1,"cmd":"metrics"}"#), Permission::Read);
         assert_eq!(
             read(r#"{"v":1,"cmd":"wait","names":["a"],"state":"running"}"#),
             Permission::Read

@@ -177,6 +177,7 @@ pub async fn serve(
     access: Access,
     alive: mpsc::Sender<()>,
     logs: crate::logs::Registry,
+    events: Option<crate::daemon::events::Subscribe>,
 ) {
     let slots = Slots::default();
     let answers = Arc::new(Semaphore::new(MAX_UNPRIVILEGED_ANSWERS));
@@ -210,9 +211,11 @@ pub async fn serve(
         let access = access.clone();
         let alive = alive.clone();
         let logs = logs.clone();
+        let events = events.clone();
         let answers = (!privileged).then(|| answers.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, cred, daemon, access, logs, answers).await {
+            let streams = Streams { logs, events };
+            if let Err(e) = connection(stream, cred, daemon, access, streams, answers).await {
                 tracing::debug!("control connection: {e}");
             }
             drop(slot);
@@ -276,12 +279,18 @@ fn fully_closed(read: &OwnedReadHalf) -> bool {
     }
 }
 
+/// What a connection follows for `logs -f` and `events`.
+struct Streams {
+    logs: crate::logs::Registry,
+    events: Option<crate::daemon::events::Subscribe>,
+}
+
 async fn connection(
     stream: UnixStream,
     cred: UCred,
     daemon: mpsc::Sender<Envelope>,
     access: Access,
-    logs: crate::logs::Registry,
+    streams: Streams,
     answers: Option<Arc<Semaphore>>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -330,7 +339,7 @@ async fn connection(
             Ok(request) if matches!(request.command, Command::Logs { .. }) => {
                 let connection = super::logs::Connection {
                     daemon: &daemon,
-                    registry: &logs,
+                    registry: &streams.logs,
                     reader: &mut reader,
                     write: &mut write,
                     answers: &answers,
@@ -339,6 +348,18 @@ async fn connection(
                 if more {
                     continue;
                 }
+                return Ok(());
+            }
+            Ok(request) if matches!(request.command, Command::Events {}) => {
+                let subscription = streams.events.as_ref().and_then(|s| s.upgrade());
+                let Some(events) = subscription.map(|s| s.subscribe()) else {
+                    let response =
+                        Response::error(ErrorKind::ShuttingDown, "svcd is shutting down", vec![]);
+                    send(&mut write, &response).await?;
+                    return Ok(());
+                };
+                send(&mut write, &Response::ok(None)).await?;
+                super::events::follow(events, &mut reader, &mut write).await?;
                 return Ok(());
             }
             Ok(request) => {

@@ -6,9 +6,11 @@
 
 mod app;
 mod checks;
+pub mod events;
 mod forward;
 mod init;
 mod memory;
+pub mod metrics;
 mod notify;
 mod ports;
 mod reload;
@@ -112,6 +114,8 @@ struct Daemon {
     notify_path: PathBuf,
     /// Memory samples, the host policy.
     memory: memory::MemoryWatch,
+    /// Publishes units' changes to `svc events`.
+    events: events::Hub,
     /// Every unit's log, shared with the control connections (`svc logs`).
     logs: logs::Registry,
     /// Main pid → the capture of its output, drained when the exit is reaped.
@@ -196,12 +200,24 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         config.log.settings(),
         !logs::stdout_is_null(),
     );
+    if let Some(address) = config.metrics.listen {
+        match metrics::bind(address) {
+            Ok(listener) => {
+                let bound = listener.local_addr().unwrap_or(address);
+                tracing::info!(address = %bound, "metrics served on http://{bound}/metrics");
+                tokio::spawn(metrics::serve(listener, request_tx.clone()));
+            }
+            Err(e) => tracing::error!("[metrics] listen = \"{address}\": {e}; metrics not served"),
+        }
+    }
+    let events = events::Hub::new();
     let server = tokio::spawn(server::serve(
         listener,
         request_tx,
         access,
         alive_tx,
         registry.clone(),
+        events.subscribe(),
     ));
 
     let mut daemon = Daemon::new(
@@ -211,6 +227,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         registry,
     );
     daemon.memory = memory::MemoryWatch::new(config.memory.clone());
+    daemon.events = events;
     daemon.shutdown_timeout = config.shutdown_timeout;
     daemon.app = options
         .app
@@ -286,6 +303,8 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         let _ = reply.send(Response::ok(None));
     }
     daemon.waiters.clear();
+    // `svc events` followers see the end of the queue, and their connections close.
+    daemon.events = events::Hub::default();
     // Let the connection tasks write their last answers: wait until the last one is gone (each
     // holds an `alive` sender), but not for a client that keeps its connection open.
     drop(requests);
@@ -363,6 +382,7 @@ impl Daemon {
             units_dirs,
             notify_path,
             memory: memory::MemoryWatch::default(),
+            events: events::Hub::default(),
             logs,
             captures: HashMap::new(),
             checks: checks::Checks::default(),
@@ -417,6 +437,8 @@ impl Daemon {
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into());
             tracing::info!(unit = %self.units[id].name, state = %status.state, pid = %pid, "{}", status.reason);
+            self.events
+                .publish(&self.units[id].name, &status, report::Clocks::read());
             self.logs
                 .note(&self.units[id].name, &logs::describe(&status));
         }

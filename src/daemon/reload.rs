@@ -204,6 +204,8 @@ impl Daemon {
             let name = std::mem::take(&mut unit.name);
             vacate(unit);
             self.fail_waiters_on(id, &name);
+            // A unit added later under this name starts its events from `inactive`.
+            self.events.forget(&name);
         }
     }
 

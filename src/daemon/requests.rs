@@ -42,6 +42,24 @@ impl Daemon {
 
     pub(super) fn infos(&mut self, indexes: &[usize]) -> Vec<UnitInfo> {
         let clocks = Clocks::read();
+        let mut infos = self.bare_infos(indexes, clocks);
+        for (info, &i) in infos.iter_mut().zip(indexes) {
+            let Entry::Unit(id) = &self.entries[i].1 else {
+                continue;
+            };
+            if let Some(log) = self.logs.find(&info.name) {
+                let log = logs::lock(&log);
+                info.logs = log.last_lines();
+                info.log_error = log.error();
+            }
+            info.status_text = self.supervisor.status_text(*id).map(str::to_string);
+            info.last_reload = self.last_reload(*id, clocks);
+        }
+        infos
+    }
+
+    /// The units' state, exits and memory (one walk of /proc for all), without their logs.
+    pub(super) fn bare_infos(&mut self, indexes: &[usize], clocks: Clocks) -> Vec<UnitInfo> {
         let pgids: Vec<u32> = indexes
             .iter()
             .filter_map(|&i| match &self.entries[i].1 {
@@ -59,15 +77,7 @@ impl Daemon {
                         .pid
                         .and_then(|p| memory.get(&p).copied())
                         .unwrap_or_default();
-                    let mut info = report::unit_info(&self.units[*id], &status, mem, clocks);
-                    if let Some(log) = self.logs.find(&info.name) {
-                        let log = logs::lock(&log);
-                        info.logs = log.last_lines();
-                        info.log_error = log.error();
-                    }
-                    info.status_text = self.supervisor.status_text(*id).map(str::to_string);
-                    info.last_reload = self.last_reload(*id, clocks);
-                    info
+                    report::unit_info(&self.units[*id], &status, mem, clocks)
                 }
                 Entry::Broken(broken) => report::broken_info(broken, self.started, clocks),
             })
@@ -90,6 +100,13 @@ impl Daemon {
                 Err(response) => response,
             },
             Command::List {} => Response::ok(Some(self.infos(&all))),
+            // The connection streams the changes itself, never asking the daemon task.
+            Command::Events {} => Response::ok(None),
+            Command::Metrics {} => {
+                let mut response = Response::ok(None);
+                response.metrics = Some(self.metrics());
+                response
+            }
             Command::Reload { .. } if self.shutdown.is_some() => {
                 Response::error(ErrorKind::ShuttingDown, "svcd is shutting down", vec![])
             }

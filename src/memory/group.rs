@@ -15,6 +15,9 @@ use std::collections::HashMap;
 pub struct GroupMemory {
     pub rss: u64,
     pub swap: u64,
+    /// CPU time of the group's live processes and of the children they reaped (utime, stime,
+    /// cutime, cstime of /proc/PID/stat), in clock ticks.
+    pub cpu_ticks: u64,
 }
 
 /// Sums VmRSS and VmSwap of every process whose process group is one of `pgids`.
@@ -61,13 +64,28 @@ impl GroupSampler {
         let Some(pgrp) = proc::parse_pgrp(&self.reader.text) else {
             return;
         };
-        if !pgids.contains(&pgrp) || !self.reader.read(pid, "status") {
+        if !pgids.contains(&pgrp) {
+            return;
+        }
+        let cpu_ticks = proc::cpu_ticks(&self.reader.text);
+        if !self.reader.read(pid, "status") {
             return;
         }
         let total = totals.entry(pgrp).or_default();
+        total.cpu_ticks += cpu_ticks;
         total.rss += proc::kib(&self.reader.text, "VmRSS") * 1024;
         total.swap += proc::kib(&self.reader.text, "VmSwap") * 1024;
     }
+}
+
+/// Seconds of `ticks` clock ticks (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
+pub fn ticks_to_seconds(ticks: u64) -> f64 {
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|&t| t > 0)
+        .unwrap_or(100);
+    ticks as f64 / per_second as f64
 }
 
 #[cfg(test)]

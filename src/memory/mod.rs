@@ -15,7 +15,7 @@ pub mod policy;
 pub mod psi;
 pub mod settings;
 
-pub use group::{GroupMemory, GroupSampler, group_memory};
+pub use group::{GroupMemory, GroupSampler, group_memory, ticks_to_seconds};
 pub use host::HostMemory;
 pub use policy::{Candidate, HostPolicy, Level, Verdict};
 pub use settings::{MemorySettings, Threshold};

@@ -8,6 +8,7 @@ mod demo;
 mod logs;
 mod manpages;
 mod memory;
+mod observe;
 mod pid1;
 mod props;
 mod ready;
