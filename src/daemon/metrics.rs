@@ -24,18 +24,11 @@ pub struct Own {
 }
 
 impl Own {
-    /// svcd's resident set (/proc/self/statm) and open descriptors (/proc/self/fd).
+    /// svcd's resident set and open descriptors, by the one reader of /proc.
     pub fn read() -> Own {
-        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-            .ok()
-            .flatten()
-            .and_then(|p| u64::try_from(p).ok())
-            .unwrap_or(4096);
-        let rss = std::fs::read_to_string("/proc/self/statm")
-            .ok()
-            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map_or(0, |pages| pages.saturating_mul(page));
-        let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64);
+        let me = std::process::id();
+        let rss = crate::proc::status(me).map_or(0, |status| status.number("VmRSS") * 1024);
+        let fds = crate::proc::fd_count(me).unwrap_or(0) as u64;
         Own { rss, fds }
     }
 }

@@ -250,7 +250,7 @@ keys! {
     ReloadSignal "reload.signal" ("signal name or number") []
         "what `svc reload NAME` sends to the main process"
         |c, e, u| {
-            if let Some(signal) = super::reload::signal(e, c.issues) {
+            if let Some(signal) = c.signal(e) {
                 u.reload.method = Some(super::ReloadMethod::Signal(signal));
             }
         };

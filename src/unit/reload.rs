@@ -33,34 +33,6 @@ impl Default for ReloadConfig {
     }
 }
 
-/// `reload.signal`: a signal name or number; an unknown one is an issue.
-pub(super) fn signal(entry: &Entry, issues: &mut Vec<Issue>) -> Option<i32> {
-    let text = match &entry.node.value {
-        Value::String(text) => text.clone(),
-        Value::Integer(Some(n)) => n.to_string(),
-        other => {
-            issues.push(Issue::at_value(
-                entry,
-                &entry.node,
-                format!(
-                    "expected a signal name such as \"SIGHUP\", found {}",
-                    other.type_name()
-                ),
-            ));
-            return None;
-        }
-    };
-    let number = crate::signal::parse(&text);
-    if number.is_none() {
-        issues.push(Issue::at_value(
-            entry,
-            &entry.node,
-            format!("unknown signal \"{text}\"; use a name such as \"SIGHUP\" or \"SIGUSR1\""),
-        ));
-    }
-    number
-}
-
 /// `reload.exec`: an argv, an array of strings or one string split by shell-word rules (no
 /// shell).
 pub(super) fn exec(entry: &Entry, issues: &mut Vec<Issue>) -> Option<Vec<String>> {

@@ -397,3 +397,132 @@ pub fn fast_sampling(dir: &Dir) {
     )
     .expect("config");
 }
+
+/// A user made with `useradd` for one test, member of new groups of its own besides its
+/// primary one, removed with those groups when dropped (also when the test fails), together
+/// with the default state dirs a non-root svcd of its would have made (`/tmp/svc-UID`,
+/// `/run/svc-UID`).
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// The extra groups, `(name, gid)`.
+    pub groups: Vec<(String, u32)>,
+}
+
+impl TestUser {
+    /// A new user in `groups` new groups; `None`, after [`skip`], where users cannot be made
+    /// (not root, no useradd).
+    pub fn new(groups: usize) -> Option<TestUser> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let unique = || {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            format!("svct{}x{n}", std::process::id())
+        };
+        if !nix::unistd::Uid::effective().is_root() {
+            skip("making a user needs root");
+            return None;
+        }
+        // Removed by its Drop whatever step fails below.
+        let mut user = TestUser {
+            name: unique(),
+            uid: u32::MAX,
+            gid: u32::MAX,
+            groups: Vec::new(),
+        };
+        for _ in 0..groups {
+            let group = unique();
+            if !user_tool("groupadd", &[&group]) {
+                skip("cannot groupadd (needs root)");
+                return None;
+            }
+            user.groups.push((group, u32::MAX));
+        }
+        let names: Vec<&str> = user.groups.iter().map(|(g, _)| g.as_str()).collect();
+        let joined = names.join(",");
+        let mut args = vec!["--no-create-home", "--shell", "/usr/sbin/nologin"];
+        if !joined.is_empty() {
+            args.extend(["--groups", &joined]);
+        }
+        args.push(&user.name);
+        if !user_tool("useradd", &args) {
+            skip("cannot useradd (needs root)");
+            return None;
+        }
+        let id = |flag: &str| -> Option<u32> {
+            let out = Command::new("id").args([flag, &user.name]).output().ok()?;
+            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+        };
+        user.uid = id("-u").expect("the new user's uid");
+        user.gid = id("-g").expect("the new user's gid");
+        let etc_group = std::fs::read_to_string("/etc/group").expect("/etc/group");
+        for (group, gid) in &mut user.groups {
+            *gid = etc_group
+                .lines()
+                .find_map(|line| {
+                    let mut fields = line.split(':');
+                    (fields.next()? == group.as_str()).then_some(())?;
+                    fields.nth(1)?.parse().ok()
+                })
+                .expect("the new group in /etc/group");
+        }
+        Some(user)
+    }
+
+    /// `setpriv` running `program` as this user, with its primary and extra groups.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut groups = vec![self.gid.to_string()];
+        groups.extend(self.groups.iter().map(|(_, gid)| gid.to_string()));
+        let mut command = Command::new("setpriv");
+        command
+            .arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .arg(format!("--groups={}", groups.join(",")))
+            .arg(program)
+            .stdin(Stdio::null());
+        command
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        if self.uid != u32::MAX {
+            for dir in ["/tmp", "/run"] {
+                let _ = std::fs::remove_dir_all(format!("{dir}/svc-{}", self.uid));
+            }
+        }
+        user_tool("userdel", &[&self.name]);
+        for (group, _) in &self.groups {
+            user_tool("groupdel", &[group]);
+        }
+    }
+}
+
+/// Runs `useradd`, `groupadd`, `userdel` or `groupdel`; whether it succeeded. Tests running in
+/// parallel contend for the locks of /etc/passwd and /etc/group: a failure to update them (exit
+/// 1 or 10, what a busy lock gives) is tried again, with a deadline.
+fn user_tool(program: &str, args: &[&str]) -> bool {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let status = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match status {
+            Ok(status) if status.success() => return true,
+            Ok(status) if matches!(status.code(), Some(1 | 10)) && start.elapsed() < DEADLINE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// How many descriptors `pid` holds open; 0 once it is gone.
+pub fn fd_count(pid: u32) -> usize {
+    svc::proc::fd_count(pid).unwrap_or(0)
+}

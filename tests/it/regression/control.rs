@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Sends `lines` on one connection, shuts the write side if `half_close`, and reads one answer
@@ -47,103 +46,11 @@ fn kind(answer: &serde_json::Value) -> String {
     answer["error"]["kind"].as_str().unwrap_or("?").to_string()
 }
 
-/// A user (and optionally a group it is a member of) made for one test, removed when dropped
-/// (also when the test fails).
-struct TestUser {
-    name: String,
-    uid: u32,
-    gid: u32,
-    group: Option<(String, u32)>,
-}
-
-static USERS: AtomicU32 = AtomicU32::new(0);
-
-impl TestUser {
-    /// `None`, with a note, where users cannot be made (not root, no useradd).
-    fn new(with_group: bool) -> Option<TestUser> {
-        let n = USERS.fetch_add(1, Ordering::Relaxed);
-        let name = format!("svct{}u{n}", std::process::id());
-        let group = format!("svct{}g{n}", std::process::id());
-        if with_group && !run_ok("groupadd", &[&group]) {
-            skip("cannot groupadd (needs root)");
-            return None;
-        }
-        let mut user = TestUser {
-            name: name.clone(),
-            uid: 0,
-            gid: 0,
-            group: with_group.then(|| (group.clone(), 0)),
-        };
-        let mut args = vec!["-M", "-s", "/bin/false"];
-        if with_group {
-            args.extend(["-G", &group]);
-        }
-        args.push(&name);
-        if !run_ok("useradd", &args) {
-            skip("cannot useradd (needs root)");
-            return None;
-        }
-        user.uid = id(&["-u", &name]);
-        user.gid = id(&["-g", &name]);
-        if let Some((group, gid)) = &mut user.group {
-            *gid = getent_gid(group);
-        }
-        Some(user)
-    }
-
-    /// `setpriv` running `svc --socket SOCKET ARGS` as this user, with its groups.
-    fn svc(&self, socket: &std::path::Path, args: &[&str]) -> Command {
-        let mut groups = vec![self.gid.to_string()];
-        groups.extend(self.group.as_ref().map(|(_, gid)| gid.to_string()));
-        let mut command = Command::new("setpriv");
-        command
-            .arg(format!("--reuid={}", self.uid))
-            .arg(format!("--regid={}", self.gid))
-            .arg(format!("--groups={}", groups.join(",")))
-            .arg(SVC)
-            .arg("--socket")
-            .arg(socket)
-            .args(args)
-            .stdin(Stdio::null());
-        command
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        run_ok("userdel", &[&self.name]);
-        if let Some((group, _)) = &self.group {
-            run_ok("groupdel", &[group]);
-        }
-    }
-}
-
-fn run_ok(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn id(args: &[&str]) -> u32 {
-    let out = Command::new("id").args(args).output().expect("id");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a numeric id")
-}
-
-fn getent_gid(group: &str) -> u32 {
-    let text = std::fs::read_to_string("/etc/group").expect("/etc/group");
-    text.lines()
-        .find_map(|line| {
-            let mut fields = line.split(':');
-            (fields.next()? == group).then_some(())?;
-            fields.nth(1)?.parse().ok()
-        })
-        .expect("the group in /etc/group")
+/// `svc --socket SOCKET ARGS` as `user`, with its groups.
+fn svc_as(user: &TestUser, socket: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = user.command(SVC);
+    command.arg("--socket").arg(socket).args(args);
+    command
 }
 
 /// Lets anyone reach the socket of `svcd` (the test's temp dirs are 0700).
@@ -238,7 +145,7 @@ fn duplicate_keys_are_refused() {
 
 #[test]
 fn every_command_as_a_non_admin_peer() {
-    let Some(user) = TestUser::new(false) else {
+    let Some(user) = TestUser::new(0) else {
         return;
     };
     let svcd = Dir::new()
@@ -254,7 +161,7 @@ fn every_command_as_a_non_admin_peer() {
         &["wait", "real", "--for", "running"],
         &["logs", "real"],
     ] {
-        let out = user.svc(&svcd.socket, args).output().expect("svc");
+        let out = svc_as(&user, &svcd.socket, args).output().expect("svc");
         assert_eq!(out.status.code(), Some(0), "svc {args:?}: {}", text(&out));
     }
     for args in [
@@ -264,7 +171,7 @@ fn every_command_as_a_non_admin_peer() {
         &["reload"],
         &["shutdown"],
     ] {
-        let out = user.svc(&svcd.socket, args).output().expect("svc");
+        let out = svc_as(&user, &svcd.socket, args).output().expect("svc");
         assert_eq!(out.status.code(), Some(1), "svc {args:?}: {}", text(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("may read status but not change it"),
@@ -279,13 +186,13 @@ fn every_command_as_a_non_admin_peer() {
 
 #[test]
 fn admin_group_members_may_connect_and_change() {
-    let Some(member) = TestUser::new(true) else {
+    let Some(member) = TestUser::new(1) else {
         return;
     };
-    let Some(outsider) = TestUser::new(false) else {
+    let Some(outsider) = TestUser::new(0) else {
         return;
     };
-    let Some((group, gid)) = member.group.clone() else {
+    let Some((group, gid)) = member.groups.first().cloned() else {
         return;
     };
     let dir = Dir::new().with("real", "exec = [\"sleep\", \"1000\"]\n");
@@ -302,15 +209,13 @@ fn admin_group_members_may_connect_and_change() {
     assert_eq!((meta.uid(), meta.gid()), (0, gid));
     assert_eq!(meta.mode() & 0o777, 0o660);
 
-    let out = member
-        .svc(&svcd.socket, &["restart", "real"])
+    let out = svc_as(&member, &svcd.socket, &["restart", "real"])
         .output()
         .expect("svc");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(svcd.status("real")["starts"], 2);
 
-    let out = outsider
-        .svc(&svcd.socket, &["status"])
+    let out = svc_as(&outsider, &svcd.socket, &["status"])
         .output()
         .expect("svc");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -333,7 +238,7 @@ enabled = false
 fn idle_followers(svcd: &Svcd, user: &TestUser, count: usize) -> Vec<std::process::Child> {
     (0..count)
         .map(|_| {
-            user.svc(&svcd.socket, &["logs", "noisy", "-f"])
+            svc_as(user, &svcd.socket, &["logs", "noisy", "-f"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -355,7 +260,7 @@ fn start_noisy_and_wait(svcd: &Svcd) {
 
 #[test]
 fn connections_are_capped_per_user_and_root_is_always_served() {
-    let Some(user) = TestUser::new(false) else {
+    let Some(user) = TestUser::new(0) else {
         return;
     };
     let svcd = Dir::new().with("noisy", NOISY).start();
@@ -386,7 +291,7 @@ fn connections_are_capped_per_user_and_root_is_always_served() {
 
 #[test]
 fn hostile_requests_keep_svcd_small() {
-    let Some(user) = TestUser::new(false) else {
+    let Some(user) = TestUser::new(0) else {
         return;
     };
     let svcd = Dir::new()
@@ -685,7 +590,7 @@ enabled = false
 
 #[test]
 fn answers_a_reader_leaves_unread_are_bounded() {
-    let Some(user) = TestUser::new(false) else {
+    let Some(user) = TestUser::new(0) else {
         return;
     };
     // 100 units whose last 10 lines are 1 KB each: a `status` answer of about 1 MB.
