@@ -123,11 +123,6 @@ pub fn group_by_name(name: &str) -> Result<Option<GroupEntry>, ReadError> {
     find_group(|g| g.name == name)
 }
 
-/// The first group of `/etc/group` with `gid`.
-pub fn group_by_gid(gid: u32) -> Result<Option<GroupEntry>, ReadError> {
-    find_group(|g| g.gid == gid)
-}
-
 fn find_user(matches: impl Fn(&UserEntry) -> bool) -> Result<Option<UserEntry>, ReadError> {
     Ok(parse_passwd(&read_file(Path::new(PASSWD))?).find(matches))
 }

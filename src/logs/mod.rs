@@ -41,10 +41,6 @@ pub const RING_LINES: usize = 10;
 /// Longest line kept in the ring (the whole line is in the file).
 const RING_LINE_MAX: usize = 1024;
 
-/// Batches (what one read brought, at most 64 KiB of output) queued for one follower before
-/// further ones are skipped (and counted).
-pub const FOLLOW_QUEUE: usize = 64;
-
 /// Whether and how a unit's lines are copied to svcd's stdout (a container's log, PID 1 mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forward {

@@ -5,21 +5,11 @@ use super::{Reason, ReasonKind, State, Supervisor, UnitId};
 use crate::unit::duration::format_size;
 use std::time::Instant;
 
-use super::record::MemoryLimits;
-
 /// Samples over a limit in a row that trigger a restart: one sample may catch a short peak
 /// (a fork, a burst of requests); two in a row is a trend.
 pub const SAMPLES_OVER_LIMIT: u32 = 2;
 
 impl Supervisor {
-    /// The unit's memory limits.
-    pub fn memory_limits(&self, id: UnitId) -> MemoryLimits {
-        self.units
-            .get(id)
-            .map(|unit| unit.config.memory)
-            .unwrap_or_default()
-    }
-
     /// A sample of the unit's processes: `rss` and `swap` in bytes, summed over its process
     /// group. Over `max` or `swap_max` on [`SAMPLES_OVER_LIMIT`] samples in a row → restart,
     /// with the reason (`memory limit: rss 212M > 200M`) in its status and last exit.
