@@ -634,8 +634,10 @@ fn check(paths: Vec<PathBuf>) -> u8 {
             Ok(unit) => {
                 // Users and groups are the host's: a unit naming one unknown here would fail
                 // to start.
+                // `user_if_root` is checked as `user` is: svcd may run as root where this
+                // file is deployed.
                 match crate::process::Credentials::check(
-                    unit.user.as_deref(),
+                    unit.user.as_deref().or(unit.user_if_root.as_deref()),
                     unit.group.as_deref(),
                     &unit.supplementary_groups,
                 ) {

@@ -240,6 +240,7 @@ fn vacate(unit: &mut unit::Unit) {
     unit.env = Default::default();
     unit.env_file = None;
     unit.user = None;
+    unit.user_if_root = None;
     unit.group = None;
     unit.requires = Vec::new();
     unit.after = Vec::new();

@@ -113,12 +113,16 @@ impl HookStep {
 }
 
 fn identity(unit: &Unit) -> String {
-    match (&unit.user, &unit.group) {
+    match (unit.run_as(is_root()), &unit.group) {
         (Some(u), Some(g)) => format!("`{u}`, group `{g}`"),
         (Some(u), None) => format!("of user `{u}`"),
         (None, Some(g)) => format!("`{g}`"),
         (None, None) => "unchanged".to_string(),
     }
+}
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
 }
 
 fn limit_step(key: &str, limit: Option<Rlimit>) -> String {
@@ -151,7 +155,7 @@ fn chdir_step(unit: &Unit) -> String {
 /// only the two read ends it returns.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(
-        unit.user.as_deref(),
+        unit.run_as(is_root()),
         unit.group.as_deref(),
         &unit.supplementary_groups,
     )

@@ -98,6 +98,9 @@ keys! {
     User "user" ("name or id") ["User"]
         "the user to run as"
         |c, e, u| u.user = c.id(e, "user");
+    UserIfRoot "user_if_root" ("name or id") []
+        "the user to run as when svcd runs as root; otherwise svcd's own"
+        |c, e, u| u.user_if_root = c.id(e, "user");
     Group "group" ("name or id") ["Group"]
         "the group to run as"
         |c, e, u| u.group = c.id(e, "group");

@@ -55,6 +55,9 @@ pub struct Unit {
     /// The env_file's path (resolved), read at validation time; kept for messages.
     pub env_file: Option<PathBuf>,
     pub user: Option<String>,
+    /// `user_if_root`: the user to run as when svcd runs as root, ignored otherwise (the unit
+    /// then runs as svcd's own user). Never set together with `user`.
+    pub user_if_root: Option<String>,
     pub group: Option<String>,
     pub umask: Option<u32>,
     /// Groups added to the user's (or, without `user`, to svcd's primary group) in the child.
@@ -88,6 +91,16 @@ pub struct Unit {
     pub log: LogConfig,
     /// What `svc reload NAME` does to the running unit.
     pub reload: ReloadConfig,
+}
+
+impl Unit {
+    /// The user the unit runs as: `user`, else `user_if_root` when svcd runs as root (`root`),
+    /// else none (svcd's own).
+    pub fn run_as(&self, root: bool) -> Option<&str> {
+        self.user
+            .as_deref()
+            .or(self.user_if_root.as_deref().filter(|_| root))
+    }
 }
 
 /// `notify_access`: whose sd_notify messages count for the unit (systemd's `NotifyAccess`).

@@ -97,6 +97,7 @@ timeout = "5s"
         env,
         env_file: Some(dir.path().join("app.env")),
         user: Some("chat".to_string()),
+        user_if_root: None,
         group: Some("1000".to_string()),
         umask: Some(0o027),
         supplementary_groups: Vec::new(),
@@ -620,5 +621,21 @@ fn notify_access_is_main_unless_all() {
     one_error(
         "exec = \"a\"\nnotify_access = \"group\"\n",
         "use \"main\" or \"all\"",
+    );
+}
+
+#[test]
+fn user_if_root_applies_only_when_svcd_is_root_and_never_with_user() {
+    let unit = load("exec = \"a\"\nuser_if_root = \"www-data\"\n").unwrap();
+    assert_eq!(unit.run_as(true), Some("www-data"));
+    assert_eq!(unit.run_as(false), None);
+    let unit = load("exec = \"a\"\nuser = \"chat\"\n").unwrap();
+    assert_eq!((unit.run_as(true), unit.run_as(false)), (Some("chat"), Some("chat")));
+    assert_eq!(
+        one_error(
+            "exec = \"a\"\nuser = \"chat\"\nuser_if_root = \"www-data\"\n",
+            "not both"
+        ),
+        "3:1 user_if_root"
     );
 }

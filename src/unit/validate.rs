@@ -146,6 +146,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         env: BTreeMap::new(),
         env_file: None,
         user: None,
+        user_if_root: None,
         group: None,
         umask: None,
         supplementary_groups: Vec::new(),
@@ -204,6 +205,13 @@ fn cross_checks(raw: &RawUnit, unit: &Unit, issues: &mut Vec<Issue>) {
             entry,
             "restart.interval needs restart.burst: more than `burst` starts within `interval` \
              fail the unit; add burst = N or remove interval",
+        ));
+    }
+    if let (Some(_), Some(if_root)) = (raw.get(Key::User), raw.get(Key::UserIfRoot)) {
+        issues.push(Issue::at_key(
+            if_root,
+            "give user or user_if_root, not both: user always applies (and needs svcd to run \
+             as root), user_if_root only when svcd runs as root",
         ));
     }
     if let (Some(_), Some(exec)) = (raw.get(Key::ReloadSignal), raw.get(Key::ReloadExec)) {

@@ -6,6 +6,7 @@
 use crate::util::{DEADLINE, Dir, children, kill, svc_check, wait_until};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -32,6 +33,17 @@ fn chat_behind_nginx_survives_a_crash_reloads_and_stops_in_order() {
     svcd.wait_for("proxy", "running");
     let chat = svcd.status("chat");
     assert_eq!(chat["state"], "running", "{chat}");
+    // `user_if_root`: as root, svcd runs the chat server as www-data; otherwise as itself.
+    let chat_uid = chat["pid"]
+        .as_u64()
+        .and_then(|pid| uid_of(pid).ok())
+        .expect("the chat server's uid");
+    let expected = if nix::unistd::Uid::effective().is_root() {
+        passwd_uid("www-data").expect("www-data in /etc/passwd (Debian has it)")
+    } else {
+        nix::unistd::Uid::effective().as_raw()
+    };
+    assert_eq!(chat_uid, expected, "{chat}");
     // proxy wants chat: it was spawned only once chat listened (chat's first line came first).
     let out = svcd.stdout();
     let chat_first = out.find(&format!("chat | open http://127.0.0.1:{proxy_port}/"));
@@ -138,10 +150,21 @@ fn write_units(dir: &Dir, chat_port: u16, proxy_port: u16) {
     let proxy_addr = format!("127.0.0.1:{proxy_port}");
     let repo = format!("workdir = {:?}", REPO);
     let chat = shipped("units/chat.toml");
+    // As root the server runs as www-data, which may not read the checkout (a clone under
+    // /root): it runs from a copy that anyone may read, as a deployment would put it in /srv.
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(app.join("contrib/chat")).expect("app dir");
+    for file in ["server.js", "index.html"] {
+        let from = Path::new(REPO).join("contrib/chat").join(file);
+        std::fs::copy(from, app.join("contrib/chat").join(file)).expect("copy the chat server");
+    }
+    let readable = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(dir.path(), readable).expect("chmod the test dir");
+    let app_workdir = format!("workdir = {:?}", app.display().to_string());
     let chat = replace(&chat, "127.0.0.1:3000", &chat_addr);
     let chat = replace(&chat, "127.0.0.1:8080", &proxy_addr);
     let chat = replace(&chat, "PORT = \"3000\"", &format!("PORT = \"{chat_port}\""));
-    let chat = replace(&chat, "workdir = \"..\"", &repo);
+    let chat = replace(&chat, "workdir = \"..\"", &app_workdir);
     dir.unit("chat", &chat);
 
     let conf = shipped("contrib/nginx/nginx.conf");
@@ -164,6 +187,27 @@ fn write_units(dir: &Dir, chat_port: u16, proxy_port: u16) {
         &format!("{:?}", conf_path.display().to_string()),
     );
     dir.unit("proxy", &proxy);
+}
+
+/// The real uid of process `pid`, from /proc/PID/status.
+fn uid_of(pid: u64) -> Result<u32, String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+        .ok_or_else(|| format!("no Uid line in {status}"))
+}
+
+/// `name`'s uid in /etc/passwd.
+fn passwd_uid(name: &str) -> Option<u32> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&name)).then(|| fields.get(2)?.parse().ok())?
+    })
 }
 
 fn shipped(path: &str) -> String {
