@@ -142,7 +142,11 @@ fn limit_step(key: &str, limit: Option<Rlimit>) -> String {
 
 fn chdir_step(unit: &Unit) -> String {
     let dir = unit.workdir.as_deref().unwrap_or(Path::new(""));
-    format!("chdir to workdir {}", dir.display())
+    match unit.run_as(is_root()) {
+        // The user's rights decide: say whose they were.
+        Some(user) => format!("chdir to workdir {} as user `{user}`", dir.display()),
+        None => format!("chdir to workdir {}", dir.display()),
+    }
 }
 
 /// Spawns `unit` in a new session (so it is its own process group and has no controlling
