@@ -28,16 +28,20 @@ pub fn stdout_is_terminal() -> bool {
 }
 
 /// Writes `bytes` to svcd's stdout, but never waits for it: svcd's one thread must not stall on
-/// a reader that does not read (a full pipe), or every unit would stall with it. The bytes go in
-/// pieces of at most `PIPE_BUF`, each only when poll says the descriptor takes that much now;
-/// what does not fit is left out. Returns how many bytes were left out. A closed stdout, or one
-/// that fails (EPIPE, EIO), counts as taking everything (nobody is there to read it).
+/// a reader that does not read (a full pipe), or every unit would stall with it. Returns how
+/// many bytes were left out (see [`write_without_blocking`]).
 pub(super) fn write_stdout_without_blocking(bytes: &[u8]) -> usize {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
+    write_without_blocking(std::io::stdout().as_fd(), bytes)
+}
+
+/// Writes `bytes` to `fd` in pieces of at most `PIPE_BUF`, each only when poll says the
+/// descriptor takes that much now; what does not fit is left out. Returns how many bytes were
+/// left out. A closed descriptor, or one that fails (EPIPE, EIO), counts as taking everything
+/// (nobody is there to read it).
+fn write_without_blocking(fd: std::os::fd::BorrowedFd<'_>, bytes: &[u8]) -> usize {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     const PIPE_BUF: usize = 4096;
-    let stdout = std::io::stdout();
-    let fd = stdout.as_fd();
     let mut rest = bytes;
     while !rest.is_empty() {
         let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
@@ -60,20 +64,21 @@ pub(super) fn write_stdout_without_blocking(bytes: &[u8]) -> usize {
     0
 }
 
-/// svcd's stderr, for its own log (`tracing`) and last words: a write that fails is dropped,
-/// never returned as an error (which `tracing-subscriber` would report with `eprintln!`, which
-/// panics on a failed write: the abort this prevents).
+/// svcd's stderr, for its own log (`tracing`) and last words. A write never waits (a stderr
+/// pipe nobody reads must not stall svcd: what does not fit is left out, as on stdout), and one
+/// that fails is dropped, never returned as an error (which `tracing-subscriber` would report
+/// with `eprintln!`, which panics on a failed write: the abort this prevents).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stderr;
 
 impl Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().write_all(buf);
+        use std::os::fd::AsFd;
+        write_without_blocking(std::io::stderr().as_fd(), buf);
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        let _ = std::io::stderr().flush();
         Ok(())
     }
 }

@@ -25,7 +25,12 @@ use nix::unistd::Pid;
 pub fn unblock_signals() {
     use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
     if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None) {
-        eprintln!("svcd: cannot unblock signals: {e}");
+        use std::io::Write;
+        // Not eprintln!: it panics when stderr fails.
+        let _ = writeln!(
+            crate::logs::output::Stderr,
+            "svcd: cannot unblock signals: {e}"
+        );
     }
 }
 

@@ -630,7 +630,10 @@ fn user_if_root_applies_only_when_svcd_is_root_and_never_with_user() {
     assert_eq!(unit.run_as(true), Some("www-data"));
     assert_eq!(unit.run_as(false), None);
     let unit = load("exec = \"a\"\nuser = \"chat\"\n").unwrap();
-    assert_eq!((unit.run_as(true), unit.run_as(false)), (Some("chat"), Some("chat")));
+    assert_eq!(
+        (unit.run_as(true), unit.run_as(false)),
+        (Some("chat"), Some("chat"))
+    );
     assert_eq!(
         one_error(
             "exec = \"a\"\nuser = \"chat\"\nuser_if_root = \"www-data\"\n",

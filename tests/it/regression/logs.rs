@@ -313,3 +313,36 @@ fn svc_shows_a_units_escapes_escaped_on_a_terminal() {
         assert!(!shown.contains('\x1b'), "svc {args:?}: {shown:?}");
     }
 }
+
+/// A pipe whose read end the test keeps open but never reads, made as small as the kernel
+/// allows (one page) so that svcd fills it within a few lines: (read end, write end).
+fn small_unread_pipe() -> (OwnedFd, OwnedFd) {
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    (read, write)
+}
+
+/// Bytes waiting in the pipe of `read`.
+fn pending(read: &OwnedFd) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: nix::libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which outlives the call.
+    let rc = unsafe { nix::libc::ioctl(read.as_raw_fd(), nix::libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0, "FIONREAD");
+    usize::try_from(n).unwrap_or(0)
+}
+
+#[test]
+fn svcd_does_not_stall_on_a_full_stderr_pipe() {
+    // As under a supervisor that stopped reading svcd's stderr: once the pipe is full, a
+    // blocking write of svcd's own log stalled its one thread, and with it every unit.
+    let (read, write) = small_unread_pipe();
+    let dir = Dir::new().with("crash", CRASHING);
+    let out = std::fs::File::create(dir.path().join("svcd.out")).expect("stdout file");
+    let mut svcd = start_svcd(dir, "", Stdio::from(out), Stdio::from(write));
+    // Thirty crashes log far more than the pipe's 4 KiB (each a few lines at debug level).
+    wait_restarts(&mut svcd, "crash", 30);
+    assert!(pending(&read) > 0, "svcd wrote nothing to its stderr");
+    keeps_going(svcd);
+    drop(read);
+}
