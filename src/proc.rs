@@ -110,6 +110,20 @@ impl Status {
         kib(&self.text, name)
     }
 
+    /// Whether the process is on its way out: a zombie, or a SIGKILL pending for it (the
+    /// kernel's OOM killer sends one), which nothing can stop.
+    pub fn is_dying(&self) -> bool {
+        const SIGKILL_BIT: u64 = 1 << (9 - 1);
+        let pending = |name: &str| {
+            self.field(name)
+                .and_then(|mask| u64::from_str_radix(mask, 16).ok())
+                .is_some_and(|mask| mask & SIGKILL_BIT != 0)
+        };
+        self.field("State").is_some_and(|s| s.starts_with('Z'))
+            || pending("SigPnd")
+            || pending("ShdPnd")
+    }
+
     /// The supplementary groups (`Groups:`).
     pub fn groups(&self) -> Vec<u32> {
         self.field("Groups")
@@ -403,5 +417,15 @@ mod tests {
     fn stat_missing() -> Option<Stat> {
         // Pid 0 has no /proc entry.
         stat(0)
+    }
+
+    #[test]
+    fn a_pending_sigkill_or_a_zombie_is_dying() {
+        let alive = "Name:\tpython3\nState:\tR (running)\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n";
+        assert!(!Status::parse(alive).is_dying());
+        let killed = alive.replace("ShdPnd:\t0000000000000000", "ShdPnd:\t0000000000000100");
+        assert!(Status::parse(killed).is_dying());
+        let zombie = alive.replace("R (running)", "Z (zombie)");
+        assert!(Status::parse(zombie).is_dying());
     }
 }

@@ -85,9 +85,13 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     if unit.pid.is_some() {
         let _ = writeln!(
             out,
-            "    Memory: {} (swap {})",
+            "    Memory: {} (swap {}; {})",
             size(unit.memory.rss),
-            size(unit.memory.swap)
+            size(unit.memory.swap),
+            match unit.memory.mode {
+                crate::control::protocol::MemoryMode::Cgroup => "its cgroup",
+                crate::control::protocol::MemoryMode::Sampled => "sampled",
+            }
         );
         let _ = writeln!(out, "       CPU: {:.2}s", unit.cpu);
     }

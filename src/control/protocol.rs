@@ -399,6 +399,28 @@ pub struct ExitInfo {
 pub struct MemoryInfo {
     pub rss: u64,
     pub swap: u64,
+    /// Where the figures come from, and who enforces the limits: `cgroup` (the unit's own
+    /// memory cgroup: the kernel too) or `sampled` (its processes in /proc, svcd alone).
+    #[serde(default)]
+    pub mode: MemoryMode,
+}
+
+/// [`MemoryInfo::mode`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryMode {
+    #[default]
+    Sampled,
+    Cgroup,
+}
+
+impl MemoryMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryMode::Sampled => "sampled",
+            MemoryMode::Cgroup => "cgroup",
+        }
+    }
 }
 
 impl Response {

@@ -13,9 +13,14 @@
 use super::Daemon;
 use super::report::Clocks;
 use crate::control::HostInfo;
-use crate::memory::{Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings};
+use crate::memory::{
+    Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings, cgroup,
+};
 use crate::supervisor::State;
+use crate::supervisor::UnitId;
+use crate::unit::Unit;
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -34,7 +39,37 @@ pub struct MemoryWatch {
     /// Size of `last` after its last pruning: it is pruned again once it has doubled, so that
     /// pruning costs O(1) per entry added, and groups that are gone do not pile up.
     pruned_at: usize,
+    /// svcd's cgroup for its units, where it could make one (`memory.cgroups`).
+    tree: Option<cgroup::Tree>,
+    /// The cgroup of each unit that has run in one, with the OOM kills counted there when its
+    /// current run began.
+    unit_cgroups: HashMap<UnitId, (cgroup::UnitCgroup, OomCount)>,
+    /// Where a unit's limit crossing is announced (its cgroup's usage threshold fired).
+    crossings: Option<tokio::sync::mpsc::UnboundedSender<UnitId>>,
+    /// The task waiting on each unit's threshold, aborted when the unit spawns again or goes.
+    watchers: HashMap<UnitId, tokio::task::JoinHandle<()>>,
+    /// Units whose cgroup said they crossed their limit, while their samples say they are
+    /// still over it: sampled every [`CROSSING_FOLLOW_UP`].
+    hot: Vec<(UnitId, u32)>,
 }
+
+/// Samples under its limits in a row after which a unit that crossed its threshold is sampled
+/// at the interval again.
+const HOT_UNDER_SAMPLES: u32 = 20;
+
+/// The kernel's OOM kills in a unit's cgroup, as far as svcd has told of them.
+#[derive(Debug, Clone, Copy, Default)]
+struct OomCount {
+    /// The count svcd last told of (or found when the run began).
+    seen: u64,
+    /// A sample found more: told at the next sample if the main process still runs then (a
+    /// worker was killed), else by the main process's exit (it was).
+    pending: bool,
+}
+
+/// After a crossing, the next sample comes this soon (or at the interval, if sooner): the
+/// second sample over the limit that the restart needs.
+const CROSSING_FOLLOW_UP: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl MemoryWatch {
     pub fn new(settings: MemorySettings) -> MemoryWatch {
@@ -46,7 +81,205 @@ impl MemoryWatch {
             last_event: None,
             last: HashMap::new(),
             pruned_at: 0,
+            tree: None,
+            unit_cgroups: HashMap::new(),
+            crossings: None,
+            watchers: HashMap::new(),
+            hot: Vec::new(),
         }
+    }
+
+    /// Where [`MemoryWatch::cgroup_for_spawn`]'s threshold watchers announce crossings.
+    pub fn set_crossings(&mut self, sender: tokio::sync::mpsc::UnboundedSender<UnitId>) {
+        self.crossings = Some(sender);
+    }
+
+    /// Watches unit `id`'s cgroup for its memory use crossing `max`: the kernel signals an
+    /// eventfd, a task waiting on it announces the unit. Nothing runs until then.
+    fn watch_crossing(&mut self, id: UnitId, cg: &cgroup::UnitCgroup, max: u64) {
+        if let Some(old) = self.watchers.remove(&id) {
+            old.abort();
+        }
+        let Some(sender) = self.crossings.clone() else {
+            return;
+        };
+        let event = match cg.usage_event(max) {
+            Ok(event) => event,
+            Err(why) => {
+                tracing::debug!("no memory threshold event ({why}): sampling only");
+                return;
+            }
+        };
+        let task = tokio::spawn(async move {
+            // SAFETY: `event` owns its descriptor, which stays open and the same for as long as
+            // the AsyncFd owns `event` (it is never taken out again), as `register` needs.
+            let Ok(event) = (unsafe { tokio::io::unix::AsyncFd::register(event) }) else {
+                return;
+            };
+            loop {
+                let Ok(mut ready) = event.readable().await else {
+                    return;
+                };
+                let mut count = [0u8; 8];
+                match nix::unistd::read(event.get_ref(), &mut count) {
+                    Ok(_) => {
+                        if sender.send(id).is_err() {
+                            return;
+                        }
+                    }
+                    Err(nix::errno::Errno::EAGAIN) => ready.clear_ready(),
+                    Err(_) => return,
+                }
+            }
+        });
+        self.watchers.insert(id, task);
+    }
+
+    /// Unit `id`'s memory crossed its threshold: it is sampled every [`CROSSING_FOLLOW_UP`]
+    /// from now on while it stays over its limit (see [`MemoryWatch::follow_up`]).
+    pub fn crossed(&mut self, id: UnitId) {
+        match self.hot.iter_mut().find(|(hot, _)| *hot == id) {
+            Some((_, under)) => *under = 0,
+            None => self.hot.push((id, 0)),
+        }
+    }
+
+    /// After a sample at `now` in which `over` says which units are over a limit: the next
+    /// sample comes soon while a unit that crossed its threshold stays over (its restart needs
+    /// a second sample over); units found under on [`HOT_UNDER_SAMPLES`] samples in a row (the
+    /// crossing may come while the memory is still being touched) are let go.
+    fn follow_up(&mut self, now: Instant, over: impl Fn(UnitId) -> bool) {
+        self.hot.retain_mut(|(id, under)| {
+            *under = if over(*id) { 0 } else { *under + 1 };
+            *under < HOT_UNDER_SAMPLES
+        });
+        if !self.hot.is_empty() {
+            self.next_sample = Some(now + CROSSING_FOLLOW_UP.min(self.settings.interval));
+        }
+    }
+
+    /// Makes svcd's cgroup for its units (state dir `state_dir`) where `memory.cgroups` allows
+    /// and the host has the memory controller; says in svcd's log which it is.
+    pub fn enable_cgroups(&mut self, state_dir: &std::path::Path) {
+        if self.settings.cgroups == cgroup::Setting::Off {
+            return;
+        }
+        match cgroup::Tree::create(state_dir) {
+            Ok(tree) => {
+                tracing::info!(cgroup = %tree.base().display(), "each unit runs in a memory cgroup of its own");
+                self.tree = Some(tree);
+            }
+            Err(why) => tracing::info!(
+                "units run without cgroups ({why}); their memory is sampled from /proc"
+            ),
+        }
+    }
+
+    /// For a spawn of `unit` (id `id`): its cgroup's `cgroup.procs` for the child to join, with
+    /// the kernel limits of the unit applied; `None` without cgroups, or (with a warning)
+    /// when the unit's cgroup cannot be made: it then runs without one.
+    pub fn cgroup_for_spawn(&mut self, id: UnitId, unit: &Unit) -> Option<OwnedFd> {
+        let tree = self.tree.as_ref()?;
+        let made = tree
+            .unit(&unit.name, unit.memory.max, unit.memory.swap_max)
+            .and_then(|cg| Ok((cg.procs_for_join()?, cg)));
+        match made {
+            Ok((procs, cg)) => {
+                if let Some(max) = unit.memory.max {
+                    self.watch_crossing(id, &cg, max);
+                }
+                let seen = cg.oom_kills();
+                let count = OomCount {
+                    seen,
+                    pending: false,
+                };
+                self.unit_cgroups.insert(id, (cg, count));
+                Some(procs)
+            }
+            Err(why) => {
+                tracing::warn!(unit = %unit.name, "runs without a cgroup: {why}");
+                self.unit_cgroups.remove(&id);
+                None
+            }
+        }
+    }
+
+    /// Whether unit `id` runs in a cgroup (`memory_mode` of status).
+    pub fn in_cgroup(&self, id: UnitId) -> bool {
+        self.unit_cgroups.contains_key(&id)
+    }
+
+    /// The unit's memory from its cgroup, where it has one.
+    pub fn cgroup_memory(&self, id: UnitId) -> Option<cgroup::CgroupMemory> {
+        self.unit_cgroups.get(&id)?.0.memory()
+    }
+
+    /// Sends `signal` to every process in unit `id`'s cgroup; how many got it.
+    pub fn signal_cgroup(&self, id: UnitId, signal: i32) -> usize {
+        self.unit_cgroups
+            .get(&id)
+            .map_or(0, |(cg, _)| cg.signal_all(signal))
+    }
+
+    /// The kernel's OOM kills in unit `id`'s cgroup not told of yet, now told (its main
+    /// process exited: they are its exit's reason, or its workers').
+    pub fn new_oom_kills(&mut self, id: UnitId) -> u64 {
+        let Some((cg, count)) = self.unit_cgroups.get_mut(&id) else {
+            return 0;
+        };
+        let now = cg.oom_kills();
+        let new = now.saturating_sub(count.seen);
+        *count = OomCount {
+            seen: now,
+            pending: false,
+        };
+        new
+    }
+
+    /// At a sample, its main process running: the OOM kills in unit `id`'s cgroup that were
+    /// already there at the previous sample (so not its main process's, whose exit would have
+    /// come in between), now told; 0 until then.
+    pub fn worker_oom_kills(&mut self, id: UnitId) -> u64 {
+        let Some((cg, count)) = self.unit_cgroups.get_mut(&id) else {
+            return 0;
+        };
+        let now = cg.oom_kills();
+        if now <= count.seen {
+            return 0;
+        }
+        if !count.pending {
+            count.pending = true;
+            return 0;
+        }
+        let new = now - count.seen;
+        *count = OomCount {
+            seen: now,
+            pending: false,
+        };
+        new
+    }
+
+    /// Unit `id` (named `name`) is gone from the unit files: its cgroup too, once empty.
+    pub fn forget_unit(&mut self, id: UnitId, name: &str) {
+        if let Some(task) = self.watchers.remove(&id) {
+            task.abort();
+        }
+        if self.unit_cgroups.remove(&id).is_some()
+            && let Some(tree) = &self.tree
+        {
+            tree.remove_unit(name);
+        }
+    }
+
+    /// svcd's exit: the cgroups it made, those that are empty.
+    pub fn remove_cgroups(&mut self) {
+        for (_, task) in self.watchers.drain() {
+            task.abort();
+        }
+        if let Some(tree) = self.tree.take() {
+            tree.remove_all();
+        }
+        self.unit_cgroups.clear();
     }
 
     /// Whether a sample taken at `at` may still answer at `now`.
@@ -124,6 +357,17 @@ impl Daemon {
         )
     }
 
+    /// Unit `id`'s cgroup says its memory use crossed `memory.max`: sample now (a first sample
+    /// over the limit) and again [`CROSSING_FOLLOW_UP`] later (the second, which restarts it
+    /// if it is still over), instead of up to two intervals later.
+    pub(super) fn memory_crossed(&mut self, id: UnitId) {
+        if let Some(unit) = self.units.get(id) {
+            tracing::debug!(unit = %unit.name, "memory use crossed memory.max: sampling now");
+        }
+        self.memory.crossed(id);
+        self.sample_memory();
+    }
+
     /// Samples every running unit (and the host, if watched) and acts on what it finds.
     pub(super) fn sample_memory(&mut self) {
         let now = Instant::now();
@@ -137,11 +381,24 @@ impl Daemon {
         let samples = self.memory.sampler.sample(&pgids);
         self.memory.remember(now, &pgids, &samples);
         let mut candidates = Vec::new();
+        let mut over = Vec::new();
         for &(id, pid) in &running {
-            let sample = samples.get(&pid).copied().unwrap_or_default();
+            let mut sample = samples.get(&pid).copied().unwrap_or_default();
+            if let Some(counted) = self.memory.cgroup_memory(id) {
+                sample.rss = counted.rss;
+                sample.swap = counted.swap;
+                // A worker the kernel killed at the limit, the main process alive.
+                self.note_oom_kills(id, None);
+            }
             if self.units[id].memory.has_limit() {
                 self.supervisor
                     .handle_memory_sample(now, id, sample.rss, sample.swap);
+                let limits = &self.units[id].memory;
+                if limits.max.is_some_and(|max| sample.rss > max)
+                    || limits.swap_max.is_some_and(|max| sample.swap > max)
+                {
+                    over.push(id);
+                }
             }
             if self.units[id].memory.restart_on_pressure
                 && self.supervisor.status(id).state == State::Running
@@ -153,6 +410,7 @@ impl Daemon {
                 });
             }
         }
+        self.memory.follow_up(now, |id| over.contains(&id));
         if !watches_host {
             return;
         }

@@ -28,7 +28,7 @@ use crate::control::Response;
 use crate::control::server::{self, Access, Envelope};
 use crate::logs::{self, capture::Capture};
 use crate::process;
-use crate::supervisor::{Action, Reason, ReasonKind, State, Supervisor, UnitConfig, UnitId};
+use crate::supervisor::{self, Action, Reason, ReasonKind, State, Supervisor, UnitConfig, UnitId};
 use crate::unit::{self, Unit, UnitErrors};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -227,6 +227,9 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         registry,
     );
     daemon.memory = memory::MemoryWatch::new(config.memory.clone());
+    let (crossings_tx, mut crossings) = mpsc::unbounded_channel();
+    daemon.memory.set_crossings(crossings_tx);
+    daemon.memory.enable_cgroups(&options.state_dir);
     daemon.events = events;
     daemon.shutdown_timeout = config.shutdown_timeout;
     daemon.app = options
@@ -287,6 +290,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
                 daemon.supervisor.handle_timeout(Instant::now());
             }
             _ = sleep_until(memory_due), if memory_due.is_some() => daemon.sample_memory(),
+            Some(id) = crossings.recv() => daemon.memory_crossed(id),
             fired = psi_fired(psi.as_ref()), if psi.is_some() => match fired {
                 Ok(()) => daemon.sample_memory(),
                 Err(e) => {
@@ -318,6 +322,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         .shutdown_deadline()
         .unwrap_or_else(Instant::now);
     init::end_remaining_processes(&mut sigchld, deadline).await;
+    daemon.memory.remove_cgroups();
     tracing::info!("svcd stopped");
     drop(state_dir);
     match daemon.fatal.take() {
@@ -476,7 +481,14 @@ impl Daemon {
             let signal = crate::signal::name(signal);
             tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
         }
-        let sent = process::signal_pids(&strays, signal);
+        let mut sent = process::signal_pids(&strays, signal);
+        // In a cgroup, every process of the unit is known: those the group and the walk
+        // missed (a double fork in a session of its own) get it too. Not while an older run's
+        // group is signalled beside a newer run: both are in the cgroup.
+        let current = self.supervisor.status(id).pid;
+        if current.is_none_or(|pid| pid == pgid) {
+            sent += self.memory.signal_cgroup(id, signal);
+        }
         // A stopped (SIGSTOP) process keeps the stop signal pending until it is continued:
         // continue it, as systemd does, so that it stops now rather than at the SIGKILL.
         if paused {
@@ -537,7 +549,8 @@ impl Daemon {
             let name = &self.units[id].name;
             tracing::warn!(unit = %name, "{note}: the unit will likely fail to listen");
         }
-        match process::spawn(&self.units[id]) {
+        let cgroup = self.memory.cgroup_for_spawn(id, &self.units[id]);
+        match process::spawn_in(&self.units[id], cgroup) {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
                 let log = self.logs.log(&self.units[id].name);
@@ -584,6 +597,7 @@ impl Daemon {
                     .then(|| self.port_in_use(id, Some(pid)))
                     .flatten();
                 self.supervisor.handle_exit(now, id, status);
+                self.note_oom_kills(id, Some(status));
                 self.fatal_exited(id, status, before == State::Stopping);
                 if let Some(note) = port_note {
                     tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");
@@ -607,6 +621,48 @@ impl Daemon {
             holders.retain(|(pid, _)| !ports::belongs_to_unit(*pid, main));
         }
         ports::describe(*addr, &holders)
+    }
+
+    /// Reports the kernel's OOM kills in unit `id`'s cgroup since last looked: as the reason of
+    /// the exit `exit` when that was a SIGKILL, else as a line in svcd's and the unit's log (a
+    /// worker of the unit was killed).
+    pub(super) fn note_oom_kills(&mut self, id: UnitId, exit: Option<supervisor::ExitStatus>) {
+        // A main process the OOM killer chose is told of by its exit, when it is reaped.
+        let dying = || {
+            let pid = self.supervisor.status(id).pid;
+            pid.is_none_or(|pid| crate::proc::status(pid).is_none_or(|s| s.is_dying()))
+        };
+        let kills = match exit {
+            Some(_) => self.memory.new_oom_kills(id),
+            None if dying() => 0,
+            None => self.memory.worker_oom_kills(id),
+        };
+        if kills == 0 {
+            return;
+        }
+        let unit = &self.units[id];
+        let size = unit::duration::format_size;
+        let limit = unit
+            .memory
+            .max
+            .map(|max| {
+                let hard = crate::memory::cgroup::hard_limit(max);
+                format!(
+                    " (memory.max {}, the kernel's limit {})",
+                    size(max),
+                    size(hard)
+                )
+            })
+            .unwrap_or_default();
+        let words = format!("killed by the kernel: out of memory{limit}");
+        if exit == Some(supervisor::ExitStatus::Signal(9)) {
+            tracing::warn!(unit = %unit.name, "{words}");
+            self.supervisor.note_oom_kill(id, &words);
+        } else {
+            let words = format!("the kernel's OOM killer killed {kills} of its processes{limit}");
+            tracing::warn!(unit = %unit.name, "{words}");
+            self.logs.note(&unit.name, &words);
+        }
     }
 
     fn is_shut_down(&self) -> bool {

@@ -203,6 +203,7 @@ impl Daemon {
             let unit = &mut self.units[id];
             let name = std::mem::take(&mut unit.name);
             vacate(unit);
+            self.memory.forget_unit(id, &name);
             self.fail_waiters_on(id, &name);
             // A unit added later under this name starts its events from `inactive`.
             self.events.forget(&name);

@@ -61,6 +61,7 @@ pub fn unit_info(
         memory: MemoryInfo {
             rss: memory.rss,
             swap: memory.swap,
+            mode: Default::default(),
         },
         cpu: crate::memory::ticks_to_seconds(memory.cpu_ticks),
         description: unit.description.clone(),

@@ -73,11 +73,20 @@ impl Daemon {
             .map(|&i| match &self.entries[i].1 {
                 Entry::Unit(id) => {
                     let status = self.supervisor.status(*id);
-                    let mem = status
+                    let mut mem = status
                         .pid
                         .and_then(|p| memory.get(&p).copied())
                         .unwrap_or_default();
-                    report::unit_info(&self.units[*id], &status, mem, clocks)
+                    let counted = status.pid.and(self.memory.cgroup_memory(*id));
+                    if let Some(counted) = counted {
+                        mem.rss = counted.rss;
+                        mem.swap = counted.swap;
+                    }
+                    let mut info = report::unit_info(&self.units[*id], &status, mem, clocks);
+                    if self.memory.in_cgroup(*id) {
+                        info.memory.mode = crate::control::protocol::MemoryMode::Cgroup;
+                    }
+                    info
                 }
                 Entry::Broken(broken) => report::broken_info(broken, self.started, clocks),
             })

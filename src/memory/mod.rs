@@ -1,5 +1,6 @@
 //! The memory watch: per-unit RSS and swap, the host's memory and pressure, the swap policy.
 //!
+//! - [`cgroup`]: a memory cgroup per unit, where svcd may make them.
 //! - [`group`]: RSS and swap of whole process groups, from /proc.
 //! - [`host`]: /proc/meminfo and /proc/pressure/memory.
 //! - [`policy`]: the host swap policy, pure: levels, victim choice, cooldown.
@@ -9,6 +10,7 @@
 //! The per-unit limits are judged by the supervisor core
 //! ([`crate::supervisor::Supervisor::handle_memory_sample`]); the daemon takes the samples.
 
+pub mod cgroup;
 pub mod group;
 pub mod host;
 pub mod policy;

@@ -62,6 +62,8 @@ pub struct MemorySettings {
     /// At most one restart for host pressure per cooldown: the restart needs time to free
     /// memory (and the kernel's averages time to notice) before the next one is judged.
     pub cooldown: Duration,
+    /// A memory cgroup per unit where svcd can make them (see [`super::cgroup`]).
+    pub cgroups: super::cgroup::Setting,
 }
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -75,6 +77,7 @@ impl Default for MemorySettings {
             swap_critical: None,
             psi_critical: None,
             cooldown: DEFAULT_COOLDOWN,
+            cgroups: super::cgroup::Setting::default(),
         }
     }
 }
@@ -100,6 +103,7 @@ struct RawSettings {
     swap_critical: Option<String>,
     psi_critical: Option<toml::Value>,
     cooldown: Option<String>,
+    cgroups: Option<String>,
 }
 
 impl TryFrom<RawSettings> for MemorySettings {
@@ -118,6 +122,9 @@ impl TryFrom<RawSettings> for MemorySettings {
         }
         if let Some(text) = &raw.cooldown {
             settings.cooldown = parse_duration(text).map_err(named("cooldown"))?;
+        }
+        if let Some(text) = &raw.cgroups {
+            settings.cgroups = super::cgroup::Setting::parse(text)?;
         }
         if let Some(text) = &raw.swap_warn {
             settings.swap_warn = Some(Threshold::parse(text).map_err(named("swap_warn"))?);

@@ -74,6 +74,7 @@ enum HookStep {
     Setgid,
     Setuid,
     Chdir,
+    Cgroup,
 }
 
 impl HookStep {
@@ -90,6 +91,7 @@ impl HookStep {
             HookStep::Setgid,
             HookStep::Setuid,
             HookStep::Chdir,
+            HookStep::Cgroup,
         ]
         .into_iter()
         .find(|s| *s as u8 == byte)
@@ -108,6 +110,7 @@ impl HookStep {
             HookStep::Setgid => format!("setgid (group {})", identity(unit)),
             HookStep::Setuid => format!("setuid (user {})", identity(unit)),
             HookStep::Chdir => chdir_step(unit),
+            HookStep::Cgroup => "joining the unit's memory cgroup".to_string(),
         }
     }
 }
@@ -158,6 +161,13 @@ fn chdir_step(unit: &Unit) -> String {
 /// Every descriptor made here is closed again on every path, success or failure: svcd keeps
 /// only the two read ends it returns.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
+    spawn_in(unit, None)
+}
+
+/// [`spawn`], the process joining a cgroup before anything else: `cgroup` is that cgroup's
+/// `cgroup.procs`, open for writing (see [`crate::memory::cgroup`]). Such a unit takes the
+/// forked path: posix_spawn has no step for it.
+pub fn spawn_in(unit: &Unit, cgroup: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(
         unit.run_as(is_root()),
         unit.group.as_deref(),
@@ -182,9 +192,11 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
         || unit.memory.oom_score_adj.is_some()
         || unit.workdir.is_some()
         || !unit.limits.is_empty()
-        || unit.nice.is_some();
+        || unit.nice.is_some()
+        || cgroup.is_some();
     let pid = if needs_hook {
-        spawn_forked(unit, creds, &program, &name, env, write_out, write_err)?
+        let outputs = (write_out, write_err);
+        spawn_forked(unit, creds, &program, &name, env, outputs, cgroup)?
     } else {
         spawn_posix(unit, &program, &name, env, &write_out, &write_err)?
     };
@@ -379,8 +391,8 @@ fn spawn_forked(
     program: &Path,
     name: &str,
     env: Vec<(OsString, OsString)>,
-    out: OwnedFd,
-    err: OwnedFd,
+    (out, err): (OwnedFd, OwnedFd),
+    cgroup: Option<OwnedFd>,
 ) -> Result<u32, SpawnError> {
     let (step_read, step_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
@@ -420,7 +432,7 @@ fn spawn_forked(
     ];
     let nice = unit.nice;
     // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
-    // calls are allowed: setsid, sigaction, sigprocmask, open, write, close, setrlimit,
+    // calls are allowed: write (to cgroup.procs, an fd opened before the fork), setsid, sigaction, sigprocmask, open, write, close, setrlimit,
     // setpriority, setgroups, setgid, setuid, chdir and umask are plain system calls (paths are C strings built before
     // the fork, so nothing allocates), and `creds`, the oom_score_adj text and the workdir were
     // fully built (all allocation done) before the fork.
@@ -430,6 +442,10 @@ fn spawn_forked(
                 let _ = nix::unistd::write(&step_write, &[step as u8]);
                 std::io::Error::from_raw_os_error(errno as i32)
             };
+            // First: whatever the child does from here on is the cgroup's to count.
+            if let Some(procs) = &cgroup {
+                nix::unistd::write(procs, b"0").map_err(|e| fail(HookStep::Cgroup, e))?;
+            }
             nix::unistd::setsid().map_err(|e| fail(HookStep::Setsid, e))?;
             default_signals();
             if let Some(text) = &oom_score_adj {

@@ -51,6 +51,7 @@ mod health_tests;
 mod memory;
 #[cfg(test)]
 mod memory_tests;
+mod oom;
 mod readiness;
 mod reason;
 #[cfg(test)]

@@ -156,7 +156,13 @@ fn swap_max_acts_on_a_unit_that_really_swaps() {
         }
     };
     let dir = Dir::new();
-    fast_sampling(&dir);
+    // Sampled, not in a cgroup of svcd's: the unit moves itself into the test's small cgroup
+    // (to be made to swap), out of the one svcd would give it.
+    std::fs::write(
+        dir.path().join("svcd.toml"),
+        "[memory]\ninterval = \"100ms\"\ncgroups = \"off\"\n",
+    )
+    .expect("config");
     let script = format!(
         "echo $$ > {}/cgroup.procs && exec python3 -c \"$0\"",
         cgroup.path.display()
