@@ -7,6 +7,7 @@
 mod app;
 mod checks;
 pub mod events;
+mod forking;
 mod forward;
 mod init;
 mod memory;
@@ -418,6 +419,7 @@ impl Daemon {
                     signal,
                 } => self.signal_unit(id, pgid, signal),
                 Action::CheckHealth { unit: id } => self.check_health(id),
+                Action::FindMainPid { unit: id, command } => self.find_main_pid(id, command),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }

@@ -45,8 +45,12 @@ impl Goal {
         match self {
             Goal::Started | Goal::Restarted => {
                 let fresh = self == Goal::Started || status.starts > starts_then;
+                // A oneshot's start is done once it finished (`exited`, or `inactive` without
+                // `remain`).
+                let finished = status.reason_kind == crate::supervisor::ReasonKind::Finished;
                 match status.state {
-                    State::Running if fresh => Progress::Done,
+                    State::Running | State::Exited if fresh => Progress::Done,
+                    State::Inactive if fresh && finished => Progress::Done,
                     State::Failed => Progress::Failed(why()),
                     // Held by a failed requirement: nothing will happen until someone acts.
                     State::Starting if status.blocked => Progress::Failed(why()),

@@ -16,7 +16,12 @@ impl Supervisor {
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             match unit.state {
-                State::Starting if unit.pid.is_some() && unit.pending_stop.is_none() => {
+                // A forking unit's check counts once its main process is known.
+                State::Starting
+                    if unit.pid.is_some()
+                        && unit.pending_stop.is_none()
+                        && unit.start_step == super::kinds::StartStep::Main =>
+                {
                     let reason = std::mem::take(&mut unit.reason);
                     sup.become_ready(now, id, reason);
                 }

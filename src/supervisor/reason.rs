@@ -44,11 +44,16 @@ pub enum ReasonKind {
     Watchdog,
     /// Its unit file is invalid (never a supervised unit's: svcd lists it as `failed`).
     InvalidUnitFile,
+    /// A oneshot ran to completion (exited 0).
+    Finished,
+    /// A forking unit's main process could not be found (no pidfile, not a process of the
+    /// unit, several candidates).
+    MainPid,
 }
 
 impl ReasonKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [ReasonKind; 19] = [
+    pub const ALL: [ReasonKind; 21] = [
         ReasonKind::NotStarted,
         ReasonKind::Operator,
         ReasonKind::Boot,
@@ -68,6 +73,8 @@ impl ReasonKind {
         ReasonKind::ReadyTimeout,
         ReasonKind::Watchdog,
         ReasonKind::InvalidUnitFile,
+        ReasonKind::Finished,
+        ReasonKind::MainPid,
     ];
 
     /// The stable name `--json` shows.
@@ -92,6 +99,8 @@ impl ReasonKind {
             ReasonKind::ReadyTimeout => "ready_timeout",
             ReasonKind::Watchdog => "watchdog",
             ReasonKind::InvalidUnitFile => "invalid_unit_file",
+            ReasonKind::Finished => "finished",
+            ReasonKind::MainPid => "main_pid",
         }
     }
 }
