@@ -126,6 +126,8 @@ impl Daemon {
                 self.checks.finders.remove(&id);
                 tracing::info!(unit = %name, pid, "main process found");
                 self.pids.insert(pid, id);
+                // A ready check begun for the start command would judge by its pid.
+                self.checks.restart_task(id);
                 self.supervisor.handle_main_pid(now, id, pid);
                 true
             }

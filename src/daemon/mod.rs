@@ -582,7 +582,13 @@ impl Daemon {
                 }
                 // Died before it was ready: most often because its port was taken.
                 let before = self.supervisor.status(id).state;
-                let port_note = (before == State::Starting)
+                // A oneshot's or forking command's exit 0 completes its start: no early death.
+                let ends_start = status.is_success()
+                    && matches!(
+                        self.units[id].kind.kind,
+                        unit::UnitType::Oneshot | unit::UnitType::Forking
+                    );
+                let port_note = (before == State::Starting && !ends_start)
                     .then(|| self.port_in_use(id, Some(pid)))
                     .flatten();
                 self.supervisor.handle_exit(now, id, status);

@@ -120,7 +120,6 @@ impl Supervisor {
                 // The group is the daemon's too: no SIGKILL. The start's deadline still runs.
                 unit.pid = None;
                 unit.start_step = StartStep::FindingMain(pid);
-                unit.last_exit = None;
                 sup.actions.push_back(Action::FindMainPid {
                     unit: id,
                     command: pid,
