@@ -46,6 +46,17 @@ impl Record {
         }
     }
 
+    /// Whether a ready verdict counts now: never for a oneshot (its exit is its readiness),
+    /// for a forking unit once its main process is known (the start command is not the
+    /// daemon).
+    pub(super) fn counts_ready(&self) -> bool {
+        match self.config.kind {
+            UnitType::Oneshot => false,
+            UnitType::Forking => self.start_step == StartStep::Main,
+            UnitType::Simple | UnitType::Notify => true,
+        }
+    }
+
     /// Whether the unit stays `starting` after its spawn whatever its checks: a oneshot until
     /// it exits, a forking unit until its main process is known.
     pub(super) fn waits_after_spawn(&self) -> bool {

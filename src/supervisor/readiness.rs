@@ -16,11 +16,8 @@ impl Supervisor {
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             match unit.state {
-                // A forking unit's check counts once its main process is known.
                 State::Starting
-                    if unit.pid.is_some()
-                        && unit.pending_stop.is_none()
-                        && unit.start_step == super::kinds::StartStep::Main =>
+                    if unit.pid.is_some() && unit.pending_stop.is_none() && unit.counts_ready() =>
                 {
                     let reason = std::mem::take(&mut unit.reason);
                     sup.become_ready(now, id, reason);

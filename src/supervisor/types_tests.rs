@@ -140,6 +140,19 @@ fn a_failing_oneshot_fails_and_blocks_its_dependent() {
 }
 
 #[test]
+fn a_oneshot_is_not_ready_before_it_exits() {
+    let mut h = Harness::new();
+    let prep = oneshot(&mut h, false);
+    h.start(prep);
+    h.sup.handle_ready(h.now, prep);
+    assert_eq!(
+        h.state(prep),
+        State::Starting,
+        "READY=1 is no end of a oneshot"
+    );
+}
+
+#[test]
 fn ready_timeout_bounds_a_oneshot_run() {
     let mut h = Harness::new();
     let prep = oneshot(&mut h, false);
