@@ -243,6 +243,15 @@ mod tests {
     }
 
     #[test]
+    fn an_instances_pidfile_has_its_name() {
+        let text = "exec = \"redis-server\"\ntype = \"forking\"\npidfile = \"/run/redis-%i.pid\"\n";
+        let path = Path::new("/units/redis@.toml");
+        let unit = crate::unit::validate::validate_instance(path, text, Some("cache"));
+        let pidfile = unit.map(|u| u.kind.pidfile);
+        assert_eq!(pidfile, Ok(Some("/run/redis-cache.pid".into())));
+    }
+
+    #[test]
     fn a_relative_pidfile_is_against_the_unit_files_directory() {
         let nginx = unit("exec = \"nginx\"\ntype = \"forking\"\npidfile = \"run/nginx.pid\"\n");
         let nginx = nginx.unwrap();
