@@ -104,6 +104,22 @@ mod tests {
     }
 
     #[test]
+    fn a_finished_oneshot_passes_a_failed_one_does_not() {
+        let exited = unit("prep", "exited", false, true);
+        let mut finished = unit("mkdirs", "inactive", false, true);
+        finished.reason_kind = "finished".to_string();
+        assert_eq!(
+            check(&[exited, finished.clone()], false),
+            Ok("ok: 2 units running and ready".to_string())
+        );
+        finished.reason_kind = "operator".to_string();
+        assert!(
+            check(&[finished], false).is_err(),
+            "stopped is not finished"
+        );
+    }
+
+    #[test]
     fn an_invalid_unit_file_fails_the_check() {
         let mut broken = unit("bad", "failed", false, false);
         broken.errors = vec!["bad.toml:1:1: exec: missing".to_string()];

@@ -127,4 +127,21 @@ mod tests {
             Progress::Done
         );
     }
+
+    #[test]
+    fn a_oneshot_is_started_once_it_finished() {
+        assert_eq!(
+            Goal::Started.progress(&status(State::Exited, 1), 1),
+            Progress::Done
+        );
+        let mut finished = status(State::Inactive, 2);
+        finished.reason_kind = crate::supervisor::ReasonKind::Finished;
+        assert_eq!(Goal::Restarted.progress(&finished, 1), Progress::Done);
+        assert_eq!(Goal::Restarted.progress(&finished, 2), Progress::Pending);
+        // Inactive for another reason: the start did not happen.
+        assert!(matches!(
+            Goal::Started.progress(&status(State::Inactive, 1), 1),
+            Progress::Failed(_)
+        ));
+    }
 }
