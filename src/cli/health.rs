@@ -19,9 +19,9 @@ pub fn check(units: &[UnitInfo], named: bool) -> Result<String, String> {
         checked += 1;
         if broken {
             bad.push(format!("{} has an invalid unit file", unit.name));
-        } else if unit.state != "running" {
+        } else if !is_up(unit) {
             bad.push(format!("{} is {} ({})", unit.name, unit.state, unit.reason));
-        } else if !unit.ready {
+        } else if !unit.ready && unit.state == "running" {
             bad.push(format!("{} is running but not ready", unit.name));
         }
     }
@@ -30,6 +30,16 @@ pub fn check(units: &[UnitInfo], named: bool) -> Result<String, String> {
         Ok(format!("ok: {checked} unit{s} running and ready"))
     } else {
         Err(format!("not ok: {}", bad.join("; ")))
+    }
+}
+
+/// Whether `unit` is where it should be when it runs: running, or a oneshot that finished
+/// (`exited` with `remain`, `inactive` with the reason kind `finished` without).
+pub fn is_up(unit: &UnitInfo) -> bool {
+    match unit.state.as_str() {
+        "running" | "exited" => true,
+        "inactive" => unit.reason_kind == "finished",
+        _ => false,
     }
 }
 
@@ -90,6 +100,22 @@ mod tests {
             check(&[web, tool], true)
                 .unwrap_err()
                 .contains("tool is inactive")
+        );
+    }
+
+    #[test]
+    fn a_finished_oneshot_passes_a_failed_one_does_not() {
+        let exited = unit("prep", "exited", false, true);
+        let mut finished = unit("mkdirs", "inactive", false, true);
+        finished.reason_kind = "finished".to_string();
+        assert_eq!(
+            check(&[exited, finished.clone()], false),
+            Ok("ok: 2 units running and ready".to_string())
+        );
+        finished.reason_kind = "operator".to_string();
+        assert!(
+            check(&[finished], false).is_err(),
+            "stopped is not finished"
         );
     }
 

@@ -132,7 +132,7 @@ enum Sub {
         paths: Vec<PathBuf>,
     },
     /// Block until every named unit is in STATE (inactive, starting, running, ready, stopping,
-    /// backoff, failed); `--timeout DUR` gives up after DUR (exit 1).
+    /// backoff, failed, exited); `--timeout DUR` gives up after DUR (exit 1).
     Wait {
         /// Units to wait for.
         #[arg(required = true, value_name = "NAME")]
@@ -140,6 +140,7 @@ enum Sub {
         /// The state to wait for.
         #[arg(long = "for", value_name = "STATE", value_parser = [
             "inactive", "starting", "running", "ready", "stopping", "backoff", "failed",
+            "exited",
         ])]
         state: String,
     },
@@ -247,7 +248,7 @@ pub fn run(args: Args) -> ExitCode {
                         text.push_str(&render::host(host));
                     }
                 }
-                let code = if !names.is_empty() && units.iter().any(|u| u.state != "running") {
+                let code = if !names.is_empty() && units.iter().any(|u| !health::is_up(u)) {
                     exit::NOT_RUNNING
                 } else {
                     exit::OK

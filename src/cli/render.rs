@@ -19,7 +19,7 @@ pub fn status(units: &[UnitInfo]) -> String {
 
 fn status_block(out: &mut String, unit: &UnitInfo) {
     let bullet = match unit.state.as_str() {
-        "running" => "●",
+        "running" | "exited" => "●",
         "failed" => "×",
         _ => "○",
     };

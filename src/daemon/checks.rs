@@ -48,6 +48,8 @@ pub enum Message {
         outcomes: Vec<super::unit_reload::Outcome>,
         reply: oneshot::Sender<crate::control::Response>,
     },
+    /// Look again for the main process of forking unit `unit`'s run `run`.
+    FindMain { unit: UnitId, run: u64 },
     /// A datagram on the notify socket, from `pid` (per SO_PASSCRED), with the descriptors
     /// passed with it (closed once it is handled).
     Notify {
@@ -74,6 +76,8 @@ pub struct Checks {
     pub main_pid: HashMap<UnitId, u32>,
     /// sd_notify messages from pids of no unit, dropped unheard.
     pub drops: super::notify::Drops,
+    /// Forking units whose main process is being looked for.
+    pub finders: HashMap<UnitId, super::forking::Finder>,
 }
 
 impl Checks {
@@ -92,6 +96,11 @@ impl Checks {
         if let Some((_, _, task)) = self.tasks.remove(&id) {
             task.abort();
         }
+    }
+
+    /// Whether `pid` is a running `exec` check.
+    pub fn is_exec(&self, pid: u32) -> bool {
+        self.exec_waits.contains_key(&pid)
     }
 
     /// A reaped pid that was an `exec` check: its exit goes to the waiting task. Returns whether
@@ -195,6 +204,7 @@ impl Daemon {
                 let _ = reply.send(self.spawn_check(unit, argv));
             }
             Message::Reloaded { outcomes, reply } => self.finish_reload(outcomes, reply),
+            Message::FindMain { unit, run } => self.find_main_tick(unit, run),
             Message::Notify { pid, text, fds } => {
                 self.handle_notify(pid, &text);
                 // The answer to `BARRIER=1`: every message before it has been handled.

@@ -12,8 +12,8 @@ use crate::control::{HostInfo, UnitInfo};
 use std::fmt::Write;
 
 /// Every state a unit can be in: `svc_unit_state` has one sample per state, 1 for the unit's.
-const STATES: [&str; 6] = [
-    "inactive", "starting", "running", "stopping", "backoff", "failed",
+const STATES: [&str; 7] = [
+    "inactive", "starting", "running", "stopping", "backoff", "failed", "exited",
 ];
 
 /// svcd's own footprint.

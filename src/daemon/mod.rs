@@ -7,6 +7,7 @@
 mod app;
 mod checks;
 pub mod events;
+mod forking;
 mod forward;
 mod init;
 mod memory;
@@ -423,6 +424,7 @@ impl Daemon {
                     signal,
                 } => self.signal_unit(id, pgid, signal),
                 Action::CheckHealth { unit: id } => self.check_health(id),
+                Action::FindMainPid { unit: id, command } => self.find_main_pid(id, command),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }
@@ -593,7 +595,13 @@ impl Daemon {
                 }
                 // Died before it was ready: most often because its port was taken.
                 let before = self.supervisor.status(id).state;
-                let port_note = (before == State::Starting)
+                // A oneshot's or forking command's exit 0 completes its start: no early death.
+                let ends_start = status.is_success()
+                    && matches!(
+                        self.units[id].kind.kind,
+                        unit::UnitType::Oneshot | unit::UnitType::Forking
+                    );
+                let port_note = (before == State::Starting && !ends_start)
                     .then(|| self.port_in_use(id, Some(pid)))
                     .flatten();
                 self.supervisor.handle_exit(now, id, status);

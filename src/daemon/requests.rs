@@ -164,7 +164,7 @@ impl Daemon {
                         Some(state) => Goal::State(state),
                         None => {
                             let message = format!(
-                                "unknown state `{other}`; expected one of inactive, starting, running, ready, stopping, backoff, failed"
+                                "unknown state `{other}`; expected one of inactive, starting, running, ready, stopping, backoff, failed, exited"
                             );
                             let _ =
                                 reply.send(Response::error(ErrorKind::BadRequest, message, vec![]));

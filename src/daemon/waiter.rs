@@ -45,8 +45,12 @@ impl Goal {
         match self {
             Goal::Started | Goal::Restarted => {
                 let fresh = self == Goal::Started || status.starts > starts_then;
+                // A oneshot's start is done once it finished (`exited`, or `inactive` without
+                // `remain`).
+                let finished = status.reason_kind == crate::supervisor::ReasonKind::Finished;
                 match status.state {
-                    State::Running if fresh => Progress::Done,
+                    State::Running | State::Exited if fresh => Progress::Done,
+                    State::Inactive if fresh && finished => Progress::Done,
                     State::Failed => Progress::Failed(why()),
                     // Held by a failed requirement: nothing will happen until someone acts.
                     State::Starting if status.blocked => Progress::Failed(why()),
@@ -122,5 +126,22 @@ mod tests {
             Goal::Ready.progress(&status(State::Running, 1), 1),
             Progress::Done
         );
+    }
+
+    #[test]
+    fn a_oneshot_is_started_once_it_finished() {
+        assert_eq!(
+            Goal::Started.progress(&status(State::Exited, 1), 1),
+            Progress::Done
+        );
+        let mut finished = status(State::Inactive, 2);
+        finished.reason_kind = crate::supervisor::ReasonKind::Finished;
+        assert_eq!(Goal::Restarted.progress(&finished, 1), Progress::Done);
+        assert_eq!(Goal::Restarted.progress(&finished, 2), Progress::Pending);
+        // Inactive for another reason: the start did not happen.
+        assert!(matches!(
+            Goal::Started.progress(&status(State::Inactive, 1), 1),
+            Progress::Failed(_)
+        ));
     }
 }

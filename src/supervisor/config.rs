@@ -7,7 +7,7 @@
 
 use super::UnitId;
 use super::record::MemoryLimits;
-use crate::unit::{RestartConfig, StopConfig, Unit};
+use crate::unit::{RestartConfig, StopConfig, Unit, UnitType};
 use std::time::Duration;
 
 /// One unit's settings, as the core uses them.
@@ -26,6 +26,10 @@ pub struct UnitConfig {
     pub after: Vec<UnitId>,
     /// Units whose start this one waits for, pulled in by its start, never taking it down.
     pub wants: Vec<UnitId>,
+    /// `type`: when the start is complete (`notify` is `simple` with `checks.ready`).
+    pub kind: UnitType,
+    /// A oneshot that exited 0 stays `exited`.
+    pub remain: bool,
 }
 
 /// What the core must know of a unit's checks.
@@ -68,6 +72,8 @@ impl UnitConfig {
             requires: Vec::new(),
             after: Vec::new(),
             wants: Vec::new(),
+            kind: UnitType::Simple,
+            remain: false,
         }
     }
 
@@ -94,6 +100,8 @@ impl UnitConfig {
             requires: ids(&unit.requires),
             after: ids(&unit.after),
             wants: ids(&unit.wants),
+            kind: unit.kind.kind,
+            remain: unit.kind.remain,
         }
     }
 }

@@ -133,7 +133,7 @@ impl Supervisor {
         let mut blocked = false;
         for &req in &unit.config.requires {
             let other = &self.units[req];
-            if other.state != State::Running {
+            if !other.satisfies_requires() {
                 waiting.push(format!("{} ({})", other.config.name, other.state));
                 blocked |= other.state == State::Failed;
             }

@@ -19,11 +19,13 @@
 //! | starting (a process, not ready) | · | → stopping | → stopping, then spawn |
 //! | running | · | → stopping | → stopping, then spawn |
 //! | stopping | spawn after the stop | keep stopping, forget start | spawn after the stop |
+//! | exited | · | → inactive | spawn |
 //!
 //! The table is [`table::COMMANDS`], from which this one is generated (a test keeps them
 //! equal). A spawn or a move to `inactive` cancels the unit's timers (a backoff's next start).
 //! With a stop pending, start asks for a spawn after that stop, exactly as start does while
-//! stopping: the last command wins, and the unit ends up running.
+//! stopping: the last command wins, and the unit ends up running. An `exited` oneshot is up:
+//! start leaves it be, restart runs it again, stop takes down what requires it (see [`kinds`]).
 //!
 //! Every spawn an operator asks for (start, restart, the start half of either) forgets the
 //! backoff and the start-limit history, so a unit that hit its limit can always be started by
@@ -48,6 +50,7 @@ mod deps;
 mod deps_tests;
 #[cfg(test)]
 mod health_tests;
+mod kinds;
 mod memory;
 #[cfg(test)]
 mod memory_tests;
@@ -69,6 +72,8 @@ mod table_tests;
 mod tests;
 mod timers;
 mod transitions;
+#[cfg(test)]
+mod types_tests;
 #[cfg(test)]
 mod wants_tests;
 
@@ -208,12 +213,16 @@ impl Supervisor {
             }
             unit.pid = Some(pid);
             unit.spawned_at = Some(now);
+            unit.start_step = match unit.config.kind {
+                crate::unit::UnitType::Forking => kinds::StartStep::Command,
+                _ => kinds::StartStep::Main,
+            };
             if let Some(reason) = unit.pending_stop.take() {
                 // Never shown as running: a waiter for "running" must not see a doomed run.
                 let then_start = unit.then_start.take();
                 sup.begin_stop(now, id, reason);
                 sup.units[id].then_start = then_start;
-            } else if unit.config.checks.ready {
+            } else if unit.config.checks.ready || unit.waits_after_spawn() {
                 unit.timers.set(
                     Timer::Ready,
                     now.checked_add(unit.config.checks.ready_timeout),
@@ -259,6 +268,10 @@ impl Supervisor {
     /// pid; the kernel does not reuse a pid while a group with that id has members, and the
     /// daemon ignores ESRCH for an empty group.
     pub fn handle_exit(&mut self, now: Instant, id: UnitId, status: ExitStatus) {
+        // A oneshot's exit 0, a forking unit's start command's: the end of a start.
+        if self.exit_of_kind(now, id, status) {
+            return;
+        }
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             let Some(pid) = unit.pid.take() else {
@@ -412,6 +425,13 @@ impl Supervisor {
     /// Timer `timer` of unit `id` is due. Each kind only means something in its state (with a
     /// process); anywhere else it is a leftover and does nothing.
     fn fire(&mut self, now: Instant, id: UnitId, timer: Timer) {
+        // A oneshot's or forking unit's start has its own words (and maybe no process).
+        if timer == Timer::Ready
+            && self.units[id].state == State::Starting
+            && self.kind_timeout(now, id)
+        {
+            return;
+        }
         let unit = &mut self.units[id];
         match (timer, unit.state, unit.pid) {
             (Timer::Restart, State::Backoff, _) => self.auto_spawn(now, id),

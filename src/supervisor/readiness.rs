@@ -16,7 +16,9 @@ impl Supervisor {
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             match unit.state {
-                State::Starting if unit.pid.is_some() && unit.pending_stop.is_none() => {
+                State::Starting
+                    if unit.pid.is_some() && unit.pending_stop.is_none() && unit.counts_ready() =>
+                {
                     let reason = std::mem::take(&mut unit.reason);
                     sup.become_ready(now, id, reason);
                 }

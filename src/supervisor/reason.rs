@@ -46,11 +46,16 @@ pub enum ReasonKind {
     InvalidUnitFile,
     /// The kernel's OOM killer killed its main process at the unit's cgroup limit.
     OomKill,
+    /// A oneshot ran to completion (exited 0).
+    Finished,
+    /// A forking unit's main process could not be found (no pidfile, not a process of the
+    /// unit, several candidates).
+    MainPid,
 }
 
 impl ReasonKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [ReasonKind; 20] = [
+    pub const ALL: [ReasonKind; 22] = [
         ReasonKind::NotStarted,
         ReasonKind::Operator,
         ReasonKind::Boot,
@@ -71,6 +76,8 @@ impl ReasonKind {
         ReasonKind::Watchdog,
         ReasonKind::InvalidUnitFile,
         ReasonKind::OomKill,
+        ReasonKind::Finished,
+        ReasonKind::MainPid,
     ];
 
     /// The stable name `--json` shows.
@@ -96,6 +103,8 @@ impl ReasonKind {
             ReasonKind::Watchdog => "watchdog",
             ReasonKind::InvalidUnitFile => "invalid_unit_file",
             ReasonKind::OomKill => "oom_kill",
+            ReasonKind::Finished => "finished",
+            ReasonKind::MainPid => "main_pid",
         }
     }
 }

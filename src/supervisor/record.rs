@@ -1,6 +1,7 @@
 //! One unit's supervision record: its visible status plus the bookkeeping behind it.
 
 use super::config::UnitConfig;
+use super::kinds::StartStep;
 use super::reason::{Reason, ReasonKind};
 use super::state::{Exit, State, UnitStatus};
 use super::timers::{Timer, Timers};
@@ -65,6 +66,9 @@ pub(super) struct Record {
     /// (another process holds the unit's port): shown in the reason while `starting`, and in
     /// the ready timeout's.
     pub ready_note: Option<String>,
+    /// Oneshot and forking units: where their start stands (the pid is the main process, or
+    /// a forking unit's start command, or the main process is being looked for).
+    pub start_step: StartStep,
 }
 
 /// A stop under way (the unit is `stopping`).
@@ -135,6 +139,7 @@ impl Record {
             reloading: false,
             paused: None,
             ready_note: None,
+            start_step: StartStep::Main,
         }
     }
 

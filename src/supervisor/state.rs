@@ -15,6 +15,8 @@ pub enum State {
     Stopping,
     Backoff,
     Failed,
+    /// A oneshot with `remain` that exited 0: up, with no process, until stopped.
+    Exited,
 }
 
 impl State {
@@ -26,6 +28,7 @@ impl State {
             State::Stopping => "stopping",
             State::Backoff => "backoff",
             State::Failed => "failed",
+            State::Exited => "exited",
         }
     }
 
@@ -37,6 +40,7 @@ impl State {
             State::Stopping,
             State::Backoff,
             State::Failed,
+            State::Exited,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -126,6 +130,10 @@ pub enum Action {
     Publish { unit: UnitId },
     /// Run the unit's health check once, then call `handle_health_check` with the verdict.
     CheckHealth { unit: UnitId },
+    /// The start command of a forking unit (pid `command`, its group's id) exited 0: find
+    /// the unit's main process (its `pidfile`, or the one process it left), then call
+    /// `handle_main_pid`, `handle_main_pid_failed`, or `handle_main_pid_note` meanwhile.
+    FindMainPid { unit: UnitId, command: u32 },
 }
 
 /// A snapshot of one unit for status and waiting.

@@ -25,6 +25,8 @@ pub(super) enum Phase {
     Starting,
     Running,
     Stopping,
+    /// `exited`: a oneshot that finished and remains.
+    Exited,
 }
 
 /// An operator's (or svcd's) command.
@@ -58,7 +60,7 @@ pub(super) enum Outcome {
 use Outcome::*;
 
 /// Every phase's row: the outcome of start, stop and restart.
-pub(super) const COMMANDS: [(Phase, [Outcome; 3]); 9] = [
+pub(super) const COMMANDS: [(Phase, [Outcome; 3]); 10] = [
     (Phase::Inactive, [Spawn, Nothing, Spawn]),
     (Phase::Failed, [Spawn, ToInactive, Spawn]),
     (Phase::Backoff, [Spawn, ToInactive, Spawn]),
@@ -99,6 +101,7 @@ pub(super) const COMMANDS: [(Phase, [Outcome; 3]); 9] = [
         Phase::Stopping,
         [StartAfterStop, KeepStopping, StartAfterStop],
     ),
+    (Phase::Exited, [Nothing, ToInactive, Spawn]),
 ];
 
 /// The outcome of `command` in `phase`.
@@ -129,6 +132,7 @@ impl Record {
             State::Starting => Phase::Starting,
             State::Running => Phase::Running,
             State::Stopping => Phase::Stopping,
+            State::Exited => Phase::Exited,
         }
     }
 }
@@ -142,9 +146,14 @@ impl Supervisor {
                 Nothing => {}
                 Spawn => sup.operator_spawn(now, id, reason),
                 ToInactive => {
+                    // An `exited` oneshot was up: what requires it goes down with it.
+                    let was_up = unit.state == State::Exited;
                     unit.timers.clear();
                     unit.clear_intents();
-                    unit.set_state(now, State::Inactive, reason);
+                    unit.set_state(now, State::Inactive, reason.clone());
+                    if was_up {
+                        sup.stop_dependents(now, id, &reason.text);
+                    }
                 }
                 StopWhenSpawned { then_start } => {
                     unit.pending_stop = Some(reason.clone());
@@ -187,6 +196,7 @@ pub(super) fn markdown() -> String {
             Phase::Starting => "starting (a process, not ready)",
             Phase::Running => "running",
             Phase::Stopping => "stopping",
+            Phase::Exited => "exited",
         }
     }
     fn cell(outcome: Outcome) -> &'static str {

@@ -42,6 +42,14 @@ fn unit_in(h: &mut Harness, phase: Phase) -> UnitId {
             h.start(id);
             h.sup.handle_stop(h.now, id, "stopped by operator");
         }
+        Phase::Exited => {
+            h.configure(id, |c| {
+                c.kind = crate::unit::UnitType::Oneshot;
+                c.remain = true;
+            });
+            h.start(id);
+            h.exit(id, ExitStatus::Code(0));
+        }
     }
     h.actions();
     assert_eq!(h.sup.units[id].phase(), phase, "set-up of {phase:?}");

@@ -128,6 +128,15 @@ keys! {
     NotifyAccess "notify_access" ("main | all") ["NotifyAccess"]
         "who may speak for the unit on the sd_notify socket"
         |c, e, u| u.notify_access = c.notify_access(e).unwrap_or_default();
+    Type "type" ("simple | oneshot | forking | notify") ["Type"]
+        "when the unit's start is complete"
+        |c, e, u| set(&mut u.kind.kind, super::kinds::unit_type(c, e));
+    Remain "remain" ("bool") ["RemainAfterExit"]
+        "a oneshot that exited 0 stays `exited`"
+        |c, e, u| u.kind.remain = c.boolean(e).unwrap_or(false);
+    Pidfile "pidfile" ("path") ["PIDFile"]
+        "where a forking unit writes its main pid"
+        |c, e, u| u.kind.pidfile = c.path(e, c.dir);
     SupplementaryGroups "supplementary_groups" ("array of names or ids") ["SupplementaryGroups"]
         "groups added to the user's; needs svcd to run as root"
         |c, e, u| u.supplementary_groups = super::limits::groups(e, c.issues);

@@ -19,6 +19,7 @@ pub mod error;
 pub mod graph;
 pub mod host;
 pub mod keys;
+pub mod kinds;
 pub mod limits;
 pub mod load;
 pub mod probe;
@@ -32,6 +33,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
+pub use kinds::{TypeConfig, UnitType};
 pub use limits::{LimitsConfig, Rlimit};
 pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
@@ -91,6 +93,8 @@ pub struct Unit {
     pub log: LogConfig,
     /// What `svc reload NAME` does to the running unit.
     pub reload: ReloadConfig,
+    /// `type`, `remain`, `pidfile`: how the start completes.
+    pub kind: TypeConfig,
 }
 
 impl Unit {

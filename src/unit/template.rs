@@ -3,7 +3,7 @@
 //! environment. The instances svcd runs are those the template lists in `instances` (systemd's
 //! `DefaultInstance=` and `WantedBy=` of `NAME@a.service`, in one key).
 //!
-//! `%i` is replaced in `exec`, `env`, `workdir`, `description` and `env_file` only, where an
+//! `%i` is replaced in `exec`, `env`, `workdir`, `description`, `env_file` and `pidfile` only, where an
 //! instance's command, directory or files differ; `%%` is a literal `%` there. Any other `%`
 //! sequence in those keys of a template is an error, so that a later specifier cannot change
 //! the meaning of a file written today.
@@ -15,12 +15,13 @@ use super::raw::{Entry, Issue, Node, RawUnit, Value};
 pub const SAMPLE_INSTANCE: &str = "sample";
 
 /// The keys whose strings may hold `%i`.
-pub const KEYS_WITH_INSTANCE: [Key; 5] = [
+pub const KEYS_WITH_INSTANCE: [Key; 6] = [
     Key::Exec,
     Key::Env,
     Key::Workdir,
     Key::Description,
     Key::EnvFile,
+    Key::Pidfile,
 ];
 
 /// Whether the unit named `name` (a file's stem) is a template: `worker@`.

@@ -131,6 +131,7 @@ timeout = "5s"
         memory: MemoryConfig::default(),
         log: crate::unit::LogConfig::default(),
         reload: Default::default(),
+        kind: Default::default(),
     };
     assert_eq!(unit, expected);
 }

@@ -167,6 +167,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         memory: MemoryConfig::default(),
         log: LogConfig::default(),
         reload: super::ReloadConfig::default(),
+        kind: super::TypeConfig::default(),
     };
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut check = Check::new(issues, dir, name, &raw);
@@ -174,6 +175,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         (def.apply)(&mut check, entry, &mut unit);
     }
     cross_checks(&raw, &unit, check.issues);
+    super::kinds::settle(&raw, &mut unit, check.issues);
     // `exec`'s row leaves `argv` empty when it is missing or unusable (and said why).
     (!unit.argv.is_empty()).then_some(unit)
 }

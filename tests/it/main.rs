@@ -16,5 +16,6 @@ mod ready;
 mod regression;
 mod reload;
 mod supervise;
+mod types;
 mod units;
 mod util;
