@@ -15,5 +15,6 @@ mod ready;
 mod regression;
 mod reload;
 mod supervise;
+mod top;
 mod units;
 mod util;
