@@ -194,14 +194,14 @@ pub fn host_line(host: &HostInfo, bar_width: usize) -> String {
         size(host.swap_used),
         size(host.swap_total),
     );
-    match (host.pressure_some_avg10, host.pressure_full_avg10) {
-        (Some(some), Some(full)) => {
-            let _ = write!(line, "  psi {some:.1}/{full:.1}%");
+    // The share of time some task stalled on memory (the bar), and all did.
+    if let Some(some) = host.pressure_some_avg10 {
+        let stalled = bar((some * 10.0) as u64, 1000, bar_width);
+        let _ = write!(line, "  psi {stalled} {some:.1}");
+        if let Some(full) = host.pressure_full_avg10 {
+            let _ = write!(line, "/{full:.1}");
         }
-        (Some(some), None) => {
-            let _ = write!(line, "  psi {some:.1}%");
-        }
-        _ => {}
+        line.push('%');
     }
     if host.level != "ok" {
         let _ = write!(line, " [{}]", host.level);
@@ -235,7 +235,7 @@ pub fn draw(frame: &mut Frame, model: &Model, ui: &mut Ui, now: Instant) {
         top,
     );
     if let Some(host) = &model.host {
-        let bar_width = if hostline.width >= 100 { 20 } else { 8 };
+        let bar_width = if hostline.width >= 100 { 16 } else { 6 };
         let style = match host.level.as_str() {
             "ok" => Style::default(),
             "warn" => Style::default().fg(Color::Yellow),

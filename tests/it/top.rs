@@ -17,6 +17,11 @@ impl Tmux {
     /// A server running `svc --socket SOCKET top` in an 80×24 session, followed by a shell's
     /// report of how it exited and of the terminal's modes; `None`, after `skip`, without tmux.
     fn top(svcd: &Svcd) -> Option<Tmux> {
+        Tmux::top_as(svcd, Command::new(SVC))
+    }
+
+    /// [`Tmux::top`] with `svc` run by `command` (e.g. `setpriv` as another user).
+    fn top_as(svcd: &Svcd, mut command: Command) -> Option<Tmux> {
         if !Command::new("tmux")
             .arg("-V")
             .stdout(Stdio::null())
@@ -29,23 +34,18 @@ impl Tmux {
         let tmux = Tmux {
             socket: svcd.dir.path().join("tmux.sock"),
         };
-        // The paths are the script's arguments, never part of its text.
-        let script = "\"$0\" --socket \"$1\" top; echo \"EXITED $?\"; stty -a; exec sleep 600";
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "top",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "sh",
-            "-c",
-            script,
-            SVC,
-            &svcd.socket.to_string_lossy(),
-        ]);
+        // The command and the paths are the script's arguments, never part of its text.
+        let script = "\"$0\" \"$@\" top; echo \"EXITED $?\"; stty -a; exec sleep 600";
+        command.arg("--socket").arg(&svcd.socket);
+        let program = command.get_program().to_string_lossy().into_owned();
+        let args: Vec<String> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let mut argv = vec!["new-session", "-d", "-s", "top", "-x", "80", "-y", "24"];
+        argv.extend(["sh", "-c", script, &program]);
+        argv.extend(args.iter().map(String::as_str));
+        let out = tmux.run(&argv);
         assert!(out.status.success(), "tmux: {}", text(&out.stderr));
         Some(tmux)
     }
@@ -197,6 +197,39 @@ fn top_says_svcd_is_gone_and_sigterm_restores_the_terminal() {
     });
     kill(svc, 15);
     assert_exited_and_restored(&tmux, 128 + 15);
+}
+
+#[test]
+fn top_shows_a_refused_command_in_its_status_line_and_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(user) = TestUser::new(0) else { return };
+    let svcd = Dir::new().with("worker", WORKER).start();
+    svcd.wait_for("worker", "running");
+    // A reader who is no admin: the operator opened the socket to everyone.
+    for path in [
+        svcd.dir.path(),
+        &svcd.dir.path().join("state"),
+        &svcd.socket,
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let Some(tmux) = Tmux::top_as(&svcd, user.command(SVC)) else {
+        return;
+    };
+    tmux.wait_for("the unit", |s| row(s, "worker").map(|_| ()));
+    tmux.keys(&["r"]);
+    tmux.wait_for("the refusal", |s| {
+        s.contains("may read status but not change it")
+            .then_some(())
+    });
+    assert_eq!(svcd.status("worker")["starts"], 1, "nothing restarted");
+    // Still running: the keys still work.
+    tmux.keys(&["s"]);
+    tmux.wait_for("sorted by state", |s| {
+        s.contains("sort state").then_some(())
+    });
+    tmux.keys(&["q"]);
+    assert_exited_and_restored(&tmux, 0);
 }
 
 fn top_text(socket: &Path, args: &[&str]) -> String {
