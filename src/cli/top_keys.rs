@@ -125,6 +125,8 @@ impl Ui {
     }
 
     fn table_key(&mut self, model: &mut Model, key: KeyEvent) -> Action {
+        // The last command's outcome stays until the next key.
+        self.message = None;
         let page = self.page.max(1) as isize;
         let selected = model.selected.clone();
         let send = |verb| match selected.clone() {
@@ -134,14 +136,10 @@ impl Ui {
         match key.code {
             KeyCode::Char('q') => return Action::Quit,
             KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => self.mode = Mode::Help,
-            KeyCode::Char('/') => {
-                self.mode = Mode::Filter;
-                self.message = None;
-            }
+            KeyCode::Char('/') => self.mode = Mode::Filter,
             KeyCode::Esc => {
                 model.filter.clear();
                 model.reselect();
-                self.message = None;
             }
             KeyCode::Char('s') => model.sort = model.sort.next_sort(),
             KeyCode::Char('n') => model.sort = Column::Name,
@@ -236,8 +234,13 @@ mod tests {
         assert_eq!(restart, Action::Send(Verb::Restart, "chat".into()));
         let stop = press(&mut ui, &mut model, KeyCode::Char('S'));
         assert_eq!(stop, Action::Send(Verb::Stop, "chat".into()));
+        ui.message = Some(("stopping chat".into(), false));
         press(&mut ui, &mut model, KeyCode::Esc);
         assert!(model.filter.is_empty());
+        assert_eq!(
+            ui.message, None,
+            "a command's outcome stays until the next key"
+        );
         press(&mut ui, &mut model, KeyCode::Down);
         let start = press(&mut ui, &mut model, KeyCode::Char('t'));
         assert_eq!(start, Action::Send(Verb::Start, "web".into()));
