@@ -14,7 +14,7 @@
 use super::top_keys::{Action, LogView, Mode, Ui, Verb};
 use super::top_model::Model;
 use super::{Timeouts, exit, warn};
-use crate::control::client::{self, ClientError};
+use crate::control::client;
 use crate::control::{Command, Response, UnitEvent};
 use ratatui::crossterm::{cursor, event, execute, terminal};
 use std::path::{Path, PathBuf};
@@ -31,8 +31,12 @@ const RETRY: Duration = Duration::from_secs(1);
 enum Wake {
     Key(event::Event),
     Unit(UnitEvent),
-    /// The events stream ended, with why.
-    EventsEnded(String),
+    /// The events stream ended, with why; `gone`: svcd went away (else it dropped a reader
+    /// that fell behind, and a full sample catches up).
+    EventsEnded {
+        why: String,
+        gone: bool,
+    },
     Signal(i32),
 }
 
@@ -216,10 +220,11 @@ fn interactive(socket: PathBuf, mut model: Model, timeouts: Timeouts) -> u8 {
                         changed.push(event.unit);
                     }
                 }
-                Wake::EventsEnded(why) => {
+                Wake::EventsEnded { why, gone: true } => {
                     ui.gone = Some(why);
                     next_sample = next_sample.min(Instant::now() + RETRY);
                 }
+                Wake::EventsEnded { gone: false, .. } => next_sample = Instant::now(),
                 Wake::Signal(signal) => quit = Some(128 + signal as u8),
                 Wake::Key(event::Event::Key(key)) => match ui.handle_key(&mut model, key) {
                     Action::None => {}
@@ -290,8 +295,8 @@ fn reread_log(socket: &Path, ui: &mut Ui, timeouts: Timeouts) {
     }
 }
 
-/// Reads svcd's events, again after a second when the stream ends, for as long as the view
-/// listens.
+/// Reads svcd's events for as long as the view listens: again at once when svcd dropped it for
+/// falling behind, after a second when svcd went away.
 fn spawn_events(socket: PathBuf, wake: Sender<Wake>) {
     std::thread::spawn(move || {
         loop {
@@ -305,19 +310,20 @@ fn spawn_events(socket: PathBuf, wake: Sender<Wake>) {
             if !listening {
                 return;
             }
-            let why = match result {
-                Ok((response, client::StreamEnd::End(Some(why)))) => {
-                    answer(response).err().unwrap_or(why)
+            let (why, gone) = match result {
+                Ok((response, _)) if !response.ok => {
+                    (answer(response).err().unwrap_or_default(), true)
                 }
-                Ok((response, _)) => answer(response)
-                    .err()
-                    .unwrap_or_else(|| ClientError::Closed.to_string()),
-                Err(e) => e.to_string(),
+                Ok((_, client::StreamEnd::End(Some(why)))) => (why, false),
+                Ok(_) => ("svcd closed the connection".to_string(), true),
+                Err(e) => (e.to_string(), true),
             };
-            if wake.send(Wake::EventsEnded(why)).is_err() {
+            if wake.send(Wake::EventsEnded { why, gone }).is_err() {
                 return;
             }
-            std::thread::sleep(RETRY);
+            if gone {
+                std::thread::sleep(RETRY);
+            }
         }
     });
 }
