@@ -3,6 +3,10 @@
 mod complete;
 mod health;
 mod render;
+mod top;
+mod top_keys;
+mod top_model;
+mod top_view;
 
 use crate::control::client::{self, ClientError};
 use crate::control::{Command, ErrorKind, Response};
@@ -176,6 +180,17 @@ enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// A live view of the units (state, since, restarts, CPU, memory, last log line) and of the
+    /// host; keys sort, filter, restart, stop, start and show logs (`?` lists them). When
+    /// stdout is not a terminal: one plain-text snapshot.
+    Top {
+        /// Print N plain-text snapshots, one every interval, then exit (on a terminal too).
+        #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        batch: Option<u32>,
+        /// How often CPU and memory are sampled (e.g. `1s`); `+` and `-` change it live.
+        #[arg(short = 'd', long, value_name = "DUR", default_value = "2s")]
+        interval: String,
+    },
     /// Print a shell's completion script (bash, zsh or fish); unit names are completed from
     /// `svc list`.
     #[command(hide = true)]
@@ -301,6 +316,19 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
         Sub::Events { json } => events(&socket, json, timeouts.slow()),
+        Sub::Top { batch, interval } => match crate::unit::duration::parse_duration(&interval) {
+            Ok(interval) if interval >= Duration::from_millis(100) => {
+                top::run(socket, interval, batch, timeouts)
+            }
+            Ok(_) => {
+                warn(format_args!("svc: --interval must be at least 100ms"));
+                exit::USAGE
+            }
+            Err(e) => {
+                warn(format_args!("svc: --interval: {e}"));
+                exit::USAGE
+            }
+        },
         Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
         Sub::Kill {
             names,

@@ -212,6 +212,7 @@ mod tests {
             pressure_full_avg10: Some(0.25),
             level: "ok".to_string(),
             last_event: None,
+            svcd_rss: None,
         };
         assert_eq!(
             host(&info),

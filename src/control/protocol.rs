@@ -242,6 +242,9 @@ pub struct HostInfo {
     /// The last warning of the host policy, with its time (RFC 3339), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<String>,
+    /// svcd's own resident memory, in bytes (`svc top`'s header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub svcd_rss: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

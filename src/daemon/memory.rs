@@ -442,6 +442,8 @@ impl Daemon {
                 .last_event
                 .as_ref()
                 .map(|(at, what)| format!("{}: {what}", clocks.format(*at))),
+            svcd_rss: crate::proc::status(std::process::id())
+                .map(|status| status.number("VmRSS") * 1024),
         }
     }
 }

@@ -16,6 +16,7 @@ mod ready;
 mod regression;
 mod reload;
 mod supervise;
+mod top;
 mod types;
 mod units;
 mod util;
