@@ -5,7 +5,8 @@
 //! - [`unit`]: unit files, parsed as written (`raw`) then validated into a typed [`unit::Unit`].
 //! - [`supervisor`]: the pure per-unit state machine: events in, actions out, time given to it;
 //!   its command table in code, a timer slot per kind, typed reasons, a unit's whole config
-//!   handed over at once.
+//!   handed over at once, and indexes (a timer queue, who depends on whom) so that an event's
+//!   work does not grow with the number of units.
 //! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy.
 //! - [`process`]: spawn, signal and reap real processes; the `unsafe` code (besides
 //!   registering the PSI trigger with tokio, in [`memory::psi`], and init mode's handler of

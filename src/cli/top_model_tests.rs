@@ -11,7 +11,11 @@ pub(crate) fn info(name: &str, state: &str, pid: Option<u32>, cpu: f64, rss: u64
         since: "2026-01-01T00:00:00.000Z".to_string(),
         restarts: 0,
         last_exit: None,
-        memory: MemoryInfo { rss, swap: 0 },
+        memory: MemoryInfo {
+            rss,
+            swap: 0,
+            mode: Default::default(),
+        },
         cpu,
         description: None,
         reason: String::new(),

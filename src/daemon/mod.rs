@@ -33,10 +33,16 @@ use crate::supervisor::{self, Action, Reason, ReasonKind, State, Supervisor, Uni
 use crate::unit::{self, Unit, UnitErrors};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use waiter::Waiter;
+
+/// The shortest time between two listings of svcd's children for orphans: a listing costs as
+/// much as all the units (about 1 ms at 1,000), so a unit in a crash loop must not pay it per
+/// crash. The first signal after a quiet spell is passed on at once, later ones wait at most
+/// this long, together.
+const ORPHAN_SEARCH_PERIOD: Duration = Duration::from_millis(100);
 
 /// What `svcd` was asked to do.
 #[derive(Debug, Clone)]
@@ -131,9 +137,13 @@ struct Daemon {
     forward: forward::Forwards,
     /// Units removed by a reload whose slots are freed once they are down.
     removed: Vec<UnitId>,
-    /// Signals sent to units' groups in this turn of the event loop, whose orphans are still to
-    /// get them (see [`Daemon::signal_orphans`]): (unit, group, signal, continue it too).
-    orphan_signals: Vec<(UnitId, u32, i32, bool)>,
+    /// Signals sent to units' groups whose orphans are still to get them (see
+    /// [`Daemon::signal_orphans`]): (unit's name, group, signal, continue it too). By name: the
+    /// search may come after a reload freed the unit's slot.
+    orphan_signals: Vec<(String, u32, i32, bool)>,
+    /// When svcd's children were last listed for orphans: at most once per
+    /// [`ORPHAN_SEARCH_PERIOD`].
+    last_orphan_search: Option<Instant>,
     /// `shutdown_timeout` of svcd.toml: the whole shutdown's budget.
     shutdown_timeout: std::time::Duration,
     /// Each unit's last `svc reload NAME`.
@@ -271,9 +281,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     loop {
         daemon.perform_actions();
         if daemon.is_shut_down() {
+            daemon.signal_orphans(Instant::now(), true);
             break;
         }
         let deadline = daemon.supervisor.poll_timeout();
+        let orphans_due = daemon.orphans_deadline();
         let memory_due = daemon.memory_deadline(Instant::now());
         let app_due = daemon.app_deadline();
         tokio::select! {
@@ -292,6 +304,8 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             }
             _ = sleep_until(memory_due), if memory_due.is_some() => daemon.sample_memory(),
             Some(id) = crossings.recv() => daemon.memory_crossed(id),
+            // The search itself is the next turn's (`perform_actions`).
+            _ = sleep_until(orphans_due), if orphans_due.is_some() => {}
             fired = psi_fired(psi.as_ref()), if psi.is_some() => match fired {
                 Ok(()) => daemon.sample_memory(),
                 Err(e) => {
@@ -334,6 +348,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         }),
         None => Ok(()),
     }
+}
+
+/// When the next search for orphans may be, after the last one at `last`; `None`: at once.
+fn orphan_search_due(last: Option<Instant>) -> Option<Instant> {
+    last.and_then(|at| at.checked_add(ORPHAN_SEARCH_PERIOD))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -399,6 +418,7 @@ impl Daemon {
             removed: Vec::new(),
             unit_reloads: unit_reload::UnitReloads::default(),
             orphan_signals: Vec::new(),
+            last_orphan_search: None,
         }
     }
 
@@ -406,7 +426,7 @@ impl Daemon {
     fn perform_actions(&mut self) {
         // Reacting to changes (a fatal unit's failure, waiters) may ask for more actions.
         while self.perform_queued_actions() {}
-        self.signal_orphans();
+        self.signal_orphans(Instant::now(), false);
         if !self.removed.is_empty() {
             self.free_removed();
         }
@@ -472,7 +492,8 @@ impl Daemon {
             return;
         }
         let paused = signal != SIGCONT && self.supervisor.status(id).paused.is_some();
-        self.orphan_signals.push((id, pgid, signal, paused));
+        let name = self.units[id].name.clone();
+        self.orphan_signals.push((name, pgid, signal, paused));
         let name = &self.units[id].name;
         let strays = if main_alive {
             process::strays_below(pgid)
@@ -503,29 +524,39 @@ impl Daemon {
         }
     }
 
-    /// Sends this turn's unit signals to the units' orphans (svcd's children that are no unit's
-    /// main process and whose environment names the unit). svcd's children are listed once for
-    /// all of them, and after the turn's spawns: the list holds every unit's main process, so
-    /// reading it is the one cost of a signal that grows with the number of units.
-    fn signal_orphans(&mut self) {
-        if self.orphan_signals.is_empty() {
+    /// Sends the unit signals sent so far to the units' orphans (svcd's children that are no
+    /// unit's main process and whose environment names the unit), once
+    /// [`Daemon::orphans_deadline`] has come (`now`), or at once if `flush`. svcd's children
+    /// are listed once for all of them, and after the turn's spawns: the list holds every
+    /// unit's main process, so reading it is the one cost of a signal that grows with the
+    /// number of units, paid at most once per [`ORPHAN_SEARCH_PERIOD`].
+    fn signal_orphans(&mut self, now: Instant, flush: bool) {
+        let early = orphan_search_due(self.last_orphan_search).is_some_and(|at| at > now);
+        if self.orphan_signals.is_empty() || (early && !flush) {
             return;
         }
+        self.last_orphan_search = Some(now);
         let orphans = process::svcd_orphans(|pid| self.pids.contains_key(&pid));
-        for (id, pgid, signal, paused) in std::mem::take(&mut self.orphan_signals) {
-            let Some(unit) = self.units.get(id) else {
-                continue;
-            };
-            let strays = process::orphans_of(&orphans, &unit.name, pgid);
+        for (name, pgid, signal, paused) in std::mem::take(&mut self.orphan_signals) {
+            let strays = process::orphans_of(&orphans, &name, pgid);
             let sent = process::signal_pids(&strays, signal);
             if paused {
                 process::signal_pids(&strays, 18);
             }
             if sent > 0 {
                 let signal = crate::signal::name(signal);
-                tracing::info!(unit = %unit.name, "sent {signal} to {sent} of its processes outside its process group");
+                tracing::info!(unit = %name, "sent {signal} to {sent} of its processes outside its process group");
             }
         }
+    }
+
+    /// When the signals waiting for the units' orphans are to be passed on: at once after a
+    /// quiet spell, else one [`ORPHAN_SEARCH_PERIOD`] after the last search.
+    fn orphans_deadline(&self) -> Option<Instant> {
+        if self.orphan_signals.is_empty() {
+            return None;
+        }
+        Some(orphan_search_due(self.last_orphan_search).unwrap_or_else(Instant::now))
     }
 
     /// A `fatal` unit reached `failed`: stop everything, and exit non-zero once stopped. During
@@ -695,5 +726,19 @@ impl Daemon {
         let timeout = self.shutdown_budget();
         self.supervisor
             .handle_shutdown(Instant::now(), reason, timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphans_are_searched_for_at_most_once_per_period() {
+        let now = Instant::now();
+        assert_eq!(orphan_search_due(None), None, "the first search is at once");
+        let next = orphan_search_due(Some(now));
+        assert_eq!(next, Some(now + ORPHAN_SEARCH_PERIOD));
+        assert!(next.is_some_and(|at| at > now + Duration::from_millis(50)));
     }
 }

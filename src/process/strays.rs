@@ -19,9 +19,9 @@
 //! The first walk, from the main process, is done *before* the group is signalled (see
 //! [`strays_below`]) and costs as much as the unit's own processes. The second lists svcd's
 //! children, one per unit and more, which costs as much as all the units: the daemon does it
-//! once per turn of its event loop for every unit it signalled in that turn ([`svcd_orphans`],
-//! then [`orphans_of`] for each), after the turn's spawns, so that a crash-looping unit's
-//! restart never waits for it. An orphan is svcd's child whether its unit's group was signalled
+//! once for every unit it signalled since the last time ([`svcd_orphans`], then [`orphans_of`]
+//! for each), after the turn's spawns and at most once per 100 ms, so that a crash-looping
+//! unit's restart never waits for it nor pays it per crash. An orphan is svcd's child whether its unit's group was signalled
 //! before or not, so nothing is missed by the wait. The units' main processes among svcd's
 //! children are told apart by the daemon's pid table without opening anything, and only the
 //! others (the orphans, of whichever unit) have their environment read. Orphans are looked for

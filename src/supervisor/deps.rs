@@ -179,7 +179,7 @@ impl Supervisor {
         let reason = Reason::new(ReasonKind::Dependency, reason);
         let back = format!("started again: required unit {name} is back");
         let back = Reason::new(ReasonKind::Dependency, back);
-        for dep in 0..self.units.len() {
+        for dep in self.dependents.of(id).to_vec() {
             if dep == id || !self.units[dep].config.requires.contains(&id) {
                 continue;
             }
@@ -205,7 +205,8 @@ impl Supervisor {
     /// Whether the stop signal of `id` must wait: a unit that requires it still has a process,
     /// or one ordered after it (`after`, `wants`) is stopping and not gone yet.
     fn is_stop_held(&self, id: UnitId) -> bool {
-        self.units.iter().enumerate().any(|(other, unit)| {
+        self.dependents.of(id).iter().any(|&other| {
+            let unit = &self.units[other];
             other != id
                 && unit.pid.is_some()
                 && (unit.config.requires.contains(&id)
@@ -216,18 +217,25 @@ impl Supervisor {
 
     /// After every event: release held starts whose dependencies are there, refresh the reason
     /// of those still waiting, and send the stop signals that waited for dependents.
+    ///
+    /// Only the units held or with a signal pending are looked at ([`Supervisor::sync`] keeps
+    /// their set), in id order as a scan of every unit would.
     pub(super) fn settle(&mut self, now: Instant) {
-        if !self
-            .units
-            .iter()
-            .any(|u| u.hold.is_some() || u.is_signal_pending())
-        {
+        debug_assert!(
+            self.units.iter().enumerate().all(|(id, u)| {
+                (u.hold.is_some() || u.is_signal_pending()) == self.unsettled.contains(&id)
+            }),
+            "a hold or pending stop signal changed outside `publishing` without `sync`"
+        );
+        if self.unsettled.is_empty() {
             return;
         }
         // Each pass releases or signals at least one unit, or ends; no unit does either twice.
         for _ in 0..=self.units.len() {
             let mut progressed = false;
-            for id in 0..self.units.len() {
+            let mut from = 0;
+            while let Some(&id) = self.unsettled.range(from..).next() {
+                from = id + 1;
                 let unit = &self.units[id];
                 if unit.hold.is_some() && unit.state == State::Starting {
                     let blockers = self.start_blockers(id);
@@ -259,6 +267,7 @@ impl Supervisor {
                     if self.units[id].pid.is_some() {
                         self.publishing(id, |sup| sup.begin_stop(now, id, reason));
                     }
+                    self.sync(id);
                     progressed = true;
                 }
             }

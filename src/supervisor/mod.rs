@@ -55,6 +55,9 @@ mod memory;
 #[cfg(test)]
 mod memory_tests;
 mod oom;
+mod queue;
+#[cfg(test)]
+mod queue_tests;
 mod readiness;
 mod reason;
 #[cfg(test)]
@@ -84,6 +87,7 @@ pub use record::MemoryLimits;
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
 use crate::unit::RestartPolicy;
+use queue::{Dependents, TimerQueue, UnitSet};
 use record::Record;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -110,6 +114,14 @@ pub struct Supervisor {
     shutdown_deadline: Option<Instant>,
     /// The shutdown deadline passed and its SIGKILLs went out: it is no longer a deadline.
     shutdown_fired: bool,
+    /// Every unit's next deadline, by time: `poll_timeout` and `handle_timeout` look at the due
+    /// ones only, not at every unit.
+    timer_queue: TimerQueue,
+    /// The units held by their dependencies or with a stop signal waiting: all that `settle`
+    /// looks at.
+    unsettled: UnitSet,
+    /// Who names each unit in `requires`, `after` or `wants`: the units a stop concerns.
+    dependents: Dependents,
 }
 
 impl Supervisor {
@@ -122,8 +134,9 @@ impl Supervisor {
     /// from 0). Dependencies name ids already added; add the others with
     /// [`Supervisor::update_unit`] once they have ids.
     pub fn add_unit(&mut self, now: Instant, config: UnitConfig) -> UnitId {
+        let deps: Vec<UnitId> = dependencies(&config).collect();
         let record = Record::new(now, config);
-        match self.free.pop() {
+        let id = match self.free.pop() {
             Some(id) => {
                 self.units[id] = record;
                 id
@@ -132,7 +145,10 @@ impl Supervisor {
                 self.units.push(record);
                 self.units.len() - 1
             }
-        }
+        };
+        self.dependents.add(id, deps);
+        self.sync(id);
+        id
     }
 
     /// Replaces the whole config of unit `id` (a reload). It applies from the next decision
@@ -149,7 +165,10 @@ impl Supervisor {
         if config.memory == MemoryLimits::default() {
             unit.over_limit = 0;
         }
-        unit.config = config;
+        let old = std::mem::replace(&mut unit.config, config);
+        self.dependents.remove(id, dependencies(&old));
+        self.dependents
+            .add(id, dependencies(&self.units[id].config));
     }
 
     /// The config of unit `id`, as last added or updated.
@@ -173,12 +192,16 @@ impl Supervisor {
         if !down || self.free.contains(&id) {
             return false;
         }
-        self.units[id] = Record::new(now, UnitConfig::named(""));
+        let old = std::mem::replace(&mut self.units[id], Record::new(now, UnitConfig::named("")));
+        self.dependents.remove(id, dependencies(&old.config));
         self.free.push(id);
+        self.sync(id);
         // No live unit may keep the id in its dependencies: the slot may be someone else's.
-        for unit in &mut self.units {
-            unit.config.requires.retain(|&r| r != id);
-            unit.config.after.retain(|&a| a != id);
+        for dependent in self.dependents.take(id) {
+            let config = &mut self.units[dependent].config;
+            config.requires.retain(|&r| r != id);
+            config.after.retain(|&a| a != id);
+            config.wants.retain(|&w| w != id);
         }
         true
     }
@@ -412,12 +435,16 @@ impl Supervisor {
             self.shutdown_fired = true;
             self.kill_everything(now);
         }
-        for id in 0..self.units.len() {
+        // Earliest first; the due units only, however many idle ones there are.
+        while let Some(id) = self.timer_queue.first_due(now) {
             // One timer per round: what the first one does (a stop, a spawn) may disarm the
             // others, as their deadlines belong to the state it left.
             while let Some(timer) = self.units[id].timers.take_due(now) {
                 self.publishing(id, |sup| sup.fire(now, id, timer));
             }
+            // Nothing of the unit is due now: its entry moves on (or goes), also if the queue
+            // was behind.
+            self.sync(id);
         }
         self.settle(now);
     }
@@ -479,16 +506,18 @@ impl Supervisor {
         self.actions.pop_front()
     }
 
-    /// The earliest pending deadline, if any.
-    ///
-    /// A linear scan: cheap next to the syscalls each wake-up costs, even for 1,000 units.
+    /// The earliest pending deadline, if any: the first of the timer queue, O(1).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        debug_assert_eq!(
+            self.timer_queue.first(),
+            self.units
+                .iter()
+                .filter_map(|unit| unit.timers.next())
+                .min(),
+            "a timer was armed or disarmed outside `publishing` without `sync`"
+        );
         let shutdown = self.shutdown_deadline.filter(|_| !self.shutdown_fired);
-        self.units
-            .iter()
-            .filter_map(|unit| unit.timers.next())
-            .chain(shutdown)
-            .min()
+        self.timer_queue.first().into_iter().chain(shutdown).min()
     }
 
     /// What `svc status` shows of a unit.
@@ -518,8 +547,11 @@ impl Supervisor {
     /// keeps its id until it has stopped, so after a reload that removed and re-added a name
     /// this may be the old unit's: the daemon resolves names through its own listing instead.
     pub fn find(&self, name: &str) -> Option<UnitId> {
-        (0..self.units.len())
-            .find(|id| !self.free.contains(id) && self.units[*id].config.name == name)
+        // A vacant slot's name is empty, and no unit's is.
+        if name.is_empty() {
+            return None;
+        }
+        self.units.iter().position(|unit| unit.config.name == name)
     }
 
     /// Runs `change` on unit `id` and queues one `Publish` if its visible status differs
@@ -532,8 +564,34 @@ impl Supervisor {
         };
         let before = unit.status();
         change(self);
+        self.sync(id);
         if self.units[id].status() != before {
             self.actions.push_back(Action::Publish { unit: id });
         }
     }
+
+    /// Brings the indexes of unit `id` up to date with its record: its next deadline in the
+    /// timer queue, and whether `settle` must look at it. [`Supervisor::publishing`] does this
+    /// after every handler; a change outside it must call this itself.
+    fn sync(&mut self, id: UnitId) {
+        let Some(unit) = self.units.get(id) else {
+            return;
+        };
+        self.timer_queue.set(id, unit.timers.next());
+        if unit.hold.is_some() || unit.is_signal_pending() {
+            self.unsettled.insert(id);
+        } else {
+            self.unsettled.remove(&id);
+        }
+    }
+}
+
+/// The units `config` names as dependencies, of every kind.
+fn dependencies(config: &UnitConfig) -> impl Iterator<Item = UnitId> + '_ {
+    config
+        .requires
+        .iter()
+        .chain(&config.after)
+        .chain(&config.wants)
+        .copied()
 }

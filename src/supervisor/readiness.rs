@@ -63,6 +63,7 @@ impl Supervisor {
             && let Some(period) = unit.config.checks.watchdog
         {
             unit.timers.set(Timer::Watchdog, now.checked_add(period));
+            self.sync(id);
         }
     }
 
@@ -102,6 +103,7 @@ impl Supervisor {
                 }
             }
         }
+        self.sync(id);
     }
 
     /// `starting` → `running` (ready); arms the watchdog.
