@@ -8,6 +8,7 @@ mod app;
 mod checks;
 pub mod events;
 mod forward;
+mod hooks;
 mod init;
 mod memory;
 pub mod metrics;
@@ -137,6 +138,10 @@ struct Daemon {
     shutdown_timeout: std::time::Duration,
     /// Each unit's last `svc reload NAME`.
     unit_reloads: unit_reload::UnitReloads,
+    /// Pid of a running `exec_start_pre`/`exec_start_post`/`exec_stop` command → its unit.
+    hook_pids: HashMap<u32, UnitId>,
+    /// Where units' `runtime_dir`, `state_dir`, `logs_dir` go.
+    dir_roots: process::dirs::DirRoots,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -229,6 +234,9 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     daemon.memory = memory::MemoryWatch::new(config.memory.clone());
     daemon.events = events;
     daemon.shutdown_timeout = config.shutdown_timeout;
+    let system = nix::unistd::Uid::effective().is_root()
+        && options.state_dir == crate::control::client::default_state_dir();
+    daemon.dir_roots = config.directories.roots(system, &options.state_dir);
     daemon.app = options
         .app
         .as_ref()
@@ -393,6 +401,8 @@ impl Daemon {
             removed: Vec::new(),
             unit_reloads: unit_reload::UnitReloads::default(),
             orphan_signals: Vec::new(),
+            hook_pids: HashMap::new(),
+            dir_roots: process::dirs::DirRoots::defaults(false, std::path::Path::new("/")),
         }
     }
 
@@ -418,6 +428,12 @@ impl Daemon {
                     signal,
                 } => self.signal_unit(id, pgid, signal),
                 Action::CheckHealth { unit: id } => self.check_health(id),
+                Action::RunHook {
+                    unit: id,
+                    hook,
+                    index,
+                } => self.run_hook(id, hook, index),
+                Action::KillHook { unit: id, pgid } => self.kill_hook(id, pgid),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }
@@ -429,6 +445,7 @@ impl Daemon {
         for &id in &changed {
             self.sync_checks(id);
             let status = self.supervisor.status(id);
+            self.after_change(id, status.state);
             if status.state == State::Failed && self.units[id].fatal {
                 self.fatal_failed(id, &status.reason);
             }
@@ -497,7 +514,9 @@ impl Daemon {
         if self.orphan_signals.is_empty() {
             return;
         }
-        let orphans = process::svcd_orphans(|pid| self.pids.contains_key(&pid));
+        let orphans = process::svcd_orphans(|pid| {
+            self.pids.contains_key(&pid) || self.hook_pids.contains_key(&pid)
+        });
         for (id, pgid, signal, paused) in std::mem::take(&mut self.orphan_signals) {
             let Some(unit) = self.units.get(id) else {
                 continue;
@@ -537,7 +556,11 @@ impl Daemon {
             let name = &self.units[id].name;
             tracing::warn!(unit = %name, "{note}: the unit will likely fail to listen");
         }
-        match process::spawn(&self.units[id]) {
+        let spawned = match self.start_command(id, None) {
+            Ok(command) => process::spawn(&command).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match spawned {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
                 let log = self.logs.log(&self.units[id].name);
@@ -549,7 +572,7 @@ impl Daemon {
                     self.supervisor.handle_not_ready(now, id, &note);
                 }
             }
-            Err(e) => self.supervisor.handle_spawn_failed(now, id, &e.to_string()),
+            Err(e) => self.supervisor.handle_spawn_failed(now, id, &e),
         }
     }
 
@@ -589,7 +612,7 @@ impl Daemon {
                     tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");
                     self.supervisor.note_last_exit(id, &note);
                 }
-            } else {
+            } else if !self.hook_exited(now, pid, status) {
                 self.checks.exec_exited(pid, status);
             }
         }

@@ -65,6 +65,13 @@ pub(super) struct Record {
     /// (another process holds the unit's port): shown in the reason while `starting`, and in
     /// the ready timeout's.
     pub ready_note: Option<String>,
+
+    /// The `exec_start_pre`, `exec_start_post` or `exec_stop` command running now.
+    pub hook: Option<super::hooks::HookRun>,
+    /// The `exec_start_post` commands of the current run have all run: ready means running.
+    pub post_done: bool,
+    /// The current run got to `running`: its stop runs `exec_stop` (once).
+    pub was_ready: bool,
 }
 
 /// A stop under way (the unit is `stopping`).
@@ -135,6 +142,9 @@ impl Record {
             reloading: false,
             paused: None,
             ready_note: None,
+            hook: None,
+            post_done: false,
+            was_ready: false,
         }
     }
 

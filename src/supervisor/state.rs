@@ -126,6 +126,16 @@ pub enum Action {
     Publish { unit: UnitId },
     /// Run the unit's health check once, then call `handle_health_check` with the verdict.
     CheckHealth { unit: UnitId },
+    /// Run command `index` of the unit's `hook` list (with the unit's user, environment and
+    /// log; `MAINPID` set for `exec_start_post` and `exec_stop`), then call
+    /// `handle_hook_spawned` or `handle_hook_failed`, and `handle_hook_exited` once it ends.
+    RunHook {
+        unit: UnitId,
+        hook: super::HookKind,
+        index: usize,
+    },
+    /// SIGKILL to the process group `pgid` of a hook command of the unit.
+    KillHook { unit: UnitId, pgid: u32 },
 }
 
 /// A snapshot of one unit for status and waiting.

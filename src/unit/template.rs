@@ -15,12 +15,18 @@ use super::raw::{Entry, Issue, Node, RawUnit, Value};
 pub const SAMPLE_INSTANCE: &str = "sample";
 
 /// The keys whose strings may hold `%i`.
-pub const KEYS_WITH_INSTANCE: [Key; 5] = [
+pub const KEYS_WITH_INSTANCE: [Key; 11] = [
     Key::Exec,
     Key::Env,
     Key::Workdir,
     Key::Description,
     Key::EnvFile,
+    Key::ExecStartPre,
+    Key::ExecStartPost,
+    Key::ExecStop,
+    Key::RuntimeDir,
+    Key::StateDir,
+    Key::LogsDir,
 ];
 
 /// Whether the unit named `name` (a file's stem) is a template: `worker@`.

@@ -130,6 +130,8 @@ timeout = "5s"
         memory: MemoryConfig::default(),
         log: crate::unit::LogConfig::default(),
         reload: Default::default(),
+        hooks: Default::default(),
+        dirs: Default::default(),
     };
     assert_eq!(unit, expected);
 }
