@@ -1,0 +1,180 @@
+//! `exec_start_pre`, `exec_start_post`, `exec_stop` and the directories svcd makes for a unit,
+//! on real processes; and PostgreSQL run as a real deployment would.
+
+use crate::util::*;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// The file's lines, or none while it does not exist.
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A pid the unit wrote into `path`, once it is there.
+fn pid_in(path: &Path) -> u32 {
+    wait_until("a pid in a file", DEADLINE, || {
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    })
+}
+
+#[test]
+fn a_failing_pre_hook_fails_the_start_naming_the_command_and_its_exit() {
+    let dir = Dir::new();
+    let ran = dir.path().join("main-ran");
+    let unit = format!(
+        "exec = [\"touch\", \"{}\"]\nrestart.policy = \"never\"\n\
+         exec_start_pre = [\"true\", [\"sh\", \"-c\", \"echo preparing; exit 2\"]]\n",
+        ran.display()
+    );
+    let svcd = dir.with("app", &unit).start();
+    let status = svcd.wait_status("app", "a failed start", |s| s["state"] == "failed");
+    assert_eq!(
+        status["last_exit"]["reason"],
+        "exec_start_pre[1] sh -c echo preparing; exit 2 exited with code 2"
+    );
+    assert_eq!(status["last_exit"]["kind"], "hook");
+    assert_eq!(status["last_exit"]["code"], 2);
+    assert!(
+        !ran.exists(),
+        "the main command ran after a failed pre hook"
+    );
+    // The hook's output is in the unit's log.
+    let logs = svcd.svc_ok(&["logs", "app"], 0);
+    assert!(logs.contains("preparing"), "{logs}");
+    // An operator's start fails the same way, with the reason.
+    let out = svcd.svc(&["start", "app"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(!ran.exists());
+}
+
+#[test]
+fn hooks_run_in_order_with_the_units_environment_and_post_after_readiness() {
+    let dir = Dir::new();
+    let trace = dir.path().join("trace");
+    let ready = dir.path().join("ready");
+    let t = trace.display();
+    let r = ready.display();
+    let unit = format!(
+        "exec = [\"sh\", \"-c\", \"echo main >> {t}; touch {r}; exec sleep 1000\"]\n\
+         env = {{ WHO = \"unit-env\" }}\n\
+         exec_start_pre = [[\"sh\", \"-c\", \"echo pre1 $WHO >> {t}\"], \"-false\", \
+         [\"sh\", \"-c\", \"echo pre2 >> {t}\"]]\n\
+         exec_start_post = [[\"sh\", \"-c\", \"test -e {r} && echo post $MAINPID >> {t}\"]]\n\
+         ready.exec = [\"test\", \"-e\", \"{r}\"]\n"
+    );
+    let svcd = dir.with("app", &unit).start();
+    svcd.wait_for("app", "running");
+    let pid = svcd.status("app")["pid"].as_u64().unwrap();
+    assert_eq!(
+        lines(&trace),
+        [
+            "pre1 unit-env".to_string(),
+            "pre2".to_string(),
+            "main".to_string(),
+            format!("post {pid}")
+        ]
+    );
+}
+
+#[test]
+fn exec_stop_runs_before_the_stop_signal_with_mainpid() {
+    let dir = Dir::new();
+    let stopped = dir.path().join("stop-ran");
+    let record = dir.path().join("record");
+    let (s, r) = (stopped.display(), record.display());
+    // The main process records, when SIGTERM comes, whether exec_stop had run by then.
+    let unit = format!(
+        "exec = [\"sh\", \"-c\", \"trap 'test -s {s} && echo saw-stop >> {r}; exit 0' TERM; \
+         sleep 1000 & wait\"]\n\
+         exec_stop = [[\"sh\", \"-c\", \"echo $MAINPID > {s}\"]]\n"
+    );
+    let svcd = dir.with("app", &unit).start();
+    svcd.wait_for("app", "running");
+    let pid = svcd.status("app")["pid"].as_u64().unwrap();
+    svcd.svc_ok(&["stop", "app"], 0);
+    assert_eq!(pid_in(&stopped) as u64, pid);
+    assert_eq!(lines(&record), ["saw-stop"]);
+    let status = svcd.status("app");
+    assert_eq!(status["state"], "inactive");
+    assert_eq!(status["last_exit"]["code"], 0, "{status}");
+}
+
+#[test]
+fn a_stop_while_a_pre_hook_runs_kills_it() {
+    let dir = Dir::new();
+    let hook_pid = dir.path().join("hook-pid");
+    let unit = format!(
+        "exec = [\"sleep\", \"1000\"]\n\
+         exec_start_pre = [[\"sh\", \"-c\", \"echo $$ > {}; exec sleep 1000\"]]\n",
+        hook_pid.display()
+    );
+    let svcd = dir.with("app", &unit).start();
+    let pid = pid_in(&hook_pid);
+    assert_eq!(svcd.status("app")["state"], "starting");
+    svcd.svc_ok(&["stop", "app"], 0);
+    assert_eq!(svcd.status("app")["state"], "inactive");
+    wait_until("the hook to be gone", DEADLINE, || {
+        is_dead(pid).then_some(())
+    });
+}
+
+#[test]
+fn directories_are_made_with_owner_and_mode_and_the_runtime_one_goes_on_stop() {
+    let Some(user) = TestUser::new(0) else {
+        return;
+    };
+    let dir = Dir::new();
+    // The unit's user must reach its directories inside the test's (0700) temp dir.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let unit = format!(
+        "exec = [\"sh\", \"-c\", \"echo dirs $RUNTIME_DIRECTORY $STATE_DIRECTORY $LOGS_DIRECTORY; \
+         exec sleep 1000\"]\nuser = \"{}\"\n\
+         runtime_dir = \"app\"\nstate_dir = [\"app\", \"app/cache\"]\nstate_dir_mode = \"0700\"\n\
+         logs_dir = \"app\"\nruntime_dir_mode = \"0750\"\n\
+         exec_start_pre = [[\"sh\", \"-c\", \"touch ${{STATE_DIRECTORY%%:*}}/made-by-pre\"]]\n",
+        user.name
+    );
+    let svcd = dir.with("app", &unit).start();
+    svcd.wait_for("app", "running");
+    let roots = svcd.dir.path().join("state/dirs");
+    let runtime = roots.join("runtime/app");
+    let state = roots.join("state/app");
+    for (path, mode) in [
+        (&runtime, 0o750),
+        (&state, 0o700),
+        (&state.join("cache"), 0o700),
+        (&roots.join("logs/app"), 0o755),
+    ] {
+        let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (user.uid, user.gid),
+            "{}",
+            path.display()
+        );
+        assert_eq!(meta.mode() & 0o7777, mode, "{}", path.display());
+    }
+    // Made before the pre hook, which ran as the user, with the paths in its environment.
+    let made = std::fs::metadata(state.join("made-by-pre")).expect("the pre hook's file");
+    assert_eq!(made.uid(), user.uid);
+    let expected = format!(
+        "dirs {} {}:{} {}",
+        runtime.display(),
+        state.display(),
+        state.join("cache").display(),
+        roots.join("logs/app").display()
+    );
+    // The output is captured as it comes: wait for the line.
+    wait_until("the unit's line in its log", DEADLINE, || {
+        svcd.svc_ok(&["logs", "app"], 0)
+            .contains(&expected)
+            .then_some(())
+    });
+    svcd.svc_ok(&["stop", "app"], 0);
+    assert!(!runtime.exists(), "the runtime dir outlived the stop");
+    assert!(state.join("made-by-pre").exists(), "the state dir is kept");
+}
