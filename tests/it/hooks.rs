@@ -178,3 +178,120 @@ fn directories_are_made_with_owner_and_mode_and_the_runtime_one_goes_on_stop() {
     assert!(!runtime.exists(), "the runtime dir outlived the stop");
     assert!(state.join("made-by-pre").exists(), "the state dir is kept");
 }
+
+/// The directory of PostgreSQL's server programs (`postgres`, `initdb`): on PATH, or Debian's
+/// `/usr/lib/postgresql/VERSION/bin` (the newest).
+fn postgres_bin() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = std::env::split_paths(&path)
+        .find(|dir| dir.join("postgres").is_file() && dir.join("initdb").is_file());
+    on_path.or_else(|| {
+        let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .map(|entry| entry.path().join("bin"))
+            .filter(|bin| bin.join("postgres").is_file())
+            .collect();
+        versions.sort();
+        versions.pop()
+    })
+}
+
+#[test]
+fn postgres_runs_as_its_user_with_initdb_before_and_stops_leaving_no_process() {
+    let Some(bin) = postgres_bin() else {
+        skip("PostgreSQL is not installed (Debian's postgresql package)");
+        return;
+    };
+    for tool in ["psql", "pg_isready"] {
+        if !bin.join(tool).is_file()
+            && std::process::Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_err()
+        {
+            skip(&format!("{tool} is not installed"));
+            return;
+        }
+    }
+    let tool = |name: &str| {
+        let local = bin.join(name);
+        if local.is_file() {
+            local.display().to_string()
+        } else {
+            name.to_string()
+        }
+    };
+    let dir = Dir::new();
+    // The postgres user must reach its directories inside the test's (0700) temp dir.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let roots = dir.path().join("state/dirs");
+    let data = roots.join("state/pg");
+    let sockets = roots.join("runtime/pg");
+    let (d, s) = (data.display(), sockets.display());
+    let isready = tool("pg_isready");
+    // Fast shutdown: SIGINT to the postmaster alone (stop.mode main), which ends its backends
+    // itself; SIGKILL to all that is left after the timeout.
+    let unit = format!(
+        "description = \"PostgreSQL\"\n\
+         exec = [\"{postgres}\", \"-D\", \"{d}\", \"-k\", \"{s}\", \"-c\", \"listen_addresses=\", \
+         \"-p\", \"5432\"]\n\
+         user = \"postgres\"\n\
+         state_dir = \"pg\"\nstate_dir_mode = \"0700\"\n\
+         runtime_dir = \"pg\"\nruntime_dir_mode = \"2775\"\n\
+         exec_start_pre = [[\"sh\", \"-c\", \"test -s \\\"$STATE_DIRECTORY/PG_VERSION\\\" || \
+         exec {initdb} -D \\\"$STATE_DIRECTORY\\\" -A trust -U postgres --no-sync\"]]\n\
+         restart.policy = \"never\"\n\
+         [stop]\nmode = \"main\"\nsignal = \"SIGINT\"\ntimeout = \"30s\"\n\
+         [ready]\nexec = [\"{isready}\", \"-q\", \"-h\", \"{s}\", \"-p\", \"5432\"]\n\
+         timeout = \"120s\"\n",
+        postgres = bin.join("postgres").display(),
+        initdb = bin.join("initdb").display(),
+    );
+    let svcd = dir.with("postgres", &unit).start();
+    svcd.wait_for("postgres", "running");
+    let query = || {
+        let out = std::process::Command::new(tool("psql"))
+            .args([
+                "-h",
+                &sockets.display().to_string(),
+                "-p",
+                "5432",
+                "-U",
+                "postgres",
+            ])
+            .args(["-tA", "-c", "select 6 * 7"])
+            .output()
+            .expect("run psql");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(query(), "42", "svcd: {}", svcd.stderr());
+    assert!(
+        data.join("PG_VERSION").is_file(),
+        "initdb ran in the state dir"
+    );
+    let main = svcd.status("postgres")["pid"].as_u64().unwrap() as u32;
+    // Its processes each call setsid: in sessions of their own, still its children.
+    let mut members = children(main);
+    assert!(!members.is_empty(), "a postmaster and its processes");
+    members.push(main);
+
+    svcd.svc_ok(&["stop", "postgres"], 0);
+    let status = svcd.status("postgres");
+    // The fast shutdown's own end: exit 0 of the postmaster, not a SIGKILL.
+    assert_eq!(status["last_exit"]["code"], 0, "{status}");
+    for pid in members {
+        wait_until("every postgres process to be gone", DEADLINE, || {
+            is_dead(pid).then_some(())
+        });
+    }
+    assert!(
+        !sockets.exists(),
+        "the runtime dir (its socket dir) goes with the stop"
+    );
+
+    // Started again: the data is kept, initdb is skipped.
+    svcd.svc_ok(&["start", "postgres"], 0);
+    assert_eq!(query(), "42");
+    svcd.svc_ok(&["stop", "postgres"], 0);
+}
