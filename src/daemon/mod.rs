@@ -10,6 +10,7 @@ pub mod events;
 mod forward;
 mod hooks;
 mod init;
+mod instances;
 mod memory;
 pub mod metrics;
 mod notify;
@@ -142,6 +143,9 @@ struct Daemon {
     hook_pids: HashMap<u32, UnitId>,
     /// Where units' `runtime_dir`, `state_dir`, `logs_dir` go.
     dir_roots: process::dirs::DirRoots,
+    /// Instances of templates made by `svc start` (not in their template's `instances`),
+    /// forgotten once inactive.
+    on_demand: std::collections::BTreeSet<String>,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -402,6 +406,7 @@ impl Daemon {
             unit_reloads: unit_reload::UnitReloads::default(),
             orphan_signals: Vec::new(),
             hook_pids: HashMap::new(),
+            on_demand: Default::default(),
             dir_roots: process::dirs::DirRoots::defaults(false, std::path::Path::new("/")),
         }
     }
@@ -410,6 +415,7 @@ impl Daemon {
     fn perform_actions(&mut self) {
         // Reacting to changes (a fatal unit's failure, waiters) may ask for more actions.
         while self.perform_queued_actions() {}
+        self.drop_idle_instances();
         self.signal_orphans();
         if !self.removed.is_empty() {
             self.free_removed();
