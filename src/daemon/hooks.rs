@@ -11,7 +11,7 @@ use super::Daemon;
 use crate::logs::capture::Capture;
 use crate::process;
 use crate::supervisor::{ExitStatus, HookKind, State, UnitId};
-use crate::unit::Unit;
+use crate::unit::{HookCommand, Unit};
 use std::borrow::Cow;
 use std::time::Instant;
 
@@ -43,13 +43,7 @@ impl Daemon {
     /// `Action::RunHook`: runs command `index` of unit `id`'s `kind` list.
     pub(super) fn run_hook(&mut self, id: UnitId, kind: HookKind, index: usize) {
         let now = Instant::now();
-        let unit = &self.units[id];
-        let list = match kind {
-            HookKind::StartPre => &unit.hooks.start_pre,
-            HookKind::StartPost => &unit.hooks.start_post,
-            HookKind::Stop => &unit.hooks.stop,
-        };
-        let Some(hook) = list.get(index) else {
+        let Some(hook) = hook_command(&self.units[id], kind, index) else {
             self.supervisor
                 .handle_hook_failed(now, id, "no such command (the unit file changed)");
             return;
@@ -105,9 +99,13 @@ impl Daemon {
             capture.drain();
         }
         if let Some((kind, index)) = self.supervisor.running_hook(id, pid)
-            && let Some(name) = self.units.get(id).map(|u| u.name.clone())
+            && let Some(unit) = self.units.get(id)
         {
-            let words = format!("{}[{index}] {status}", kind.as_str());
+            let shown = hook_command(unit, kind, index)
+                .map(|c| c.shown())
+                .unwrap_or_default();
+            let words = format!("{}[{index}] `{shown}` {status}", kind.as_str());
+            let name = unit.name.clone();
             tracing::info!(unit = %name, pid, "{words}");
             self.logs.note(&name, &words);
         }
@@ -122,4 +120,14 @@ impl Daemon {
             self.dir_roots.remove_runtime(unit);
         }
     }
+}
+
+/// Command `index` of `unit`'s `kind` list.
+fn hook_command(unit: &Unit, kind: HookKind, index: usize) -> Option<&HookCommand> {
+    let list = match kind {
+        HookKind::StartPre => &unit.hooks.start_pre,
+        HookKind::StartPost => &unit.hooks.start_post,
+        HookKind::Stop => &unit.hooks.stop,
+    };
+    list.get(index)
 }

@@ -99,7 +99,8 @@ impl Daemon {
         }
     }
 
-    /// Forgets the instances made on demand that are `inactive` now (or no longer listed).
+    /// Forgets the instances made on demand that are `inactive` now (or no longer listed),
+    /// once no waiter waits on them.
     pub(super) fn drop_idle_instances(&mut self) {
         if self.on_demand.is_empty() {
             return;
@@ -113,7 +114,13 @@ impl Daemon {
             let Entry::Unit(id) = self.entries[index].1 else {
                 continue;
             };
-            if self.supervisor.status(id).state == State::Inactive {
+            // A `svc stop` of it and of slower units answers once they are all down: it is
+            // listed until then.
+            let waited_on = self
+                .waiters
+                .iter()
+                .any(|w| w.units.iter().any(|(unit, _, _)| *unit == id));
+            if self.supervisor.status(id).state == State::Inactive && !waited_on {
                 self.entries.remove(index);
                 self.on_demand.remove(&name);
                 self.removed.push(id);

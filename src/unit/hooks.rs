@@ -92,9 +92,11 @@ pub(super) fn commands(entry: &Entry, issues: &mut Vec<Issue>) -> Vec<HookComman
     for (index, item) in items.iter().enumerate() {
         let words = match &item.value {
             Value::String(text) => {
-                // `["mkdir", "-p", "/x"]` is three commands, not one argv: a lone `-word`
-                // after the first is that mistake far more often than a command of its own.
-                if all_strings && index > 0 && text.starts_with('-') && !text.contains(' ') {
+                // `["mkdir", "-p", "/x"]` is three commands, not one argv: a lone option
+                // (`-p`, `--force`) after the first is that mistake, not a command (`-false`
+                // is one: `false`, its failure ignored).
+                let option = text.starts_with("--") || (text.starts_with('-') && text.len() == 2);
+                if all_strings && index > 0 && option && !text.contains(' ') {
                     issues.push(Issue::at_value(
                         entry,
                         item,
@@ -240,6 +242,8 @@ mod tests {
     fn bad_hook_commands_are_named() {
         let split = errors("exec = \"a\"\nexec_start_pre = [\"mkdir\", \"-p\", \"/x\"]\n");
         assert!(split.iter().any(|e| e.contains("argument")), "{split:?}");
+        let ignored = load("exec = \"a\"\nexec_start_pre = [\"true\", \"-false\"]\n").unwrap();
+        assert_eq!(ignored.hooks.start_pre[1], cmd(&["false"], true));
         let empty = errors("exec = \"a\"\nexec_stop = [\"-\"]\n");
         assert!(empty.iter().any(|e| e.contains("no program")), "{empty:?}");
         let number = errors("exec = \"a\"\nexec_start_post = 3\n");
