@@ -291,14 +291,16 @@ impl Supervisor {
             return;
         };
         unit.timers.stop(Timer::Hook);
+        // A reload may have changed the list while the command ran: its words are what is left
+        // to show, and the run goes on with the new list.
         let list = unit.config.hooks.list(run.kind);
-        let Some(info) = list.get(run.index) else {
-            return;
-        };
-        let label = format!("{}[{}] {}", run.kind.as_str(), run.index, info.shown);
+        let info = list.get(run.index);
+        let shown = info.map_or("(no longer in the unit file)", |info| info.shown.as_str());
+        let ignore_failure = info.is_some_and(|info| info.ignore_failure);
+        let label = format!("{}[{}] {shown}", run.kind.as_str(), run.index);
         let failure = match &outcome {
             Outcome::Exited(status) if status.is_success() => None,
-            Outcome::Exited(_) if info.ignore_failure => None,
+            Outcome::Exited(_) if ignore_failure => None,
             Outcome::Exited(status) => Some((format!("{label} {status}"), Some(*status))),
             Outcome::Error(words, status) => Some((format!("{label}: {words}"), *status)),
         };

@@ -377,3 +377,21 @@ fn exec_stop_is_cut_short_by_the_shutdown_deadline() {
     );
     assert!(actions.contains(&kill(id, pid)), "{actions:?}");
 }
+
+#[test]
+fn a_reload_that_shortens_the_list_while_a_hook_runs_does_not_strand_the_start() {
+    let mut h = Harness::new();
+    let hooks = Hooks {
+        start_pre: vec![info("first", false), info("second", false)],
+        ..Hooks::default()
+    };
+    let id = hooked(&mut h, RestartPolicy::OnFailure, hooks);
+    h.sup.handle_start(h.now, id, "started by operator");
+    h.actions();
+    hook_spawned(&mut h, id, 500);
+    h.configure(id, |c| c.hooks = Hooks::default());
+    let actions = hook_exited(&mut h, id, 500, ExitStatus::Code(0));
+    assert_eq!(actions, vec![Action::Spawn { unit: id }]);
+    h.spawned(id);
+    assert_eq!(h.state(id), State::Running);
+}
