@@ -278,6 +278,19 @@ mod tests {
     }
 
     #[test]
+    fn svc_check_warns_of_a_hook_program_this_host_lacks() {
+        let unit = load(
+            "exec = \"true\"\nexec_start_pre = [\"svc-test-no-such-hook\", \"-svc-test-optional\"]\n\
+             exec_stop = \"true\"\n",
+        )
+        .unwrap();
+        let warnings = super::super::host::warnings(&unit);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].key, "exec_start_pre");
+        assert!(warnings[0].message.contains("svc-test-no-such-hook"));
+    }
+
+    #[test]
     fn template_instances_fill_in_hooks_and_directories() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("worker@.toml");
