@@ -87,12 +87,19 @@ impl Daemon {
 
     /// For a reload: the instances made on demand, read again from their templates, beside
     /// the units of the directories (an instance whose template is gone or broken is left out,
-    /// and so stopped as a removed unit).
-    pub(super) fn add_on_demand(&self, loaded: &mut unit::Loaded) {
+    /// and so stopped as a removed unit). One the template lists now is no longer on demand.
+    pub(super) fn add_on_demand(&mut self, loaded: &mut unit::Loaded) {
+        let listed = |name: &String| loaded.units.iter().any(|u| &u.name == name);
+        let now_listed: Vec<String> = self
+            .on_demand
+            .iter()
+            .filter(|n| listed(n))
+            .cloned()
+            .collect();
+        for name in now_listed {
+            self.on_demand.remove(&name);
+        }
         for name in &self.on_demand {
-            if loaded.units.iter().any(|u| &u.name == name) {
-                continue;
-            }
             if let Some(Ok(unit)) = self.instance_of(name) {
                 loaded.units.push(unit);
             }

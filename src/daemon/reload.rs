@@ -246,6 +246,8 @@ fn vacate(unit: &mut unit::Unit) {
     unit.after = Vec::new();
     unit.enabled = false;
     unit.fatal = false;
+    unit.hooks = Default::default();
+    unit.dirs = Default::default();
 }
 
 #[cfg(test)]

@@ -41,3 +41,20 @@ fn stopping_an_instance_made_on_demand_beside_a_slower_unit_answers_success() {
         (svcd.svc(&["status", "w@x"]).status.code() == Some(4)).then_some(())
     });
 }
+
+#[test]
+fn an_instance_made_on_demand_then_listed_by_its_template_stays_after_a_stop() {
+    let dir = Dir::new().with("w@", "exec = [\"sleep\", \"1000\"]\n");
+    let template = dir.units().join("w@.toml");
+    let svcd = dir.start();
+    svcd.svc_ok(&["start", "w@x"], 0);
+    std::fs::write(
+        &template,
+        "exec = [\"sleep\", \"1000\"]\ninstances = [\"x\"]\n",
+    )
+    .expect("template");
+    svcd.svc_ok(&["reload"], 0);
+    svcd.svc_ok(&["stop", "w@x"], 0);
+    // Listed by its template now: a unit as any other, kept when inactive.
+    assert_eq!(svcd.status("w@x")["state"], "inactive");
+}
