@@ -4,7 +4,8 @@
 //! One command runs at a time ([`super::Action::RunHook`]); the daemon reports its pid
 //! ([`Supervisor::handle_hook_spawned`], or [`Supervisor::handle_hook_failed`] when it cannot
 //! run) and its exit ([`Supervisor::handle_hook_exited`]); [`super::timers::Timer::Hook`] ends
-//! one that takes too long (`ready.timeout` for start hooks, `stop.timeout` for `exec_stop`).
+//! one that takes too long (`ready.timeout` for each start hook; `stop.timeout` for the
+//! `exec_stop` commands and the main process's exit after them, together).
 //!
 //! The states stay those of DESIGN.md:
 //!
@@ -12,7 +13,7 @@
 //! | --- | --- | --- | --- |
 //! | `exec_start_pre` | `starting`, no pid | a failed start: the restart policy | the hook is killed; once it is gone, `inactive` (or the restart's spawn) |
 //! | `exec_start_post` | `starting`, main pid, not ready | svcd stops the unit: the restart policy | the hook is killed, the stop goes on |
-//! | `exec_stop` | `stopping` | the stop signal follows at once | (already stopping) |
+//! | `exec_stop` | `stopping`; after them, the main process has what is left of `stop.timeout` to exit | the stop signal follows at once | (already stopping) |
 //!
 //! A command written with a leading `-` may fail (not time out) without consequence.
 //! `exec_stop` runs only on the stop of a unit that got to `running` in its current run; when
@@ -197,6 +198,12 @@ impl Supervisor {
         {
             return false;
         }
+        // One deadline for the commands and the exit they ask for; a shutdown's comes first.
+        let at = now.checked_add(unit.config.stop.timeout);
+        unit.exec_stop_until = match (at, shutdown) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.run_hook(now, id, HookKind::Stop, 0, None);
         true
     }
@@ -226,9 +233,13 @@ impl Supervisor {
     }
 
     /// [`Timer::Hook`] is due: the command took too long. It is killed, and counts as failed.
+    /// After `exec_stop`, the main process did not exit in time: the stop signal follows.
     pub(super) fn hook_timeout(&mut self, now: Instant, id: UnitId) {
         let unit = &mut self.units[id];
         let Some(run) = &mut unit.hook else {
+            if unit.exec_stop_until.is_some() && unit.state == State::Stopping {
+                self.send_stop_signal(now, id);
+            }
             return;
         };
         let limit = match run.kind {
@@ -256,18 +267,11 @@ impl Supervisor {
         index: usize,
         start_reason: Option<Reason>,
     ) {
-        let shutdown = self.shutdown_deadline;
         let unit = &mut self.units[id];
-        let limit = match kind {
-            HookKind::Stop => unit.config.stop.timeout,
-            _ => unit.config.checks.ready_timeout,
+        let at = match kind {
+            HookKind::Stop => unit.exec_stop_until,
+            _ => now.checked_add(unit.config.checks.ready_timeout),
         };
-        let mut at = now.checked_add(limit);
-        if kind == HookKind::Stop
-            && let Some(shutdown) = shutdown
-        {
-            at = Some(at.map_or(shutdown, |at| at.min(shutdown)));
-        }
         unit.timers.set(Timer::Hook, at);
         unit.hook = Some(HookRun {
             kind,
@@ -338,11 +342,16 @@ impl Supervisor {
                 if unit.state != State::Stopping || unit.pid.is_none() {
                     return;
                 }
-                // A failed or late `exec_stop` leaves the stop to the signal, as systemd does.
-                if failure.is_none() && more {
+                // A failed or late `exec_stop` leaves the stop to the signal, as systemd does;
+                // after one that did its job (`nginx -s quit` only asks the master to quit),
+                // the main process has until the deadline to exit by itself.
+                if failure.is_some() {
+                    self.send_stop_signal(now, id);
+                } else if more {
                     self.run_hook(now, id, run.kind, run.index + 1, None);
                 } else {
-                    self.send_stop_signal(now, id);
+                    let until = unit.exec_stop_until;
+                    unit.timers.set(Timer::Hook, until);
                 }
             }
         }

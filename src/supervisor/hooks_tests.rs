@@ -34,6 +34,29 @@ fn hook_exited(h: &mut Harness, id: UnitId, pid: u32, status: ExitStatus) -> Vec
     h.actions()
 }
 
+/// A running unit (policy `always`) with these `exec_stop` commands and stop timeout: its id
+/// and main pid.
+fn with_exec_stop(h: &mut Harness, commands: &[&str], timeout: Duration) -> (UnitId, u32) {
+    let hooks = Hooks {
+        stop: commands.iter().map(|c| info(c, false)).collect(),
+        ..Hooks::default()
+    };
+    let id = hooked(h, RestartPolicy::Always, hooks);
+    h.configure(id, |c| c.stop.timeout = timeout);
+    let pid = h.start(id);
+    (id, pid)
+}
+
+/// An operator's stop, its actions drained.
+fn stop(h: &mut Harness, id: UnitId) {
+    h.sup.handle_stop(h.now, id, "stopped by operator");
+    h.actions();
+}
+
+fn kill_hook(unit: UnitId, pgid: u32) -> Action {
+    Action::KillHook { unit, pgid }
+}
+
 #[test]
 fn pre_hooks_run_in_order_before_the_spawn_and_the_unit_is_starting_meanwhile() {
     let mut h = Harness::new();
@@ -128,13 +151,7 @@ fn a_pre_hook_marked_to_ignore_failure_may_fail_but_not_time_out() {
     h.advance(ms(1));
     assert_eq!(h.state(id), State::Failed);
     let actions = h.actions();
-    assert!(
-        actions.contains(&Action::KillHook {
-            unit: id,
-            pgid: 501
-        }),
-        "{actions:?}"
-    );
+    assert!(actions.contains(&kill_hook(id, 501)), "{actions:?}");
     assert!(
         h.reason(id).contains("did not finish within 500ms"),
         "{}",
@@ -158,13 +175,7 @@ fn a_stop_while_a_pre_hook_runs_kills_it_and_ends_inactive_once_it_is_gone() {
     hook_spawned(&mut h, id, 500);
     h.sup.handle_stop(h.now, id, "stopped by operator");
     let actions = h.actions();
-    assert!(
-        actions.contains(&Action::KillHook {
-            unit: id,
-            pgid: 500
-        }),
-        "{actions:?}"
-    );
+    assert!(actions.contains(&kill_hook(id, 500)), "{actions:?}");
     assert_eq!(h.state(id), State::Starting);
     let actions = hook_exited(&mut h, id, 500, ExitStatus::Signal(9));
     assert!(
@@ -179,10 +190,7 @@ fn a_stop_while_a_pre_hook_runs_kills_it_and_ends_inactive_once_it_is_gone() {
     h.actions();
     hook_spawned(&mut h, id, 501);
     h.sup.handle_restart(h.now, id, "restarted by operator");
-    assert!(h.actions().contains(&Action::KillHook {
-        unit: id,
-        pgid: 501
-    }));
+    assert!(h.actions().contains(&kill_hook(id, 501)));
     let actions = hook_exited(&mut h, id, 501, ExitStatus::Signal(9));
     assert!(
         actions.contains(&run_hook(id, HookKind::StartPre, 0)),
@@ -253,13 +261,7 @@ fn a_stop_or_an_exit_while_a_post_hook_runs_kills_the_hook() {
     hook_spawned(&mut h, id, 600);
     h.sup.handle_stop(h.now, id, "stopped by operator");
     let actions = h.actions();
-    assert!(
-        actions.contains(&Action::KillHook {
-            unit: id,
-            pgid: 600
-        }),
-        "{actions:?}"
-    );
+    assert!(actions.contains(&kill_hook(id, 600)), "{actions:?}");
     // Never ready in this run: no exec_stop, the signal at once.
     assert!(actions.contains(&term(id, pid)), "{actions:?}");
     hook_exited(&mut h, id, 600, ExitStatus::Signal(9));
@@ -270,13 +272,7 @@ fn a_stop_or_an_exit_while_a_post_hook_runs_kills_the_hook() {
     let pid = h.start(id);
     hook_spawned(&mut h, id, 601);
     let actions = h.exit(id, ExitStatus::Code(1));
-    assert!(
-        actions.contains(&Action::KillHook {
-            unit: id,
-            pgid: 601
-        }),
-        "{actions:?}"
-    );
+    assert!(actions.contains(&kill_hook(id, 601)), "{actions:?}");
     assert!(actions.contains(&kill(id, pid)));
     assert_eq!(h.state(id), State::Failed);
 }
@@ -284,13 +280,7 @@ fn a_stop_or_an_exit_while_a_post_hook_runs_kills_the_hook() {
 #[test]
 fn exec_stop_runs_before_the_stop_signal_with_the_stop_timeout() {
     let mut h = Harness::new();
-    let hooks = Hooks {
-        stop: vec![info("nginx -s quit", false), info("second", false)],
-        ..Hooks::default()
-    };
-    let id = hooked(&mut h, RestartPolicy::Always, hooks);
-    h.configure(id, |c| c.stop.timeout = Duration::from_secs(5));
-    let pid = h.start(id);
+    let (id, pid) = with_exec_stop(&mut h, &["nginx -s quit", "second"], Duration::from_secs(5));
     h.sup.handle_stop(h.now, id, "stopped by operator");
     let actions = h.actions();
     assert!(
@@ -306,13 +296,7 @@ fn exec_stop_runs_before_the_stop_signal_with_the_stop_timeout() {
     // The second one hangs: killed at the stop timeout, then the signal, with its own timeout.
     h.advance(Duration::from_secs(5));
     let actions = h.actions();
-    assert!(
-        actions.contains(&Action::KillHook {
-            unit: id,
-            pgid: 701
-        }),
-        "{actions:?}"
-    );
+    assert!(actions.contains(&kill_hook(id, 701)), "{actions:?}");
     assert!(actions.contains(&term(id, pid)), "{actions:?}");
     h.advance(Duration::from_secs(5));
     assert!(h.actions().contains(&kill(id, pid)));
@@ -323,30 +307,17 @@ fn exec_stop_runs_before_the_stop_signal_with_the_stop_timeout() {
 #[test]
 fn the_main_process_exiting_during_exec_stop_ends_the_stop_and_the_hook() {
     let mut h = Harness::new();
-    let hooks = Hooks {
-        stop: vec![info("pg_ctl stop", false)],
-        ..Hooks::default()
-    };
-    let id = hooked(&mut h, RestartPolicy::Always, hooks);
-    let pid = h.start(id);
-    h.sup.handle_stop(h.now, id, "stopped by operator");
-    h.actions();
+    let (id, pid) = with_exec_stop(&mut h, &["pg_ctl stop"], Duration::from_secs(10));
+    stop(&mut h, id);
     hook_spawned(&mut h, id, 700);
     let actions = h.exit(id, ExitStatus::Code(0));
-    assert!(
-        actions.contains(&Action::KillHook {
-            unit: id,
-            pgid: 700
-        }),
-        "{actions:?}"
-    );
+    assert!(actions.contains(&kill_hook(id, 700)), "{actions:?}");
     assert!(!actions.contains(&term(id, pid)));
     assert_eq!(h.state(id), State::Inactive);
     assert!(hook_exited(&mut h, id, 700, ExitStatus::Code(0)).is_empty());
     // A failed exec_stop: the signal follows at once.
     let pid = h.start(id);
-    h.sup.handle_stop(h.now, id, "stopped by operator");
-    h.actions();
+    stop(&mut h, id);
     hook_spawned(&mut h, id, 701);
     let actions = hook_exited(&mut h, id, 701, ExitStatus::Code(1));
     assert!(actions.contains(&term(id, pid)), "{actions:?}");
@@ -355,26 +326,14 @@ fn the_main_process_exiting_during_exec_stop_ends_the_stop_and_the_hook() {
 #[test]
 fn exec_stop_is_cut_short_by_the_shutdown_deadline() {
     let mut h = Harness::new();
-    let hooks = Hooks {
-        stop: vec![info("slow stop", false)],
-        ..Hooks::default()
-    };
-    let id = hooked(&mut h, RestartPolicy::Always, hooks);
-    h.configure(id, |c| c.stop.timeout = Duration::from_secs(60));
-    let pid = h.start(id);
+    let (id, pid) = with_exec_stop(&mut h, &["slow stop"], Duration::from_secs(60));
     h.sup
         .handle_shutdown(h.now, "shutdown", Duration::from_secs(2));
     assert!(h.actions().contains(&run_hook(id, HookKind::Stop, 0)));
     hook_spawned(&mut h, id, 700);
     h.advance(Duration::from_secs(2));
     let actions = h.actions();
-    assert!(
-        actions.contains(&Action::KillHook {
-            unit: id,
-            pgid: 700
-        }),
-        "{actions:?}"
-    );
+    assert!(actions.contains(&kill_hook(id, 700)), "{actions:?}");
     assert!(actions.contains(&kill(id, pid)), "{actions:?}");
 }
 
@@ -394,4 +353,41 @@ fn a_reload_that_shortens_the_list_while_a_hook_runs_does_not_strand_the_start()
     assert_eq!(actions, vec![Action::Spawn { unit: id }]);
     h.spawned(id);
     assert_eq!(h.state(id), State::Running);
+}
+
+#[test]
+fn after_a_successful_exec_stop_the_main_process_may_exit_by_itself_until_the_stop_timeout() {
+    let mut h = Harness::new();
+    let (id, pid) = with_exec_stop(&mut h, &["nginx -s quit"], Duration::from_secs(5));
+    stop(&mut h, id);
+    h.advance(Duration::from_secs(1));
+    hook_spawned(&mut h, id, 700);
+    let actions = hook_exited(&mut h, id, 700, ExitStatus::Code(0));
+    assert!(
+        !actions.contains(&term(id, pid)),
+        "no signal yet: {actions:?}"
+    );
+    // It quits gracefully: no signal at all.
+    h.advance(Duration::from_secs(2));
+    assert!(h.actions().is_empty());
+    h.exit(id, ExitStatus::Code(0));
+    assert_eq!(h.state(id), State::Inactive);
+    assert_eq!(
+        h.sup.status(id).last_exit.unwrap().status,
+        Some(ExitStatus::Code(0))
+    );
+
+    // It does not: the signal at the stop timeout counted from the stop, then SIGKILL.
+    let pid = h.start(id);
+    let stop_at = h.now;
+    stop(&mut h, id);
+    hook_spawned(&mut h, id, 701);
+    hook_exited(&mut h, id, 701, ExitStatus::Code(0));
+    h.advance(Duration::from_secs(5) - ms(1));
+    assert!(h.actions().is_empty());
+    h.advance(ms(1));
+    assert_eq!(h.now - stop_at, Duration::from_secs(5));
+    assert!(h.actions().contains(&term(id, pid)));
+    h.advance(Duration::from_secs(5));
+    assert!(h.actions().contains(&kill(id, pid)));
 }

@@ -72,6 +72,9 @@ pub(super) struct Record {
     pub post_done: bool,
     /// The current run got to `running`: its stop runs `exec_stop` (once).
     pub was_ready: bool,
+    /// In `stopping`, `exec_stop` ran or runs: by then the main process must have exited, or
+    /// the stop signal follows.
+    pub exec_stop_until: Option<Instant>,
 }
 
 /// A stop under way (the unit is `stopping`).
@@ -145,6 +148,7 @@ impl Record {
             hook: None,
             post_done: false,
             was_ready: false,
+            exec_stop_until: None,
         }
     }
 

@@ -35,6 +35,7 @@ impl Supervisor {
         let unit = &mut self.units[id];
         unit.post_done = false;
         unit.was_ready = false;
+        unit.exec_stop_until = None;
         unit.clear_intents();
         unit.over_limit = 0;
         unit.health_failed = 0;
@@ -93,6 +94,7 @@ impl Supervisor {
         let Some(pid) = unit.pid else {
             return;
         };
+        unit.exec_stop_until = None;
         let signal = if unit.config.stop.timeout.is_zero() {
             unit.timers.clear();
             SIGKILL

@@ -86,11 +86,13 @@ fn exec_stop_runs_before_the_stop_signal_with_mainpid() {
     let stopped = dir.path().join("stop-ran");
     let record = dir.path().join("record");
     let (s, r) = (stopped.display(), record.display());
-    // The main process records, when SIGTERM comes, whether exec_stop had run by then.
+    // The main process records, when SIGTERM comes, whether exec_stop had run by then. The
+    // command fails, so the signal follows at once (after one that exits 0, the main process
+    // would have until the stop timeout to exit by itself: see the nginx test).
     let unit = format!(
         "exec = [\"sh\", \"-c\", \"trap 'test -s {s} && echo saw-stop >> {r}; exit 0' TERM; \
          sleep 1000 & wait\"]\n\
-         exec_stop = [[\"sh\", \"-c\", \"echo $MAINPID > {s}\"]]\n"
+         exec_stop = [[\"sh\", \"-c\", \"echo $MAINPID > {s}; exit 1\"]]\n"
     );
     let svcd = dir.with("app", &unit).start();
     svcd.wait_for("app", "running");
@@ -294,4 +296,67 @@ fn postgres_runs_as_its_user_with_initdb_before_and_stops_leaving_no_process() {
     svcd.svc_ok(&["start", "postgres"], 0);
     assert_eq!(query(), "42");
     svcd.svc_ok(&["stop", "postgres"], 0);
+}
+
+/// nginx's path: on PATH, or Debian's `/usr/sbin/nginx`.
+fn nginx() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([std::path::PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("nginx"))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn nginx_stops_gracefully_by_its_own_exec_stop_with_its_pid_file_in_runtime_dir() {
+    let Some(nginx) = nginx() else {
+        skip("nginx is not installed (Debian's nginx package)");
+        return;
+    };
+    let dir = Dir::new();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let run = dir.path().join("state/dirs/runtime/nginx");
+    let temp = dir.path().join("nginx-temp");
+    std::fs::create_dir(&temp).expect("temp dir");
+    let (r, t) = (run.display(), temp.display());
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\npid {r}/nginx.pid;\nerror_log stderr notice;\nworker_processes 1;\n\
+             events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {t}/body;\n\
+             proxy_temp_path {t}/proxy;\n fastcgi_temp_path {t}/fastcgi;\n\
+             uwsgi_temp_path {t}/uwsgi;\n scgi_temp_path {t}/scgi;\n\
+             server {{ listen 127.0.0.1:{port}; return 200 \"ok\"; }}\n}}\n"
+        ),
+    )
+    .expect("nginx.conf");
+    let (n, c) = (nginx.display(), conf.display());
+    let unit = format!(
+        "exec = [\"{n}\", \"-c\", \"{c}\"]\nruntime_dir = \"nginx\"\n\
+         exec_stop = [[\"{n}\", \"-c\", \"{c}\", \"-s\", \"quit\"]]\n\
+         ready.tcp = \"127.0.0.1:{port}\"\nstop.timeout = \"20s\"\n"
+    );
+    let svcd = dir.with("nginx", &unit).start();
+    svcd.wait_for("nginx", "running");
+    let main = svcd.status("nginx")["pid"].as_u64().unwrap() as u32;
+    assert_eq!(pid_in(&run.join("nginx.pid")), main);
+    let mut members = children(main);
+    members.push(main);
+    svcd.svc_ok(&["stop", "nginx"], 0);
+    // The master got its graceful SIGQUIT from `nginx -s quit`, never svcd's SIGTERM.
+    let logs = svcd.svc_ok(&["logs", "nginx"], 0);
+    assert!(logs.contains("signal 3 (SIGQUIT)"), "{logs}");
+    assert!(!logs.contains("SIGTERM"), "{logs}");
+    assert_eq!(svcd.status("nginx")["last_exit"]["code"], 0);
+    for pid in members {
+        wait_until("every nginx process to be gone", DEADLINE, || {
+            is_dead(pid).then_some(())
+        });
+    }
+    assert!(!run.exists(), "the runtime dir goes with the stop");
 }
