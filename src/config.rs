@@ -33,6 +33,36 @@ pub struct Config {
     /// `[metrics]`: `listen` serves `svc metrics` over HTTP for Prometheus.
     #[serde(default)]
     pub metrics: crate::daemon::metrics::MetricsConfig,
+    /// `[directories]`: where units' `runtime_dir`, `state_dir` and `logs_dir` go.
+    #[serde(default)]
+    pub directories: DirectoriesConfig,
+}
+
+/// `[directories]`: each root, or the default of [`crate::process::dirs::DirRoots::defaults`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoriesConfig {
+    pub runtime: Option<PathBuf>,
+    pub state: Option<PathBuf>,
+    pub logs: Option<PathBuf>,
+}
+
+impl DirectoriesConfig {
+    /// The roots: those given here, the defaults for the rest (`system`: svcd runs as root
+    /// with the default state directory).
+    pub fn roots(&self, system: bool, state_dir: &Path) -> crate::process::dirs::DirRoots {
+        let mut roots = crate::process::dirs::DirRoots::defaults(system, state_dir);
+        for (given, root) in [
+            (&self.runtime, &mut roots.runtime),
+            (&self.state, &mut roots.state),
+            (&self.logs, &mut roots.logs),
+        ] {
+            if let Some(given) = given {
+                *root = given.clone();
+            }
+        }
+        roots
+    }
 }
 
 impl Default for Config {
@@ -44,6 +74,7 @@ impl Default for Config {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             forward_signals: Default::default(),
             metrics: Default::default(),
+            directories: Default::default(),
         }
     }
 }

@@ -9,7 +9,9 @@ mod checks;
 pub mod events;
 mod forking;
 mod forward;
+mod hooks;
 mod init;
+mod instances;
 mod memory;
 pub mod metrics;
 mod notify;
@@ -148,6 +150,13 @@ struct Daemon {
     shutdown_timeout: std::time::Duration,
     /// Each unit's last `svc reload NAME`.
     unit_reloads: unit_reload::UnitReloads,
+    /// Pid of a running `exec_start_pre`/`exec_start_post`/`exec_stop` command → its unit.
+    hook_pids: HashMap<u32, UnitId>,
+    /// Where units' `runtime_dir`, `state_dir`, `logs_dir` go.
+    dir_roots: process::dirs::DirRoots,
+    /// Instances of templates made by `svc start` (not in their template's `instances`),
+    /// forgotten once inactive.
+    on_demand: std::collections::BTreeSet<String>,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -243,6 +252,9 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     daemon.memory.enable_cgroups(&options.state_dir);
     daemon.events = events;
     daemon.shutdown_timeout = config.shutdown_timeout;
+    let system = nix::unistd::Uid::effective().is_root()
+        && options.state_dir == crate::control::client::default_state_dir();
+    daemon.dir_roots = config.directories.roots(system, &options.state_dir);
     daemon.app = options
         .app
         .as_ref()
@@ -419,6 +431,9 @@ impl Daemon {
             unit_reloads: unit_reload::UnitReloads::default(),
             orphan_signals: Vec::new(),
             last_orphan_search: None,
+            hook_pids: HashMap::new(),
+            on_demand: Default::default(),
+            dir_roots: process::dirs::DirRoots::defaults(false, std::path::Path::new("/")),
         }
     }
 
@@ -426,6 +441,7 @@ impl Daemon {
     fn perform_actions(&mut self) {
         // Reacting to changes (a fatal unit's failure, waiters) may ask for more actions.
         while self.perform_queued_actions() {}
+        self.drop_idle_instances();
         self.signal_orphans(Instant::now(), false);
         if !self.removed.is_empty() {
             self.free_removed();
@@ -445,6 +461,12 @@ impl Daemon {
                 } => self.signal_unit(id, pgid, signal),
                 Action::CheckHealth { unit: id } => self.check_health(id),
                 Action::FindMainPid { unit: id, command } => self.find_main_pid(id, command),
+                Action::RunHook {
+                    unit: id,
+                    hook,
+                    index,
+                } => self.run_hook(id, hook, index),
+                Action::KillHook { unit: id, pgid } => self.kill_hook(id, pgid),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }
@@ -456,6 +478,7 @@ impl Daemon {
         for &id in &changed {
             self.sync_checks(id);
             let status = self.supervisor.status(id);
+            self.after_change(id, status.state);
             if status.state == State::Failed && self.units[id].fatal {
                 self.fatal_failed(id, &status.reason);
             }
@@ -536,7 +559,9 @@ impl Daemon {
             return;
         }
         self.last_orphan_search = Some(now);
-        let orphans = process::svcd_orphans(|pid| self.pids.contains_key(&pid));
+        let orphans = process::svcd_orphans(|pid| {
+            self.pids.contains_key(&pid) || self.hook_pids.contains_key(&pid)
+        });
         for (name, pgid, signal, paused) in std::mem::take(&mut self.orphan_signals) {
             let strays = process::orphans_of(&orphans, &name, pgid);
             let sent = process::signal_pids(&strays, signal);
@@ -583,7 +608,11 @@ impl Daemon {
             tracing::warn!(unit = %name, "{note}: the unit will likely fail to listen");
         }
         let cgroup = self.memory.cgroup_for_spawn(id, &self.units[id]);
-        match process::spawn_in(&self.units[id], cgroup) {
+        let spawned = match self.start_command(id, None) {
+            Ok(command) => process::spawn_in(&command, cgroup).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match spawned {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
                 let log = self.logs.log(&self.units[id].name);
@@ -595,7 +624,7 @@ impl Daemon {
                     self.supervisor.handle_not_ready(now, id, &note);
                 }
             }
-            Err(e) => self.supervisor.handle_spawn_failed(now, id, &e.to_string()),
+            Err(e) => self.supervisor.handle_spawn_failed(now, id, &e),
         }
     }
 
@@ -642,7 +671,7 @@ impl Daemon {
                     tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");
                     self.supervisor.note_last_exit(id, &note);
                 }
-            } else {
+            } else if !self.hook_exited(now, pid, status) {
                 self.checks.exec_exited(pid, status);
             }
         }

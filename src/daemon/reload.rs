@@ -20,7 +20,8 @@ impl Daemon {
     /// Applies the units directories as they are now; `Ok` says what changed (a line, and unit
     /// by unit), `Err` why nothing did.
     pub(super) fn reload(&mut self) -> Result<(String, ReloadChanges), String> {
-        let loaded = self.load_units().map_err(|e| e.to_string())?;
+        let mut loaded = self.load_units().map_err(|e| e.to_string())?;
+        self.add_on_demand(&mut loaded);
         if !loaded.broken.is_empty() {
             let errors: Vec<String> = loaded.broken.iter().map(ToString::to_string).collect();
             return Err(format!(
@@ -247,6 +248,8 @@ fn vacate(unit: &mut unit::Unit) {
     unit.after = Vec::new();
     unit.enabled = false;
     unit.fatal = false;
+    unit.hooks = Default::default();
+    unit.dirs = Default::default();
 }
 
 #[cfg(test)]

@@ -191,6 +191,13 @@ impl Daemon {
         goal: Goal,
         reply: tokio::sync::oneshot::Sender<Response>,
     ) {
+        if matches!(goal, Goal::Started | Goal::Restarted)
+            && self.shutdown.is_none()
+            && let Err(response) = self.instantiate(&names)
+        {
+            let _ = reply.send(response);
+            return;
+        }
         let found = match self.lookup(&names) {
             Ok(found) => found,
             Err(response) => {

@@ -83,6 +83,12 @@ impl Credentials {
     }
 
     /// Whether `user` and `group` can be resolved here (for `svc check`, run as any user).
+    /// The user and group to own what svcd makes for the unit (its directories); `None`:
+    /// unchanged (svcd's own).
+    pub fn owner(&self) -> (Option<Uid>, Option<Gid>) {
+        (self.uid, self.gid)
+    }
+
     pub fn check(user: Option<&str>, group: Option<&str>, extra: &[String]) -> Result<(), String> {
         if let Some(name) = user {
             lookup_user(name)?;

@@ -7,6 +7,7 @@
 //! ever reaps them.
 
 mod credentials;
+pub mod dirs;
 mod spawn;
 mod strays;
 

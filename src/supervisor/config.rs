@@ -30,6 +30,8 @@ pub struct UnitConfig {
     pub kind: UnitType,
     /// A oneshot that exited 0 stays `exited`.
     pub remain: bool,
+    /// `exec_start_pre`, `exec_start_post`, `exec_stop`.
+    pub hooks: super::Hooks,
 }
 
 /// What the core must know of a unit's checks.
@@ -74,6 +76,7 @@ impl UnitConfig {
             wants: Vec::new(),
             kind: UnitType::Simple,
             remain: false,
+            hooks: super::Hooks::default(),
         }
     }
 
@@ -102,6 +105,7 @@ impl UnitConfig {
             wants: ids(&unit.wants),
             kind: unit.kind.kind,
             remain: unit.kind.remain,
+            hooks: super::Hooks::from_unit(&unit.hooks),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! them); the core only makes sure a cycle could not loop it forever.
 
 use super::record::Stop;
-use super::{Action, Reason, ReasonKind, State, Supervisor, UnitId};
+use super::{Reason, ReasonKind, State, Supervisor, UnitId};
 use std::time::Instant;
 
 impl Supervisor {
@@ -252,7 +252,7 @@ impl Supervisor {
                                 if let Some(hold) = unit.hold.take() {
                                     unit.reason = hold.reason;
                                 }
-                                sup.actions.push_back(Action::Spawn { unit: id });
+                                sup.start_spawn(now, id);
                                 progressed = true;
                             }
                         }

@@ -51,6 +51,9 @@ mod deps_tests;
 #[cfg(test)]
 mod health_tests;
 mod kinds;
+mod hooks;
+#[cfg(test)]
+mod hooks_tests;
 mod memory;
 #[cfg(test)]
 mod memory_tests;
@@ -82,6 +85,7 @@ mod wants_tests;
 
 pub use backoff::fmt_duration;
 pub use config::{Checks, UnitConfig};
+pub use hooks::{HookInfo, HookKind, Hooks};
 pub use reason::{Reason, ReasonKind};
 pub use record::MemoryLimits;
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
@@ -308,6 +312,7 @@ impl Supervisor {
                 .take()
                 .map(|at| now.saturating_duration_since(at));
             unit.timers.clear();
+            sup.forget_hook(id);
             sup.actions.push_back(Action::Signal {
                 unit: id,
                 pgid: pid,
@@ -480,6 +485,7 @@ impl Supervisor {
                 let words = format!("watchdog: no WATCHDOG=1 within {limit}");
                 self.fail_stop(now, id, Reason::new(ReasonKind::Watchdog, words));
             }
+            (Timer::Hook, _, _) => self.hook_timeout(now, id),
             (Timer::Health, State::Running, Some(_)) => {
                 // Re-armed by the verdict: checks never overlap, as the interval is between
                 // the end of one and the start of the next.

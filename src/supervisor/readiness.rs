@@ -108,7 +108,11 @@ impl Supervisor {
 
     /// `starting` → `running` (ready); arms the watchdog.
     pub(super) fn become_ready(&mut self, now: Instant, id: UnitId, reason: Reason) {
+        if self.start_post_hooks(now, id, &reason) {
+            return;
+        }
         let unit = &mut self.units[id];
+        unit.was_ready = true;
         unit.reloading = false;
         unit.timers.clear();
         let watchdog = unit

@@ -51,11 +51,13 @@ pub enum ReasonKind {
     /// A forking unit's main process could not be found (no pidfile, not a process of the
     /// unit, several candidates).
     MainPid,
+    /// An `exec_start_pre` or `exec_start_post` command failed (or did not finish in time).
+    Hook,
 }
 
 impl ReasonKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [ReasonKind; 22] = [
+    pub const ALL: [ReasonKind; 23] = [
         ReasonKind::NotStarted,
         ReasonKind::Operator,
         ReasonKind::Boot,
@@ -78,6 +80,7 @@ impl ReasonKind {
         ReasonKind::OomKill,
         ReasonKind::Finished,
         ReasonKind::MainPid,
+        ReasonKind::Hook,
     ];
 
     /// The stable name `--json` shows.
@@ -105,6 +108,7 @@ impl ReasonKind {
             ReasonKind::OomKill => "oom_kill",
             ReasonKind::Finished => "finished",
             ReasonKind::MainPid => "main_pid",
+            ReasonKind::Hook => "hook",
         }
     }
 }

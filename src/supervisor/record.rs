@@ -69,6 +69,16 @@ pub(super) struct Record {
     /// Oneshot and forking units: where their start stands (the pid is the main process, or
     /// a forking unit's start command, or the main process is being looked for).
     pub start_step: StartStep,
+
+    /// The `exec_start_pre`, `exec_start_post` or `exec_stop` command running now.
+    pub hook: Option<super::hooks::HookRun>,
+    /// The `exec_start_post` commands of the current run have all run: ready means running.
+    pub post_done: bool,
+    /// The current run got to `running`: its stop runs `exec_stop` (once).
+    pub was_ready: bool,
+    /// In `stopping`, `exec_stop` ran or runs: by then the main process must have exited, or
+    /// the stop signal follows.
+    pub exec_stop_until: Option<Instant>,
 }
 
 /// A stop under way (the unit is `stopping`).
@@ -140,6 +150,10 @@ impl Record {
             paused: None,
             ready_note: None,
             start_step: StartStep::Main,
+            hook: None,
+            post_done: false,
+            was_ready: false,
+            exec_stop_until: None,
         }
     }
 

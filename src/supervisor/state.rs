@@ -134,6 +134,16 @@ pub enum Action {
     /// the unit's main process (its `pidfile`, or the one process it left), then call
     /// `handle_main_pid`, `handle_main_pid_failed`, or `handle_main_pid_note` meanwhile.
     FindMainPid { unit: UnitId, command: u32 },
+    /// Run command `index` of the unit's `hook` list (with the unit's user, environment and
+    /// log; `MAINPID` set for `exec_start_post` and `exec_stop`), then call
+    /// `handle_hook_spawned` or `handle_hook_failed`, and `handle_hook_exited` once it ends.
+    RunHook {
+        unit: UnitId,
+        hook: super::HookKind,
+        index: usize,
+    },
+    /// SIGKILL to the process group `pgid` of a hook command of the unit.
+    KillHook { unit: UnitId, pgid: u32 },
 }
 
 /// A snapshot of one unit for status and waiting.

@@ -158,6 +158,7 @@ impl Supervisor {
                 StopWhenSpawned { then_start } => {
                     unit.pending_stop = Some(reason.clone());
                     unit.then_start = then_start.then_some(reason);
+                    sup.kill_pre_hook(id);
                 }
                 Stop { then_start } => {
                     sup.request_stop(now, id, reason.clone());

@@ -21,16 +21,19 @@ pub(super) enum Timer {
     StopKill,
     /// In `running`: the next health check is due.
     Health,
+    /// While an `exec_start_pre`, `exec_start_post` or `exec_stop` command runs: kill it then.
+    Hook,
 }
 
 impl Timer {
     /// Every kind, in the order [`Timers::due`] fires them.
-    pub(super) const ALL: [Timer; 5] = [
+    pub(super) const ALL: [Timer; 6] = [
         Timer::StopKill,
         Timer::Restart,
         Timer::Ready,
         Timer::Watchdog,
         Timer::Health,
+        Timer::Hook,
     ];
 
     fn index(self) -> usize {
@@ -40,6 +43,7 @@ impl Timer {
             Timer::Watchdog => 2,
             Timer::StopKill => 3,
             Timer::Health => 4,
+            Timer::Hook => 5,
         }
     }
 }

@@ -31,7 +31,11 @@ impl Supervisor {
     /// Enters `starting` and asks the daemon to spawn. The start counts (in `starts` and in the
     /// limit's history) now, when it is attempted, so failed spawns count towards the limit too.
     fn spawn(&mut self, now: Instant, id: UnitId, reason: Reason) {
+        self.forget_hook(id);
         let unit = &mut self.units[id];
+        unit.post_done = false;
+        unit.was_ready = false;
+        unit.exec_stop_until = None;
         unit.clear_intents();
         unit.over_limit = 0;
         unit.health_failed = 0;
@@ -54,7 +58,7 @@ impl Supervisor {
             let reason = std::mem::replace(&mut unit.reason, waiting);
             unit.hold = Some(Hold { reason, blocked });
         } else {
-            self.actions.push_back(Action::Spawn { unit: id });
+            self.start_spawn(now, id);
         }
     }
 
@@ -62,10 +66,13 @@ impl Supervisor {
     /// zero timeout, SIGKILL straight away (there is no time for a graceful stop to take).
     pub(super) fn begin_stop(&mut self, now: Instant, id: UnitId, reason: Reason) {
         let unit = &mut self.units[id];
-        let Some(pid) = unit.pid else {
+        if unit.pid.is_none() {
             debug_assert!(false, "stopping unit {id} without a process");
             return;
-        };
+        }
+        // An `exec_start_post` command still running: its run is over.
+        self.forget_hook(id);
+        let unit = &mut self.units[id];
         // A failure svcd stops the unit for stays one (it is only ever set after this).
         let failure = unit.stop.take().and_then(|stop| stop.failure);
         unit.stop = Some(Stop {
@@ -73,8 +80,21 @@ impl Supervisor {
             ..Stop::new(reason.clone())
         });
         unit.set_state(now, State::Stopping, reason);
+        if self.start_exec_stop(now, id) {
+            return;
+        }
+        self.send_stop_signal(now, id);
+    }
+
+    /// The stop signal of a unit in `stopping` (after its `exec_stop` commands, if any), and the
+    /// deadline to escalate.
+    pub(super) fn send_stop_signal(&mut self, now: Instant, id: UnitId) {
         let shutdown = self.shutdown_deadline;
         let unit = &mut self.units[id];
+        let Some(pid) = unit.pid else {
+            return;
+        };
+        unit.exec_stop_until = None;
         let signal = if unit.config.stop.timeout.is_zero() {
             unit.timers.clear();
             SIGKILL
@@ -111,6 +131,7 @@ impl Supervisor {
             let Some(pid) = self.units[id].pid else {
                 continue;
             };
+            self.forget_hook(id);
             self.publishing(id, |sup| {
                 let unit = &mut sup.units[id];
                 if unit.state != State::Stopping {

@@ -1,5 +1,5 @@
 //! Checks of a valid unit against this host's files, for `svc check`: a `workdir` that is not
-//! there, an `exec` program not found on PATH or not executable.
+//! there, an `exec` (or hook command's) program not found on PATH or not executable.
 //!
 //! Warnings, not errors: a unit file may be checked on another host than the one it runs on,
 //! and the directory or program may be made before svcd starts the unit.
@@ -17,7 +17,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub struct Warning {
     /// The unit file.
     pub path: PathBuf,
-    /// The key concerned: `workdir` or `exec`.
+    /// The key concerned: `workdir`, `exec`, or a hook's (`exec_start_pre`, ...).
     pub key: &'static str,
     pub message: String,
 }
@@ -64,6 +64,20 @@ pub fn warnings(unit: &Unit) -> Vec<Warning> {
         && let Some(message) = program_problem(program, unit)
     {
         warn("exec", message);
+    }
+    let hooks = [
+        ("exec_start_pre", &unit.hooks.start_pre),
+        ("exec_start_post", &unit.hooks.start_post),
+        ("exec_stop", &unit.hooks.stop),
+    ];
+    for (key, commands) in hooks {
+        for command in commands.iter().filter(|c| !c.ignore_failure) {
+            if let Some(program) = command.argv.first()
+                && let Some(message) = program_problem(program, unit)
+            {
+                warn(key, message);
+            }
+        }
     }
     warnings
 }

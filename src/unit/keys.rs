@@ -143,6 +143,33 @@ keys! {
     Nice "nice" ("integer -20..19") ["Nice"]
         "the scheduling priority, set before exec"
         |c, e, u| u.nice = super::limits::nice(e, c.issues);
+    ExecStartPre "exec_start_pre" ("array of commands") ["ExecStartPre"]
+        "run in order before `exec`; a failure fails the start (`-` ignores it)"
+        |c, e, u| u.hooks.start_pre = super::hooks::commands(e, c.issues);
+    ExecStartPost "exec_start_post" ("array of commands") ["ExecStartPost"]
+        "run in order once the unit is ready; running after them"
+        |c, e, u| u.hooks.start_post = super::hooks::commands(e, c.issues);
+    ExecStop "exec_stop" ("array of commands") ["ExecStop"]
+        "run on stop before the stop signal, with MAINPID set"
+        |c, e, u| u.hooks.stop = super::hooks::commands(e, c.issues);
+    RuntimeDir "runtime_dir" ("name or array of names") ["RuntimeDirectory"]
+        "made under the runtime root before the start; removed when the unit stops"
+        |c, e, u| u.dirs.runtime.names = super::hooks::dir_names(e, c.issues);
+    StateDir "state_dir" ("name or array of names") ["StateDirectory"]
+        "made under the state root before the start; kept"
+        |c, e, u| u.dirs.state.names = super::hooks::dir_names(e, c.issues);
+    LogsDir "logs_dir" ("name or array of names") ["LogsDirectory"]
+        "made under the logs root before the start; kept"
+        |c, e, u| u.dirs.logs.names = super::hooks::dir_names(e, c.issues);
+    RuntimeDirMode "runtime_dir_mode" ("octal string") ["RuntimeDirectoryMode"]
+        "mode of the runtime directories (default 0755)"
+        |c, e, u| set(&mut u.dirs.runtime.mode, super::hooks::dir_mode(e, c.issues));
+    StateDirMode "state_dir_mode" ("octal string") ["StateDirectoryMode"]
+        "mode of the state directories (default 0755)"
+        |c, e, u| set(&mut u.dirs.state.mode, super::hooks::dir_mode(e, c.issues));
+    LogsDirMode "logs_dir_mode" ("octal string") ["LogsDirectoryMode"]
+        "mode of the logs directories (default 0755)"
+        |c, e, u| set(&mut u.dirs.logs.mode, super::hooks::dir_mode(e, c.issues));
 
     RestartPolicy "restart.policy" ("always | on-failure | never") ["Restart"]
         "which exits are restarted"

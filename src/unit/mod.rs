@@ -10,13 +10,15 @@
 //! [`load`] reads files, units directories and the paths given to `svc check`, and [`host`]
 //! warns `svc check` of what this host lacks for a unit (its workdir, its program).
 //! [`template`] makes the instances of a template `NAME@.toml`; [`limits`] checks the
-//! per-process settings (`[limits]`, `nice`, `supplementary_groups`).
+//! per-process settings (`[limits]`, `nice`, `supplementary_groups`); [`hooks`] reads the
+//! commands run around the main one and the directories made for it.
 
 pub mod check;
 pub mod duration;
 pub mod envfile;
 pub mod error;
 pub mod graph;
+pub mod hooks;
 pub mod host;
 pub mod keys;
 pub mod kinds;
@@ -34,6 +36,7 @@ use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
 pub use kinds::{TypeConfig, UnitType};
+pub use hooks::{DirConfig, DirsConfig, HookCommand, HooksConfig};
 pub use limits::{LimitsConfig, Rlimit};
 pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
@@ -95,6 +98,10 @@ pub struct Unit {
     pub reload: ReloadConfig,
     /// `type`, `remain`, `pidfile`: how the start completes.
     pub kind: TypeConfig,
+    /// `exec_start_pre`, `exec_start_post`, `exec_stop`.
+    pub hooks: HooksConfig,
+    /// `runtime_dir`, `state_dir`, `logs_dir`: made for the unit before it starts.
+    pub dirs: DirsConfig,
 }
 
 impl Unit {

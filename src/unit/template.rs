@@ -15,13 +15,19 @@ use super::raw::{Entry, Issue, Node, RawUnit, Value};
 pub const SAMPLE_INSTANCE: &str = "sample";
 
 /// The keys whose strings may hold `%i`.
-pub const KEYS_WITH_INSTANCE: [Key; 6] = [
+pub const KEYS_WITH_INSTANCE: [Key; 12] = [
     Key::Exec,
     Key::Env,
     Key::Workdir,
     Key::Description,
     Key::EnvFile,
     Key::Pidfile,
+    Key::ExecStartPre,
+    Key::ExecStartPost,
+    Key::ExecStop,
+    Key::RuntimeDir,
+    Key::StateDir,
+    Key::LogsDir,
 ];
 
 /// Whether the unit named `name` (a file's stem) is a template: `worker@`.

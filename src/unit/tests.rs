@@ -132,6 +132,8 @@ timeout = "5s"
         log: crate::unit::LogConfig::default(),
         reload: Default::default(),
         kind: Default::default(),
+        hooks: Default::default(),
+        dirs: Default::default(),
     };
     assert_eq!(unit, expected);
 }

@@ -168,6 +168,8 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         log: LogConfig::default(),
         reload: super::ReloadConfig::default(),
         kind: super::TypeConfig::default(),
+        hooks: super::HooksConfig::default(),
+        dirs: super::DirsConfig::default(),
     };
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut check = Check::new(issues, dir, name, &raw);

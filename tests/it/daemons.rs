@@ -180,12 +180,17 @@ env = { SLOT = \"slot-%i\" }
 restart.policy = \"never\"
 ";
 
-#[test]
-fn a_template_runs_each_listed_instance_with_its_name() {
+/// svcd on [`TEMPLATE`], and the instances' output directory.
+fn template_svcd() -> (Svcd, std::path::PathBuf) {
     let dir = Dir::new().with("worker@", TEMPLATE);
     let out = dir.units().join("out");
     std::fs::create_dir(&out).expect("workdir");
-    let svcd = dir.start();
+    (dir.start(), out)
+}
+
+#[test]
+fn a_template_runs_each_listed_instance_with_its_name() {
+    let (svcd, out) = template_svcd();
     for instance in ["a", "b.2"] {
         let name = format!("worker@{instance}");
         let pid = main_pid(&svcd, &name);
@@ -207,12 +212,55 @@ fn a_template_runs_each_listed_instance_with_its_name() {
             format!("worker {instance}")
         );
     }
-    // The template is no unit, and an instance it does not list is none either.
+    // The template is no unit.
     assert!(!svcd.svc(&["start", "worker@"]).status.success());
-    let unlisted = svcd.svc(&["start", "worker@c"]);
-    assert!(!unlisted.status.success());
-    let err = String::from_utf8_lossy(&unlisted.stderr);
-    assert!(err.contains("unknown unit"), "{err}");
+}
+
+/// The names `svc list` shows.
+fn listed(svcd: &Svcd) -> Vec<String> {
+    let out = svcd.svc_ok(&["list", "--json"], 0);
+    let units: serde_json::Value = serde_json::from_str(&out).expect("list --json");
+    let units = units.as_array().cloned().unwrap_or_default();
+    units
+        .iter()
+        .filter_map(|u| u["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn an_unlisted_instance_is_made_on_demand_and_forgotten_once_stopped() {
+    let (svcd, out) = template_svcd();
+    main_pid(&svcd, "worker@a");
+    assert!(!listed(&svcd).contains(&"worker@c".to_string()));
+    svcd.svc_ok(&["start", "worker@c"], 0);
+    let pid = main_pid(&svcd, "worker@c");
+    let file = out.join("c.out");
+    let text = wait_until("the instance's file", DEADLINE, || {
+        std::fs::read_to_string(&file)
+            .ok()
+            .filter(|t| t.ends_with('\n'))
+    });
+    assert_eq!(text, "c c 100%\n");
+    assert!(listed(&svcd).contains(&"worker@c".to_string()));
+    // A reload keeps it, same process.
+    svcd.svc_ok(&["reload"], 0);
+    assert_eq!(main_pid(&svcd, "worker@c"), pid);
+    // Stopped: forgotten, as systemd unloads an inactive instance.
+    svcd.svc_ok(&["stop", "worker@c"], 0);
+    assert!(!listed(&svcd).contains(&"worker@c".to_string()));
+    assert_eq!(svcd.svc(&["status", "worker@c"]).status.code(), Some(4));
+    wait_until(
+        "the stopped instance's process to be gone",
+        DEADLINE,
+        || is_dead(pid).then_some(()),
+    );
+    // And made again on the next start; a bad instance name is an unknown unit still.
+    svcd.svc_ok(&["start", "worker@c"], 0);
+    assert_eq!(
+        svcd.svc(&["start", "worker@no/slash"]).status.code(),
+        Some(4)
+    );
+    assert_eq!(svcd.svc(&["start", "nothing@x"]).status.code(), Some(4));
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod container;
 mod control;
 mod core;
 mod files;
+mod hooks;
 mod identity;
 mod limits;
 mod logs;
