@@ -325,9 +325,11 @@ fn restarts_that_fail_or_crash_at_once_leak_no_descriptors() {
     let mut start = vec!["start", "--no-wait"];
     start.extend(names);
     svcd.svc_ok(&start, 0);
+    // 100 restarts of each: a leak of the field's size (0.8 descriptors per restart) shows as
+    // 80 per unit, and four units get there within the deadline on a loaded machine too.
     for name in names {
-        svcd.wait_status(name, "300 restarts", |s| {
-            s["restarts"].as_u64() >= Some(300)
+        svcd.wait_status(name, "100 restarts", |s| {
+            s["restarts"].as_u64() >= Some(100)
         });
     }
     let mut stop = vec!["stop"];
