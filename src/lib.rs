@@ -16,6 +16,7 @@
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
 //! - [`cli`]: the `svc` command: arguments, output, exit codes.
 //! - [`config`]: the daemon's own settings (`svcd.toml`).
+//! - [`schedule`]: scheduled units: calendar expressions, time zones, the persistent stamps.
 //! - [`signal`]: signal names to numbers and back.
 //! - [`time`]: wall-clock formatting (RFC 3339) without a date crate.
 //! - [`users`]: users and groups from `/etc/passwd` and `/etc/group`, never through NSS.
@@ -28,6 +29,7 @@ pub mod logs;
 pub mod memory;
 pub mod proc;
 pub mod process;
+pub mod schedule;
 pub mod signal;
 pub mod supervisor;
 pub mod time;
