@@ -8,8 +8,9 @@
 //!   handed over at once.
 //! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy.
 //! - [`process`]: spawn, signal and reap real processes; the `unsafe` code (besides
-//!   registering the PSI trigger with tokio, in [`memory::psi`], and init mode's handler of
-//!   fault signals sent by other processes, in `daemon::init`).
+//!   registering the PSI trigger with tokio, in [`memory::psi`], and the clock watch's
+//!   timerfd, in `daemon::schedule`, and init mode's handler of fault signals sent by other
+//!   processes, in `daemon::init`).
 //! - [`proc`]: the one reader of `/proc`: stat, status, children, environ, fds, each parsed once.
 //! - [`logs`]: capture of units' output into rotated log files, the last lines, following.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.

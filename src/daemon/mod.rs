@@ -16,6 +16,7 @@ mod ports;
 mod reload;
 mod report;
 mod requests;
+mod schedule;
 pub(crate) mod statedir;
 mod unit_reload;
 mod waiter;
@@ -137,6 +138,8 @@ struct Daemon {
     shutdown_timeout: std::time::Duration,
     /// Each unit's last `svc reload NAME`.
     unit_reloads: unit_reload::UnitReloads,
+    /// Scheduled units: the stamps of persistent ones, whether there are any.
+    stamps: schedule::Stamps,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -255,14 +258,18 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             tracing::error!(unit = %name, "not started, its unit file is invalid:\n{errors}");
         }
     }
+    // A scheduled unit runs when due, not at boot.
     let enabled: Vec<UnitId> = (0..daemon.units.len())
-        .filter(|&id| daemon.units[id].enabled)
+        .filter(|&id| daemon.units[id].enabled && daemon.units[id].schedule.is_none())
         .collect();
     daemon.supervisor.handle_start_all(
         Instant::now(),
         &enabled,
         Reason::new(ReasonKind::Boot, "started with svcd"),
     );
+    daemon.set_stamp_dir(options.state_dir.clone());
+    daemon.arm_schedules(Instant::now());
+    let mut clock = None;
 
     loop {
         daemon.perform_actions();
@@ -270,6 +277,12 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             break;
         }
         let deadline = daemon.supervisor.poll_timeout();
+        if daemon.stamps.any && clock.is_none() {
+            clock = schedule::ClockWatch::new();
+        }
+        if let Some(clock) = &mut clock {
+            clock.arm(deadline);
+        }
         let memory_due = daemon.memory_deadline(Instant::now());
         let app_due = daemon.app_deadline();
         tokio::select! {
@@ -287,6 +300,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
                 daemon.supervisor.handle_timeout(Instant::now());
             }
             _ = sleep_until(memory_due), if memory_due.is_some() => daemon.sample_memory(),
+            _ = schedule::clock_fired(clock.as_mut()), if clock.is_some() => daemon.clock_changed(),
             fired = psi_fired(psi.as_ref()), if psi.is_some() => match fired {
                 Ok(()) => daemon.sample_memory(),
                 Err(e) => {
@@ -393,6 +407,7 @@ impl Daemon {
             removed: Vec::new(),
             unit_reloads: unit_reload::UnitReloads::default(),
             orphan_signals: Vec::new(),
+            stamps: schedule::Stamps::default(),
         }
     }
 
@@ -418,6 +433,10 @@ impl Daemon {
                     signal,
                 } => self.signal_unit(id, pgid, signal),
                 Action::CheckHealth { unit: id } => self.check_health(id),
+                Action::RecordRun {
+                    unit: id,
+                    unix_secs,
+                } => self.record_run(id, unix_secs),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }

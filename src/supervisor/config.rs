@@ -26,6 +26,8 @@ pub struct UnitConfig {
     pub after: Vec<UnitId>,
     /// Units whose start this one waits for, pulled in by its start, never taking it down.
     pub wants: Vec<UnitId>,
+    /// `[schedule]`: the unit runs when due (see [`super::Supervisor::handle_wall_clock`]).
+    pub schedule: Option<crate::schedule::ScheduleConfig>,
 }
 
 /// What the core must know of a unit's checks.
@@ -68,6 +70,7 @@ impl UnitConfig {
             requires: Vec::new(),
             after: Vec::new(),
             wants: Vec::new(),
+            schedule: None,
         }
     }
 
@@ -94,6 +97,7 @@ impl UnitConfig {
             requires: ids(&unit.requires),
             after: ids(&unit.after),
             wants: ids(&unit.wants),
+            schedule: unit.schedule.clone(),
         }
     }
 }

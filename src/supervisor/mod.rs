@@ -56,6 +56,9 @@ mod reason;
 #[cfg(test)]
 mod reason_tests;
 mod record;
+mod schedule;
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod shutdown_tests;
 #[cfg(test)]
@@ -75,6 +78,7 @@ pub use backoff::fmt_duration;
 pub use config::{Checks, UnitConfig};
 pub use reason::{Reason, ReasonKind};
 pub use record::MemoryLimits;
+pub use schedule::{LastRun, ScheduleStatus};
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
 use crate::unit::RestartPolicy;
@@ -104,6 +108,9 @@ pub struct Supervisor {
     shutdown_deadline: Option<Instant>,
     /// The shutdown deadline passed and its SIGKILLs went out: it is no longer a deadline.
     shutdown_fired: bool,
+    /// The wall clock and when it was read, and when it was first given: see
+    /// [`Supervisor::handle_wall_clock`].
+    wall: schedule::WallClock,
 }
 
 impl Supervisor {
@@ -276,6 +283,7 @@ impl Supervisor {
                 pgid: pid,
                 signal: SIGKILL,
             });
+            sup.record_run(now, id, uptime, status);
             let unit = &mut sup.units[id];
             if unit.state == State::Stopping {
                 let stop = unit.stop.take();
@@ -312,6 +320,10 @@ impl Supervisor {
             }
             // Nobody asked for this exit: a crash, or a normal end, as the policy sees it.
             unit.last_exit = Some(Exit::new(Some(status), now, status.reason()));
+            if unit.config.schedule.is_some() {
+                sup.scheduled_exit(now, id, status);
+                return;
+            }
             if uptime.is_some_and(|up| up >= unit.config.restart.reset_after) {
                 unit.crashes = 0;
             }
@@ -414,6 +426,7 @@ impl Supervisor {
         let unit = &mut self.units[id];
         match (timer, unit.state, unit.pid) {
             (Timer::Restart, State::Backoff, _) => self.auto_spawn(now, id),
+            (Timer::Schedule, _, _) => self.fire_schedule(now, id),
             (Timer::Ready, State::Starting, Some(_)) => {
                 let limit = fmt_duration(unit.config.checks.ready_timeout);
                 let words = match unit.ready_note.take() {

@@ -44,11 +44,13 @@ pub enum ReasonKind {
     Watchdog,
     /// Its unit file is invalid (never a supervised unit's: svcd lists it as `failed`).
     InvalidUnitFile,
+    /// Its schedule was due (`[schedule]`).
+    Schedule,
 }
 
 impl ReasonKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [ReasonKind; 19] = [
+    pub const ALL: [ReasonKind; 20] = [
         ReasonKind::NotStarted,
         ReasonKind::Operator,
         ReasonKind::Boot,
@@ -68,6 +70,7 @@ impl ReasonKind {
         ReasonKind::ReadyTimeout,
         ReasonKind::Watchdog,
         ReasonKind::InvalidUnitFile,
+        ReasonKind::Schedule,
     ];
 
     /// The stable name `--json` shows.
@@ -92,6 +95,7 @@ impl ReasonKind {
             ReasonKind::ReadyTimeout => "ready_timeout",
             ReasonKind::Watchdog => "watchdog",
             ReasonKind::InvalidUnitFile => "invalid_unit_file",
+            ReasonKind::Schedule => "schedule",
         }
     }
 }

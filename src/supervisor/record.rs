@@ -65,6 +65,8 @@ pub(super) struct Record {
     /// (another process holds the unit's port): shown in the reason while `starting`, and in
     /// the ready timeout's.
     pub ready_note: Option<String>,
+    /// A scheduled unit's runs: what is due next, what ran last.
+    pub sched: super::schedule::SchedState,
 }
 
 /// A stop under way (the unit is `stopping`).
@@ -135,6 +137,7 @@ impl Record {
             reloading: false,
             paused: None,
             ready_note: None,
+            sched: Default::default(),
         }
     }
 
@@ -187,6 +190,11 @@ impl Record {
                 _ => None,
             },
             paused: self.paused.filter(|_| self.pid.is_some()),
+            schedule: self
+                .config
+                .schedule
+                .as_ref()
+                .map(|_| self.sched.status(&self.timers)),
         }
     }
 }

@@ -126,6 +126,9 @@ pub enum Action {
     Publish { unit: UnitId },
     /// Run the unit's health check once, then call `handle_health_check` with the verdict.
     CheckHealth { unit: UnitId },
+    /// A `persistent` scheduled unit ran at `unix_secs` (wall clock): keep it on disk, so a run
+    /// missed while svcd is down is made up at its next start.
+    RecordRun { unit: UnitId, unix_secs: i64 },
 }
 
 /// A snapshot of one unit for status and waiting.
@@ -157,4 +160,6 @@ pub struct UnitStatus {
     /// The main process is stopped by this signal (SIGSTOP, ...): the state stays what it
     /// was (`running`), but nothing runs until SIGCONT.
     pub paused: Option<i32>,
+    /// A scheduled unit's runs; `None` for a service.
+    pub schedule: Option<super::schedule::ScheduleStatus>,
 }

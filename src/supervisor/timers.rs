@@ -21,16 +21,19 @@ pub(super) enum Timer {
     StopKill,
     /// In `running`: the next health check is due.
     Health,
+    /// A scheduled unit's next run is due, whatever its state: it survives [`Timers::clear`].
+    Schedule,
 }
 
 impl Timer {
     /// Every kind, in the order [`Timers::due`] fires them.
-    pub(super) const ALL: [Timer; 5] = [
+    pub(super) const ALL: [Timer; 6] = [
         Timer::StopKill,
         Timer::Restart,
         Timer::Ready,
         Timer::Watchdog,
         Timer::Health,
+        Timer::Schedule,
     ];
 
     fn index(self) -> usize {
@@ -40,6 +43,7 @@ impl Timer {
             Timer::Watchdog => 2,
             Timer::StopKill => 3,
             Timer::Health => 4,
+            Timer::Schedule => 5,
         }
     }
 }
@@ -63,9 +67,12 @@ impl Timers {
         self.0[timer.index()] = None;
     }
 
-    /// Disarms every timer: a new state begins, and none of the old deadlines applies to it.
+    /// Disarms every timer of the state: a new state begins, and none of the old deadlines
+    /// applies to it. A schedule's next run is not the state's: it stays.
     pub(super) fn clear(&mut self) {
+        let schedule = self.get(Timer::Schedule);
         self.0 = [None; Timer::ALL.len()];
+        self.set(Timer::Schedule, schedule);
     }
 
     /// The earliest armed deadline.

@@ -24,6 +24,7 @@ pub mod load;
 pub mod probe;
 pub mod raw;
 pub mod reload;
+pub mod schedule;
 pub mod template;
 pub mod validate;
 
@@ -88,6 +89,8 @@ pub struct Unit {
     pub log: LogConfig,
     /// What `svc reload NAME` does to the running unit.
     pub reload: ReloadConfig,
+    /// `[schedule]`: run when due instead of at boot; `None` for a service.
+    pub schedule: Option<crate::schedule::ScheduleConfig>,
 }
 
 /// `notify_access`: whose sd_notify messages count for the unit (systemd's `NotifyAccess`).

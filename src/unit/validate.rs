@@ -166,6 +166,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         memory: MemoryConfig::default(),
         log: LogConfig::default(),
         reload: super::ReloadConfig::default(),
+        schedule: None,
     };
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut check = Check::new(issues, dir, name, &raw);
@@ -173,6 +174,11 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         (def.apply)(&mut check, entry, &mut unit);
     }
     cross_checks(&raw, &unit, check.issues);
+    let schedule_entry = super::keys::KEYS
+        .iter()
+        .filter(|def| def.table() == Some("schedule"))
+        .find_map(|def| raw.get(def.key));
+    super::schedule::cross_check(&unit, schedule_entry, check.issues);
     // `exec`'s row leaves `argv` empty when it is missing or unusable (and said why).
     (!unit.argv.is_empty()).then_some(unit)
 }
