@@ -94,6 +94,7 @@ fn signal_of(status: Option<ExitStatus>) -> Option<String> {
 /// `schedule` of a scheduled unit.
 fn schedule_info(unit: &Unit, status: &UnitStatus, clocks: Clocks) -> Option<ScheduleInfo> {
     let (config, runs) = (unit.schedule.as_ref()?, status.schedule.as_ref()?);
+    // `status.schedule` is `None` for a disabled unit, whose schedule is off.
     Some(ScheduleInfo {
         calendar: config
             .calendars

@@ -49,7 +49,7 @@ impl Daemon {
     pub(super) fn arm_schedules(&mut self, now: Instant) {
         self.stamps.any = false;
         for (id, unit) in self.units.iter().enumerate() {
-            let Some(schedule) = &unit.schedule else {
+            let Some(schedule) = unit.schedule.as_ref().filter(|_| unit.enabled) else {
                 continue;
             };
             self.stamps.any = true;

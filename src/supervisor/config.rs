@@ -97,7 +97,8 @@ impl UnitConfig {
             requires: ids(&unit.requires),
             after: ids(&unit.after),
             wants: ids(&unit.wants),
-            schedule: unit.schedule.clone(),
+            // `enabled = false` turns the schedule off: the unit runs by hand only.
+            schedule: unit.schedule.clone().filter(|_| unit.enabled),
         }
     }
 }

@@ -38,6 +38,10 @@ fn an_every_unit_runs_again_and_again_and_not_at_boot() {
     let svcd = Dir::new()
         .with("tick", "exec = [\"true\"]\n[schedule]\nevery = \"1s\"\n")
         .with("later", "exec = [\"true\"]\n[schedule]\nevery = \"1h\"\n")
+        .with(
+            "off",
+            "exec = [\"true\"]\nenabled = false\n[schedule]\nevery = \"1s\"\n",
+        )
         .start();
     let later = svcd.status("later");
     assert_eq!(later["state"], "inactive", "{later}");
@@ -51,6 +55,10 @@ fn an_every_unit_runs_again_and_again_and_not_at_boot() {
     );
     let last = &schedule(&status)["last_run"];
     assert_eq!(last["code"], 0, "{status}");
+    // `enabled = false` turns the schedule off: no run in the seconds `tick` ran three times.
+    let off = svcd.status("off");
+    assert_eq!(off["starts"], 0, "{off}");
+    assert!(off["schedule"].is_null(), "{off}");
     // `svc status --check` passes a unit resting between runs.
     svcd.svc_ok(&["status", "--check"], 0);
 }
