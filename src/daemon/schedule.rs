@@ -99,8 +99,9 @@ impl AsRawFd for Fd {
 /// The watch on `CLOCK_REALTIME`; see the module's documentation.
 pub(super) struct ClockWatch {
     fd: AsyncFd<Fd>,
-    /// The wall-clock time it is armed at, to arm it again only when that changes.
-    armed: Option<Instant>,
+    /// The deadline it is armed for (`Some(None)`: none, armed far ahead), to arm it again
+    /// only when that changes: one syscall per new deadline, not per turn of the loop.
+    armed: Option<Option<Instant>>,
 }
 
 impl ClockWatch {
@@ -122,11 +123,12 @@ impl ClockWatch {
     /// Arms it at the wall-clock time of `deadline` (the core's next one), or far ahead when
     /// there is none: it must be armed to be cancelled by a clock change.
     pub(super) fn arm(&mut self, deadline: Option<Instant>) {
-        let deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         if self.armed == Some(deadline) {
             return;
         }
-        let wall = crate::time::wall_clock(deadline, Instant::now(), SystemTime::now());
+        let now = Instant::now();
+        let at = deadline.unwrap_or_else(|| now + Duration::from_secs(86_400));
+        let wall = crate::time::wall_clock(at, now, SystemTime::now());
         let since = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
         // Never 0: a zero expiration disarms the timer.
         let spec = TimeSpec::from_duration(since.max(Duration::from_nanos(1)));
