@@ -281,7 +281,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             clock = schedule::ClockWatch::new();
         }
         if let Some(clock) = &mut clock {
-            clock.arm(deadline);
+            clock.arm();
         }
         let memory_due = daemon.memory_deadline(Instant::now());
         let app_due = daemon.app_deadline();

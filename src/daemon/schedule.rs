@@ -4,11 +4,11 @@
 //! The core turns calendar times into `Instant`s through the wall-clock reading it was last
 //! given ([`crate::supervisor::Supervisor::handle_wall_clock`]). Two things make that reading
 //! stale: the clock being set (by an operator, NTP stepping it) and a suspend, during which the
-//! monotonic clock stands still. A timerfd on `CLOCK_REALTIME`, armed at the wall-clock time of
-//! the next deadline with `TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET`, catches both: a clock
-//! set makes its read fail with `ECANCELED`, and after a resume it expires at the due time the
-//! monotonic timer would have missed. Either way the core gets a fresh reading. It is armed only
-//! while some unit has a schedule, so an svcd without one has no such descriptor.
+//! monotonic clock stands still. A timerfd on `CLOCK_REALTIME`, armed far ahead with
+//! `TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET`, catches both: the kernel cancels it when the
+//! clock is set, and (recent kernels) when the host resumes, and its read fails with
+//! `ECANCELED`; the core then gets a fresh reading. It never expires otherwise, so it costs no
+//! wake-up. It exists only once some unit has a schedule.
 
 use super::Daemon;
 use crate::schedule::stamp;
@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use tokio::io::unix::AsyncFd;
 
 /// The daemon's schedule bookkeeping.
@@ -65,7 +66,7 @@ impl Daemon {
         self.supervisor.handle_wall_clock(now, wall_now());
     }
 
-    /// The clock was set, or a wall-clock deadline passed: the core reads it again.
+    /// The clock was set, or the host resumed: the core reads it again.
     pub(super) fn clock_changed(&mut self) {
         let now = Instant::now();
         self.supervisor.handle_wall_clock(now, wall_now());
@@ -99,9 +100,8 @@ impl AsRawFd for Fd {
 /// The watch on `CLOCK_REALTIME`; see the module's documentation.
 pub(super) struct ClockWatch {
     fd: AsyncFd<Fd>,
-    /// The deadline it is armed for (`Some(None)`: none, armed far ahead), to arm it again
-    /// only when that changes: one syscall per new deadline, not per turn of the loop.
-    armed: Option<Option<Instant>>,
+    /// Armed, and not cancelled since: nothing to do on this turn of the loop.
+    armed: bool,
 }
 
 impl ClockWatch {
@@ -117,25 +117,22 @@ impl ClockWatch {
                 tracing::warn!("timerfd not pollable ({e}): clock changes are not noticed")
             })
             .ok()?;
-        Some(ClockWatch { fd, armed: None })
+        Some(ClockWatch { fd, armed: false })
     }
 
-    /// Arms it at the wall-clock time of `deadline` (the core's next one), or far ahead when
-    /// there is none: it must be armed to be cancelled by a clock change.
-    pub(super) fn arm(&mut self, deadline: Option<Instant>) {
-        if self.armed == Some(deadline) {
+    /// Arms it a year ahead, unless it is armed: it must be armed to be cancelled by a clock
+    /// change (and should it expire, it is armed again).
+    pub(super) fn arm(&mut self) {
+        if self.armed {
             return;
         }
-        let now = Instant::now();
-        let at = deadline.unwrap_or_else(|| now + Duration::from_secs(86_400));
-        let wall = crate::time::wall_clock(at, now, SystemTime::now());
-        let since = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since = wall_now() + Duration::from_secs(365 * 86_400);
         // Never 0: a zero expiration disarms the timer.
         let spec = TimeSpec::from_duration(since.max(Duration::from_nanos(1)));
         let flags =
             TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET;
         match self.fd.get_ref().0.set(Expiration::OneShot(spec), flags) {
-            Ok(()) => self.armed = Some(deadline),
+            Ok(()) => self.armed = true,
             Err(e) => tracing::debug!("timerfd_settime: {e}"),
         }
     }
@@ -160,7 +157,7 @@ impl ClockWatch {
                 Err(_would_block) => continue,
             }
         }
-        self.armed = None;
+        self.armed = false;
     }
 }
 
