@@ -34,6 +34,9 @@
 //! waits for); a unit with a readiness check stays `starting` after the spawn until
 //! `handle_ready`, or until its ready timeout fails the start.
 //!
+//! A unit with `[schedule]` is started by its `Schedule` timer, which no change of state
+//! disarms; the wall clock it needs comes in beside `now` ([`Supervisor::handle_wall_clock`]).
+//!
 //! Events: `spawned` → running (or → stopping at once if a stop was pending); `spawn failed` and
 //! an unrequested `exit` → the restart policy (backoff / starting / inactive / failed); `exit`
 //! while stopping → inactive (or starting if a start waits); `timeout` in backoff → starting,
