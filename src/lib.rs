@@ -9,14 +9,16 @@
 //!   work does not grow with the number of units.
 //! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy.
 //! - [`process`]: spawn, signal and reap real processes; the `unsafe` code (besides
-//!   registering the PSI trigger with tokio, in [`memory::psi`], and init mode's handler of
-//!   fault signals sent by other processes, in `daemon::init`).
+//!   registering the PSI trigger with tokio, in [`memory::psi`], and the clock watch's
+//!   timerfd, in `daemon::schedule`, and init mode's handler of fault signals sent by other
+//!   processes, in `daemon::init`).
 //! - [`proc`]: the one reader of `/proc`: stat, status, children, environ, fds, each parsed once.
 //! - [`logs`]: capture of units' output into rotated log files, the last lines, following.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
 //! - [`cli`]: the `svc` command: arguments, output, exit codes.
 //! - [`config`]: the daemon's own settings (`svcd.toml`).
+//! - [`schedule`]: scheduled units: calendar expressions, time zones, the persistent stamps.
 //! - [`signal`]: signal names to numbers and back.
 //! - [`time`]: wall-clock formatting (RFC 3339) without a date crate.
 //! - [`users`]: users and groups from `/etc/passwd` and `/etc/group`, never through NSS.
@@ -29,6 +31,7 @@ pub mod logs;
 pub mod memory;
 pub mod proc;
 pub mod process;
+pub mod schedule;
 pub mod signal;
 pub mod supervisor;
 pub mod time;

@@ -19,6 +19,11 @@ pub fn check(units: &[UnitInfo], named: bool) -> Result<String, String> {
         checked += 1;
         if broken {
             bad.push(format!("{} has an invalid unit file", unit.name));
+        } else if unit.schedule.is_some() {
+            // Runs when due: between runs it rests, and only a failed run is a fault.
+            if unit.state == "failed" {
+                bad.push(format!("{} is failed ({})", unit.name, unit.reason));
+            }
         } else if !is_up(unit) {
             bad.push(format!("{} is {} ({})", unit.name, unit.state, unit.reason));
         } else if !unit.ready && unit.state == "running" {
@@ -74,6 +79,7 @@ mod tests {
             paused_by: None,
             last_reload: None,
             status_text: None,
+            schedule: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The `svc` command: parse, ask svcd (or check files offline), print, map to exit codes.
 
+mod calendar;
 mod complete;
 mod health;
 mod render;
@@ -135,6 +136,20 @@ enum Sub {
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Show what calendar expressions mean (systemd's OnCalendar syntax): the normalized form
+    /// and the next due times of each; exit 1 if one is invalid. Offline, no daemon needed.
+    Calendar {
+        /// Expressions, each one argument: `svc calendar 'Mon..Fri 09:00' daily`.
+        #[arg(required = true, value_name = "EXPR")]
+        exprs: Vec<String>,
+        /// The zone to read them in (default: the host's local time zone, or `TZ`).
+        #[arg(long, value_name = "TZ")]
+        timezone: Option<String>,
+        /// How many due times to show of each.
+        #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 3,
+              value_parser = clap::value_parser!(u16).range(1..=1000))]
+        count: u16,
+    },
     /// Block until every named unit is in STATE (inactive, starting, running, ready, stopping,
     /// backoff, failed, exited); `--timeout DUR` gives up after DUR (exit 1).
     Wait {
@@ -219,6 +234,23 @@ pub fn run(args: Args) -> ExitCode {
     if let Sub::Check { paths } = args.command {
         return ExitCode::from(check(paths));
     }
+    if let Sub::Calendar {
+        exprs,
+        timezone,
+        count,
+    } = &args.command
+    {
+        let (out, errors) = calendar::run(exprs, timezone.as_deref(), usize::from(*count));
+        if !errors.is_empty() {
+            warn(format_args!("{}", errors.trim_end()));
+        }
+        let code = if errors.is_empty() {
+            exit::OK
+        } else {
+            exit::FAILED
+        };
+        return ExitCode::from(print_then(&out, code));
+    }
     if let Sub::Completions { shell } = args.command {
         return ExitCode::from(print_then(&complete::script(shell), exit::OK));
     }
@@ -233,7 +265,7 @@ pub fn run(args: Args) -> ExitCode {
     let quiet = args.quiet;
     let code = match args.command {
         // Answered above, before the timeouts were parsed.
-        Sub::Check { .. } | Sub::Completions { .. } => exit::USAGE,
+        Sub::Check { .. } | Sub::Completions { .. } | Sub::Calendar { .. } => exit::USAGE,
         Sub::Status {
             names,
             json: _,
@@ -672,6 +704,9 @@ fn check(paths: Vec<PathBuf>) -> u8 {
                 ) {
                     Ok(()) => {
                         text.push_str(&format!("ok: {} ({})\n", unit.name, unit.path.display()));
+                        if let Some(schedule) = &unit.schedule {
+                            text.push_str(&calendar::check_lines(schedule));
+                        }
                         // Warnings only: the file may be meant for another host.
                         for warning in crate::unit::host::warnings(unit) {
                             warn(format_args!("{warning}"));

@@ -1,6 +1,6 @@
 //! How `svc status` and `svc list` read on a terminal.
 
-use crate::control::{HostInfo, ReloadChanges, UnitInfo};
+use crate::control::{HostInfo, ReloadChanges, ScheduleInfo, UnitInfo};
 use crate::logs::escape_controls;
 use std::fmt::Write;
 use std::time::Duration;
@@ -60,6 +60,9 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     if let Some(next) = &unit.next_start {
         let _ = writeln!(out, "      Next: start at {next}");
     }
+    if let Some(schedule) = &unit.schedule {
+        schedule_lines(out, schedule);
+    }
     if unit.errors.is_empty() {
         let _ = writeln!(out, "  Restarts: {}", unit.restarts);
     }
@@ -105,6 +108,44 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
             let _ = writeln!(out, "{}", escape_controls(line));
         }
     }
+}
+
+/// A scheduled unit's lines of `svc status`: when, the next run, the last one, what was skipped.
+fn schedule_lines(out: &mut String, schedule: &ScheduleInfo) {
+    let mut when: Vec<String> = schedule.calendar.clone();
+    if let Some(every) = &schedule.every {
+        when.push(format!("every {every}"));
+    }
+    let _ = writeln!(
+        out,
+        "  Schedule: {} (overlap: {})",
+        when.join("; "),
+        schedule.overlap
+    );
+    match (&schedule.next_run, schedule.next_run_secs) {
+        (Some(at), Some(secs)) => {
+            let span = crate::time::human_span(Duration::from_secs_f64(secs.max(0.0)));
+            let _ = writeln!(out, "  Next run: {at}; in {span}");
+        }
+        _ => {
+            let _ = writeln!(out, "  Next run: none");
+        }
+    }
+    if let Some(run) = &schedule.last_run {
+        let how = match (&run.code, &run.signal) {
+            (Some(code), _) => format!("exited with code {code}"),
+            (None, Some(signal)) => format!("killed by {signal}"),
+            (None, None) => "did not start".to_string(),
+        };
+        let took = crate::time::human_span(Duration::from_secs_f64(run.duration_secs.max(0.0)));
+        let _ = writeln!(out, "  Last run: {} for {took}, {how}", run.start);
+    }
+    let queued = if schedule.queued { ", one queued" } else { "" };
+    let _ = writeln!(
+        out,
+        "      Runs: {} by schedule, {} skipped{queued}",
+        schedule.runs, schedule.skipped
+    );
 }
 
 /// What `svc reload` changed, a line per kind: `restarted: chat, proxy`.
@@ -153,8 +194,8 @@ pub fn host(host: &HostInfo) -> String {
 pub fn list(units: &[UnitInfo]) -> String {
     let width = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
     let mut out = format!(
-        "{:width$}  {:8}  {:>7}  {:>8}  {:>10}  DESCRIPTION\n",
-        "NAME", "STATE", "PID", "RESTARTS", "FOR"
+        "{:width$}  {:8}  {:>7}  {:>8}  {:>10}  {:>10}  DESCRIPTION\n",
+        "NAME", "STATE", "PID", "RESTARTS", "FOR", "NEXT"
     );
     for unit in units {
         let pid = unit
@@ -166,9 +207,17 @@ pub fn list(units: &[UnitInfo]) -> String {
             Some(error) => format!("invalid: {error}"),
             None => unit.description.clone().unwrap_or_default(),
         };
+        // A scheduled unit's next run, else a backoff's next start.
+        let next = unit
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_run_secs)
+            .map(|secs| crate::time::human_span(Duration::from_secs_f64(secs.max(0.0))))
+            .or_else(|| unit.next_start.as_ref().map(|_| "restart".to_string()))
+            .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "{:width$}  {:8}  {pid:>7}  {:>8}  {ago:>10}  {about}",
+            "{:width$}  {:8}  {pid:>7}  {:>8}  {ago:>10}  {next:>10}  {about}",
             unit.name, unit.state, unit.restarts
         );
     }

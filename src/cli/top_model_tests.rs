@@ -32,6 +32,7 @@ pub(crate) fn info(name: &str, state: &str, pid: Option<u32>, cpu: f64, rss: u64
         paused: false,
         paused_by: None,
         last_reload: None,
+        ..Default::default()
     }
 }
 

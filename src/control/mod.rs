@@ -9,5 +9,6 @@ pub mod server;
 
 pub use protocol::{
     Command, ErrorKind, ExitInfo, HostInfo, LogEvent, LogLine, MemoryInfo, PROTOCOL_VERSION,
-    Permission, ReloadChanges, ReloadInfo, Request, Response, UnitEvent, UnitInfo,
+    Permission, ReloadChanges, ReloadInfo, Request, Response, RunInfo, ScheduleInfo, UnitEvent,
+    UnitInfo,
 };

@@ -274,7 +274,7 @@ pub enum ErrorKind {
 }
 
 /// One unit as `status --json` prints it. Field names are fixed by DESIGN.md.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UnitInfo {
     pub name: String,
     pub state: String,
@@ -334,6 +334,54 @@ pub struct UnitInfo {
     /// sd_notify `RELOADING=1` … `READY=1`); null if none.
     #[serde(default)]
     pub last_reload: Option<ReloadInfo>,
+    /// A scheduled unit's schedule and runs; absent for a service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleInfo>,
+}
+
+/// `schedule` of a scheduled unit in `status --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleInfo {
+    /// Its calendar expressions, as written.
+    #[serde(default)]
+    pub calendar: Vec<String>,
+    /// `every`, as a duration (`12h`).
+    #[serde(default)]
+    pub every: Option<String>,
+    /// When the next run is due (RFC 3339), random delay included; null: never again.
+    #[serde(default)]
+    pub next_run: Option<String>,
+    /// Seconds from the answer to the next run.
+    #[serde(default)]
+    pub next_run_secs: Option<f64>,
+    /// The last finished run; null before the first.
+    #[serde(default)]
+    pub last_run: Option<RunInfo>,
+    /// Runs the schedule started since svcd started.
+    #[serde(default)]
+    pub runs: u64,
+    /// Due runs skipped because the previous one was still going.
+    #[serde(default)]
+    pub skipped: u64,
+    /// A due run waits for the current one to end (`overlap = "queue"`).
+    #[serde(default)]
+    pub queued: bool,
+    /// `skip`, `queue` or `kill`.
+    #[serde(default)]
+    pub overlap: String,
+}
+
+/// One finished run of a scheduled unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// When it started (RFC 3339).
+    pub start: String,
+    /// How long it ran, in seconds.
+    pub duration_secs: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
 }
 
 /// One line of a unit's log, as `logs` sends it.

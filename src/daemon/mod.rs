@@ -19,6 +19,7 @@ mod ports;
 mod reload;
 mod report;
 mod requests;
+mod schedule;
 pub(crate) mod statedir;
 mod unit_reload;
 mod waiter;
@@ -157,6 +158,8 @@ struct Daemon {
     /// Instances of templates made by `svc start` (not in their template's `instances`),
     /// forgotten once inactive.
     on_demand: std::collections::BTreeSet<String>,
+    /// Scheduled units: the stamps of persistent ones, whether there are any.
+    stamps: schedule::Stamps,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -281,14 +284,18 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             tracing::error!(unit = %name, "not started, its unit file is invalid:\n{errors}");
         }
     }
+    // A scheduled unit runs when due, not at boot.
     let enabled: Vec<UnitId> = (0..daemon.units.len())
-        .filter(|&id| daemon.units[id].enabled)
+        .filter(|&id| daemon.units[id].enabled && daemon.units[id].schedule.is_none())
         .collect();
     daemon.supervisor.handle_start_all(
         Instant::now(),
         &enabled,
         Reason::new(ReasonKind::Boot, "started with svcd"),
     );
+    daemon.set_stamp_dir(options.state_dir.clone());
+    daemon.arm_schedules(Instant::now());
+    let mut clock = None;
 
     loop {
         daemon.perform_actions();
@@ -298,6 +305,12 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         }
         let deadline = daemon.supervisor.poll_timeout();
         let orphans_due = daemon.orphans_deadline();
+        if daemon.stamps.any && clock.is_none() {
+            clock = schedule::ClockWatch::new();
+        }
+        if let Some(clock) = &mut clock {
+            clock.arm();
+        }
         let memory_due = daemon.memory_deadline(Instant::now());
         let app_due = daemon.app_deadline();
         tokio::select! {
@@ -318,6 +331,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             Some(id) = crossings.recv() => daemon.memory_crossed(id),
             // The search itself is the next turn's (`perform_actions`).
             _ = sleep_until(orphans_due), if orphans_due.is_some() => {}
+            _ = schedule::clock_fired(clock.as_mut()), if clock.is_some() => daemon.clock_changed(),
             fired = psi_fired(psi.as_ref()), if psi.is_some() => match fired {
                 Ok(()) => daemon.sample_memory(),
                 Err(e) => {
@@ -434,6 +448,7 @@ impl Daemon {
             hook_pids: HashMap::new(),
             on_demand: Default::default(),
             dir_roots: process::dirs::DirRoots::defaults(false, std::path::Path::new("/")),
+            stamps: schedule::Stamps::default(),
         }
     }
 
@@ -467,6 +482,10 @@ impl Daemon {
                     index,
                 } => self.run_hook(id, hook, index),
                 Action::KillHook { unit: id, pgid } => self.kill_hook(id, pgid),
+                Action::RecordRun {
+                    unit: id,
+                    unix_secs,
+                } => self.record_run(id, unix_secs),
                 Action::Publish { unit: id } if !changed.contains(&id) => changed.push(id),
                 Action::Publish { .. } => {}
             }

@@ -65,7 +65,8 @@ impl Daemon {
                 // New, or a file that was invalid and is now fixed.
                 Some(Entry::Broken(_)) | None => {
                     let id = self.supervisor.add_unit(now, super::unit_config(&new));
-                    if new.enabled {
+                    // A scheduled unit runs when due, not when added.
+                    if new.enabled && new.schedule.is_none() {
                         to_start.push(id);
                         changes.started.push(new.name.clone());
                     } else {
@@ -119,6 +120,7 @@ impl Daemon {
                 reload("restarted by reload: unit file changed"),
             );
         }
+        self.arm_schedules(now);
         for list in [
             &mut changes.started,
             &mut changes.added,
@@ -154,7 +156,7 @@ impl Daemon {
 /// directory, user, group, umask, `memory.oom_score_adj`, and any setting not named below. The
 /// keys only svcd reads are taken in place: `description`, `enabled`, `requires`, `after`,
 /// `wants`, `fatal`, `notify_access`, `[restart]`, `[stop]`, `[ready]`, `[health]`,
-/// `memory.max`, `memory.swap_max`, `memory.on_pressure`, `[log]`, `[reload]`. (svc.unit(5)
+/// `memory.max`, `memory.swap_max`, `memory.on_pressure`, `[log]`, `[reload]`, `[schedule]`. (svc.unit(5)
 /// lists the same; keep them in step.)
 fn reaches_the_process(old: &unit::Unit, new: &unit::Unit) -> bool {
     let mut svcd_only = new.clone();
@@ -167,6 +169,7 @@ fn reaches_the_process(old: &unit::Unit, new: &unit::Unit) -> bool {
     svcd_only.after.clone_from(&old.after);
     svcd_only.wants.clone_from(&old.wants);
     svcd_only.fatal = old.fatal;
+    svcd_only.schedule.clone_from(&old.schedule);
     svcd_only.notify_access = old.notify_access;
     svcd_only.restart.clone_from(&old.restart);
     svcd_only.stop.clone_from(&old.stop);

@@ -1,6 +1,6 @@
 //! Turning the daemon's view of a unit into the protocol's [`UnitInfo`].
 
-use crate::control::{ExitInfo, MemoryInfo, UnitInfo};
+use crate::control::{ExitInfo, MemoryInfo, RunInfo, ScheduleInfo, UnitInfo};
 use crate::process::GroupMemory;
 use crate::supervisor::{ExitStatus, ReasonKind, State, UnitStatus};
 use crate::time::{rfc3339, wall_clock};
@@ -46,14 +46,8 @@ pub fn unit_info(
             .as_secs_f64(),
         restarts: status.restarts,
         last_exit: status.last_exit.as_ref().map(|exit| ExitInfo {
-            code: match exit.status {
-                Some(ExitStatus::Code(code)) => Some(code),
-                _ => None,
-            },
-            signal: match exit.status {
-                Some(ExitStatus::Signal(sig)) => Some(crate::signal::name(sig)),
-                _ => None,
-            },
+            code: code_of(exit.status),
+            signal: signal_of(exit.status),
             at: clocks.format(exit.at),
             reason: exit.reason.clone(),
             kind: exit.kind.to_string(),
@@ -78,7 +72,52 @@ pub fn unit_info(
         paused_by: status.paused.map(crate::signal::name),
         last_reload: None,
         status_text: None,
+        schedule: schedule_info(unit, status, clocks),
     }
+}
+
+/// The exit code of an exit, if it was one.
+fn code_of(status: Option<ExitStatus>) -> Option<i32> {
+    match status {
+        Some(ExitStatus::Code(code)) => Some(code),
+        _ => None,
+    }
+}
+
+/// The signal's name of a death by signal.
+fn signal_of(status: Option<ExitStatus>) -> Option<String> {
+    match status {
+        Some(ExitStatus::Signal(sig)) => Some(crate::signal::name(sig)),
+        _ => None,
+    }
+}
+
+/// `schedule` of a scheduled unit.
+fn schedule_info(unit: &Unit, status: &UnitStatus, clocks: Clocks) -> Option<ScheduleInfo> {
+    let (config, runs) = (unit.schedule.as_ref()?, status.schedule.as_ref()?);
+    // `status.schedule` is `None` for a disabled unit, whose schedule is off.
+    Some(ScheduleInfo {
+        calendar: config
+            .calendars
+            .iter()
+            .map(|(cal, _)| cal.source.clone())
+            .collect(),
+        every: config.every.map(crate::unit::duration::format_duration),
+        next_run: runs.next_run.map(|at| clocks.format(at)),
+        next_run_secs: runs
+            .next_run
+            .map(|at| at.saturating_duration_since(clocks.now).as_secs_f64()),
+        last_run: runs.last_run.map(|run| RunInfo {
+            start: clocks.format(run.started),
+            duration_secs: run.duration.as_secs_f64(),
+            code: code_of(run.status),
+            signal: signal_of(run.status),
+        }),
+        runs: runs.runs,
+        skipped: runs.skipped,
+        queued: runs.queued,
+        overlap: config.overlap.as_str().to_string(),
+    })
 }
 
 /// A unit whose file is broken: `failed`, with its errors.
@@ -108,5 +147,6 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         paused_by: None,
         last_reload: None,
         status_text: None,
+        schedule: None,
     }
 }

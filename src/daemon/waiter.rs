@@ -97,6 +97,7 @@ mod tests {
             reason_kind: crate::supervisor::ReasonKind::Exited,
             next_start: None,
             paused: None,
+            schedule: None,
         }
     }
 

@@ -32,6 +32,8 @@ pub struct UnitConfig {
     pub remain: bool,
     /// `exec_start_pre`, `exec_start_post`, `exec_stop`.
     pub hooks: super::Hooks,
+    /// `[schedule]`: the unit runs when due (see [`super::Supervisor::handle_wall_clock`]).
+    pub schedule: Option<crate::schedule::ScheduleConfig>,
 }
 
 /// What the core must know of a unit's checks.
@@ -77,6 +79,7 @@ impl UnitConfig {
             kind: UnitType::Simple,
             remain: false,
             hooks: super::Hooks::default(),
+            schedule: None,
         }
     }
 
@@ -106,6 +109,8 @@ impl UnitConfig {
             kind: unit.kind.kind,
             remain: unit.kind.remain,
             hooks: super::Hooks::from_unit(&unit.hooks),
+            // `enabled = false` turns the schedule off: the unit runs by hand only.
+            schedule: unit.schedule.clone().filter(|_| unit.enabled),
         }
     }
 }

@@ -36,6 +36,9 @@
 //! waits for); a unit with a readiness check stays `starting` after the spawn until
 //! `handle_ready`, or until its ready timeout fails the start.
 //!
+//! A unit with `[schedule]` is started by its `Schedule` timer, which no change of state
+//! disarms; the wall clock it needs comes in beside `now` ([`Supervisor::handle_wall_clock`]).
+//!
 //! Events: `spawned` → running (or → stopping at once if a stop was pending); `spawn failed` and
 //! an unrequested `exit` → the restart policy (backoff / starting / inactive / failed); `exit`
 //! while stopping → inactive (or starting if a start waits); `timeout` in backoff → starting,
@@ -66,6 +69,9 @@ mod reason;
 #[cfg(test)]
 mod reason_tests;
 mod record;
+mod schedule;
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod shutdown_tests;
 #[cfg(test)]
@@ -88,6 +94,7 @@ pub use config::{Checks, UnitConfig};
 pub use hooks::{HookInfo, HookKind, Hooks};
 pub use reason::{Reason, ReasonKind};
 pub use record::MemoryLimits;
+pub use schedule::{LastRun, ScheduleStatus};
 pub use state::{Action, Exit, ExitStatus, State, UnitId, UnitStatus};
 
 use crate::unit::RestartPolicy;
@@ -126,6 +133,9 @@ pub struct Supervisor {
     unsettled: UnitSet,
     /// Who names each unit in `requires`, `after` or `wants`: the units a stop concerns.
     dependents: Dependents,
+    /// The wall clock and when it was read, and when it was first given: see
+    /// [`Supervisor::handle_wall_clock`].
+    wall: schedule::WallClock,
 }
 
 impl Supervisor {
@@ -318,6 +328,7 @@ impl Supervisor {
                 pgid: pid,
                 signal: SIGKILL,
             });
+            sup.record_run(now, id, uptime, status);
             let unit = &mut sup.units[id];
             if unit.state == State::Stopping {
                 let stop = unit.stop.take();
@@ -354,6 +365,10 @@ impl Supervisor {
             }
             // Nobody asked for this exit: a crash, or a normal end, as the policy sees it.
             unit.last_exit = Some(Exit::new(Some(status), now, status.reason()));
+            if unit.config.schedule.is_some() {
+                sup.scheduled_exit(now, id, status);
+                return;
+            }
             if uptime.is_some_and(|up| up >= unit.config.restart.reset_after) {
                 unit.crashes = 0;
             }
@@ -467,6 +482,7 @@ impl Supervisor {
         let unit = &mut self.units[id];
         match (timer, unit.state, unit.pid) {
             (Timer::Restart, State::Backoff, _) => self.auto_spawn(now, id),
+            (Timer::Schedule, _, _) => self.fire_schedule(now, id),
             (Timer::Ready, State::Starting, Some(_)) => {
                 let limit = fmt_duration(unit.config.checks.ready_timeout);
                 let words = match unit.ready_note.take() {

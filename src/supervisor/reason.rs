@@ -53,11 +53,13 @@ pub enum ReasonKind {
     MainPid,
     /// An `exec_start_pre` or `exec_start_post` command failed (or did not finish in time).
     Hook,
+    /// Its schedule was due (`[schedule]`).
+    Schedule,
 }
 
 impl ReasonKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [ReasonKind; 23] = [
+    pub const ALL: [ReasonKind; 24] = [
         ReasonKind::NotStarted,
         ReasonKind::Operator,
         ReasonKind::Boot,
@@ -81,6 +83,7 @@ impl ReasonKind {
         ReasonKind::Finished,
         ReasonKind::MainPid,
         ReasonKind::Hook,
+        ReasonKind::Schedule,
     ];
 
     /// The stable name `--json` shows.
@@ -109,6 +112,7 @@ impl ReasonKind {
             ReasonKind::Finished => "finished",
             ReasonKind::MainPid => "main_pid",
             ReasonKind::Hook => "hook",
+            ReasonKind::Schedule => "schedule",
         }
     }
 }

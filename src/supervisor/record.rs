@@ -79,6 +79,8 @@ pub(super) struct Record {
     /// In `stopping`, `exec_stop` ran or runs: by then the main process must have exited, or
     /// the stop signal follows.
     pub exec_stop_until: Option<Instant>,
+    /// A scheduled unit's runs: what is due next, what ran last.
+    pub sched: super::schedule::SchedState,
 }
 
 /// A stop under way (the unit is `stopping`).
@@ -154,6 +156,7 @@ impl Record {
             post_done: false,
             was_ready: false,
             exec_stop_until: None,
+            sched: Default::default(),
         }
     }
 
@@ -206,6 +209,11 @@ impl Record {
                 _ => None,
             },
             paused: self.paused.filter(|_| self.pid.is_some()),
+            schedule: self
+                .config
+                .schedule
+                .as_ref()
+                .map(|_| self.sched.status(&self.timers)),
         }
     }
 }

@@ -144,6 +144,9 @@ pub enum Action {
     },
     /// SIGKILL to the process group `pgid` of a hook command of the unit.
     KillHook { unit: UnitId, pgid: u32 },
+    /// A `persistent` scheduled unit ran at `unix_secs` (wall clock): keep it on disk, so a run
+    /// missed while svcd is down is made up at its next start.
+    RecordRun { unit: UnitId, unix_secs: i64 },
 }
 
 /// A snapshot of one unit for status and waiting.
@@ -175,4 +178,6 @@ pub struct UnitStatus {
     /// The main process is stopped by this signal (SIGSTOP, ...): the state stays what it
     /// was (`running`), but nothing runs until SIGCONT.
     pub paused: Option<i32>,
+    /// A scheduled unit's runs; `None` for a service.
+    pub schedule: Option<super::schedule::ScheduleStatus>,
 }

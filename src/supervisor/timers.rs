@@ -23,17 +23,20 @@ pub(super) enum Timer {
     Health,
     /// While an `exec_start_pre`, `exec_start_post` or `exec_stop` command runs: kill it then.
     Hook,
+    /// A scheduled unit's next run is due, whatever its state: it survives [`Timers::clear`].
+    Schedule,
 }
 
 impl Timer {
     /// Every kind, in the order [`Timers::due`] fires them.
-    pub(super) const ALL: [Timer; 6] = [
+    pub(super) const ALL: [Timer; 7] = [
         Timer::StopKill,
         Timer::Restart,
         Timer::Ready,
         Timer::Watchdog,
         Timer::Health,
         Timer::Hook,
+        Timer::Schedule,
     ];
 
     fn index(self) -> usize {
@@ -44,6 +47,7 @@ impl Timer {
             Timer::StopKill => 3,
             Timer::Health => 4,
             Timer::Hook => 5,
+            Timer::Schedule => 6,
         }
     }
 }
@@ -67,9 +71,12 @@ impl Timers {
         self.0[timer.index()] = None;
     }
 
-    /// Disarms every timer: a new state begins, and none of the old deadlines applies to it.
+    /// Disarms every timer of the state: a new state begins, and none of the old deadlines
+    /// applies to it. A schedule's next run is not the state's: it stays.
     pub(super) fn clear(&mut self) {
+        let schedule = self.get(Timer::Schedule);
         self.0 = [None; Timer::ALL.len()];
+        self.set(Timer::Schedule, schedule);
     }
 
     /// The earliest armed deadline.

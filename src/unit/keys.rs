@@ -303,6 +303,45 @@ keys! {
     ReloadTimeout "reload.timeout" ("duration") []
         "how long `reload.exec` may take"
         |c, e, u| set(&mut u.reload.timeout, c.positive_duration(e));
+
+    // `timezone` before `calendar`, whose expressions are read in its zone.
+    ScheduleTimezone "schedule.timezone" ("tz name, or UTC") []
+        "the zone of `calendar` (default: the host's local time zone)"
+        |c, e, u| super::schedule::timezone(e, u, c.issues);
+    ScheduleCalendar "schedule.calendar" ("calendar expression, or array of them") ["OnCalendar"]
+        "run at these times (systemd's OnCalendar syntax)"
+        |c, e, u| super::schedule::calendar(e, u, c.issues);
+    ScheduleEvery "schedule.every" ("duration") ["OnUnitActiveSec"]
+        "run this long after svcd's start, then after each run's start"
+        |c, e, u| {
+            if let Some(every) = c.positive_duration(e) {
+                u.schedule.get_or_insert_with(Default::default).every = Some(every);
+            }
+        };
+    ScheduleRandomDelay "schedule.random_delay" ("duration") ["RandomizedDelaySec"]
+        "put each run off by up to this long"
+        |c, e, u| {
+            if let Some(delay) = c.duration(e) {
+                u.schedule.get_or_insert_with(Default::default).random_delay = delay;
+            }
+        };
+    SchedulePersistent "schedule.persistent" ("bool") ["Persistent"]
+        "a calendar time missed while svcd was down runs once at start"
+        |c, e, u| {
+            if let Some(persistent) = c.boolean(e) {
+                u.schedule.get_or_insert_with(Default::default).persistent = persistent;
+            }
+        };
+    ScheduleOverlap "schedule.overlap" ("skip | queue | kill") []
+        "what a run still going does to the next due one"
+        |c, e, u| super::schedule::overlap(e, u, c.issues);
+    ScheduleRetry "schedule.retry" ("bool") []
+        "a failed run follows the restart policy instead of waiting for the next time"
+        |c, e, u| {
+            if let Some(retry) = c.boolean(e) {
+                u.schedule.get_or_insert_with(Default::default).retry = retry;
+            }
+        };
 }
 
 /// Writes `value` over the default in `slot`, unless the value was refused.

@@ -27,6 +27,7 @@ pub mod load;
 pub mod probe;
 pub mod raw;
 pub mod reload;
+pub mod schedule;
 pub mod template;
 pub mod validate;
 
@@ -102,6 +103,8 @@ pub struct Unit {
     pub hooks: HooksConfig,
     /// `runtime_dir`, `state_dir`, `logs_dir`: made for the unit before it starts.
     pub dirs: DirsConfig,
+    /// `[schedule]`: run when due instead of at boot; `None` for a service.
+    pub schedule: Option<crate::schedule::ScheduleConfig>,
 }
 
 impl Unit {

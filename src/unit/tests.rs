@@ -134,6 +134,7 @@ timeout = "5s"
         kind: Default::default(),
         hooks: Default::default(),
         dirs: Default::default(),
+        schedule: None,
     };
     assert_eq!(unit, expected);
 }

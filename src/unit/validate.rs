@@ -170,6 +170,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         kind: super::TypeConfig::default(),
         hooks: super::HooksConfig::default(),
         dirs: super::DirsConfig::default(),
+        schedule: None,
     };
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut check = Check::new(issues, dir, name, &raw);
@@ -178,6 +179,11 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
     }
     cross_checks(&raw, &unit, check.issues);
     super::kinds::settle(&raw, &mut unit, check.issues);
+    let schedule_entry = super::keys::KEYS
+        .iter()
+        .filter(|def| def.table() == Some("schedule"))
+        .find_map(|def| raw.get(def.key));
+    super::schedule::cross_check(&unit, schedule_entry, check.issues);
     // `exec`'s row leaves `argv` empty when it is missing or unusable (and said why).
     (!unit.argv.is_empty()).then_some(unit)
 }

@@ -16,6 +16,7 @@ mod props;
 mod ready;
 mod regression;
 mod reload;
+mod schedule;
 mod supervise;
 mod top;
 mod types;
