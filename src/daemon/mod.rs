@@ -16,6 +16,7 @@ mod ports;
 mod reload;
 mod report;
 mod requests;
+pub mod sockets;
 pub(crate) mod statedir;
 mod unit_reload;
 mod waiter;
@@ -137,6 +138,8 @@ struct Daemon {
     shutdown_timeout: std::time::Duration,
     /// Each unit's last `svc reload NAME`.
     unit_reloads: unit_reload::UnitReloads,
+    /// The sockets of units with `listen`, held across their runs.
+    sockets: sockets::HeldSockets,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -393,6 +396,7 @@ impl Daemon {
             removed: Vec::new(),
             unit_reloads: unit_reload::UnitReloads::default(),
             orphan_signals: Vec::new(),
+            sockets: sockets::HeldSockets::default(),
         }
     }
 
@@ -537,7 +541,14 @@ impl Daemon {
             let name = &self.units[id].name;
             tracing::warn!(unit = %name, "{note}: the unit will likely fail to listen");
         }
-        match process::spawn(&self.units[id]) {
+        if let Err(e) = self.hold_sockets(id) {
+            let name = &self.units[id].name;
+            tracing::warn!(unit = %name, "{e}");
+            self.supervisor.handle_spawn_failed(now, id, &e.to_string());
+            return;
+        }
+        let sockets = self.sockets.of(&self.units[id].name);
+        match process::spawn_with(&self.units[id], &sockets) {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
                 let log = self.logs.log(&self.units[id].name);

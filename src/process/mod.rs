@@ -7,12 +7,13 @@
 //! ever reaps them.
 
 mod credentials;
+mod listen_fds;
 mod spawn;
 mod strays;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
-pub use spawn::{SpawnError, Spawned, spawn};
+pub use spawn::{SpawnError, Spawned, spawn, spawn_with};
 pub use strays::{UNIT_ENV, orphans_of, signal_pids, strays_below, svcd_orphans};
 
 use crate::supervisor::ExitStatus;

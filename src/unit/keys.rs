@@ -131,6 +131,15 @@ keys! {
     Nice "nice" ("integer -20..19") ["Nice"]
         "the scheduling priority, set before exec"
         |c, e, u| u.nice = super::limits::nice(e, c.issues);
+    Listen "listen" ("array of addresses") ["ListenStream"]
+        "sockets svcd binds, holds and passes as fds 3, 4, ... (LISTEN_FDS)"
+        |c, e, u| u.sockets.listen = super::sockets::listen(e, c.issues);
+    ListenBacklog "listen_backlog" ("integer 1..65535") ["Backlog"]
+        "connections the kernel queues while the unit is not accepting"
+        |c, e, u| set(&mut u.sockets.backlog, super::sockets::backlog(e, c.issues));
+    ListenMode "listen_mode" ("octal string") ["SocketMode"]
+        "mode of the Unix socket files of `listen`"
+        |c, e, u| set(&mut u.sockets.mode, super::sockets::mode(e, c.issues));
 
     RestartPolicy "restart.policy" ("always | on-failure | never") ["Restart"]
         "which exits are restarted"

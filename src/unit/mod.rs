@@ -24,6 +24,7 @@ pub mod load;
 pub mod probe;
 pub mod raw;
 pub mod reload;
+pub mod sockets;
 pub mod template;
 pub mod validate;
 
@@ -36,6 +37,7 @@ pub use limits::{LimitsConfig, Rlimit};
 pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
 pub use reload::{ReloadConfig, ReloadMethod};
+pub use sockets::{ListenAddr, SocketsConfig};
 
 /// A validated unit, ready to be supervised.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +90,8 @@ pub struct Unit {
     pub log: LogConfig,
     /// What `svc reload NAME` does to the running unit.
     pub reload: ReloadConfig,
+    /// `listen` and its options, `restart.overlap`.
+    pub sockets: SocketsConfig,
 }
 
 /// `notify_access`: whose sd_notify messages count for the unit (systemd's `NotifyAccess`).

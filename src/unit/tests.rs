@@ -130,6 +130,7 @@ timeout = "5s"
         memory: MemoryConfig::default(),
         log: crate::unit::LogConfig::default(),
         reload: Default::default(),
+        sockets: Default::default(),
     };
     assert_eq!(unit, expected);
 }

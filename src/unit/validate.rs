@@ -166,6 +166,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         memory: MemoryConfig::default(),
         log: LogConfig::default(),
         reload: super::ReloadConfig::default(),
+        sockets: super::SocketsConfig::default(),
     };
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut check = Check::new(issues, dir, name, &raw);

@@ -14,6 +14,7 @@ mod props;
 mod ready;
 mod regression;
 mod reload;
+mod sockets;
 mod supervise;
 mod units;
 mod util;
