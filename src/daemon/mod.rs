@@ -589,12 +589,17 @@ impl Daemon {
                 if let Some(capture) = self.captures.remove(&pid) {
                     capture.drain();
                 }
+                // The old run of an overlapping restart: not the unit's exit.
+                if self.supervisor.status(id).old_pid == Some(pid) {
+                    self.supervisor.handle_exit_of(now, id, pid, status);
+                    continue;
+                }
                 // Died before it was ready: most often because its port was taken.
                 let before = self.supervisor.status(id).state;
                 let port_note = (before == State::Starting)
                     .then(|| self.port_in_use(id, Some(pid)))
                     .flatten();
-                self.supervisor.handle_exit(now, id, status);
+                self.supervisor.handle_exit_of(now, id, pid, status);
                 self.fatal_exited(id, status, before == State::Stopping);
                 if let Some(note) = port_note {
                     tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");

@@ -46,6 +46,10 @@ impl Goal {
             Goal::Started | Goal::Restarted => {
                 let fresh = self == Goal::Started || status.starts > starts_then;
                 match status.state {
+                    // An overlapping restart whose new run never became ready: the old serves on.
+                    State::Running if self == Goal::Restarted && status.restart_failed => {
+                        Progress::Failed(why())
+                    }
                     State::Running if fresh => Progress::Done,
                     State::Failed => Progress::Failed(why()),
                     // Held by a failed requirement: nothing will happen until someone acts.
@@ -93,6 +97,8 @@ mod tests {
             reason_kind: crate::supervisor::ReasonKind::Exited,
             next_start: None,
             paused: None,
+            old_pid: None,
+            restart_failed: false,
         }
     }
 

@@ -26,6 +26,8 @@ pub struct UnitConfig {
     pub after: Vec<UnitId>,
     /// Units whose start this one waits for, pulled in by its start, never taking it down.
     pub wants: Vec<UnitId>,
+    /// `restart.overlap`: planned restarts start the new run before stopping the old.
+    pub overlap: bool,
 }
 
 /// What the core must know of a unit's checks.
@@ -68,6 +70,7 @@ impl UnitConfig {
             requires: Vec::new(),
             after: Vec::new(),
             wants: Vec::new(),
+            overlap: false,
         }
     }
 
@@ -94,6 +97,7 @@ impl UnitConfig {
             requires: ids(&unit.requires),
             after: ids(&unit.after),
             wants: ids(&unit.wants),
+            overlap: unit.sockets.overlap,
         }
     }
 }

@@ -51,6 +51,9 @@ mod health_tests;
 mod memory;
 #[cfg(test)]
 mod memory_tests;
+mod overlap;
+#[cfg(test)]
+mod overlap_tests;
 mod readiness;
 mod reason;
 #[cfg(test)]
@@ -190,7 +193,11 @@ impl Supervisor {
 
     /// Operator asks for stop-then-start.
     pub fn handle_restart(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
-        self.command(now, id, Command::Restart, reason.into());
+        let reason = reason.into();
+        if self.overlap_restart_published(now, id, &reason) {
+            return;
+        }
+        self.command(now, id, Command::Restart, reason);
     }
 
     /// The daemon performed `Action::Spawn` and the process runs as `pid` (its own group leader).
@@ -222,6 +229,7 @@ impl Supervisor {
                 sup.become_ready(now, id, reason);
             }
         });
+        self.overlap_progress(now, id);
         self.settle(now);
     }
 
@@ -231,6 +239,9 @@ impl Supervisor {
     /// policy: `on-failure` and `always` retry, `never` goes to `failed`. If a stop was pending,
     /// the unit simply becomes inactive (or, for a pending restart, is spawned again).
     pub fn handle_spawn_failed(&mut self, now: Instant, id: UnitId, error: &str) {
+        if self.overlap_spawn_failed(now, id, error) {
+            return;
+        }
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             if unit.state != State::Starting || unit.pid.is_some() {
@@ -420,8 +431,12 @@ impl Supervisor {
                     Some(note) => format!("not ready within {limit}: {note}"),
                     None => format!("not ready within {limit}"),
                 };
-                self.fail_stop(now, id, Reason::new(ReasonKind::ReadyTimeout, words));
+                let reason = Reason::new(ReasonKind::ReadyTimeout, words);
+                if !self.overlap_not_ready(now, id, &reason) {
+                    self.fail_stop(now, id, reason);
+                }
             }
+            (Timer::OverlapKill, _, _) => self.kill_old(id),
             (Timer::Watchdog, State::Running, Some(_)) => {
                 let limit = unit
                     .config

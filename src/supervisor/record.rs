@@ -65,6 +65,27 @@ pub(super) struct Record {
     /// (another process holds the unit's port): shown in the reason while `starting`, and in
     /// the ready timeout's.
     pub ready_note: Option<String>,
+    /// `restart.overlap`: the old run, kept aside while the new one starts.
+    pub overlap: Option<Overlap>,
+    /// The `starts` count of the last overlapping restart that failed (the old run serves on):
+    /// a waiter for that restart learns it failed.
+    pub overlap_failed: Option<u64>,
+}
+
+/// The old run of an overlapping restart (see [`super::overlap`]).
+#[derive(Debug)]
+pub(super) struct Overlap {
+    /// Its main process, leader of its own group.
+    pub pid: u32,
+    pub spawned_at: Option<Instant>,
+    /// The unit's reason while it ran alone, for its status if it comes back.
+    pub reason: Reason,
+    /// The new run is ready: the old one got its stop signal.
+    pub retiring: bool,
+    /// When its group gets SIGKILL, once retiring.
+    pub kill_at: Option<Instant>,
+    /// The new run was not ready in time and is being stopped for it.
+    pub failure: Option<Reason>,
 }
 
 /// A stop under way (the unit is `stopping`).
@@ -135,6 +156,8 @@ impl Record {
             reloading: false,
             paused: None,
             ready_note: None,
+            overlap: None,
+            overlap_failed: None,
         }
     }
 
@@ -187,6 +210,8 @@ impl Record {
                 _ => None,
             },
             paused: self.paused.filter(|_| self.pid.is_some()),
+            old_pid: self.overlap.as_ref().map(|old| old.pid),
+            restart_failed: self.overlap_failed == Some(self.starts),
         }
     }
 }

@@ -157,4 +157,8 @@ pub struct UnitStatus {
     /// The main process is stopped by this signal (SIGSTOP, ...): the state stays what it
     /// was (`running`), but nothing runs until SIGCONT.
     pub paused: Option<i32>,
+    /// `restart.overlap`: the old run's main process, while it still runs beside the new one.
+    pub old_pid: Option<u32>,
+    /// The last overlapping restart failed: the run shown is the old one, serving on.
+    pub restart_failed: bool,
 }

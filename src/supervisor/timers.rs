@@ -21,16 +21,19 @@ pub(super) enum Timer {
     StopKill,
     /// In `running`: the next health check is due.
     Health,
+    /// In any state: the old run of an overlapping restart outlived its stop timeout.
+    OverlapKill,
 }
 
 impl Timer {
     /// Every kind, in the order [`Timers::due`] fires them.
-    pub(super) const ALL: [Timer; 5] = [
+    pub(super) const ALL: [Timer; 6] = [
         Timer::StopKill,
         Timer::Restart,
         Timer::Ready,
         Timer::Watchdog,
         Timer::Health,
+        Timer::OverlapKill,
     ];
 
     fn index(self) -> usize {
@@ -40,6 +43,7 @@ impl Timer {
             Timer::Watchdog => 2,
             Timer::StopKill => 3,
             Timer::Health => 4,
+            Timer::OverlapKill => 5,
         }
     }
 }

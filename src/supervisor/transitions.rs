@@ -102,6 +102,15 @@ impl Supervisor {
             pgid: pid,
             signal,
         });
+        // The unit stops while an overlapping restart is under way: the old run goes too
+        // (unless it is the new one being stopped for not becoming ready).
+        if self.units[id]
+            .overlap
+            .as_ref()
+            .is_some_and(|old| old.failure.is_none())
+        {
+            self.retire_old(now, id);
+        }
     }
 
     /// The shutdown deadline has come: SIGKILL to every unit that still has a process, from

@@ -173,6 +173,9 @@ keys! {
             }
             None => u.restart.limit = None,
         };
+    RestartOverlap "restart.overlap" ("bool") []
+        "planned restarts start the new run and stop the old once the new is ready"
+        |c, e, u| u.sockets.overlap = c.boolean(e).unwrap_or(false);
 
     StopSignal "stop.signal" ("signal name or number") ["KillSignal"]
         "the first signal on stop"

@@ -300,3 +300,92 @@ fn a_symlink_planted_at_a_unix_socket_path_is_neither_followed_nor_removed() {
     assert!(std::fs::symlink_metadata(&sock).is_ok_and(|m| m.file_type().is_symlink()));
     assert_eq!(std::fs::read_to_string(&target).expect("target"), "keep me");
 }
+
+/// [`FD3_SERVER`] with the overlap's needs: ready by sd_notify once it serves (a TCP check
+/// through the shared socket could be answered by the old run), and on SIGTERM it stops
+/// accepting, finishes what it has, then lingers until `release` exists (so that both runs are
+/// seen). It exits 1 at once, never ready, while `broken` exists.
+fn overlap_server(release: &std::path::Path, broken: &std::path::Path) -> String {
+    format!(
+        "exec = [\"python3\", \"-c\", \"\"\"\n\
+import http.server, os, signal, socket, threading, time\n\
+if os.path.exists('{broken}'):\n    raise SystemExit(1)\n\
+class Server(http.server.ThreadingHTTPServer):\n    def server_bind(self): pass\n    def server_activate(self): pass\n\
+class Handler(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = str(os.getpid()).encode()\n        self.send_response(200)\n        self.send_header('Content-Length', str(len(body)))\n        self.end_headers()\n        self.wfile.write(body)\n    def log_message(self, *args): pass\n\
+server = Server(('127.0.0.1', 0), Handler, bind_and_activate=False)\n\
+server.socket.close()\n\
+server.socket = socket.socket(fileno=3)\n\
+signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=server.shutdown).start())\n\
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+notify.connect(os.environ['NOTIFY_SOCKET'])\n\
+notify.send(b'READY=1')\n\
+server.serve_forever(poll_interval=0.05)\n\
+server.server_close()\n\
+while not os.path.exists('{release}'):\n    time.sleep(0.05)\n\
+\"\"\"]\n\
+[ready]\nnotify = true\ntimeout = \"10s\"\n\
+[restart]\noverlap = true\n",
+        release = release.display(),
+        broken = broken.display()
+    )
+}
+
+#[test]
+fn no_request_fails_across_overlapping_restarts_and_a_failed_one_keeps_the_old_run() {
+    let dir = Dir::new();
+    let port = free_port();
+    let release = dir.path().join("release");
+    let broken = dir.path().join("broken");
+    dir.unit(
+        "web",
+        &format!(
+            "listen = [\"127.0.0.1:{port}\"]\n{}",
+            overlap_server(&release, &broken)
+        ),
+    );
+    let svcd = dir.start();
+    svcd.wait_for("web", "ready");
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let load = load(addr, 200, stop.clone(), served.clone());
+    under_load(&served, 40);
+
+    // Both runs while they overlap: the old one lingers until released.
+    let first = svcd.status("web")["pid"].as_u64().expect("a pid");
+    svcd.svc_ok(&["restart", "web"], 0);
+    let status = svcd.status("web");
+    assert_eq!(status["old_pid"].as_u64(), Some(first), "{status}");
+    let second = status["pid"].as_u64().expect("a pid");
+    assert_ne!(second, first);
+    assert!(
+        svcd.svc_ok(&["status", "web"], 0)
+            .contains(&format!("old run, {first}"))
+    );
+    std::fs::write(&release, "").expect("release");
+    svcd.wait_status("web", "the old run gone", |s| s["old_pid"].is_null());
+    under_load(&served, 40);
+
+    for _ in 0..3 {
+        svcd.svc_ok(&["restart", "web"], 0);
+        under_load(&served, 40);
+    }
+
+    // A new run that never becomes ready: the restart fails, the old run serves on.
+    let serving = svcd.status("web")["pid"].as_u64().expect("a pid");
+    std::fs::write(&broken, "").expect("break");
+    let out = svcd.svc(&["restart", "web"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("restart failed"), "{stderr}");
+    let status = svcd.status("web");
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["pid"].as_u64(), Some(serving), "{status}");
+    under_load(&served, 40);
+
+    stop.store(true, Ordering::Relaxed);
+    let load = load.join().expect("load thread");
+    let seen = (load.ok, load.refused, load.failed);
+    eprintln!("across 5 overlapping restarts (one failed): {seen:?}");
+    assert_eq!((load.refused, load.failed), (0, 0), "{seen:?}");
+}
