@@ -618,6 +618,11 @@ impl Daemon {
         let Some(unit::Probe::Tcp(addr)) = &self.units[id].ready.probe else {
             return None;
         };
+        // Its sockets are svcd's (`listen`): svcd, the unit's runs and the old run of an
+        // overlap hold them, nobody else.
+        if !self.sockets.of(&self.units[id].name).is_empty() {
+            return None;
+        }
         let mut holders = ports::holders(*addr);
         if let Some(main) = main {
             holders.retain(|(pid, _)| !ports::belongs_to_unit(*pid, main));

@@ -10,9 +10,11 @@
 use crate::unit::{ListenAddr, Unit};
 use nix::sys::socket::{Backlog, listen};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// One socket held for a unit.
 #[derive(Debug)]
@@ -123,6 +125,13 @@ impl HeldSockets {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Whether svcd holds a socket of `name` bound to `addr`.
+    pub fn holds(&self, name: &str, addr: SocketAddr) -> bool {
+        self.units
+            .get(name)
+            .is_some_and(|held| held.iter().any(|h| h.addr == ListenAddr::Tcp(addr)))
     }
 
     /// Closes the sockets of a unit that is gone, and removes its Unix socket files.
@@ -291,4 +300,68 @@ fn set_file(path: &Path, mode: u32, owner: (Option<u32>, Option<u32>)) -> std::i
         )?;
     }
     Ok(())
+}
+
+/// The `ready.tcp` check of a run whose socket svcd holds: the kernel accepts the probe's
+/// connection into the backlog whether or not a process serves it, and the old run of an
+/// overlapping restart serves the same socket, so a connection alone proves nothing. Returns
+/// once a probe connection was accepted by a process of the run whose main process is `main`
+/// (the accepted socket, found in `/proc/net/tcp` by the probe's own address, is one of its
+/// fds); one the old run took is retried. Runs until the core's ready timeout ends the run.
+pub async fn accepted_by_run(addr: SocketAddr, main: u32) {
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Ok(stream) = tokio::net::TcpStream::connect(addr).await
+            && let Ok(probe) = stream.local_addr()
+        {
+            let mut wait = Duration::from_millis(1);
+            // Until some process accepts it (or it is gone); then whose it is.
+            for _ in 0..40 {
+                match accepted_inode(addr, probe) {
+                    Some(0) => {}
+                    Some(inode) => {
+                        if holds_inode(main, inode) {
+                            return;
+                        }
+                        break;
+                    }
+                    None => break,
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(50));
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// The inode of the server side of the connection from `peer` to `local`: 0 while it waits in
+/// the backlog (no process has accepted it), `None` if there is no such connection.
+fn accepted_inode(local: SocketAddr, peer: SocketAddr) -> Option<u64> {
+    ["net/tcp", "net/tcp6"].into_iter().find_map(|file| {
+        let text = crate::proc::read_system(file)?;
+        text.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let same = |at: usize, want: SocketAddr| {
+                fields
+                    .get(at)
+                    .and_then(|f| super::ports::parse_address(f))
+                    .is_some_and(|addr| addr == want)
+            };
+            (same(1, local) && same(2, peer)).then(|| fields.get(9)?.parse().ok())?
+        })
+    })
+}
+
+/// Whether a process of the run whose main process is `main` holds the socket `inode`.
+fn holds_inode(main: u32, inode: u64) -> bool {
+    if crate::proc::socket_inodes(main).contains(&inode) {
+        return true;
+    }
+    crate::proc::pids().any(|pid| {
+        pid != main
+            && super::ports::belongs_to_unit(pid, main)
+            && crate::proc::socket_inodes(pid).contains(&inode)
+    })
 }

@@ -164,7 +164,7 @@ fn a_bind_conflict_fails_only_that_unit_and_says_why() {
 
 /// A tiny HTTP server on the socket of fd 3 (Python's http.server cannot take one by itself):
 /// answers every GET with its pid.
-const FD3_SERVER: &str = "exec = [\"python3\", \"-c\", \"\"\"\n\
+pub(crate) const FD3_SERVER: &str = "exec = [\"python3\", \"-c\", \"\"\"\n\
 import http.server, os, socket\n\
 class Server(http.server.ThreadingHTTPServer):\n    def server_bind(self): pass\n    def server_activate(self): pass\n\
 class Handler(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = str(os.getpid()).encode()\n        self.send_response(200)\n        self.send_header('Content-Length', str(len(body)))\n        self.end_headers()\n        self.wfile.write(body)\n    def log_message(self, *args): pass\n\

@@ -10,4 +10,5 @@ mod identity;
 mod limits;
 mod logs;
 mod reload;
+mod sockets;
 mod units;
