@@ -590,7 +590,7 @@ impl Daemon {
                     capture.drain();
                 }
                 // The old run of an overlapping restart: not the unit's exit.
-                if self.supervisor.status(id).old_pid == Some(pid) {
+                if self.supervisor.is_old_run(id, pid) {
                     self.supervisor.handle_exit_of(now, id, pid, status);
                     continue;
                 }

@@ -436,7 +436,7 @@ impl Supervisor {
                     self.fail_stop(now, id, reason);
                 }
             }
-            (Timer::OverlapKill, _, _) => self.kill_old(id),
+            (Timer::OverlapKill, _, _) => self.kill_old(now, id),
             (Timer::Watchdog, State::Running, Some(_)) => {
                 let limit = unit
                     .config

@@ -6,7 +6,8 @@
 //! [`Overlap`] and keeps serving; the unit is not shown as down, and its dependents stay. Then:
 //!
 //! - the new run is ready: the old one gets its stop signal, and SIGKILL to its group after the
-//!   stop timeout ([`Timer::OverlapKill`]);
+//!   stop timeout ([`Timer::OverlapKill`]); it is *retiring* until reaped, and the next restart
+//!   may overlap at once (back-to-back restarts leave several retiring runs);
 //! - the new run fails before it is ready (spawn failure, exit, ready timeout): it is stopped,
 //!   the old one is the unit's run again (`running`, ready), and the restart fails with the
 //!   reason;
@@ -41,12 +42,12 @@ impl Supervisor {
             pid,
             spawned_at: unit.spawned_at,
             reason: unit.reason.clone(),
-            retiring: false,
-            kill_at: None,
             failure: None,
         };
         self.units[id].overlap = Some(old);
         self.operator_spawn(now, id, reason.clone());
+        // The spawn cleared the timers: older runs still retiring keep their deadlines.
+        self.arm_old_kill(id);
         true
     }
 
@@ -75,53 +76,65 @@ impl Supervisor {
         let waiting = unit
             .overlap
             .as_ref()
-            .is_some_and(|old| !old.retiring && old.failure.is_none());
+            .is_some_and(|old| old.failure.is_none());
         if waiting && unit.state == State::Running {
             self.publishing(id, |sup| sup.retire_old(now, id));
         }
     }
 
-    /// Sends the old run its stop signal, and arms the SIGKILL of its group.
+    /// Sends the old run its stop signal, and arms the SIGKILL of its group: it is retiring.
     pub(super) fn retire_old(&mut self, now: Instant, id: UnitId) {
         let unit = &mut self.units[id];
-        let Some(old) = &mut unit.overlap else {
+        let Some(old) = unit.overlap.take() else {
             return;
         };
-        if old.retiring {
-            return;
-        }
-        old.retiring = true;
         let zero = unit.config.stop.timeout.is_zero();
-        let signal = if zero {
-            SIGKILL
+        let (signal, kill_at) = if zero {
+            (SIGKILL, None)
         } else {
-            unit.config.stop.signal
+            (
+                unit.config.stop.signal,
+                now.checked_add(unit.config.stop.timeout),
+            )
         };
-        old.kill_at = if zero {
-            None
-        } else {
-            now.checked_add(unit.config.stop.timeout)
-        };
-        let (pid, kill_at) = (old.pid, old.kill_at);
-        unit.timers.set(Timer::OverlapKill, kill_at);
+        unit.retiring.push((old.pid, kill_at));
+        self.arm_old_kill(id);
         self.actions.push_back(Action::Signal {
             unit: id,
-            pgid: pid,
+            pgid: old.pid,
             signal,
         });
     }
 
-    /// The old run outlived its stop timeout: SIGKILL to its group.
-    pub(super) fn kill_old(&mut self, id: UnitId) {
-        if let Some(old) = &self.units[id].overlap
-            && old.retiring
-        {
-            self.actions.push_back(Action::Signal {
-                unit: id,
-                pgid: old.pid,
-                signal: SIGKILL,
-            });
+    /// Arms [`Timer::OverlapKill`] at the earliest SIGKILL a retiring run still waits for.
+    pub(super) fn arm_old_kill(&mut self, id: UnitId) {
+        let unit = &mut self.units[id];
+        let next = unit.retiring.iter().filter_map(|(_, at)| *at).min();
+        unit.timers.set(Timer::OverlapKill, next);
+    }
+
+    /// Retiring runs past their stop timeout: SIGKILL to their groups (once each).
+    pub(super) fn kill_old(&mut self, now: Instant, id: UnitId) {
+        let unit = &mut self.units[id];
+        for (pid, at) in &mut unit.retiring {
+            if at.is_some_and(|at| at <= now) {
+                *at = None;
+                self.actions.push_back(Action::Signal {
+                    unit: id,
+                    pgid: *pid,
+                    signal: SIGKILL,
+                });
+            }
         }
+        self.arm_old_kill(id);
+    }
+
+    /// Whether `pid` is an old run of unit `id` (kept aside, or retiring), not its main process.
+    pub fn is_old_run(&self, id: UnitId, pid: u32) -> bool {
+        self.units.get(id).is_some_and(|unit| {
+            unit.overlap.as_ref().is_some_and(|old| old.pid == pid)
+                || unit.retiring.iter().any(|(old, _)| *old == pid)
+        })
     }
 
     /// The new run was not ready in time (`reason`): while overlapping, it alone is stopped
@@ -131,9 +144,6 @@ impl Supervisor {
         let Some(old) = &mut self.units[id].overlap else {
             return false;
         };
-        if old.retiring {
-            return false;
-        }
         old.failure = Some(reason.clone());
         self.begin_stop(now, id, reason.clone());
         true
@@ -142,8 +152,7 @@ impl Supervisor {
     /// The daemon could not spawn the new run: the old one is the unit's again.
     pub(super) fn overlap_spawn_failed(&mut self, now: Instant, id: UnitId, error: &str) -> bool {
         let unit = &self.units[id];
-        let overlapping = unit.overlap.as_ref().is_some_and(|old| !old.retiring);
-        if !overlapping || unit.state != State::Starting || unit.pid.is_some() {
+        if unit.overlap.is_none() || unit.state != State::Starting || unit.pid.is_some() {
             return false;
         }
         self.publishing(id, |sup| {
@@ -161,15 +170,15 @@ impl Supervisor {
     /// Process `pid` of unit `id` was reaped: the old run of an overlap, the new run failing
     /// before it was ready, or else the unit's main process ([`Supervisor::handle_exit`]).
     pub fn handle_exit_of(&mut self, now: Instant, id: UnitId, pid: u32, status: ExitStatus) {
-        let Some(old) = self.units.get(id).and_then(|unit| unit.overlap.as_ref()) else {
-            self.handle_exit(now, id, status);
-            return;
-        };
-        if old.pid == pid {
+        if self.is_old_run(id, pid) {
             self.publishing(id, |sup| {
                 let unit = &mut sup.units[id];
-                unit.overlap = None;
-                unit.timers.stop(Timer::OverlapKill);
+                if unit.overlap.as_ref().is_some_and(|old| old.pid == pid) {
+                    // Ended on its own while the new run starts: nothing to fall back on.
+                    unit.overlap = None;
+                }
+                unit.retiring.retain(|(old, _)| *old != pid);
+                sup.arm_old_kill(id);
                 // Whatever it left in its own group goes with it; the new run has its own.
                 sup.actions.push_back(Action::Signal {
                     unit: id,
@@ -181,18 +190,21 @@ impl Supervisor {
             return;
         }
         let unit = &self.units[id];
-        let new_failed = !old.retiring
-            && unit.pid == Some(pid)
-            && (unit.state == State::Starting || old.failure.is_some());
+        let new_failed = unit.pid == Some(pid)
+            && unit
+                .overlap
+                .as_ref()
+                .is_some_and(|old| unit.state == State::Starting || old.failure.is_some());
         if !new_failed {
-            // The new run, after the old one was told to go: as any exit. Its timers go with
-            // the state it leaves; the old run's SIGKILL deadline stays.
-            let kill_at = old.kill_at;
+            // The unit's run, as any exit. Its timers go with the state it leaves; the SIGKILL
+            // deadlines of retiring runs stay.
             self.handle_exit(now, id, status);
-            if let Some(unit) = self.units.get_mut(id)
-                && unit.overlap.is_some()
+            if self
+                .units
+                .get(id)
+                .is_some_and(|unit| !unit.retiring.is_empty())
             {
-                unit.timers.set(Timer::OverlapKill, kill_at);
+                self.arm_old_kill(id);
             }
             return;
         }
@@ -232,5 +244,7 @@ impl Supervisor {
             old.pid, old.reason
         );
         self.become_ready(now, id, why.reworded(words));
+        // become_ready cleared the timers: the retiring runs' deadlines stay.
+        self.arm_old_kill(id);
     }
 }

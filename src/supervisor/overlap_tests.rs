@@ -219,3 +219,36 @@ fn without_overlap_a_restart_stops_first() {
         vec![term(id, old), Action::Publish { unit: id }]
     );
 }
+
+#[test]
+fn back_to_back_restarts_each_overlap_and_each_old_runs_exit_is_its_own() {
+    let mut h = Harness::new();
+    let (id, first) = overlapping(&mut h, true);
+    let second = new_run(&mut h, id);
+    h.sup.handle_ready(h.now, id);
+    assert!(h.actions().contains(&term(id, first)));
+    // The first run has not exited yet: the next restart overlaps all the same.
+    let third = new_run(&mut h, id);
+    let status = h.sup.status(id);
+    assert_eq!((status.state, status.pid), (State::Starting, Some(third)));
+    h.sup.handle_ready(h.now, id);
+    let actions = h.actions();
+    assert!(actions.contains(&term(id, second)), "{actions:?}");
+    assert!(!actions.contains(&term(id, third)), "{actions:?}");
+    // Both old runs' exits are theirs, in any order; the unit's run stays the third.
+    h.sup.handle_exit_of(h.now, id, second, ExitStatus::Code(0));
+    assert!(h.actions().contains(&kill(id, second)));
+    assert_eq!(h.sup.status(id).old_pid, Some(first));
+    // The first one ignores SIGTERM: SIGKILL at its own deadline, 10s after its signal.
+    h.advance(ms(10_000));
+    assert_eq!(h.actions(), vec![kill(id, first)]);
+    h.sup
+        .handle_exit_of(h.now, id, first, ExitStatus::Signal(9));
+    h.actions();
+    let status = h.sup.status(id);
+    assert_eq!(
+        (status.state, status.pid, status.old_pid),
+        (State::Running, Some(third), None)
+    );
+    assert_eq!(h.sup.poll_timeout(), None);
+}

@@ -67,6 +67,9 @@ pub(super) struct Record {
     pub ready_note: Option<String>,
     /// `restart.overlap`: the old run, kept aside while the new one starts.
     pub overlap: Option<Overlap>,
+    /// Old runs told to stop once their successor was ready, not reaped yet: (main pid, when
+    /// its group gets SIGKILL). Back-to-back restarts may leave several.
+    pub retiring: Vec<(u32, Option<Instant>)>,
     /// The `starts` count of the last overlapping restart that failed (the old run serves on):
     /// a waiter for that restart learns it failed.
     pub overlap_failed: Option<u64>,
@@ -80,10 +83,6 @@ pub(super) struct Overlap {
     pub spawned_at: Option<Instant>,
     /// The unit's reason while it ran alone, for its status if it comes back.
     pub reason: Reason,
-    /// The new run is ready: the old one got its stop signal.
-    pub retiring: bool,
-    /// When its group gets SIGKILL, once retiring.
-    pub kill_at: Option<Instant>,
     /// The new run was not ready in time and is being stopped for it.
     pub failure: Option<Reason>,
 }
@@ -157,6 +156,7 @@ impl Record {
             paused: None,
             ready_note: None,
             overlap: None,
+            retiring: Vec::new(),
             overlap_failed: None,
         }
     }
@@ -210,7 +210,11 @@ impl Record {
                 _ => None,
             },
             paused: self.paused.filter(|_| self.pid.is_some()),
-            old_pid: self.overlap.as_ref().map(|old| old.pid),
+            old_pid: self
+                .overlap
+                .as_ref()
+                .map(|old| old.pid)
+                .or_else(|| self.retiring.first().map(|(pid, _)| *pid)),
             restart_failed: self.overlap_failed == Some(self.starts),
         }
     }
