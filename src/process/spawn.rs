@@ -155,7 +155,7 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
 }
 
 /// [`spawn`], passing `sockets` (held by svcd, with their names) as fds 3, 4, ... by the
-/// sd_listen_fds protocol (see [`super::listen_fds`]); such a unit always takes the forked way,
+/// sd_listen_fds protocol (see `process::listen_fds`); such a unit always takes the forked way,
 /// where the child can learn its own pid for `LISTEN_PID`.
 pub fn spawn_with(
     unit: &Unit,

@@ -34,6 +34,9 @@
 //! waits for); a unit with a readiness check stays `starting` after the spawn until
 //! `handle_ready`, or until its ready timeout fails the start.
 //!
+//! A planned restart of a unit with `restart.overlap` is not in the table: the old run is kept
+//! aside and the new one spawned at once (`overlap.rs`).
+//!
 //! Events: `spawned` → running (or → stopping at once if a stop was pending); `spawn failed` and
 //! an unrequested `exit` → the restart policy (backoff / starting / inactive / failed); `exit`
 //! while stopping → inactive (or starting if a start waits); `timeout` in backoff → starting,
