@@ -638,6 +638,11 @@ impl Daemon {
                     State::Inactive | State::Failed
                 )
             })
+            // The old runs of overlapping restarts, still finishing their requests, too.
+            && self
+                .pids
+                .iter()
+                .all(|(&pid, &id)| !self.supervisor.is_old_run(id, pid))
     }
 
     fn begin_shutdown(
