@@ -129,6 +129,28 @@ impl Supervisor {
         self.arm_old_kill(id);
     }
 
+    /// The shutdown's deadline: SIGKILL to every old run still there, whatever its own.
+    pub(super) fn kill_old_runs(&mut self) {
+        for id in 0..self.units.len() {
+            let unit = &mut self.units[id];
+            let pending = unit.overlap.as_ref().map(|old| old.pid);
+            let olds: Vec<u32> = pending
+                .into_iter()
+                .chain(unit.retiring.iter_mut().map(|(pid, at)| {
+                    *at = None;
+                    *pid
+                }))
+                .collect();
+            for pid in olds {
+                self.actions.push_back(Action::Signal {
+                    unit: id,
+                    pgid: pid,
+                    signal: SIGKILL,
+                });
+            }
+        }
+    }
+
     /// Whether `pid` is an old run of unit `id` (kept aside, or retiring), not its main process.
     pub fn is_old_run(&self, id: UnitId, pid: u32) -> bool {
         self.units.get(id).is_some_and(|unit| {

@@ -252,3 +252,18 @@ fn back_to_back_restarts_each_overlap_and_each_old_runs_exit_is_its_own() {
     );
     assert_eq!(h.sup.poll_timeout(), None);
 }
+
+#[test]
+fn the_shutdown_deadline_kills_old_runs_too() {
+    let mut h = Harness::new();
+    let (id, old) = overlapping(&mut h, false);
+    h.configure(id, |config| config.stop.timeout = ms(60_000));
+    let new = new_run(&mut h, id);
+    h.sup.handle_shutdown(h.now, "svcd got SIGTERM", ms(1_000));
+    let actions = h.actions();
+    assert!(actions.contains(&term(id, new)), "{actions:?}");
+    h.advance(ms(1_000));
+    let actions = h.actions();
+    assert!(actions.contains(&kill(id, old)), "{actions:?}");
+    assert!(actions.contains(&kill(id, new)), "{actions:?}");
+}

@@ -120,6 +120,7 @@ impl Supervisor {
     /// The shutdown deadline has come: SIGKILL to every unit that still has a process, from
     /// now on in `stopping` without a further deadline (the exit ends it).
     pub(super) fn kill_everything(&mut self, now: Instant) {
+        self.kill_old_runs();
         for id in 0..self.units.len() {
             let Some(pid) = self.units[id].pid else {
                 continue;
