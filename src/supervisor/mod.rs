@@ -529,6 +529,11 @@ impl Supervisor {
         };
         let before = unit.status();
         change(self);
+        if !self.units[id].retiring.is_empty() {
+            // Whatever the change cleared with the unit's timers, the old runs of overlapping
+            // restarts keep their SIGKILL deadlines.
+            self.arm_old_kill(id);
+        }
         if self.units[id].status() != before {
             self.actions.push_back(Action::Publish { unit: id });
         }

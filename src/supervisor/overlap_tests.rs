@@ -267,3 +267,23 @@ fn the_shutdown_deadline_kills_old_runs_too() {
     assert!(actions.contains(&kill(id, old)), "{actions:?}");
     assert!(actions.contains(&kill(id, new)), "{actions:?}");
 }
+
+#[test]
+fn an_old_run_keeps_its_sigkill_deadline_across_the_new_runs_crash_and_restart() {
+    let mut h = Harness::new();
+    let (id, old) = overlapping(&mut h, false);
+    let new = new_run(&mut h, id);
+    // The new run crashes at once; its restart waits 100ms, then spawns again.
+    h.sup.handle_exit_of(h.now, id, new, ExitStatus::Code(1));
+    h.actions();
+    assert_eq!(h.state(id), State::Backoff);
+    h.advance(ms(100));
+    assert!(h.actions().contains(&Action::Spawn { unit: id }));
+    h.spawned(id);
+    h.actions();
+    h.advance(ms(9_900));
+    assert!(
+        h.actions().contains(&kill(id, old)),
+        "the old run's SIGKILL was lost"
+    );
+}

@@ -111,10 +111,6 @@ impl Supervisor {
         {
             self.retire_old(now, id);
         }
-        if !self.units[id].retiring.is_empty() {
-            // The timers were cleared above: the retiring runs' SIGKILL deadlines stay.
-            self.arm_old_kill(id);
-        }
     }
 
     /// The shutdown deadline has come: SIGKILL to every unit that still has a process, from
