@@ -302,6 +302,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
 
     let _ = std::fs::remove_file(&options.socket);
     let _ = std::fs::remove_file(&notify_path);
+    daemon.sockets.release_every();
     for reply in daemon.shutdown.take().unwrap_or_default() {
         let _ = reply.send(Response::ok(None));
     }

@@ -141,6 +141,13 @@ impl HeldSockets {
         }
     }
 
+    /// Closes every held socket and removes the Unix socket files: svcd is exiting.
+    pub fn release_every(&mut self) {
+        for (_, held) in self.units.drain() {
+            release_all(held);
+        }
+    }
+
     /// Every held socket: unit name, address, descriptor in svcd.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &ListenAddr, RawFd)> {
         self.units.iter().flat_map(|(name, held)| {

@@ -86,6 +86,11 @@ fn held_sockets_are_fds_3_on_with_the_childs_own_listen_pid() {
     assert_eq!(again["LISTEN_PID"], again["pid"]);
     assert_eq!(again["fd3"], got["fd3"]);
     assert_eq!(again["fd4"], got["fd4"]);
+
+    // svcd's exit closes them and removes the socket file it made.
+    let mut svcd = svcd;
+    assert!(svcd.signal_and_wait(15).success());
+    assert!(!sock.exists(), "the Unix socket file outlived svcd");
 }
 
 #[test]
