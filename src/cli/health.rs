@@ -77,6 +77,7 @@ mod tests {
             log_error: None,
             paused: false,
             paused_by: None,
+            old_pid: None,
             last_reload: None,
             status_text: None,
             schedule: None,

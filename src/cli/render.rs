@@ -54,8 +54,14 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     for error in &unit.errors {
         let _ = writeln!(out, "     Error: {error}");
     }
-    if let Some(pid) = unit.pid {
-        let _ = writeln!(out, "       PID: {pid}");
+    match (unit.pid, unit.old_pid) {
+        (Some(pid), Some(old)) => {
+            let _ = writeln!(out, "       PID: {pid} (the old run, {old}, still running)");
+        }
+        (Some(pid), None) => {
+            let _ = writeln!(out, "       PID: {pid}");
+        }
+        _ => {}
     }
     if let Some(next) = &unit.next_start {
         let _ = writeln!(out, "      Next: start at {next}");

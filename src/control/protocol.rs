@@ -334,6 +334,10 @@ pub struct UnitInfo {
     /// sd_notify `RELOADING=1` … `READY=1`); null if none.
     #[serde(default)]
     pub last_reload: Option<ReloadInfo>,
+    /// `restart.overlap`: the old run's main process while it runs beside the new one (`pid`);
+    /// null otherwise.
+    #[serde(default)]
+    pub old_pid: Option<u32>,
     /// A scheduled unit's schedule and runs; absent for a service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleInfo>,

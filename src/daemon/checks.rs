@@ -146,7 +146,18 @@ impl Daemon {
             Kind::Ready => {
                 let timeout = unit.ready.timeout;
                 let main = status.pid;
-                tokio::spawn(ready_task(id, run, probe, timeout, main, tx))
+                match (&probe, main) {
+                    // Through a socket svcd holds, any run (or the backlog) answers: the run
+                    // is ready once it accepts a connection itself.
+                    (Probe::Tcp(addr), Some(main)) if self.sockets.holds(&unit.name, *addr) => {
+                        let addr = *addr;
+                        tokio::spawn(async move {
+                            super::sockets::accepted_by_run(addr, main).await;
+                            let _ = tx.send(Message::Ready { unit: id, run });
+                        })
+                    }
+                    _ => tokio::spawn(ready_task(id, run, probe, timeout, main, tx)),
+                }
             }
             // Each check runs when the core asks for it ([`Daemon::check_health`]): the
             // interval is the core's timer.

@@ -20,6 +20,7 @@ mod reload;
 mod report;
 mod requests;
 mod schedule;
+pub mod sockets;
 pub(crate) mod statedir;
 mod unit_reload;
 mod waiter;
@@ -160,6 +161,8 @@ struct Daemon {
     on_demand: std::collections::BTreeSet<String>,
     /// Scheduled units: the stamps of persistent ones, whether there are any.
     stamps: schedule::Stamps,
+    /// The sockets of units with `listen`, held across their runs.
+    sockets: sockets::HeldSockets,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -344,6 +347,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
 
     let _ = std::fs::remove_file(&options.socket);
     let _ = std::fs::remove_file(&notify_path);
+    daemon.sockets.release_every();
     for reply in daemon.shutdown.take().unwrap_or_default() {
         let _ = reply.send(Response::ok(None));
     }
@@ -449,6 +453,7 @@ impl Daemon {
             on_demand: Default::default(),
             dir_roots: process::dirs::DirRoots::defaults(false, std::path::Path::new("/")),
             stamps: schedule::Stamps::default(),
+            sockets: sockets::HeldSockets::default(),
         }
     }
 
@@ -548,10 +553,10 @@ impl Daemon {
         }
         let mut sent = process::signal_pids(&strays, signal);
         // In a cgroup, every process of the unit is known: those the group and the walk
-        // missed (a double fork in a session of its own) get it too. Not while an older run's
-        // group is signalled beside a newer run: both are in the cgroup.
-        let current = self.supervisor.status(id).pid;
-        if current.is_none_or(|pid| pid == pgid) {
+        // missed (a double fork in a session of its own) get it too. Not while two runs of an
+        // overlapping restart share the cgroup: each run's group is signalled on its own.
+        let status = self.supervisor.status(id);
+        if status.old_pid.is_none() && status.pid.is_none_or(|pid| pid == pgid) {
             sent += self.memory.signal_cgroup(id, signal);
         }
         // A stopped (SIGSTOP) process keeps the stop signal pending until it is continued:
@@ -626,9 +631,18 @@ impl Daemon {
             let name = &self.units[id].name;
             tracing::warn!(unit = %name, "{note}: the unit will likely fail to listen");
         }
+        if let Err(e) = self.hold_sockets(id) {
+            let name = &self.units[id].name;
+            tracing::warn!(unit = %name, "{e}");
+            self.supervisor.handle_spawn_failed(now, id, &e.to_string());
+            return;
+        }
+        let sockets = self.sockets.of(&self.units[id].name);
         let cgroup = self.memory.cgroup_for_spawn(id, &self.units[id]);
         let spawned = match self.start_command(id, None) {
-            Ok(command) => process::spawn_in(&command, cgroup).map_err(|e| e.to_string()),
+            Ok(command) => {
+                process::spawn_with(&command, &sockets, cgroup).map_err(|e| e.to_string())
+            }
             Err(e) => Err(e),
         };
         match spawned {
@@ -672,6 +686,11 @@ impl Daemon {
                 if let Some(capture) = self.captures.remove(&pid) {
                     capture.drain();
                 }
+                // The old run of an overlapping restart: not the unit's exit.
+                if self.supervisor.is_old_run(id, pid) {
+                    self.supervisor.handle_exit_of(now, id, pid, status);
+                    continue;
+                }
                 // Died before it was ready: most often because its port was taken.
                 let before = self.supervisor.status(id).state;
                 // A oneshot's or forking command's exit 0 completes its start: no early death.
@@ -683,7 +702,7 @@ impl Daemon {
                 let port_note = (before == State::Starting && !ends_start)
                     .then(|| self.port_in_use(id, Some(pid)))
                     .flatten();
-                self.supervisor.handle_exit(now, id, status);
+                self.supervisor.handle_exit_of(now, id, pid, status);
                 self.note_oom_kills(id, Some(status));
                 self.fatal_exited(id, status, before == State::Stopping);
                 if let Some(note) = port_note {
@@ -703,6 +722,11 @@ impl Daemon {
         let Some(unit::Probe::Tcp(addr)) = &self.units[id].ready.probe else {
             return None;
         };
+        // Its sockets are svcd's (`listen`): svcd, the unit's runs and the old run of an
+        // overlap hold them, nobody else.
+        if !self.sockets.of(&self.units[id].name).is_empty() {
+            return None;
+        }
         let mut holders = ports::holders(*addr);
         if let Some(main) = main {
             holders.retain(|(pid, _)| !ports::belongs_to_unit(*pid, main));
@@ -760,6 +784,11 @@ impl Daemon {
                     State::Inactive | State::Failed
                 )
             })
+            // The old runs of overlapping restarts, still finishing their requests, too.
+            && self
+                .pids
+                .iter()
+                .all(|(&pid, &id)| !self.supervisor.is_old_run(id, pid))
     }
 
     fn begin_shutdown(

@@ -100,7 +100,7 @@ fn parse_listeners(text: &str) -> Vec<(SocketAddr, u64)> {
 
 /// `0100007F:0BB8` → 127.0.0.1:3000. The kernel prints the address as 32-bit words in the
 /// host's byte order, the port in hex.
-fn parse_address(text: &str) -> Option<SocketAddr> {
+pub(super) fn parse_address(text: &str) -> Option<SocketAddr> {
     let (ip, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let word = |i: usize| -> Option<[u8; 4]> {

@@ -211,6 +211,8 @@ impl Daemon {
             self.fail_waiters_on(id, &name);
             // A unit added later under this name starts its events from `inactive`.
             self.events.forget(&name);
+            // Its sockets close, its Unix socket files go.
+            self.sockets.release(&name);
         }
     }
 

@@ -73,6 +73,7 @@ pub fn unit_info(
         last_reload: None,
         status_text: None,
         schedule: schedule_info(unit, status, clocks),
+        old_pid: status.old_pid,
     }
 }
 
@@ -148,5 +149,6 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         last_reload: None,
         status_text: None,
         schedule: None,
+        old_pid: None,
     }
 }

@@ -49,6 +49,10 @@ impl Goal {
                 // `remain`).
                 let finished = status.reason_kind == crate::supervisor::ReasonKind::Finished;
                 match status.state {
+                    // An overlapping restart whose new run never became ready: the old serves on.
+                    State::Running if self == Goal::Restarted && status.restart_failed => {
+                        Progress::Failed(why())
+                    }
                     State::Running | State::Exited if fresh => Progress::Done,
                     State::Inactive if fresh && finished => Progress::Done,
                     State::Failed => Progress::Failed(why()),
@@ -97,6 +101,8 @@ mod tests {
             reason_kind: crate::supervisor::ReasonKind::Exited,
             next_start: None,
             paused: None,
+            old_pid: None,
+            restart_failed: false,
             schedule: None,
         }
     }

@@ -102,6 +102,11 @@ impl Credentials {
         Ok(())
     }
 
+    /// The user and group ids taken, if changed: the owner of what svcd makes for the unit.
+    pub fn ids(&self) -> (Option<u32>, Option<u32>) {
+        (self.uid.map(Uid::as_raw), self.gid.map(Gid::as_raw))
+    }
+
     /// Whether there is nothing to change.
     pub fn is_noop(&self) -> bool {
         self.uid.is_none() && self.gid.is_none() && self.groups.is_none()

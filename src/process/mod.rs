@@ -8,12 +8,13 @@
 
 mod credentials;
 pub mod dirs;
+mod listen_fds;
 mod spawn;
 mod strays;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
-pub use spawn::{SpawnError, Spawned, spawn, spawn_in};
+pub use spawn::{SpawnError, Spawned, spawn, spawn_with};
 pub use strays::{UNIT_ENV, orphans_of, signal_pids, strays_below, svcd_orphans};
 
 use crate::supervisor::ExitStatus;

@@ -10,13 +10,14 @@
 //! Either way a failure names the step that failed (chdir, setgid, exec, ...).
 
 use super::credentials::{Credentials, Step as IdStep};
+use super::listen_fds::{self, ListenExec};
 use super::strays::UNIT_ENV;
 use crate::unit::Unit;
 use crate::unit::limits::{INFINITY, Rlimit};
 use nix::errno::Errno;
 use nix::sys::stat::{Mode, umask};
 use std::ffi::{CStr, CString, OsStr, OsString};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -161,13 +162,19 @@ fn chdir_step(unit: &Unit) -> String {
 /// Every descriptor made here is closed again on every path, success or failure: svcd keeps
 /// only the two read ends it returns.
 pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
-    spawn_in(unit, None)
+    spawn_with(unit, &[], None)
 }
 
-/// [`spawn`], the process joining a cgroup before anything else: `cgroup` is that cgroup's
-/// `cgroup.procs`, open for writing (see [`crate::memory::cgroup`]). Such a unit takes the
-/// forked path: posix_spawn has no step for it.
-pub fn spawn_in(unit: &Unit, cgroup: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
+/// [`spawn`], passing `sockets` (held by svcd, with their names) as fds 3, 4, ... by the
+/// sd_listen_fds protocol (see `process::listen_fds`), and the process joining a cgroup before
+/// anything else: `cgroup` is that cgroup's `cgroup.procs`, open for writing (see
+/// [`crate::memory::cgroup`]). Such a unit takes the forked way: posix_spawn has no step for
+/// either, and only there can the child learn its own pid for `LISTEN_PID`.
+pub fn spawn_with(
+    unit: &Unit,
+    sockets: &[(BorrowedFd<'_>, String)],
+    cgroup: Option<OwnedFd>,
+) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(
         unit.run_as(is_root()),
         unit.group.as_deref(),
@@ -175,7 +182,11 @@ pub fn spawn_in(unit: &Unit, cgroup: Option<OwnedFd>) -> Result<Spawned, SpawnEr
     )
     .map_err(SpawnError::Credentials)?;
     let name = unit.argv.first().cloned().unwrap_or_default();
-    let env = environment(unit);
+    let mut env = environment(unit);
+    if !sockets.is_empty() {
+        let names: Vec<String> = sockets.iter().map(|(_, n)| n.clone()).collect();
+        listen_fds::add_env(&mut env, &names);
+    }
     let program =
         find_program(&name, &env, unit.workdir.as_deref()).map_err(|source| SpawnError::Exec {
             program: name.clone(),
@@ -193,10 +204,23 @@ pub fn spawn_in(unit: &Unit, cgroup: Option<OwnedFd>) -> Result<Spawned, SpawnEr
         || unit.workdir.is_some()
         || !unit.limits.is_empty()
         || unit.nice.is_some()
+        || !sockets.is_empty()
         || cgroup.is_some();
     let pid = if needs_hook {
+        let listen = if sockets.is_empty() {
+            None
+        } else {
+            let mut argv = Vec::with_capacity(unit.argv.len());
+            argv.push(cstring(name.as_bytes(), "the program", &name)?);
+            for arg in unit.argv.iter().skip(1) {
+                argv.push(cstring(arg.as_bytes(), "an argument", &name)?);
+            }
+            let fds: Vec<BorrowedFd<'_>> = sockets.iter().map(|(fd, _)| *fd).collect();
+            Some(ListenExec::new(&program, argv, &env, &fds).map_err(SpawnError::Pipe)?)
+        };
         let outputs = (write_out, write_err);
-        spawn_forked(unit, creds, &program, &name, env, outputs, cgroup)?
+        let extras = ForkExtras { listen, cgroup };
+        spawn_forked(unit, creds, &program, &name, env, outputs, extras)?
     } else {
         spawn_posix(unit, &program, &name, env, &write_out, &write_err)?
     };
@@ -384,7 +408,17 @@ fn posix_spawn(
 /// The hooked way: fork with `std::process::Command`, then in the child a new session, default
 /// signal dispositions, the OOM score, the resource limits, nice, the identity, the workdir and
 /// the umask. A failing step
-/// writes its [`HookStep`] byte to a close-on-exec pipe, so the parent can name it.
+/// writes its [`HookStep`] byte to a close-on-exec pipe, so the parent can name it. With
+/// `listen`, the hook ends by passing the sockets and exec'ing itself.
+#[allow(clippy::too_many_arguments)]
+/// What the forked child does besides applying the unit's settings: pass the held sockets
+/// (`listen`: the exec to finish with, and the pipe it reports a failure on) and join a cgroup
+/// (`cgroup.procs`, open for writing).
+struct ForkExtras {
+    listen: Option<(ListenExec, OwnedFd)>,
+    cgroup: Option<OwnedFd>,
+}
+
 fn spawn_forked(
     unit: &Unit,
     creds: Credentials,
@@ -392,8 +426,12 @@ fn spawn_forked(
     name: &str,
     env: Vec<(OsString, OsString)>,
     (out, err): (OwnedFd, OwnedFd),
-    cgroup: Option<OwnedFd>,
+    ForkExtras { listen, cgroup }: ForkExtras,
 ) -> Result<u32, SpawnError> {
+    let (mut listen, listen_report) = match listen {
+        Some((exec, read)) => (Some(exec), Some(read)),
+        None => (None, None),
+    };
     let (step_read, step_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
             .map_err(SpawnError::Pipe)?;
@@ -435,7 +473,8 @@ fn spawn_forked(
     // calls are allowed: write (to cgroup.procs, an fd opened before the fork), setsid, sigaction, sigprocmask, open, write, close, setrlimit,
     // setpriority, setgroups, setgid, setuid, chdir and umask are plain system calls (paths are C strings built before
     // the fork, so nothing allocates), and `creds`, the oom_score_adj text and the workdir were
-    // fully built (all allocation done) before the fork.
+    // fully built (all allocation done) before the fork. With `listen`, fcntl, dup2, getpid,
+    // execve and _exit, on buffers `ListenExec` built before the fork.
     unsafe {
         command.pre_exec(move || {
             let fail = |step: HookStep, errno: Errno| {
@@ -477,6 +516,11 @@ fn spawn_forked(
             if let Some(mask) = unit_umask {
                 umask(Mode::from_bits_truncate(mask));
             }
+            if let Some(exec) = &mut listen {
+                // Returns only on failure, reported on its own pipe: std's may be gone.
+                exec.exec();
+                libc::_exit(127);
+            }
             Ok(())
         });
     }
@@ -484,8 +528,20 @@ fn spawn_forked(
     // Closes svcd's copies of the pipes' write ends, and of the step pipe's (in the hook).
     drop(command);
     match spawned {
-        // Dropping the `Child` neither kills nor waits: the daemon's reap loop owns the exit.
-        Ok(child) => Ok(child.id()),
+        // Dropping the `Child` neither kills nor waits: the daemon's reap loop owns the exit
+        // (also of a child that failed to pass its sockets or to exec, reaped as a stray).
+        Ok(child) => match listen_report.and_then(ListenExec::read_failure) {
+            None => Ok(child.id()),
+            Some((true, source)) => Err(SpawnError::Exec {
+                program: name.to_string(),
+                source,
+            }),
+            Some((false, source)) => Err(SpawnError::Step {
+                program: name.to_string(),
+                step: "passing the sockets of `listen` as fds 3, 4, ...".to_string(),
+                source,
+            }),
+        },
         Err(source) => {
             let mut byte = [0u8];
             let step = match nix::unistd::read(&step_read, &mut byte) {

@@ -34,6 +34,8 @@ pub struct UnitConfig {
     pub hooks: super::Hooks,
     /// `[schedule]`: the unit runs when due (see [`super::Supervisor::handle_wall_clock`]).
     pub schedule: Option<crate::schedule::ScheduleConfig>,
+    /// `restart.overlap`: planned restarts start the new run before stopping the old.
+    pub overlap: bool,
 }
 
 /// What the core must know of a unit's checks.
@@ -80,6 +82,7 @@ impl UnitConfig {
             remain: false,
             hooks: super::Hooks::default(),
             schedule: None,
+            overlap: false,
         }
     }
 
@@ -111,6 +114,7 @@ impl UnitConfig {
             hooks: super::Hooks::from_unit(&unit.hooks),
             // `enabled = false` turns the schedule off: the unit runs by hand only.
             schedule: unit.schedule.clone().filter(|_| unit.enabled),
+            overlap: unit.sockets.overlap,
         }
     }
 }

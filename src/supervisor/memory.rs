@@ -63,6 +63,9 @@ impl Supervisor {
             {
                 return;
             }
+            if sup.overlap_restart(now, id, &reason) {
+                return;
+            }
             sup.fail_stop(now, id, reason);
         });
     }

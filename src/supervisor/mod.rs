@@ -38,6 +38,8 @@
 //!
 //! A unit with `[schedule]` is started by its `Schedule` timer, which no change of state
 //! disarms; the wall clock it needs comes in beside `now` ([`Supervisor::handle_wall_clock`]).
+//! A planned restart of a unit with `restart.overlap` is not in the table: the old run is kept
+//! aside and the new one spawned at once (`overlap.rs`).
 //!
 //! Events: `spawned` → running (or → stopping at once if a stop was pending); `spawn failed` and
 //! an unrequested `exit` → the restart policy (backoff / starting / inactive / failed); `exit`
@@ -64,6 +66,9 @@ mod oom;
 mod queue;
 #[cfg(test)]
 mod queue_tests;
+mod overlap;
+#[cfg(test)]
+mod overlap_tests;
 mod readiness;
 mod reason;
 #[cfg(test)]
@@ -233,7 +238,11 @@ impl Supervisor {
 
     /// Operator asks for stop-then-start.
     pub fn handle_restart(&mut self, now: Instant, id: UnitId, reason: impl Into<Reason>) {
-        self.command(now, id, Command::Restart, reason.into());
+        let reason = reason.into();
+        if self.overlap_restart_published(now, id, &reason) {
+            return;
+        }
+        self.command(now, id, Command::Restart, reason);
     }
 
     /// The daemon performed `Action::Spawn` and the process runs as `pid` (its own group leader).
@@ -269,6 +278,7 @@ impl Supervisor {
                 sup.become_ready(now, id, reason);
             }
         });
+        self.overlap_progress(now, id);
         self.settle(now);
     }
 
@@ -278,6 +288,9 @@ impl Supervisor {
     /// policy: `on-failure` and `always` retry, `never` goes to `failed`. If a stop was pending,
     /// the unit simply becomes inactive (or, for a pending restart, is spawned again).
     pub fn handle_spawn_failed(&mut self, now: Instant, id: UnitId, error: &str) {
+        if self.overlap_spawn_failed(now, id, error) {
+            return;
+        }
         self.publishing(id, |sup| {
             let unit = &mut sup.units[id];
             if unit.state != State::Starting || unit.pid.is_some() {
@@ -489,8 +502,12 @@ impl Supervisor {
                     Some(note) => format!("not ready within {limit}: {note}"),
                     None => format!("not ready within {limit}"),
                 };
-                self.fail_stop(now, id, Reason::new(ReasonKind::ReadyTimeout, words));
+                let reason = Reason::new(ReasonKind::ReadyTimeout, words);
+                if !self.overlap_not_ready(now, id, &reason) {
+                    self.fail_stop(now, id, reason);
+                }
             }
+            (Timer::OverlapKill, _, _) => self.kill_old(now, id),
             (Timer::Watchdog, State::Running, Some(_)) => {
                 let limit = unit
                     .config
@@ -586,6 +603,11 @@ impl Supervisor {
         };
         let before = unit.status();
         change(self);
+        if !self.units[id].retiring.is_empty() {
+            // Whatever the change cleared with the unit's timers, the old runs of overlapping
+            // restarts keep their SIGKILL deadlines.
+            self.arm_old_kill(id);
+        }
         self.sync(id);
         if self.units[id].status() != before {
             self.actions.push_back(Action::Publish { unit: id });

@@ -26,6 +26,7 @@ impl Supervisor {
                 _ => {}
             }
         });
+        self.overlap_progress(now, id);
         self.settle(now);
     }
 
@@ -72,7 +73,10 @@ impl Supervisor {
     pub fn handle_unhealthy(&mut self, now: Instant, id: UnitId, reason: &str) {
         self.publishing(id, |sup| {
             if sup.units[id].state == State::Running && sup.units[id].pid.is_some() {
-                sup.fail_stop(now, id, Reason::new(ReasonKind::HealthCheck, reason));
+                let reason = Reason::new(ReasonKind::HealthCheck, reason);
+                if !sup.overlap_restart(now, id, &reason) {
+                    sup.fail_stop(now, id, reason);
+                }
             }
         });
         self.settle(now);

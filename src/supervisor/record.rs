@@ -81,6 +81,26 @@ pub(super) struct Record {
     pub exec_stop_until: Option<Instant>,
     /// A scheduled unit's runs: what is due next, what ran last.
     pub sched: super::schedule::SchedState,
+    /// `restart.overlap`: the old run, kept aside while the new one starts.
+    pub overlap: Option<Overlap>,
+    /// Old runs told to stop once their successor was ready, not reaped yet: (main pid, when
+    /// its group gets SIGKILL). Back-to-back restarts may leave several.
+    pub retiring: Vec<(u32, Option<Instant>)>,
+    /// The `starts` count of the last overlapping restart that failed (the old run serves on):
+    /// a waiter for that restart learns it failed.
+    pub overlap_failed: Option<u64>,
+}
+
+/// The old run of an overlapping restart (see [`super::overlap`]).
+#[derive(Debug)]
+pub(super) struct Overlap {
+    /// Its main process, leader of its own group.
+    pub pid: u32,
+    pub spawned_at: Option<Instant>,
+    /// The unit's reason while it ran alone, for its status if it comes back.
+    pub reason: Reason,
+    /// The new run was not ready in time and is being stopped for it.
+    pub failure: Option<Reason>,
 }
 
 /// A stop under way (the unit is `stopping`).
@@ -157,6 +177,9 @@ impl Record {
             was_ready: false,
             exec_stop_until: None,
             sched: Default::default(),
+            overlap: None,
+            retiring: Vec::new(),
+            overlap_failed: None,
         }
     }
 
@@ -214,6 +237,12 @@ impl Record {
                 .schedule
                 .as_ref()
                 .map(|_| self.sched.status(&self.timers)),
+            old_pid: self
+                .overlap
+                .as_ref()
+                .map(|old| old.pid)
+                .or_else(|| self.retiring.first().map(|(pid, _)| *pid)),
+            restart_failed: self.overlap_failed == Some(self.starts),
         }
     }
 }

@@ -180,4 +180,8 @@ pub struct UnitStatus {
     pub paused: Option<i32>,
     /// A scheduled unit's runs; `None` for a service.
     pub schedule: Option<super::schedule::ScheduleStatus>,
+    /// `restart.overlap`: the old run's main process, while it still runs beside the new one.
+    pub old_pid: Option<u32>,
+    /// The last overlapping restart failed: the run shown is the old one, serving on.
+    pub restart_failed: bool,
 }

@@ -25,11 +25,13 @@ pub(super) enum Timer {
     Hook,
     /// A scheduled unit's next run is due, whatever its state: it survives [`Timers::clear`].
     Schedule,
+    /// In any state: the old run of an overlapping restart outlived its stop timeout.
+    OverlapKill,
 }
 
 impl Timer {
     /// Every kind, in the order [`Timers::due`] fires them.
-    pub(super) const ALL: [Timer; 7] = [
+    pub(super) const ALL: [Timer; 8] = [
         Timer::StopKill,
         Timer::Restart,
         Timer::Ready,
@@ -37,6 +39,7 @@ impl Timer {
         Timer::Health,
         Timer::Hook,
         Timer::Schedule,
+        Timer::OverlapKill,
     ];
 
     fn index(self) -> usize {
@@ -48,6 +51,7 @@ impl Timer {
             Timer::Health => 4,
             Timer::Hook => 5,
             Timer::Schedule => 6,
+            Timer::OverlapKill => 7,
         }
     }
 }

@@ -122,11 +122,21 @@ impl Supervisor {
             pgid: pid,
             signal,
         });
+        // The unit stops while an overlapping restart is under way: the old run goes too
+        // (unless it is the new one being stopped for not becoming ready).
+        if self.units[id]
+            .overlap
+            .as_ref()
+            .is_some_and(|old| old.failure.is_none())
+        {
+            self.retire_old(now, id);
+        }
     }
 
     /// The shutdown deadline has come: SIGKILL to every unit that still has a process, from
     /// now on in `stopping` without a further deadline (the exit ends it).
     pub(super) fn kill_everything(&mut self, now: Instant) {
+        self.kill_old_runs();
         for id in 0..self.units.len() {
             let Some(pid) = self.units[id].pid else {
                 continue;

@@ -170,6 +170,15 @@ keys! {
     LogsDirMode "logs_dir_mode" ("octal string") ["LogsDirectoryMode"]
         "mode of the logs directories (default 0755)"
         |c, e, u| set(&mut u.dirs.logs.mode, super::hooks::dir_mode(e, c.issues));
+    Listen "listen" ("array of addresses") ["ListenStream"]
+        "sockets svcd binds, holds and passes as fds 3, 4, ... (LISTEN_FDS)"
+        |c, e, u| u.sockets.listen = super::sockets::listen(e, c.issues);
+    ListenBacklog "listen_backlog" ("integer 1..65535") ["Backlog"]
+        "connections the kernel queues while the unit is not accepting"
+        |c, e, u| set(&mut u.sockets.backlog, super::sockets::backlog(e, c.issues));
+    ListenMode "listen_mode" ("octal string") ["SocketMode"]
+        "mode of the Unix socket files of `listen`"
+        |c, e, u| set(&mut u.sockets.mode, super::sockets::mode(e, c.issues));
 
     RestartPolicy "restart.policy" ("always | on-failure | never") ["Restart"]
         "which exits are restarted"
@@ -203,6 +212,9 @@ keys! {
             }
             None => u.restart.limit = None,
         };
+    RestartOverlap "restart.overlap" ("bool") []
+        "planned restarts start the new run and stop the old once the new is ready"
+        |c, e, u| u.sockets.overlap = c.boolean(e).unwrap_or(false);
 
     StopSignal "stop.signal" ("signal name or number") ["KillSignal"]
         "the first signal on stop"

@@ -28,6 +28,7 @@ pub mod probe;
 pub mod raw;
 pub mod reload;
 pub mod schedule;
+pub mod sockets;
 pub mod template;
 pub mod validate;
 
@@ -42,6 +43,7 @@ pub use limits::{LimitsConfig, Rlimit};
 pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
 pub use reload::{ReloadConfig, ReloadMethod};
+pub use sockets::{ListenAddr, SocketsConfig};
 
 /// A validated unit, ready to be supervised.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +107,8 @@ pub struct Unit {
     pub dirs: DirsConfig,
     /// `[schedule]`: run when due instead of at boot; `None` for a service.
     pub schedule: Option<crate::schedule::ScheduleConfig>,
+    /// `listen` and its options, `restart.overlap`.
+    pub sockets: SocketsConfig,
 }
 
 impl Unit {

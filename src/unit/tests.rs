@@ -135,6 +135,7 @@ timeout = "5s"
         hooks: Default::default(),
         dirs: Default::default(),
         schedule: None,
+        sockets: Default::default(),
     };
     assert_eq!(unit, expected);
 }

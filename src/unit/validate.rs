@@ -171,6 +171,7 @@ fn typed(name: &str, path: &Path, raw: RawUnit, issues: &mut Vec<Issue>) -> Opti
         hooks: super::HooksConfig::default(),
         dirs: super::DirsConfig::default(),
         schedule: None,
+        sockets: super::SocketsConfig::default(),
     };
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut check = Check::new(issues, dir, name, &raw);

@@ -17,6 +17,7 @@ mod ready;
 mod regression;
 mod reload;
 mod schedule;
+mod sockets;
 mod supervise;
 mod top;
 mod types;

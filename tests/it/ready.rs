@@ -4,7 +4,7 @@ use crate::util::*;
 use std::process::Command;
 
 /// A port nothing listens on right now (bound to port 0, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("local addr").port()
 }

@@ -11,5 +11,6 @@ mod identity;
 mod limits;
 mod logs;
 mod reload;
+mod sockets;
 mod types;
 mod units;
