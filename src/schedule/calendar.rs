@@ -307,6 +307,19 @@ impl Calendar {
         out
     }
 
+    /// Whether the local time `local` (seconds, as if UTC) matches, field by field: the
+    /// search's answer checked by brute force in the tests.
+    #[cfg(test)]
+    pub(super) fn matches_local(&self, local: i64) -> bool {
+        let l = Local::from_secs(local);
+        self.year.matches(l.year as u32)
+            && self.month.matches(l.month)
+            && self.day_matches(l.year, l.month, l.day)
+            && self.hour.matches(l.hour)
+            && self.minute.matches(l.minute)
+            && self.second.matches(l.second)
+    }
+
     fn day_matches(&self, year: i64, month: u32, day: u32) -> bool {
         let dim = days_in_month(year, month);
         let n = if self.day_from_end {

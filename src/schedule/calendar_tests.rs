@@ -352,3 +352,44 @@ fn tzif_files_that_are_not_refused() {
         assert_eq!(zone.name, "Europe/Berlin");
     }
 }
+
+/// The search against brute force: every minute of ten days around a DST change (both ways),
+/// in UTC and in Berlin, is due exactly when its local time matches and it is the first instant
+/// of that local time.
+#[test]
+fn the_search_agrees_with_a_minute_by_minute_scan() {
+    let zones = [
+        Zone::utc(),
+        Zone::parse_posix("Europe/Berlin", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap(),
+    ];
+    let exprs = [
+        "*:0/7",
+        "Mon..Fri 09:00",
+        "*-*~1 23:30",
+        "Sat,Sun *:15,45",
+        "*-*-* 2:0/10",
+        "*-*-27..31 0/5:00",
+    ];
+    for start in [utc(2027, 3, 22, 0, 0, 0), utc(2027, 10, 26, 0, 0, 0)] {
+        let end = start + 10 * 86_400;
+        for zone in &zones {
+            for expr in exprs {
+                let cal = Calendar::parse(expr).unwrap();
+                let mut searched = Vec::new();
+                let mut at = start;
+                while let Some(next) = cal.next_after(at, zone).filter(|&n| n < end) {
+                    searched.push(next);
+                    at = next;
+                }
+                let scanned: Vec<i64> = (start / 60 + 1..end / 60)
+                    .map(|minute| minute * 60)
+                    .filter(|&u| {
+                        let local = zone.to_local(u);
+                        cal.matches_local(local) && zone.from_local(local)[0] == Some(u)
+                    })
+                    .collect();
+                assert_eq!(searched, scanned, "{expr} in {}", zone.name);
+            }
+        }
+    }
+}
