@@ -6,9 +6,10 @@
 # Installs nothing. On Debian, the peers and the timing tool come from:
 #   apt-get install -y runit s6 supervisor hyperfine
 # (runit's package only installs runsvdir, runsv and sv; nothing here touches /etc/service.)
-# CI does not run this script. It uses the release binaries of this tree (built first), a
-# temporary directory (PEERS_DIR, default: one made by mktemp), and stops every process it
-# started by its pid. Each measure runs ROUNDS times (default 3), each tool in turn in every
+# CI does not run this script. It uses the release binaries of this tree (built first; or those
+# in SVC_BIN_DIR, to compare builds), a temporary directory (PEERS_DIR, default: one made by
+# mktemp), and stops every process it started by its pid. LOG_TOOLS limits the log capture
+# measure to some of `svcd supervisord s6`. Each measure runs ROUNDS times (default 3), each tool in turn in every
 # round; the figure printed is the median of the rounds.
 #
 #   logs      one unit floods its stdout (lines of 100 bytes, LOG_MIB MiB, default 1024): payload
@@ -37,10 +38,15 @@ for tool in runsvdir runsv sv s6-svscan s6-supervise s6-svstat s6-svscanctl s6-l
   }
 done
 
-cargo build --release --bins --quiet
-triple=$(rustc -vV | sed -n 's/^host: //p')
-bin=$PWD/target/$triple/release
-[ -x "$bin/svcd" ] || bin=$PWD/target/release
+# SVC_BIN_DIR: measure the svcd and svc found there (another build, to compare) instead.
+if [ -n "${SVC_BIN_DIR:-}" ]; then
+  bin=$SVC_BIN_DIR
+else
+  cargo build --release --bins --quiet
+  triple=$(rustc -vV | sed -n 's/^host: //p')
+  bin=$PWD/target/$triple/release
+  [ -x "$bin/svcd" ] || bin=$PWD/target/release
+fi
 SVCD=$bin/svcd
 SVC=$bin/svc
 linkage=static
@@ -242,7 +248,7 @@ if [[ " $parts " == *" logs "* ]]; then
   echo "(a) log capture, one unit writing $LOG_MIB MiB in lines of 100 bytes"
   declare -A rate cpugb
   for round in $(seq "$ROUNDS"); do
-    for tool in svcd supervisord s6; do
+    for tool in ${LOG_TOOLS:-svcd supervisord s6}; do
       "logs_$tool"
       read -r r c <<<"$result"
       rate[$tool]+="$r "
@@ -250,7 +256,7 @@ if [[ " $parts " == *" logs "* ]]; then
       echo "  round $round, $tool: $r MB/s, $c CPU s/GB"
     done
   done
-  for tool in svcd supervisord s6; do
+  for tool in ${LOG_TOOLS:-svcd supervisord s6}; do
     printf '  %-12s median %s MB/s of payload, %s CPU s per GB (rounds: %s)\n' "$tool" \
       "$(tr ' ' '\n' <<<"${rate[$tool]}" | grep . | median)" \
       "$(tr ' ' '\n' <<<"${cpugb[$tool]}" | grep . | median)" "${rate[$tool]}"

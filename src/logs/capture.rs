@@ -41,7 +41,7 @@ impl LineCutter {
     /// Calls `emit` with every line `chunk` completes (without its newline).
     pub fn feed(&mut self, mut chunk: &[u8], mut emit: impl FnMut(&[u8])) {
         if !self.pending.is_empty() || self.continued {
-            match chunk.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', chunk) {
                 Some(pos) => {
                     self.pending.extend_from_slice(&chunk[..pos]);
                     chunk = &chunk[pos + 1..];
@@ -64,7 +64,7 @@ impl LineCutter {
             }
         }
         let mut rest = chunk;
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', rest) {
             for piece in rest[..pos].chunks(MAX_LINE.max(1)) {
                 emit(piece);
             }
