@@ -178,11 +178,9 @@ fn idle(secs: u64) {
         rss as f64 / 1024.0
     );
     println!(
-        "idle PSS, two units:            {:.2} MiB ({linkage} build; private {:.2} MiB: clean {:.2}, dirty {:.2})",
+        "idle PSS, two units:            {:.2} MiB ({linkage} build; {:.2} MiB of it private to svcd)",
         rollup.pss as f64 / 1024.0,
         (rollup.private_clean + rollup.private_dirty) as f64 / 1024.0,
-        rollup.private_clean as f64 / 1024.0,
-        rollup.private_dirty as f64 / 1024.0,
     );
     println!("idle wake-ups over {secs}s:         {wakeups} context switches");
     println!("idle CPU over {secs}s:              {cpu:.3} % of one core (budget 0.1 %)");
