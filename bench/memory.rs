@@ -40,7 +40,10 @@ fn main() {
         sampling.direct_median * 1e6,
         sampling.direct_max * 1e6
     );
-    println!("memory: svcd RSS with limits {} KiB", sampling.rss_kib);
+    println!(
+        "memory: svcd RSS with limits {} KiB, PSS {} KiB",
+        sampling.rss_kib, sampling.pss_kib
+    );
 }
 
 struct Figures {
@@ -49,6 +52,7 @@ struct Figures {
     direct_median: f64,
     direct_max: f64,
     rss_kib: u64,
+    pss_kib: u64,
 }
 
 fn run(limits: bool) -> Figures {
@@ -89,6 +93,7 @@ fn run(limits: bool) -> Figures {
     std::thread::sleep(SPAN);
     let cpu = proc::cpu_seconds(svcd.id()) - before;
     let rss_kib = proc::status_field(svcd.id(), "VmRSS");
+    let pss_kib = proc::rollup(svcd.id()).pss;
     let mut sampler = svc::memory::GroupSampler::default();
     let mut times: Vec<f64> = (0..50)
         .map(|_| {
@@ -110,6 +115,7 @@ fn run(limits: bool) -> Figures {
         direct_median: times[times.len() / 2],
         direct_max: times[times.len() - 1],
         rss_kib,
+        pss_kib,
     }
 }
 

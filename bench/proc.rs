@@ -22,13 +22,11 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (stat.utime + stat.stime) as f64 / hz
 }
 
-/// A `/proc/PID/smaps_rollup` field in KiB (`Pss:`, `Rss:`): the sum over all of the process's
-/// mappings; 0 when the process, the file (kernels before 4.14) or the field is gone. PSS counts
-/// each shared page divided by the number of processes mapping it, so a shared `libc.so` costs
-/// each process only its share.
-pub fn rollup_field(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    svc::proc::kib(&text, field.trim_end_matches(':'))
+/// `/proc/PID/smaps_rollup` (RSS, PSS, ...) in KiB; zeros when the process or the file (kernels
+/// before 4.14) is gone. PSS counts each shared page divided by the number of processes mapping
+/// it, so a shared `libc.so` costs each process only its share.
+pub fn rollup(pid: u32) -> svc::proc::Rollup {
+    svc::proc::rollup(pid).unwrap_or_default()
 }
 
 /// How `pid`'s executable is linked, from its mappings: "dynamic" when the dynamic loader is

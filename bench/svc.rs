@@ -168,7 +168,7 @@ fn idle(secs: u64) {
     };
     let (switches_before, cpu_before) = (switches(&daemon), daemon.cpu_seconds());
     let rss = daemon.proc_status("VmRSS");
-    let pss = proc::rollup_field(daemon.child.id(), "Pss");
+    let rollup = proc::rollup(daemon.child.id());
     let linkage = proc::linkage(daemon.child.id());
     std::thread::sleep(Duration::from_secs(secs));
     let wakeups = switches(&daemon) - switches_before;
@@ -178,8 +178,9 @@ fn idle(secs: u64) {
         rss as f64 / 1024.0
     );
     println!(
-        "idle PSS, two units:            {:.2} MiB ({linkage} build)",
-        pss as f64 / 1024.0
+        "idle PSS, two units:            {:.2} MiB ({linkage} build; {:.2} MiB of it private to svcd)",
+        rollup.pss as f64 / 1024.0,
+        (rollup.private_clean + rollup.private_dirty) as f64 / 1024.0,
     );
     println!("idle wake-ups over {secs}s:         {wakeups} context switches");
     println!("idle CPU over {secs}s:              {cpu:.3} % of one core (budget 0.1 %)");

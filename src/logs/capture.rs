@@ -23,6 +23,13 @@ const CHUNK: usize = 64 * 1024;
 const DRAIN_READS: usize = 32;
 /// Reads per wake-up before letting other tasks run.
 const BURST: usize = 8;
+/// What a pipe holds once its unit floods it (a read found it full): a unit that writes faster
+/// than svcd is scheduled (a loaded machine) then goes on writing while svcd waits for a CPU,
+/// and svcd takes more per wake-up, instead of both waking at every 64 KiB. The pages are the
+/// kernel's only while they hold unread lines. Root only: an unprivileged user's pipes share a
+/// budget (`/proc/sys/fs/pipe-user-pages-soft`) past which every new pipe of that user shrinks
+/// to one page.
+const FLOOD_PIPE: usize = 1024 * 1024;
 
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -41,7 +48,7 @@ impl LineCutter {
     /// Calls `emit` with every line `chunk` completes (without its newline).
     pub fn feed(&mut self, mut chunk: &[u8], mut emit: impl FnMut(&[u8])) {
         if !self.pending.is_empty() || self.continued {
-            match chunk.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', chunk) {
                 Some(pos) => {
                     self.pending.extend_from_slice(&chunk[..pos]);
                     chunk = &chunk[pos + 1..];
@@ -64,7 +71,7 @@ impl LineCutter {
             }
         }
         let mut rest = chunk;
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', rest) {
             for piece in rest[..pos].chunks(MAX_LINE.max(1)) {
                 emit(piece);
             }
@@ -122,6 +129,8 @@ struct Pipe {
     rx: Option<Arc<Receiver>>,
     /// Every writer closed it.
     eof: bool,
+    /// It was found full once: it was asked to hold [`FLOOD_PIPE`] from then on.
+    grown: bool,
     cutter: LineCutter,
 }
 
@@ -155,6 +164,7 @@ impl Capture {
                     stream,
                     rx: Some(rx.clone()),
                     eof: false,
+                    grown: false,
                     cutter: LineCutter::default(),
                 });
             }
@@ -240,6 +250,10 @@ impl Run {
                 match result {
                     Ok(0) => return Read::Eof,
                     Ok(n) => {
+                        if n == buffer.len() && !pipe.grown {
+                            pipe.grown = true;
+                            grow(&*rx);
+                        }
                         let stamp = crate::time::rfc3339(SystemTime::now());
                         let now = Instant::now();
                         let stream = pipe.stream;
@@ -273,6 +287,15 @@ impl Run {
     }
 }
 
+/// Asks a flooded pipe to hold [`FLOOD_PIPE`] bytes, when svcd runs as root; a refusal
+/// changes nothing but the number of wake-ups.
+fn grow(pipe: &impl std::os::fd::AsFd) {
+    if nix::unistd::Uid::effective().is_root() {
+        let size = nix::fcntl::FcntlArg::F_SETPIPE_SZ(FLOOD_PIPE as i32);
+        let _ = nix::fcntl::fcntl(pipe, size);
+    }
+}
+
 /// Waits until the pipe is readable; an error once it is closed.
 async fn wait(rx: &Option<Weak<Receiver>>) -> std::io::Result<()> {
     match rx {
@@ -300,6 +323,46 @@ mod tests {
         }
         cutter.finish(|l| lines.push(l.to_vec()));
         lines
+    }
+
+    /// A unit flooding its pipe faster than svcd was scheduled woke svcd at every 64 KiB (the
+    /// default pipe), and svcd captured half of supervisord's rate on a loaded machine.
+    #[tokio::test]
+    async fn a_flooded_pipe_is_grown_and_an_idle_one_is_not() {
+        use nix::fcntl::{FcntlArg, fcntl};
+        let dir = tempfile::tempdir().unwrap();
+        let log: SharedLog = Arc::new(Mutex::new(crate::logs::UnitLog::new(
+            dir.path(),
+            "u",
+            crate::logs::Settings::default(),
+            crate::logs::Forward::Off,
+        )));
+        let (out, out_w) = nix::unistd::pipe().unwrap();
+        let (err, err_w) = nix::unistd::pipe().unwrap();
+        for fd in [&out, &err, &out_w, &err_w] {
+            nix::fcntl::fcntl(fd, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).unwrap();
+        }
+        // Full: a pipe holds 64 KiB by default (16 pages), as much as one read takes; written a
+        // page at a time, so that no page is left part empty.
+        let lines = b"x".repeat(99).into_iter().chain([b'\n']).cycle();
+        let flood: Vec<u8> = lines.take(CHUNK).collect();
+        for page in flood.chunks(4096) {
+            assert_eq!(nix::unistd::write(&out_w, page), Ok(page.len()));
+        }
+        nix::unistd::write(&err_w, b"one line\n").unwrap();
+        let capture = Capture::start(log, out, err);
+        capture.drain();
+        let size = |fd: &OwnedFd| fcntl(fd, FcntlArg::F_GETPIPE_SZ).unwrap() as usize;
+        assert_eq!(size(&err_w), CHUNK, "an idle pipe keeps the default size");
+        if nix::unistd::Uid::effective().is_root() {
+            assert_eq!(size(&out_w), FLOOD_PIPE);
+        } else {
+            assert_eq!(size(&out_w), CHUNK, "only root grows pipes");
+        }
+        let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
+        // The flood's whole lines, its unfinished one (at the drain, the pipes are still open,
+        // so it waits), and the other stream's line.
+        assert_eq!(text.lines().count(), CHUNK / 100 + 1, "{:.200}", text);
     }
 
     #[test]

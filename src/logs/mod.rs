@@ -41,6 +41,11 @@ pub const RING_LINES: usize = 10;
 /// Longest line kept in the ring (the whole line is in the file).
 const RING_LINE_MAX: usize = 1024;
 
+/// Bytes of a line's text kept in the ring: 3 more than shown, so that a character cut at the
+/// end of what is kept lies past [`RING_LINE_MAX`] once the text is made valid UTF-8 (which
+/// never shortens it) and a line shows as if the whole of it had been converted.
+const RING_KEEP: usize = RING_LINE_MAX + 3;
+
 /// Whether and how a unit's lines are copied to svcd's stdout (a container's log, PID 1 mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forward {
@@ -141,8 +146,10 @@ struct Follower {
 pub struct UnitLog {
     name: String,
     file: LogFile,
-    /// The last lines, formatted as in the file, for `status`.
-    ring: VecDeque<String>,
+    /// The last lines, formatted as in the file, for `status`: as read (bytes, not checked for
+    /// UTF-8 until `status` asks, since a flood of lines is mostly never shown), each text cut
+    /// at [`RING_KEEP`] bytes.
+    ring: VecDeque<Vec<u8>>,
     followers: Vec<Follower>,
     /// Copy lines to svcd's stdout as `name | line`, and how.
     forward: Forward,
@@ -179,18 +186,17 @@ impl UnitLog {
     /// a batch.
     pub fn push_line(&mut self, stream: Stream, stamp: &str, text: &[u8], now: Instant) {
         self.file.push_line(stamp, stream.as_str(), text, now);
-        let lossy = String::from_utf8_lossy(text);
         let mut kept = if self.ring.len() >= RING_LINES {
             self.ring.pop_front().unwrap_or_default()
         } else {
-            String::new()
+            Vec::new()
         };
         kept.clear();
-        kept.push_str(stamp);
-        kept.push(' ');
-        kept.push_str(stream.as_str());
-        kept.push(' ');
-        kept.push_str(truncate(&lossy, RING_LINE_MAX));
+        kept.extend_from_slice(stamp.as_bytes());
+        kept.push(b' ');
+        kept.extend_from_slice(stream.as_str().as_bytes());
+        kept.push(b' ');
+        kept.extend_from_slice(&text[..text.len().min(RING_KEEP)]);
         self.ring.push_back(kept);
         // svcd's own lines are on its stderr already.
         if self.forward != Forward::Off && stream != Stream::Svcd {
@@ -258,9 +264,23 @@ impl UnitLog {
         }
     }
 
-    /// The last lines, oldest first, as in the file.
+    /// The last lines, oldest first, as in the file; a text longer than [`RING_LINE_MAX`] bytes
+    /// is cut there.
     pub fn last_lines(&self) -> Vec<String> {
-        self.ring.iter().cloned().collect()
+        self.ring
+            .iter()
+            .map(|line| {
+                let lossy = String::from_utf8_lossy(line);
+                // The stamp and stream are ASCII: the text begins after the second space.
+                let head = line
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &b)| b == b' ')
+                    .nth(1)
+                    .map_or(line.len(), |(at, _)| at + 1);
+                truncate(&lossy, head + RING_LINE_MAX).to_string()
+            })
+            .collect()
     }
 
     /// Why the log file cannot be written, while it cannot.
@@ -412,6 +432,31 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
         assert_eq!(text.lines().count(), 26);
         assert!(text.starts_with("T out line 0\n"), "{text:.40}");
+    }
+
+    #[test]
+    fn ring_lines_are_cut_as_if_the_whole_line_were_converted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), Forward::Off);
+        let now = Instant::now();
+        // Two-byte characters: one straddles the byte where the ring stops keeping; invalid
+        // bytes become U+FFFD (three bytes each).
+        let mut lines = vec!["é".repeat(600).into_bytes(), b"ok \xff done".to_vec()];
+        let mut invalid = vec![0xffu8; 400];
+        invalid.extend("é".repeat(300).as_bytes());
+        lines.push(invalid);
+        for line in &lines {
+            log.push_line(Stream::Out, "T", line, now);
+        }
+        let whole: Vec<String> = lines
+            .iter()
+            .map(|line| {
+                let lossy = String::from_utf8_lossy(line);
+                format!("T out {}", truncate(&lossy, RING_LINE_MAX))
+            })
+            .collect();
+        assert_eq!(log.last_lines(), whole);
+        assert_eq!(log.last_lines()[0].len(), "T out ".len() + RING_LINE_MAX);
     }
 
     #[test]
