@@ -1,6 +1,5 @@
 # Build and install svcd and svc with their man pages and systemd service file.
-#   make                      build the release binaries (cargo), linked dynamically
-#   make static               the same, linked statically (an image FROM scratch, another machine)
+#   make                      build the release binaries (cargo)
 #   make install              install them under PREFIX (default /usr/local); DESTDIR honoured
 #   make uninstall
 # `make install` builds first only when the binaries are missing, so that `sudo make install`
@@ -14,23 +13,19 @@ SYSCONFDIR ?= /etc
 CARGO ?= cargo
 INSTALL ?= install
 
-# .cargo/config.toml builds for the machine's own triple, so the binaries land in
-# target/TRIPLE/release/: linked dynamically by `make`, statically (glibc's crt-static: for an
-# image without a libc, or to copy to another machine) by `make static`. Without rustc (`sudo make install` as a root without a
+# .cargo/config.toml builds for the machine's own triple (statically linked), so the binaries
+# land in target/TRIPLE/release/. Without rustc (`sudo make install` as a root without a
 # toolchain) the triple is guessed from `uname -m`; else set TRIPLE=.
 TRIPLE ?= $(or $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p'),$(shell uname -m)-unknown-linux-gnu)
 RELEASE := target/$(TRIPLE)/release
 BINARIES := $(RELEASE)/svcd $(RELEASE)/svc
 
-.PHONY: all build static install uninstall
+.PHONY: all build install uninstall
 
 all: build
 
 build:
 	$(CARGO) build --release --locked --bins
-
-static:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --bins
 
 $(BINARIES):
 	$(CARGO) build --release --locked --bins
