@@ -55,20 +55,20 @@ mod deps;
 mod deps_tests;
 #[cfg(test)]
 mod health_tests;
-mod kinds;
 mod hooks;
 #[cfg(test)]
 mod hooks_tests;
+mod kinds;
 mod memory;
 #[cfg(test)]
 mod memory_tests;
 mod oom;
-mod queue;
-#[cfg(test)]
-mod queue_tests;
 mod overlap;
 #[cfg(test)]
 mod overlap_tests;
+mod queue;
+#[cfg(test)]
+mod queue_tests;
 mod readiness;
 mod reason;
 #[cfg(test)]

@@ -37,8 +37,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{UnitError, UnitErrors};
-pub use kinds::{TypeConfig, UnitType};
 pub use hooks::{DirConfig, DirsConfig, HookCommand, HooksConfig};
+pub use kinds::{TypeConfig, UnitType};
 pub use limits::{LimitsConfig, Rlimit};
 pub use load::{LoadError, Loaded, check_paths, load_dirs, load_file};
 pub use probe::{HealthConfig, HttpTarget, Probe, ReadyConfig};
