@@ -552,7 +552,8 @@ impl Daemon {
             tracing::warn!(unit = %name, "{note}: the unit will likely fail to listen");
         }
         let cgroup = self.memory.cgroup_for_spawn(id, &self.units[id]);
-        match process::spawn_in(&self.units[id], cgroup) {
+        let watched = self.memory.with_pressure_watch(id, &self.units[id]);
+        match process::spawn_in(watched.as_ref().unwrap_or(&self.units[id]), cgroup) {
             Ok(spawned) => {
                 self.pids.insert(spawned.pid, id);
                 let log = self.logs.log(&self.units[id].name);

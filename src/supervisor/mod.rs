@@ -51,6 +51,8 @@ mod deps_tests;
 #[cfg(test)]
 mod health_tests;
 mod kinds;
+#[cfg(test)]
+mod ladder_tests;
 mod memory;
 #[cfg(test)]
 mod memory_tests;

@@ -6,6 +6,7 @@ mod container;
 mod control;
 mod daemons;
 mod demo;
+mod ladder;
 mod logs;
 mod manpages;
 mod memory;

@@ -1,0 +1,77 @@
+//! The memory ladder (`memory.on_limit`): a unit is told through `MEMORY_PRESSURE_WATCH` as it
+//! nears its limit, and one that sheds its caches then is not restarted. Skipped (visibly)
+//! where svcd cannot make memory cgroups.
+
+use crate::util::*;
+
+/// Grows a cache by 4 MiB at a time, each page touched, to 84 MiB (with the interpreter, past
+/// 90% of a 96M limit, below the limit), then waits on the FIFO named by
+/// `MEMORY_PRESSURE_WATCH`; told, it drops the cache, writes `shed <MiB>` to `argv[1]` and
+/// waits. Without the variable it just waits. No race with the kernel's limit: it never grows
+/// that far.
+const SHEDDER: &str = r#"
+import os, select, sys, time
+watch = os.environ.get("MEMORY_PRESSURE_WATCH")
+fd = os.open(watch, os.O_RDONLY | os.O_NONBLOCK) if watch else None
+cache = []
+while len(cache) < 21:
+    cache.append(b"c" * (4 << 20))
+    time.sleep(0.01)
+if fd is None:
+    time.sleep(3600)
+select.select([fd], [], [])
+os.read(fd, 64)
+size = len(cache) * 4
+cache.clear()
+with open(sys.argv[1], "w") as out:
+    out.write("shed %d\n" % size)
+time.sleep(3600)
+"#;
+
+#[test]
+fn a_unit_told_of_its_memory_sheds_its_cache_and_is_not_restarted() {
+    let dir = Dir::new();
+    let script = dir.path().join("shedder.py");
+    let marker = dir.path().join("shed");
+    std::fs::write(&script, SHEDDER).expect("script");
+    let unit = format!(
+        "exec = [\"python3\", \"{}\", \"{}\"]\n[memory]\nmax = \"96M\"\non_limit = [\"notify\", \"restart\"]\ngrace = \"30s\"\n",
+        script.display(),
+        marker.display()
+    );
+    let svcd = dir.with("shedder", &unit).start();
+    svcd.wait_for("shedder", "running");
+    if svcd.status("shedder")["memory"]["mode"] != "cgroup" {
+        skip("svcd cannot make memory cgroups here");
+        return;
+    }
+    let shed = wait_until("the unit told and its cache shed", DEADLINE, || {
+        std::fs::read_to_string(&marker).ok()
+    });
+    assert!(shed.starts_with("shed "), "{shed}");
+    let status = svcd.status("shedder");
+    assert_eq!(status["restarts"], 0, "{status}");
+    assert_eq!(status["state"], "running", "{status}");
+    assert!(
+        svcd.stderr()
+            .contains("unit told through MEMORY_PRESSURE_WATCH"),
+        "{}",
+        svcd.stderr()
+    );
+}
+
+#[test]
+fn a_unit_without_notify_is_given_no_pressure_watch() {
+    let dir = Dir::new();
+    let env = dir.path().join("env");
+    let unit = format!(
+        "shell = true\nexec = \"env > {} && exec sleep 1000\"\n[memory]\nmax = \"96M\"\n",
+        env.display()
+    );
+    let svcd = dir.with("plain", &unit).start();
+    svcd.wait_for("plain", "running");
+    let seen = wait_until("the unit's environment", DEADLINE, || {
+        std::fs::read_to_string(&env).ok().filter(|t| !t.is_empty())
+    });
+    assert!(!seen.contains("MEMORY_PRESSURE_WATCH"), "{seen}");
+}
