@@ -56,7 +56,13 @@ pub struct MemoryWatch {
     /// state directory, once its cgroups are made.
     state_dir: Option<std::path::PathBuf>,
     /// Each unit told of its memory: its FIFO and the task that tells it at its threshold.
-    told: HashMap<UnitId, (Arc<ladder::PressureFifo>, tokio::task::JoinHandle<()>)>,
+    told: HashMap<
+        UnitId,
+        (
+            Option<Arc<ladder::PressureFifo>>,
+            tokio::task::JoinHandle<()>,
+        ),
+    >,
 }
 
 /// Samples under its limits in a row after which a unit that crossed its threshold is sampled
@@ -193,39 +199,45 @@ impl MemoryWatch {
         }
     }
 
-    /// For a unit with `memory.on_limit = ["notify", ...]` (id `id`, cgroup `cg`, limit
-    /// `max`): its pressure FIFO made anew, and a task that writes to it when the cgroup's use
-    /// crosses [`ladder::NOTIFY_PERCENT`] of `max`. Where that fails, the unit runs without
-    /// being told (a warning says why).
+    /// For a unit with `notify` or `reclaim` in `memory.on_limit` (id `id`, cgroup `cg`,
+    /// limit `max`): its pressure FIFO made anew (`notify`), and a task that takes those steps
+    /// when the cgroup's use crosses [`ladder::NOTIFY_PERCENT`] of `max`. Where that fails,
+    /// the unit runs without them (a warning says why).
     fn watch_for_notify(&mut self, id: UnitId, unit: &Unit, cg: &cgroup::UnitCgroup, max: u64) {
         if let Some((_, task)) = self.told.remove(&id) {
             task.abort();
         }
-        if !unit.memory.on_limit.notify {
+        let on_limit = unit.memory.on_limit;
+        if !on_limit.notify && !on_limit.reclaim {
             return;
         }
         let Some(state_dir) = &self.state_dir else {
             return;
         };
-        let made = ladder::fifo_owner(unit.run_as(nix::unistd::Uid::effective().is_root()))
-            .and_then(|owner| {
-                ladder::PressureFifo::create(&ladder::fifo_dir(state_dir), &unit.name, owner)
-            })
-            .and_then(|fifo| Ok((fifo, cg.usage_event(ladder::notify_threshold(max))?)));
-        let (fifo, event) = match made {
-            Ok(made) => made,
-            Err(why) => {
+        let fifo = match on_limit.notify.then(|| {
+            let owner = ladder::fifo_owner(unit.run_as(nix::unistd::Uid::effective().is_root()))?;
+            ladder::PressureFifo::create(&ladder::fifo_dir(state_dir), &unit.name, owner)
+        }) {
+            Some(Err(why)) => {
                 tracing::warn!(unit = %unit.name, "will not be told of its memory: {why}");
+                None
+            }
+            made => made.and_then(Result::ok).map(Arc::new),
+        };
+        let event = match cg.usage_event(ladder::notify_threshold(max)) {
+            Ok(event) => event,
+            Err(why) => {
+                tracing::warn!(unit = %unit.name, "no memory.on_limit steps before the limit: {why}");
                 return;
             }
         };
-        let fifo = Arc::new(fifo);
         let task = tokio::spawn(ladder::tell_on_crossing(
             unit.name.clone(),
             event,
-            cg.dir().to_path_buf(),
+            cg.clone(),
             max,
-            Arc::clone(&fifo),
+            fifo.clone(),
+            on_limit.reclaim,
         ));
         self.told.insert(id, (fifo, task));
     }
@@ -233,7 +245,7 @@ impl MemoryWatch {
     /// `unit` (id `id`) as spawned: with `MEMORY_PRESSURE_WATCH` naming its FIFO where it is
     /// told of its memory; `None` where it is not (spawned as it is).
     pub fn with_pressure_watch(&self, id: UnitId, unit: &Unit) -> Option<Unit> {
-        let (fifo, _) = self.told.get(&id)?;
+        let fifo = self.told.get(&id)?.0.as_ref()?;
         let mut watched = unit.clone();
         watched.env.insert(
             ladder::WATCH_ENV.to_string(),

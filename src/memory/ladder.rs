@@ -12,6 +12,7 @@
 //! `sd_event_add_memory_pressure`, GLib's `GMemoryMonitor`) then shed their caches; svcd
 //! does not set `MEMORY_PRESSURE_WRITE`, which a FIFO does not use.
 
+use crate::unit::duration::format_size;
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -28,6 +29,9 @@ pub const WATCH_ENV: &str = "MEMORY_PRESSURE_WATCH";
 pub struct OnLimit {
     /// Tell the unit at [`NOTIFY_PERCENT`] of `max` (`"notify"`).
     pub notify: bool,
+    /// Page its processes' memory out to swap at the same point, where swap has room for it
+    /// (`"reclaim"`, see [`super::reclaim`]).
+    pub reclaim: bool,
     /// Restart it once over `max` (after `memory.grace`) (`"restart"`); without it only the
     /// kernel's hard limit above `max` stops it.
     pub restart: bool,
@@ -38,6 +42,7 @@ impl Default for OnLimit {
     fn default() -> Self {
         OnLimit {
             notify: false,
+            reclaim: false,
             restart: true,
         }
     }
@@ -48,15 +53,18 @@ impl OnLimit {
     pub fn parse(steps: &[&str]) -> Result<OnLimit, String> {
         let mut on_limit = OnLimit {
             notify: false,
+            reclaim: false,
             restart: false,
         };
         for step in steps {
             match *step {
                 "notify" => on_limit.notify = true,
+                "reclaim" => on_limit.reclaim = true,
                 "restart" => on_limit.restart = true,
                 other => {
                     return Err(format!(
-                        "unknown memory.on_limit step \"{other}\"; use \"notify\" and/or \"restart\""
+                        "unknown memory.on_limit step \"{other}\"; use \"notify\", \"reclaim\" \
+                         and/or \"restart\""
                     ));
                 }
             }
@@ -162,32 +170,78 @@ pub fn fifo_owner(run_as: Option<&str>) -> Result<Option<(u32, u32)>, String> {
 }
 
 /// Waits on `event`, the eventfd of the threshold at [`notify_threshold`] of `max` on the
-/// cgroup in `dir`, and tells the unit (named `unit`) through `fifo` each time its use crosses
-/// it upwards.
-/// Runs until aborted or the eventfd fails.
+/// unit's cgroup `cg`, and each time its use crosses it upwards takes the first steps of the
+/// ladder: tells the unit (named `unit`) through `fifo`, where it has one, and pages its
+/// memory out to swap when `reclaim` is set and swap has room. Runs until aborted or the
+/// eventfd fails.
 pub async fn tell_on_crossing(
     unit: String,
     event: OwnedFd,
-    dir: PathBuf,
+    cg: super::cgroup::UnitCgroup,
     max: u64,
-    fifo: std::sync::Arc<PressureFifo>,
+    fifo: Option<std::sync::Arc<PressureFifo>>,
+    reclaim: bool,
 ) {
     let threshold = notify_threshold(max);
     each_event(event, || {
-        // The kernel signals a crossing either way: only upwards tells.
-        let usage = cgroup_usage(&dir).unwrap_or(0);
-        if usage >= threshold {
+        // The kernel signals a crossing either way: only upwards acts.
+        let usage = cgroup_usage(cg.dir()).unwrap_or(0);
+        if usage < threshold {
+            return true;
+        }
+        if let Some(fifo) = &fifo {
             fifo.tell();
             tracing::warn!(
                 unit = %unit,
                 "memory at {} of its limit ({}): unit told through {WATCH_ENV}",
-                crate::unit::duration::format_size(usage),
-                crate::unit::duration::format_size(max),
+                format_size(usage),
+                format_size(max),
             );
+        }
+        if reclaim {
+            let (unit, cg) = (unit.clone(), cg.clone());
+            // process_madvise over a large unit takes milliseconds: off the event loop.
+            tokio::task::spawn_blocking(move || page_out_unit(&unit, &cg));
         }
         true
     })
     .await;
+}
+
+/// `reclaim`: pages unit `unit`'s processes (those of its cgroup `cg`) out to swap, where the
+/// host's free swap holds what they use; says in svcd's log what it freed and how long it took.
+fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) {
+    let Some(before) = cg.memory() else {
+        return;
+    };
+    let free = super::reclaim::swap_free();
+    if free < before.rss {
+        tracing::info!(
+            unit = %unit,
+            "no reclaim: {} of swap free, the unit holds {}",
+            format_size(free),
+            format_size(before.rss)
+        );
+        return;
+    }
+    let began = std::time::Instant::now();
+    let mut advised = 0;
+    for pid in cg.pids() {
+        match super::reclaim::page_out(pid) {
+            Ok(bytes) => advised += bytes,
+            Err(why) => tracing::debug!(unit = %unit, "reclaim: {why}"),
+        }
+    }
+    let after = cg.memory().unwrap_or(before);
+    tracing::warn!(
+        unit = %unit,
+        "reclaimed {} to swap in {}ms (rss {} -> {}, {} asked)",
+        format_size(before.rss.saturating_sub(after.rss)),
+        began.elapsed().as_millis(),
+        format_size(before.rss),
+        format_size(after.rss),
+        format_size(advised),
+    );
 }
 
 /// Calls `each` every time the eventfd `event` (a cgroup threshold's) is signalled, until it
@@ -225,6 +279,7 @@ mod tests {
             OnLimit::default(),
             OnLimit {
                 notify: false,
+                reclaim: false,
                 restart: true
             }
         );
@@ -232,6 +287,8 @@ mod tests {
         assert!(both.notify && both.restart);
         let told = OnLimit::parse(&["notify"]).expect("valid");
         assert!(told.notify && !told.restart);
+        let all = OnLimit::parse(&["notify", "reclaim", "restart"]).expect("valid");
+        assert!(all.notify && all.reclaim && all.restart);
         assert!(OnLimit::parse(&["reboot"]).is_err());
     }
 

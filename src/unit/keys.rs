@@ -237,7 +237,7 @@ keys! {
     MemoryOnPressure "memory.on_pressure" ("restart | none") []
         "may the host swap policy restart this unit"
         |c, e, u| set(&mut u.memory.restart_on_pressure, c.on_pressure(e));
-    MemoryOnLimit "memory.on_limit" ("array of notify, restart") []
+    MemoryOnLimit "memory.on_limit" ("array of notify, reclaim, restart") []
         "the steps taken as the unit nears and crosses memory.max"
         |c, e, u| set(&mut u.memory.on_limit, c.on_limit(e));
     MemoryGrace "memory.grace" ("duration") []

@@ -28,23 +28,33 @@ with open(sys.argv[1], "w") as out:
 time.sleep(3600)
 "#;
 
-#[test]
-fn a_unit_told_of_its_memory_sheds_its_cache_and_is_not_restarted() {
+/// svcd running the [`SHEDDER`] as unit `name` (limit 96M, grace 30s, `on_limit` as given),
+/// with the path its marker goes to; `None` (after [`skip`]) where svcd cannot make memory
+/// cgroups.
+fn shedder(name: &str, on_limit: &str) -> Option<(Svcd, std::path::PathBuf)> {
     let dir = Dir::new();
     let script = dir.path().join("shedder.py");
     let marker = dir.path().join("shed");
     std::fs::write(&script, SHEDDER).expect("script");
     let unit = format!(
-        "exec = [\"python3\", \"{}\", \"{}\"]\n[memory]\nmax = \"96M\"\non_limit = [\"notify\", \"restart\"]\ngrace = \"30s\"\n",
+        "exec = [\"python3\", \"{}\", \"{}\"]\n[memory]\nmax = \"96M\"\non_limit = {on_limit}\ngrace = \"30s\"\n",
         script.display(),
         marker.display()
     );
-    let svcd = dir.with("shedder", &unit).start();
-    svcd.wait_for("shedder", "running");
-    if svcd.status("shedder")["memory"]["mode"] != "cgroup" {
+    let svcd = dir.with(name, &unit).start();
+    svcd.wait_for(name, "running");
+    if svcd.status(name)["memory"]["mode"] != "cgroup" {
         skip("svcd cannot make memory cgroups here");
-        return;
+        return None;
     }
+    Some((svcd, marker))
+}
+
+#[test]
+fn a_unit_told_of_its_memory_sheds_its_cache_and_is_not_restarted() {
+    let Some((svcd, marker)) = shedder("shedder", r#"["notify", "restart"]"#) else {
+        return;
+    };
     let shed = wait_until("the unit told and its cache shed", DEADLINE, || {
         std::fs::read_to_string(&marker).ok()
     });
@@ -74,4 +84,21 @@ fn a_unit_without_notify_is_given_no_pressure_watch() {
         std::fs::read_to_string(&env).ok().filter(|t| !t.is_empty())
     });
     assert!(!seen.contains("MEMORY_PRESSURE_WATCH"), "{seen}");
+}
+
+/// `reclaim` acts at the same crossing: with swap room it pages the unit out and says what that
+/// freed; without (as on a host with no swap) it says why not. Either way, in svcd's log.
+#[test]
+fn reclaim_acts_at_the_crossing_and_says_what_it_freed_or_why_not() {
+    let Some((svcd, _)) = shedder("reclaimed", r#"["reclaim", "restart"]"#) else {
+        return;
+    };
+    let line = wait_until("a reclaim line in svcd's log", DEADLINE, || {
+        let log = svcd.stderr();
+        log.lines()
+            .find(|l| l.contains("reclaimed ") || l.contains("no reclaim: "))
+            .map(str::to_string)
+    });
+    assert!(line.contains("unit=reclaimed"), "{line}");
+    assert_eq!(svcd.status("reclaimed")["restarts"], 0);
 }
