@@ -15,7 +15,7 @@
 //! svcd's RSS at the end.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,106 +26,15 @@ const BOX: u64 = 512 << 20;
 #[path = "proc.rs"]
 mod proc;
 
+#[path = "ladder_box.rs"]
+mod ladder_box;
+use ladder_box::BoxCgroup;
+
 /// Grows by `argv[1]` MiB every `argv[2]` seconds, each page touched; prints `notify <ms>` when
 /// told after its cgroup's usage passed 90% of `argv[3]` MiB (svcd's threshold), and `restart
 /// <ms>` at SIGTERM after its memory as svcd counts it (`total_rss` + `total_mapped_file`)
 /// passed it. Both crossings are seen at the end of a step (the leak's granularity).
-const LEAKER: &str = r#"
-import os, select, signal, sys, time
-step, every, limit = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]) << 20
-line = [l for l in open("/proc/self/cgroup").read().splitlines() if "memory" in l.split(":")[1].split(",")][0]
-cg = "/sys/fs/cgroup/memory" + line.split(":", 2)[2]
-def usage():
-    return int(open(cg + "/memory.usage_in_bytes").read())
-def counted():
-    stat = dict(l.split() for l in open(cg + "/memory.stat").read().splitlines())
-    return int(stat["total_rss"]) + int(stat["total_mapped_file"])
-crossed = {}
-def term(*_):
-    if "max" in crossed:
-        print("restart %.1f" % ((time.monotonic() - crossed["max"]) * 1e3), flush=True)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, term)
-watch = os.environ.get("MEMORY_PRESSURE_WATCH")
-fd = os.open(watch, os.O_RDONLY | os.O_NONBLOCK) if watch else None
-told = False
-chunks = []
-while True:
-    chunks.append(b"l" * (step << 20))
-    now = time.monotonic()
-    if usage() >= limit * 9 // 10:
-        crossed.setdefault("notify", now)
-    if counted() > limit:
-        crossed.setdefault("max", now)
-    deadline = now + every
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        ready = select.select([fd] if fd is not None else [], [], [], left)[0]
-        if ready:
-            os.read(fd, 64)
-            if not told and "notify" in crossed:
-                told = True
-                print("notify %.1f" % ((time.monotonic() - crossed["notify"]) * 1e3), flush=True)
-"#;
-
-/// The 512 MiB cgroup of the run, removed when dropped.
-struct BoxCgroup {
-    dir: PathBuf,
-}
-
-impl BoxCgroup {
-    fn create() -> Result<BoxCgroup, String> {
-        let root = Path::new("/sys/fs/cgroup/memory");
-        if !root.join("memory.limit_in_bytes").exists() {
-            return Err("no cgroup v1 memory controller at /sys/fs/cgroup/memory".into());
-        }
-        let dir = root.join(format!("svc-bench-ladder-{}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        let made = BoxCgroup { dir };
-        std::fs::write(made.dir.join("memory.limit_in_bytes"), BOX.to_string())
-            .map_err(|e| format!("cannot limit the box: {e}"))?;
-        Ok(made)
-    }
-
-    fn oom_kills(&self) -> u64 {
-        std::fs::read_to_string(self.dir.join("memory.oom_control"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for BoxCgroup {
-    fn drop(&mut self) {
-        for _ in 0..100 {
-            // svcd's own cgroups below, then the box itself.
-            let mut dirs = vec![self.dir.clone()];
-            let mut i = 0;
-            while i < dirs.len() {
-                if let Ok(entries) = std::fs::read_dir(&dirs[i]) {
-                    dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-                }
-                i += 1;
-            }
-            for dir in dirs.iter().rev() {
-                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    // SAFETY: kill takes no pointers.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                let _ = std::fs::remove_dir(dir);
-            }
-            if !self.dir.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("ladder: could not remove {}", self.dir.display());
-    }
-}
+const LEAKER: &str = include_str!("ladder_leaker.py");
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -136,7 +45,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let cgroup = match BoxCgroup::create() {
+    let cgroup = match BoxCgroup::create("bench-ladder", BOX) {
         Ok(cgroup) => cgroup,
         Err(why) => {
             println!("ladder: cannot run here: {why}");

@@ -102,3 +102,63 @@ fn reclaim_acts_at_the_crossing_and_says_what_it_freed_or_why_not() {
     assert!(line.contains("unit=reclaimed"), "{line}");
     assert_eq!(svcd.status("reclaimed")["restarts"], 0);
 }
+
+/// The leaker of `bench/ladder.rs`: times notify and restart on its own clock.
+const LEAKER: &str = include_str!("../../bench/ladder_leaker.py");
+
+#[path = "../../bench/ladder_box.rs"]
+mod ladder_box;
+use ladder_box::BoxCgroup;
+
+/// The bench's situation, short: svcd in a 256 MiB box with a unit leaking 10 MB/s (1.6 s from
+/// its limit to the kernel's: no race with a loaded machine). Each time, the unit is told
+/// before svcd restarts it, and the kernel kills nothing.
+#[test]
+fn in_a_small_box_a_leak_is_told_then_restarted_and_the_kernel_kills_nothing() {
+    let cgroup = match BoxCgroup::create("test-ladder", 256 << 20) {
+        Ok(cgroup) => cgroup,
+        Err(why) => return skip(&why),
+    };
+    let dir = Dir::new();
+    let leaker = dir.path().join("leaker.py");
+    std::fs::write(&leaker, LEAKER).expect("leaker");
+    let unit = format!(
+        "exec = [\"python3\", \"{}\", \"2\", \"0.2\", \"32\"]\n[restart]\npolicy = \"always\"\n\
+         delay = \"100ms\"\nburst = 1000\n[memory]\nmax = \"32M\"\non_limit = [\"notify\", \"restart\"]\n",
+        leaker.display()
+    );
+    let procs = cgroup.dir.join("cgroup.procs");
+    // svcd a child of the shell (no exec), so that the harness finds and stops svcd itself.
+    let join = format!("echo 0 > {} && \"$@\"; exit $?", procs.display());
+    let svcd = dir
+        .with("leak", &unit)
+        .start_wrapped(&["sh", "-c", &join, "sh"]);
+    let log = svcd.dir.path().join("state/logs/leak.log");
+    let lines = wait_until("two restarts of the leak, timed", DEADLINE, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let timed: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains(" notify ") || l.contains(" restart "))
+            .map(str::to_string)
+            .collect();
+        (timed.iter().filter(|l| l.contains(" restart ")).count() >= 2).then_some(timed)
+    });
+    assert_eq!(cgroup.oom_kills(), 0, "{lines:?}");
+    // Each run: told first, then restarted, within seconds even on a loaded machine.
+    let mut told = false;
+    for line in &lines {
+        let ms: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|ms| ms.parse().ok())
+            .expect("a time in ms");
+        assert!(ms < 5000.0, "{line}");
+        if line.contains(" notify ") {
+            told = true;
+        } else {
+            assert!(told, "restarted before being told: {lines:?}");
+            told = false;
+        }
+    }
+    drop(svcd);
+}
