@@ -14,13 +14,14 @@ use super::Daemon;
 use super::report::Clocks;
 use crate::control::HostInfo;
 use crate::memory::{
-    Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings, cgroup,
+    Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings, cgroup, ladder,
 };
 use crate::supervisor::State;
 use crate::supervisor::UnitId;
 use crate::unit::Unit;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -51,6 +52,17 @@ pub struct MemoryWatch {
     /// Units whose cgroup said they crossed their limit, while their samples say they are
     /// still over it: sampled every [`CROSSING_FOLLOW_UP`].
     hot: Vec<(UnitId, u32)>,
+    /// Where the units' pressure FIFOs go (`memory.on_limit = ["notify", ...]`): svcd's
+    /// state directory, once its cgroups are made.
+    state_dir: Option<std::path::PathBuf>,
+    /// Each unit told of its memory: its FIFO and the task that tells it at its threshold.
+    told: HashMap<
+        UnitId,
+        (
+            Option<Arc<ladder::PressureFifo>>,
+            tokio::task::JoinHandle<()>,
+        ),
+    >,
 }
 
 /// Samples under its limits in a row after which a unit that crossed its threshold is sampled
@@ -86,6 +98,8 @@ impl MemoryWatch {
             crossings: None,
             watchers: HashMap::new(),
             hot: Vec::new(),
+            state_dir: None,
+            told: HashMap::new(),
         }
     }
 
@@ -110,28 +124,7 @@ impl MemoryWatch {
                 return;
             }
         };
-        let task = tokio::spawn(async move {
-            // SAFETY: `event` owns its descriptor, which stays open and the same for as long as
-            // the AsyncFd owns `event` (it is never taken out again), as `register` needs.
-            let Ok(event) = (unsafe { tokio::io::unix::AsyncFd::register(event) }) else {
-                return;
-            };
-            loop {
-                let Ok(mut ready) = event.readable().await else {
-                    return;
-                };
-                let mut count = [0u8; 8];
-                match nix::unistd::read(event.get_ref(), &mut count) {
-                    Ok(_) => {
-                        if sender.send(id).is_err() {
-                            return;
-                        }
-                    }
-                    Err(nix::errno::Errno::EAGAIN) => ready.clear_ready(),
-                    Err(_) => return,
-                }
-            }
-        });
+        let task = tokio::spawn(ladder::each_event(event, move || sender.send(id).is_ok()));
         self.watchers.insert(id, task);
     }
 
@@ -168,6 +161,7 @@ impl MemoryWatch {
             Ok(tree) => {
                 tracing::info!(cgroup = %tree.base().display(), "each unit runs in a memory cgroup of its own");
                 self.tree = Some(tree);
+                self.state_dir = Some(state_dir.to_path_buf());
             }
             Err(why) => tracing::info!(
                 "units run without cgroups ({why}); their memory is sampled from /proc"
@@ -187,6 +181,7 @@ impl MemoryWatch {
             Ok((procs, cg)) => {
                 if let Some(max) = unit.memory.max {
                     self.watch_crossing(id, &cg, max);
+                    self.watch_for_notify(id, unit, &cg, max);
                 }
                 let seen = cg.oom_kills();
                 let count = OomCount {
@@ -202,6 +197,61 @@ impl MemoryWatch {
                 None
             }
         }
+    }
+
+    /// For a unit with `notify` or `reclaim` in `memory.on_limit` (id `id`, cgroup `cg`,
+    /// limit `max`): its pressure FIFO made anew (`notify`), and a task that takes those steps
+    /// when the cgroup's use crosses [`ladder::NOTIFY_PERCENT`] of `max`. Where that fails,
+    /// the unit runs without them (a warning says why).
+    fn watch_for_notify(&mut self, id: UnitId, unit: &Unit, cg: &cgroup::UnitCgroup, max: u64) {
+        if let Some((_, task)) = self.told.remove(&id) {
+            task.abort();
+        }
+        let on_limit = unit.memory.on_limit;
+        if !on_limit.notify && !on_limit.reclaim {
+            return;
+        }
+        let Some(state_dir) = &self.state_dir else {
+            return;
+        };
+        let fifo = match on_limit.notify.then(|| {
+            let owner = ladder::fifo_owner(unit.run_as(nix::unistd::Uid::effective().is_root()))?;
+            ladder::PressureFifo::create(&ladder::fifo_dir(state_dir), &unit.name, owner)
+        }) {
+            Some(Err(why)) => {
+                tracing::warn!(unit = %unit.name, "will not be told of its memory: {why}");
+                None
+            }
+            made => made.and_then(Result::ok).map(Arc::new),
+        };
+        let event = match cg.usage_event(ladder::notify_threshold(max)) {
+            Ok(event) => event,
+            Err(why) => {
+                tracing::warn!(unit = %unit.name, "no memory.on_limit steps before the limit: {why}");
+                return;
+            }
+        };
+        let task = tokio::spawn(ladder::tell_on_crossing(
+            unit.name.clone(),
+            event,
+            cg.clone(),
+            max,
+            fifo.clone(),
+            on_limit.reclaim,
+        ));
+        self.told.insert(id, (fifo, task));
+    }
+
+    /// `unit` (id `id`) as spawned: with `MEMORY_PRESSURE_WATCH` naming its FIFO where it is
+    /// told of its memory; `None` where it is not (spawned as it is).
+    pub fn with_pressure_watch(&self, id: UnitId, unit: &Unit) -> Option<Unit> {
+        let fifo = self.told.get(&id)?.0.as_ref()?;
+        let mut watched = unit.clone();
+        watched.env.insert(
+            ladder::WATCH_ENV.to_string(),
+            fifo.path().to_string_lossy().into_owned(),
+        );
+        Some(watched)
     }
 
     /// Whether unit `id` runs in a cgroup (`memory_mode` of status).
@@ -264,6 +314,9 @@ impl MemoryWatch {
         if let Some(task) = self.watchers.remove(&id) {
             task.abort();
         }
+        if let Some((_, task)) = self.told.remove(&id) {
+            task.abort();
+        }
         if self.unit_cgroups.remove(&id).is_some()
             && let Some(tree) = &self.tree
         {
@@ -274,6 +327,9 @@ impl MemoryWatch {
     /// svcd's exit: the cgroups it made, those that are empty.
     pub fn remove_cgroups(&mut self) {
         for (_, task) in self.watchers.drain() {
+            task.abort();
+        }
+        for (_, (_, task)) in self.told.drain() {
             task.abort();
         }
         if let Some(tree) = self.tree.take() {

@@ -641,7 +641,10 @@ impl Daemon {
         let cgroup = self.memory.cgroup_for_spawn(id, &self.units[id]);
         let spawned = match self.start_command(id, None) {
             Ok(command) => {
-                process::spawn_with(&command, &sockets, cgroup).map_err(|e| e.to_string())
+                // `MEMORY_PRESSURE_WATCH` for a unit that is told before its limit.
+                let watched = self.memory.with_pressure_watch(id, &command);
+                let command = watched.as_ref().unwrap_or(&command);
+                process::spawn_with(command, &sockets, cgroup).map_err(|e| e.to_string())
             }
             Err(e) => Err(e),
         };

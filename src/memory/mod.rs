@@ -3,7 +3,9 @@
 //! - [`cgroup`]: a memory cgroup per unit, where svcd may make them.
 //! - [`group`]: RSS and swap of whole process groups, from /proc.
 //! - [`host`]: /proc/meminfo and /proc/pressure/memory.
+//! - [`ladder`]: the steps before a restart for a limit: telling the unit (`memory.on_limit`).
 //! - [`policy`]: the host swap policy, pure: levels, victim choice, cooldown.
+//! - [`reclaim`]: a unit's cold pages pushed to swap (`memory.on_limit`'s `reclaim`).
 //! - [`psi`]: a PSI trigger on /proc/pressure/memory, where the kernel allows one.
 //! - [`settings`]: the `[memory]` table of `svcd.toml`.
 //!
@@ -13,8 +15,10 @@
 pub mod cgroup;
 pub mod group;
 pub mod host;
+pub mod ladder;
 pub mod policy;
 pub mod psi;
+pub mod reclaim;
 pub mod settings;
 
 pub use group::{GroupMemory, GroupSampler, group_memory, ticks_to_seconds};

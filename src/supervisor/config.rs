@@ -105,6 +105,8 @@ impl UnitConfig {
             memory: MemoryLimits {
                 max: unit.memory.max,
                 swap_max: unit.memory.swap_max,
+                grace: unit.memory.grace,
+                no_restart: !unit.memory.on_limit.restart,
             },
             requires: ids(&unit.requires),
             after: ids(&unit.after),

@@ -31,8 +31,16 @@ impl Supervisor {
             unit.over_limit = 0;
             return;
         };
+        if unit.over_limit == 0 {
+            unit.over_since = Some(now);
+        }
         unit.over_limit = unit.over_limit.saturating_add(1);
-        if unit.over_limit >= SAMPLES_OVER_LIMIT {
+        let limits = unit.config.memory;
+        // `memory.on_limit`'s grace: the unit, told at 90%, may come back under meanwhile.
+        let in_grace = unit
+            .over_since
+            .is_some_and(|since| now.saturating_duration_since(since) < limits.grace);
+        if unit.over_limit >= SAMPLES_OVER_LIMIT && !in_grace && !limits.no_restart {
             unit.over_limit = 0;
             let reason = format!(
                 "memory limit: {what} {} > {}",

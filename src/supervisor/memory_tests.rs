@@ -8,7 +8,13 @@ const M: u64 = 1 << 20;
 
 fn limited(h: &mut Harness, max: Option<u64>, swap_max: Option<u64>) -> UnitId {
     let id = h.unit(restart(RestartPolicy::OnFailure, ms(100)));
-    h.configure(id, |c| c.memory = MemoryLimits { max, swap_max });
+    h.configure(id, |c| {
+        c.memory = MemoryLimits {
+            max,
+            swap_max,
+            ..MemoryLimits::default()
+        }
+    });
     id
 }
 
@@ -55,6 +61,7 @@ fn with_policy_never_a_memory_restart_leaves_the_unit_failed() {
         c.memory = MemoryLimits {
             max: Some(200 * M),
             swap_max: None,
+            ..MemoryLimits::default()
         }
     });
     let pid = h.start(id);

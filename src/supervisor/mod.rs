@@ -59,6 +59,8 @@ mod hooks;
 #[cfg(test)]
 mod hooks_tests;
 mod kinds;
+#[cfg(test)]
+mod ladder_tests;
 mod memory;
 #[cfg(test)]
 mod memory_tests;

@@ -55,6 +55,8 @@ pub(super) struct Record {
     pub reloading: bool,
     /// Consecutive memory samples of the current run over a limit.
     pub over_limit: u32,
+    /// When the current run of samples over a limit began (`memory.grace` counts from it).
+    pub over_since: Option<Instant>,
     /// Consecutive failed health checks of the current run.
     pub health_failed: u32,
     /// The unit's own words about itself: its last sd_notify `STATUS=` of the current run.
@@ -143,6 +145,10 @@ pub(super) struct Hold {
 pub struct MemoryLimits {
     pub max: Option<u64>,
     pub swap_max: Option<u64>,
+    /// `memory.grace`: how long the unit may stay over a limit before its restart.
+    pub grace: std::time::Duration,
+    /// `memory.on_limit` without `restart`: over a limit, only the kernel's hard limit acts.
+    pub no_restart: bool,
 }
 
 impl Record {
@@ -165,6 +171,7 @@ impl Record {
             then_start: None,
             stop: None,
             over_limit: 0,
+            over_since: None,
             health_failed: 0,
             status_text: None,
             hold: None,

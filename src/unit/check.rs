@@ -535,4 +535,33 @@ impl Check<'_> {
             }
         }
     }
+
+    /// `memory.on_limit`: an array of the steps [`crate::memory::ladder::OnLimit`] names.
+    pub fn on_limit(&mut self, entry: &Entry) -> Option<crate::memory::ladder::OnLimit> {
+        let Value::Array(items) = &entry.node.value else {
+            self.wrong_type(
+                entry,
+                &entry.node,
+                "an array such as [\"notify\", \"restart\"]",
+            );
+            return None;
+        };
+        let mut steps = Vec::new();
+        for item in items {
+            match &item.value {
+                Value::String(step) => steps.push(step.as_str()),
+                _ => self.wrong_type(entry, item, "a string in the `memory.on_limit` array"),
+            }
+        }
+        if steps.len() != items.len() {
+            return None;
+        }
+        match crate::memory::ladder::OnLimit::parse(&steps) {
+            Ok(on_limit) => Some(on_limit),
+            Err(message) => {
+                self.value(entry, message);
+                None
+            }
+        }
+    }
 }

@@ -276,6 +276,12 @@ keys! {
     MemoryOnPressure "memory.on_pressure" ("restart | none") []
         "may the host swap policy restart this unit"
         |c, e, u| set(&mut u.memory.restart_on_pressure, c.on_pressure(e));
+    MemoryOnLimit "memory.on_limit" ("array of notify, reclaim, restart") []
+        "the steps taken as the unit nears and crosses memory.max"
+        |c, e, u| set(&mut u.memory.on_limit, c.on_limit(e));
+    MemoryGrace "memory.grace" ("duration") []
+        "how long the unit may stay over memory.max before its restart"
+        |c, e, u| set(&mut u.memory.grace, c.duration(e));
 
     LimitsNofile "limits.nofile" ("limit") ["LimitNOFILE"]
         "most open files"

@@ -203,6 +203,10 @@ pub struct MemoryConfig {
     /// May the host swap policy restart this unit when memory runs short
     /// (`on_pressure = "restart"`); `false` is `"none"`, the default.
     pub restart_on_pressure: bool,
+    /// `on_limit`: the steps svcd takes as the unit nears and crosses `max`.
+    pub on_limit: crate::memory::ladder::OnLimit,
+    /// `grace`: how long the unit may stay over `max` before its restart (0: at once).
+    pub grace: std::time::Duration,
 }
 
 impl MemoryConfig {

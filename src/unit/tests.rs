@@ -573,6 +573,7 @@ fn memory_keys() {
             swap_max: Some(65536),
             oom_score_adj: Some(-500),
             restart_on_pressure: true,
+            ..MemoryConfig::default()
         }
     );
     assert!(unit.memory.has_limit());

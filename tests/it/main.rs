@@ -7,6 +7,7 @@ mod control;
 mod daemons;
 mod demo;
 mod hooks;
+mod ladder;
 mod logs;
 mod manpages;
 mod memory;

@@ -1,0 +1,326 @@
+//! The ladder before a unit's restart for its memory: first the unit is told, then it is
+//! restarted (`memory.on_limit`), with the kernel's hard limit above both.
+//!
+//! Telling the unit follows systemd's memory pressure contract: the unit finds a path in
+//! `MEMORY_PRESSURE_WATCH` and polls it. Under systemd on cgroup v2 that is the cgroup's
+//! `memory.pressure` (polled for `POLLPRI`, after writing the PSI trigger of
+//! `MEMORY_PRESSURE_WRITE`); the contract also allows a FIFO, polled for `POLLIN`, whose data
+//! is read and thrown away. cgroup v1 has no per-cgroup pressure file, so svcd makes a FIFO per
+//! unit and writes a byte to it when the unit's memory use crosses [`NOTIFY_PERCENT`] of
+//! `memory.max` upwards (the cgroup's eventfd threshold; the kernel signals it either way, so
+//! the usage is read to tell up from down). Libraries that follow the contract (libsystemd's
+//! `sd_event_add_memory_pressure`, GLib's `GMemoryMonitor`) then shed their caches; svcd
+//! does not set `MEMORY_PRESSURE_WRITE`, which a FIFO does not use.
+
+use crate::unit::duration::format_size;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The share of `memory.max` at which a unit with `notify` is told.
+pub const NOTIFY_PERCENT: u64 = 90;
+
+/// The environment variable naming the file a unit polls for memory pressure.
+pub const WATCH_ENV: &str = "MEMORY_PRESSURE_WATCH";
+
+/// `memory.on_limit`: which steps a unit allows as it nears and crosses `memory.max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnLimit {
+    /// Tell the unit at [`NOTIFY_PERCENT`] of `max` (`"notify"`).
+    pub notify: bool,
+    /// Page its processes' memory out to swap at the same point, where swap has room for it
+    /// (`"reclaim"`, see [`super::reclaim`]).
+    pub reclaim: bool,
+    /// Restart it once over `max` (after `memory.grace`) (`"restart"`); without it only the
+    /// kernel's hard limit above `max` stops it.
+    pub restart: bool,
+}
+
+impl Default for OnLimit {
+    /// Today's behaviour: a restart over the limit, nothing before.
+    fn default() -> Self {
+        OnLimit {
+            notify: false,
+            reclaim: false,
+            restart: true,
+        }
+    }
+}
+
+impl OnLimit {
+    /// From the steps as written, e.g. `["notify", "restart"]`.
+    pub fn parse(steps: &[&str]) -> Result<OnLimit, String> {
+        let mut on_limit = OnLimit {
+            notify: false,
+            reclaim: false,
+            restart: false,
+        };
+        for step in steps {
+            match *step {
+                "notify" => on_limit.notify = true,
+                "reclaim" => on_limit.reclaim = true,
+                "restart" => on_limit.restart = true,
+                other => {
+                    return Err(format!(
+                        "unknown memory.on_limit step \"{other}\"; use \"notify\", \"reclaim\" \
+                         and/or \"restart\""
+                    ));
+                }
+            }
+        }
+        Ok(on_limit)
+    }
+}
+
+/// The threshold in bytes at which a unit with limit `max` is told.
+pub fn notify_threshold(max: u64) -> u64 {
+    max / 100 * NOTIFY_PERCENT + max % 100 * NOTIFY_PERCENT / 100
+}
+
+/// A unit's pressure FIFO, made by svcd, which keeps it open for reading and writing (so that
+/// a write never blocks nor fails for want of a reader, and the unit may open it at any time).
+#[derive(Debug)]
+pub struct PressureFifo {
+    path: PathBuf,
+    fd: OwnedFd,
+    /// Device and inode of the FIFO made: a later run's FIFO at the same path is not removed
+    /// when this one goes.
+    id: (u64, u64),
+}
+
+impl PressureFifo {
+    /// Makes (anew) the FIFO `dir/name`, mode 0600, owned by `owner` (uid, gid) where given:
+    /// only the unit's user may open it.
+    pub fn create(dir: &Path, name: &str, owner: Option<(u32, u32)>) -> Result<Self, String> {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o711));
+        let path = dir.join(name);
+        let _ = fs::remove_file(&path);
+        nix::unistd::mkfifo(
+            &path,
+            nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        )
+        .map_err(|e| format!("cannot make the FIFO {}: {e}", path.display()))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .map_err(|e| format!("cannot give {} to uid {uid}: {e}", path.display()))?;
+        }
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        Ok(PressureFifo {
+            path,
+            fd: OwnedFd::from(file),
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Tells the unit: one byte into the FIFO. A full FIFO (the unit does not read it) already
+    /// tells it; nothing more is written.
+    pub fn tell(&self) {
+        let _ = nix::unistd::write(&self.fd, b"1");
+    }
+}
+
+impl Drop for PressureFifo {
+    fn drop(&mut self) {
+        let ours = fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
+        if ours {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The memory use of the cgroup in `dir` as its threshold events count it.
+pub fn cgroup_usage(dir: &Path) -> Option<u64> {
+    fs::read_to_string(dir.join("memory.usage_in_bytes"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Where svcd keeps the pressure FIFOs of its units, below its state directory.
+pub fn fifo_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("pressure")
+}
+
+/// The uid and gid a unit's FIFO belongs to: those of the user it runs as (`run_as`), when
+/// svcd runs as root; `None` (svcd's own) otherwise.
+pub fn fifo_owner(run_as: Option<&str>) -> Result<Option<(u32, u32)>, String> {
+    let Some(name) = run_as.filter(|_| nix::unistd::Uid::effective().is_root()) else {
+        return Ok(None);
+    };
+    match crate::users::user_by_name(name) {
+        Ok(Some(user)) => Ok(Some((user.uid, user.gid))),
+        Ok(None) => Err(format!("no user {name}")),
+        Err(e) => Err(format!("cannot look up user {name}: {e}")),
+    }
+}
+
+/// Waits on `event`, the eventfd of the threshold at [`notify_threshold`] of `max` on the
+/// unit's cgroup `cg`, and each time its use crosses it upwards takes the first steps of the
+/// ladder: tells the unit (named `unit`) through `fifo`, where it has one, and pages its
+/// memory out to swap when `reclaim` is set and swap has room. Runs until aborted or the
+/// eventfd fails.
+pub async fn tell_on_crossing(
+    unit: String,
+    event: OwnedFd,
+    cg: super::cgroup::UnitCgroup,
+    max: u64,
+    fifo: Option<std::sync::Arc<PressureFifo>>,
+    reclaim: bool,
+) {
+    let threshold = notify_threshold(max);
+    each_event(event, || {
+        // The kernel signals a crossing either way: only upwards acts.
+        let usage = cgroup_usage(cg.dir()).unwrap_or(0);
+        if usage < threshold {
+            return true;
+        }
+        if let Some(fifo) = &fifo {
+            fifo.tell();
+            tracing::warn!(
+                unit = %unit,
+                "memory at {} of its limit ({}): unit told through {WATCH_ENV}",
+                format_size(usage),
+                format_size(max),
+            );
+        }
+        if reclaim {
+            let (unit, cg) = (unit.clone(), cg.clone());
+            // process_madvise over a large unit takes milliseconds: off the event loop.
+            tokio::task::spawn_blocking(move || page_out_unit(&unit, &cg));
+        }
+        true
+    })
+    .await;
+}
+
+/// `reclaim`: pages unit `unit`'s processes (those of its cgroup `cg`) out to swap, where the
+/// host's free swap holds what they use; says in svcd's log what it freed and how long it took.
+fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) {
+    let Some(before) = cg.memory() else {
+        return;
+    };
+    let free = super::reclaim::swap_free();
+    if free < before.rss {
+        tracing::info!(
+            unit = %unit,
+            "no reclaim: {} of swap free, the unit holds {}",
+            format_size(free),
+            format_size(before.rss)
+        );
+        return;
+    }
+    let began = std::time::Instant::now();
+    let mut advised = 0;
+    for pid in cg.pids() {
+        match super::reclaim::page_out(pid) {
+            Ok(bytes) => advised += bytes,
+            Err(why) => tracing::debug!(unit = %unit, "reclaim: {why}"),
+        }
+    }
+    let after = cg.memory().unwrap_or(before);
+    tracing::warn!(
+        unit = %unit,
+        "reclaimed {} to swap in {}ms (rss {} -> {}, {} asked)",
+        format_size(before.rss.saturating_sub(after.rss)),
+        began.elapsed().as_millis(),
+        format_size(before.rss),
+        format_size(after.rss),
+        format_size(advised),
+    );
+}
+
+/// Calls `each` every time the eventfd `event` (a cgroup threshold's) is signalled, until it
+/// returns `false` or the eventfd fails.
+pub async fn each_event(event: OwnedFd, mut each: impl FnMut() -> bool) {
+    // SAFETY: `event` owns its descriptor, which stays open and the same for as long as the
+    // AsyncFd owns `event` (it is never taken out again), as `register` needs.
+    let Ok(event) = (unsafe { tokio::io::unix::AsyncFd::register(event) }) else {
+        return;
+    };
+    loop {
+        let Ok(mut ready) = event.readable().await else {
+            return;
+        };
+        let mut count = [0u8; 8];
+        match nix::unistd::read(event.get_ref(), &mut count) {
+            Ok(_) => {
+                if !each() {
+                    return;
+                }
+            }
+            Err(nix::errno::Errno::EAGAIN) => ready.clear_ready(),
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_limit_keeps_todays_restart_by_default_and_parses_the_steps() {
+        assert_eq!(
+            OnLimit::default(),
+            OnLimit {
+                notify: false,
+                reclaim: false,
+                restart: true
+            }
+        );
+        let both = OnLimit::parse(&["notify", "restart"]).expect("valid");
+        assert!(both.notify && both.restart);
+        let told = OnLimit::parse(&["notify"]).expect("valid");
+        assert!(told.notify && !told.restart);
+        let all = OnLimit::parse(&["notify", "reclaim", "restart"]).expect("valid");
+        assert!(all.notify && all.reclaim && all.restart);
+        assert!(OnLimit::parse(&["reboot"]).is_err());
+    }
+
+    #[test]
+    fn the_unit_is_told_at_ninety_percent_of_its_limit() {
+        assert_eq!(notify_threshold(100), 90);
+        assert_eq!(notify_threshold(64 << 20), (64u64 << 20) * 9 / 10);
+        assert_eq!(notify_threshold(u64::MAX), u64::MAX / 100 * 90 + 13);
+    }
+
+    #[test]
+    fn a_told_unit_reads_a_byte_and_the_fifo_goes_with_its_owner() {
+        let dir = std::env::temp_dir().join(format!("svc-ladder-{}", std::process::id()));
+        let fifo = PressureFifo::create(&dir, "unit", None).expect("fifo");
+        let path = fifo.path().to_path_buf();
+        let mode = fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let reader = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&path)
+            .expect("open");
+        fifo.tell();
+        let mut byte = [0u8; 4];
+        let n = nix::unistd::read(&reader, &mut byte).expect("read");
+        assert_eq!(n, 1);
+        // The next run's FIFO at the same path outlives the last run's.
+        let next = PressureFifo::create(&dir, "unit", None).expect("fifo");
+        drop(fifo);
+        assert!(path.exists());
+        drop(next);
+        assert!(!path.exists());
+        let _ = fs::remove_dir(&dir);
+    }
+}
