@@ -64,6 +64,7 @@ mod tests {
             paused_by: None,
             last_reload: None,
             status_text: None,
+            adopted: false,
         }
     }
 

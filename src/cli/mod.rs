@@ -3,6 +3,7 @@
 mod complete;
 mod health;
 mod render;
+mod upgrade;
 
 use crate::control::client::{self, ClientError};
 use crate::control::{Command, ErrorKind, Response};
@@ -153,6 +154,9 @@ enum Sub {
     },
     /// Stop every unit and end svcd.
     Shutdown,
+    /// Re-execute svcd's binary on disk in place (same pid), keeping every unit running; wait
+    /// until the new svcd answers.
+    Upgrade,
     /// Send a signal to units' process groups (`--main`: to their main process only).
     Kill {
         /// Units to signal.
@@ -301,6 +305,7 @@ pub fn run(args: Args) -> ExitCode {
         },
         Sub::Events { json } => events(&socket, json, timeouts.slow()),
         Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
+        Sub::Upgrade => upgrade::upgrade(&socket, timeouts.quick()),
         Sub::Kill {
             names,
             signal,

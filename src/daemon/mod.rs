@@ -4,6 +4,7 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod adopt;
 mod app;
 mod checks;
 pub mod events;
@@ -86,6 +87,10 @@ pub enum DaemonError {
     App(String),
     #[error("svcd.toml forward_signals: {0}")]
     Forward(String),
+    /// `svc upgrade` could not re-execute svcd; by then its socket was closed, so it exits
+    /// (its units run on, and a new svcd adopts them).
+    #[error("upgrade failed: {0}")]
+    Upgrade(String),
 }
 
 /// One name in the units directories: a unit the supervisor runs, or a broken file.
@@ -137,6 +142,8 @@ struct Daemon {
     shutdown_timeout: std::time::Duration,
     /// Each unit's last `svc reload NAME`.
     unit_reloads: unit_reload::UnitReloads,
+    /// The state file, and the units taken back from a previous svcd.
+    adoption: adopt::Adoption,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -181,6 +188,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
+    // As PID 1, SIGUSR2 is not svcd's to take: `svc upgrade` is.
+    let mut sigusr2 = match options.init {
+        false => Some(signal(SignalKind::user_defined2()).map_err(DaemonError::Runtime)?),
+        true => None,
+    };
     let forwards = forward::Forwards::new(&config.forward_signals).map_err(DaemonError::Forward)?;
     let mut forwarded = forward::Receiver::new(forwards.signals(options.app.is_some()));
     init::become_subreaper();
@@ -255,18 +267,25 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             tracing::error!(unit = %name, "not started, its unit file is invalid:\n{errors}");
         }
     }
+    let (adopted_tx, mut adopted_exits) = mpsc::unbounded_channel();
+    daemon.keep_state(&options.state_dir, adopted_tx);
+    let adopted = adopt::read(&options.state_dir)
+        .map(|saved| daemon.adopt(saved))
+        .unwrap_or_default();
     let enabled: Vec<UnitId> = (0..daemon.units.len())
-        .filter(|&id| daemon.units[id].enabled)
+        .filter(|&id| daemon.units[id].enabled && !adopted.contains(&id))
         .collect();
     daemon.supervisor.handle_start_all(
         Instant::now(),
         &enabled,
         Reason::new(ReasonKind::Boot, "started with svcd"),
     );
+    // Exits of adopted children while no svcd listened for SIGCHLD (an upgrade's `exec`).
+    daemon.reap();
 
     loop {
         daemon.perform_actions();
-        if daemon.is_shut_down() {
+        if daemon.is_shut_down() || daemon.adoption.upgrade.is_some() {
             break;
         }
         let deadline = daemon.supervisor.poll_timeout();
@@ -277,6 +296,8 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             _ = sigterm.recv() => daemon.handle_terminate(app::SIGTERM),
             _ = sigint.recv() => daemon.handle_terminate(app::SIGINT),
             _ = sighup.recv() => daemon.handle_hangup(),
+            _ = usr2(&mut sigusr2), if sigusr2.is_some() => daemon.request_upgrade(None),
+            Some(pid) = adopted_exits.recv() => daemon.adopted_exited(pid),
             Some(number) = forwarded.recv() => daemon.forward_signal(number),
             _ = sleep_until(app_due), if app_due.is_some() => {
                 daemon.app_overdue();
@@ -297,6 +318,19 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         }
     }
 
+    if let Some(reply) = daemon.adoption.upgrade.take() {
+        // No new connection from here on: once answered, `svc upgrade` reaches the new svcd.
+        server.abort();
+        let _ = server.await;
+        if let Some(reply) = reply {
+            let _ = reply.send(Response::ok(None));
+        }
+        drop(requests);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), alive_rx.recv()).await;
+        drop(state_dir);
+        let error = daemon.exec_upgrade();
+        return Err(DaemonError::Upgrade(error));
+    }
     let _ = std::fs::remove_file(&options.socket);
     let _ = std::fs::remove_file(&notify_path);
     for reply in daemon.shutdown.take().unwrap_or_default() {
@@ -327,6 +361,15 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             code: end.code,
         }),
         None => Ok(()),
+    }
+}
+
+async fn usr2(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -393,6 +436,7 @@ impl Daemon {
             removed: Vec::new(),
             unit_reloads: unit_reload::UnitReloads::default(),
             orphan_signals: Vec::new(),
+            adoption: adopt::Adoption::default(),
         }
     }
 
@@ -404,6 +448,7 @@ impl Daemon {
         if !self.removed.is_empty() {
             self.free_removed();
         }
+        self.save_state_if_changed();
     }
 
     /// One round of [`Daemon::perform_actions`]; whether anything changed.
@@ -427,6 +472,7 @@ impl Daemon {
         }
         // One line per unit and batch, with where it ended up.
         for &id in &changed {
+            self.adoption.changed(id);
             self.sync_checks(id);
             let status = self.supervisor.status(id);
             if status.state == State::Failed && self.units[id].fatal {

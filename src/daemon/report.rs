@@ -77,6 +77,7 @@ pub fn unit_info(
         paused_by: status.paused.map(crate::signal::name),
         last_reload: None,
         status_text: None,
+        adopted: false,
     }
 }
 
@@ -107,5 +108,6 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         paused_by: None,
         last_reload: None,
         status_text: None,
+        adopted: false,
     }
 }

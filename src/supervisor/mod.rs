@@ -39,6 +39,9 @@
 //! while stopping → inactive (or starting if a start waits); `timeout` in backoff → starting,
 //! in stopping → SIGKILL to the group.
 
+mod adopt;
+#[cfg(test)]
+mod adopt_tests;
 mod backoff;
 #[cfg(test)]
 mod command_tests;
@@ -71,6 +74,7 @@ mod transitions;
 #[cfg(test)]
 mod wants_tests;
 
+pub use adopt::Adopted;
 pub use backoff::fmt_duration;
 pub use config::{Checks, UnitConfig};
 pub use reason::{Reason, ReasonKind};
