@@ -3,103 +3,36 @@
 //! pid re-executed: the processes are still its children, and their output pipes are passed
 //! across the `exec`).
 //!
-//! The file (`<state-dir>/state`, mode 0600) is JSON, versioned: unknown fields are ignored and
-//! new ones come with defaults, so a newer svcd reads an older file and the other way round. It
-//! is rewritten atomically (a temporary file, `fdatasync`, `rename`) at the end of each turn of
-//! the event loop in which a unit's visible status changed (the core's `Publish`), never on a
-//! timer. Each unit's part is serialized again only when that unit changed.
+//! The state file ([`super::statefile`]) is made again at the end of each turn of the event
+//! loop in which a unit's visible status changed (the core's `Publish`), never on a timer, and
+//! handed to its writing thread. Each unit's part is serialized again only when that unit
+//! changed. The units' output pipes outlive a crash in the fd holder ([`super::fdholder`]).
 //!
 //! A process is the one recorded only if both its pid and its start time (field 22 of
 //! `/proc/PID/stat`) match: a pid alone may have been reused by another process meanwhile.
 
+use super::statefile::{STATE_FILE, STATE_VERSION, SavedExit, SavedState, SavedUnit, Writer};
 use super::{Daemon, Entry};
 use crate::daemon::report::Clocks;
 use crate::logs::capture::Capture;
 use crate::supervisor::{Adopted, Exit, ExitStatus, ReasonKind, UnitId};
 use crate::time::wall_clock;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::sync::mpsc;
-
-/// The state file, in the state directory.
-pub const STATE_FILE: &str = "state";
-/// The format this build writes; it reads this one and any older.
-pub const STATE_VERSION: u32 = 1;
 
 /// Words of a loss whose exit status cannot be known.
 pub const LOST_WHILE_DOWN: &str = "exited while svcd was down";
 pub const LOST_NOT_CHILD: &str = "exited while not a child of svcd";
 
-/// The whole file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SavedState {
-    pub version: u32,
-    /// The svcd that wrote it: the same pid reading it back means an upgrade (`exec`), and
-    /// the output pipes named in `units` are open in this process.
-    #[serde(default)]
-    pub svcd_pid: u32,
-    #[serde(default)]
-    pub units: Vec<SavedUnit>,
-}
-
-/// One unit, as `status` showed it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SavedUnit {
-    pub name: String,
-    pub state: String,
-    #[serde(default)]
-    pub ready: bool,
-    /// The main process (its own group leader), while there is one.
-    #[serde(default)]
-    pub pid: Option<u32>,
-    /// Its start time in clock ticks since boot (`/proc/PID/stat` field 22).
-    #[serde(default)]
-    pub start_time: Option<u64>,
-    /// When it was spawned, seconds since the epoch.
-    #[serde(default)]
-    pub started: Option<f64>,
-    /// When the unit entered its state, seconds since the epoch.
-    #[serde(default)]
-    pub since: f64,
-    #[serde(default)]
-    pub restarts: u32,
-    #[serde(default)]
-    pub starts: u64,
-    #[serde(default)]
-    pub last_exit: Option<SavedExit>,
-    /// The unit's argv: a different one in the unit file now is a changed unit.
-    #[serde(default)]
-    pub command: Vec<String>,
-    /// Only in the file written just before an upgrade's `exec`: the read ends of the unit's
-    /// stdout and stderr, open (not close-on-exec) in the re-executed svcd.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_fds: Option<[RawFd; 2]>,
-}
-
-/// A unit's last exit.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SavedExit {
-    #[serde(default)]
-    pub code: Option<i32>,
-    #[serde(default)]
-    pub signal: Option<i32>,
-    pub at: f64,
-    pub reason: String,
-    #[serde(default)]
-    pub kind: String,
-}
-
 /// The daemon's part in this: where the file goes, what changed since it was written, which
 /// units were adopted.
 #[derive(Debug, Default)]
 pub(super) struct Adoption {
-    /// `<state-dir>/state`; `None` until the daemon runs (tests of the daemon's parts).
-    path: Option<PathBuf>,
+    /// Writes `<state-dir>/state`; `None` until the daemon runs (tests of the daemon's parts).
+    writer: Option<Writer>,
     /// Units whose status changed since the file was written.
     dirty: Vec<UnitId>,
     /// Each unit's last serialized part, with the name it was made for (a slot reused by a
@@ -111,6 +44,8 @@ pub(super) struct Adoption {
     pub adopted: HashMap<UnitId, u32>,
     /// Where the pidfd watchers report an adopted process's exit.
     exits: Option<mpsc::UnboundedSender<u32>>,
+    /// The fd holder, keeping the units' output pipes open across a crash of svcd.
+    holder: Option<super::fdholder::Holder>,
     /// `svc upgrade` asked for (the answer, sent just before the `exec`), or SIGUSR2.
     pub upgrade: Option<Option<tokio::sync::oneshot::Sender<crate::control::Response>>>,
 }
@@ -118,7 +53,7 @@ pub(super) struct Adoption {
 impl Adoption {
     /// Unit `id`'s status changed: the file is written again at the end of this turn.
     pub fn changed(&mut self, id: UnitId) {
-        if self.path.is_some() && !self.dirty.contains(&id) {
+        if self.writer.is_some() && !self.dirty.contains(&id) {
             self.dirty.push(id);
         }
     }
@@ -179,54 +114,6 @@ fn exit_of(saved: &SavedExit, clocks: Clocks) -> Exit {
     }
 }
 
-/// Writes `bytes` as `path`, atomically: a reader sees the old file or the new one, whole.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_data()?;
-    std::fs::rename(&tmp, path)
-}
-
-/// The state file in `dir`, if there is a readable one; a broken one is reported and ignored.
-pub fn read(dir: &Path) -> Option<SavedState> {
-    let path = dir.join(STATE_FILE);
-    let text = match std::fs::read(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::warn!("cannot read {}: {e}; no unit is adopted", path.display());
-            return None;
-        }
-    };
-    match serde_json::from_slice::<SavedState>(&text) {
-        Ok(state) if state.version <= STATE_VERSION => Some(state),
-        Ok(state) => {
-            tracing::warn!(
-                "{} has version {}, newer than this svcd's {STATE_VERSION}; no unit is adopted",
-                path.display(),
-                state.version
-            );
-            None
-        }
-        Err(e) => {
-            tracing::warn!(
-                "{} is not a state file ({e}); no unit is adopted",
-                path.display()
-            );
-            None
-        }
-    }
-}
-
 /// A pidfd on `pid` (close-on-exec): it refers to that process even if the pid is reused.
 fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; no memory
@@ -282,8 +169,56 @@ impl Daemon {
     /// Starts keeping the state file in `state_dir`, reporting adopted processes' exits on
     /// `exits`.
     pub(super) fn keep_state(&mut self, state_dir: &Path, exits: mpsc::UnboundedSender<u32>) {
-        self.adoption.path = Some(state_dir.join(STATE_FILE));
+        self.adoption.writer = Some(Writer::start(state_dir.join(STATE_FILE)));
         self.adoption.exits = Some(exits);
+        if std::process::id() == 1 {
+            // PID 1's end is the end of every process of its namespace: nothing to hold for.
+            return;
+        }
+        match super::fdholder::Holder::connect_or_start(state_dir) {
+            Ok(holder) => self.adoption.holder = Some(holder),
+            Err(e) => tracing::warn!(
+                "cannot start the fd holder ({e}): after a crash of svcd, its units' output \
+                 is lost"
+            ),
+        }
+    }
+
+    /// Hands the fd holder duplicates of a new run's output pipes (`pid` just spawned, not yet
+    /// reaped: its start time is its own).
+    pub(super) fn hold_output(&mut self, pid: u32, out: &OwnedFd, err: &OwnedFd) {
+        let Some(holder) = &self.adoption.holder else {
+            return;
+        };
+        let Some(start_time) = crate::proc::start_time(pid) else {
+            return;
+        };
+        self.adoption.start_times.insert(pid, start_time);
+        let key = super::fdholder::key(pid, start_time);
+        if let Err(e) = holder.hold(&key, out.as_raw_fd(), err.as_raw_fd()) {
+            tracing::warn!(
+                "the fd holder is gone ({e}): after a crash of svcd, its units' output is lost"
+            );
+            self.adoption.holder = None;
+        }
+    }
+
+    /// The run of `pid` ended and its pipes are drained: the holder lets go of them.
+    pub(super) fn release_output(&mut self, pid: u32) {
+        let (Some(holder), Some(start_time)) = (
+            &self.adoption.holder,
+            self.adoption.start_times.get(&pid).copied(),
+        ) else {
+            return;
+        };
+        let _ = holder.drop_key(&super::fdholder::key(pid, start_time));
+    }
+
+    /// svcd exits for good (every unit stopped): so does the fd holder.
+    pub(super) fn release_holder(&mut self) {
+        if let Some(holder) = self.adoption.holder.take() {
+            holder.exit();
+        }
     }
 
     /// Takes back the units a previous svcd left running, as `saved` records them: returns the
@@ -293,6 +228,14 @@ impl Daemon {
         let clocks = Clocks::read();
         let upgrade = saved.svcd_pid == std::process::id();
         let mut handled = Vec::new();
+        let mut adopted = 0usize;
+        let mut held = match &self.adoption.holder {
+            Some(holder) => holder.give().unwrap_or_else(|e| {
+                tracing::warn!("cannot take the units' pipes back from the fd holder: {e}");
+                HashMap::new()
+            }),
+            None => HashMap::new(),
+        };
         for unit in saved.units {
             let Ok(index) = self
                 .entries
@@ -310,6 +253,8 @@ impl Daemon {
             let Some(pid) = unit.pid else {
                 continue;
             };
+            let key = unit.start_time.map(|t| super::fdholder::key(pid, t));
+            let kept = key.as_ref().and_then(|key| held.remove(key));
             let prior = Adopted {
                 pid,
                 spawned_at: instant(unit.started.unwrap_or(unit.since), clocks),
@@ -324,6 +269,15 @@ impl Daemon {
                 unit.start_time.is_some() && crate::proc::start_time(pid) == unit.start_time;
             if !alive {
                 tracing::warn!(unit = %unit.name, pid, "{LOST_WHILE_DOWN}: restarting it");
+                // Its last words wait in the pipes the holder kept: read them to the end.
+                if let (Some((out, err)), Some(key)) = (kept, &key) {
+                    let log = self.logs.log(&unit.name);
+                    let capture = Capture::start(log, out, err);
+                    capture.drain();
+                    if let Some(holder) = &self.adoption.holder {
+                        let _ = holder.drop_key(key);
+                    }
+                }
                 self.supervisor
                     .handle_lost(clocks.now, id, Some(prior), LOST_WHILE_DOWN);
                 continue;
@@ -360,19 +314,38 @@ impl Daemon {
                 .start_times
                 .insert(pid, unit.start_time.unwrap_or(0));
             self.adoption.adopted.insert(id, pid);
-            if let Some((Some(out), Some(err))) = fds {
+            // The pipes passed across an upgrade's exec, else the holder's copies.
+            let pipes = match fds {
+                Some((Some(out), Some(err))) => Some((out, err)),
+                _ => kept,
+            };
+            if let Some((out, err)) = pipes {
                 let log = self.logs.log(&unit.name);
                 self.set_log_settings(id, &log);
                 self.captures.insert(pid, Capture::start(log, out, err));
             }
             self.supervisor.handle_adopted(clocks.now, id, prior);
+            adopted += 1;
             let changed = unit.command != self.units[id].argv;
-            tracing::info!(unit = %unit.name, pid, "adopted");
+            tracing::debug!(unit = %unit.name, pid, "adopted");
             if changed {
                 let reason = "its unit file changed while svcd was down";
                 self.supervisor.handle_restart(clocks.now, id, reason);
             }
         }
+        // Pipes of runs no unit has any more: let them go.
+        if let Some(holder) = &self.adoption.holder {
+            for key in held.keys() {
+                let _ = holder.drop_key(key);
+            }
+        }
+        let took = clocks.now.elapsed();
+        let lost = handled.len() - adopted;
+        tracing::info!(
+            adopted,
+            lost,
+            "took back the units of the previous svcd in {took:.2?}"
+        );
         handled
     }
 
@@ -390,6 +363,7 @@ impl Daemon {
         if let Some(capture) = self.captures.remove(&pid) {
             capture.drain();
         }
+        self.release_output(pid);
         tracing::info!(unit = %self.units[id].name, pid, "{LOST_NOT_CHILD}");
         self.supervisor
             .handle_lost(Instant::now(), id, None, LOST_NOT_CHILD);
@@ -405,17 +379,15 @@ impl Daemon {
         if self.adoption.dirty.is_empty() {
             return;
         }
-        if let Err(e) = self.save_state(false)
-            && let Some(path) = &self.adoption.path
-        {
-            tracing::warn!("cannot write {}: {e}", path.display());
+        if let Err(e) = self.save_state(false) {
+            tracing::warn!("cannot write the state file: {e}");
         }
     }
 
     /// Writes the state file; `with_fds`: name each unit's output pipes (just before an
     /// upgrade's `exec`).
     fn save_state(&mut self, with_fds: bool) -> std::io::Result<()> {
-        let Some(path) = self.adoption.path.clone() else {
+        let Some(writer) = self.adoption.writer.clone() else {
             return Ok(());
         };
         let clocks = Clocks::read();
@@ -488,7 +460,12 @@ impl Daemon {
                 .iter()
                 .any(|(n, e)| n == name && matches!(e, Entry::Unit(i) if i == id))
         });
-        write_atomically(&path, out.as_bytes())
+        if with_fds {
+            writer.write_now(out.as_bytes())
+        } else {
+            writer.submit(out.into_bytes());
+            Ok(())
+        }
     }
 
     /// `svc upgrade` or SIGUSR2: answered (if asked over the socket) and performed once this
@@ -582,35 +559,6 @@ fn upgrade_binary() -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn the_state_file_is_written_whole_and_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(STATE_FILE);
-        write_atomically(&path, b"{\"version\":1}").unwrap();
-        write_atomically(&path, b"{\"version\":1,\"units\":[]}").unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        assert!(!dir.path().join("state.tmp").exists());
-        let state = read(dir.path()).unwrap();
-        assert!(state.units.is_empty());
-    }
-
-    #[test]
-    fn an_unknown_field_is_ignored_and_a_newer_version_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(STATE_FILE);
-        let unit = r#"{"name":"a","state":"running","pid":7,"sockets":[3],"since":1.5}"#;
-        let text = format!(r#"{{"version":1,"later":true,"units":[{unit}]}}"#);
-        write_atomically(&path, text.as_bytes()).unwrap();
-        let state = read(dir.path()).unwrap();
-        assert_eq!(state.units[0].pid, Some(7));
-        write_atomically(&path, b"{\"version\":99}").unwrap();
-        assert!(read(dir.path()).is_none());
-        write_atomically(&path, b"not json").unwrap();
-        assert!(read(dir.path()).is_none());
-    }
 
     #[test]
     fn times_survive_the_round_trip_through_the_wall_clock() {

@@ -8,6 +8,7 @@ mod adopt;
 mod app;
 mod checks;
 pub mod events;
+pub mod fdholder;
 mod forward;
 mod init;
 mod memory;
@@ -18,6 +19,7 @@ mod reload;
 mod report;
 mod requests;
 pub(crate) mod statedir;
+mod statefile;
 mod unit_reload;
 mod waiter;
 
@@ -188,13 +190,14 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
-    // As PID 1, SIGUSR2 is not svcd's to take: `svc upgrade` is.
-    let mut sigusr2 = match options.init {
+    let forwards = forward::Forwards::new(&config.forward_signals).map_err(DaemonError::Forward)?;
+    let mut forwarded = forward::Receiver::new(forwards.signals(options.app.is_some()));
+    // In init mode SIGUSR2 is not svcd's to take (`svc upgrade` is), nor when it is forwarded.
+    const SIGUSR2: i32 = 12;
+    let mut sigusr2 = match options.init || forwarded.numbers().contains(&SIGUSR2) {
         false => Some(signal(SignalKind::user_defined2()).map_err(DaemonError::Runtime)?),
         true => None,
     };
-    let forwards = forward::Forwards::new(&config.forward_signals).map_err(DaemonError::Forward)?;
-    let mut forwarded = forward::Receiver::new(forwards.signals(options.app.is_some()));
     init::become_subreaper();
     if options.init {
         init::ignore_stray_signals(&forwarded.numbers());
@@ -269,7 +272,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     }
     let (adopted_tx, mut adopted_exits) = mpsc::unbounded_channel();
     daemon.keep_state(&options.state_dir, adopted_tx);
-    let adopted = adopt::read(&options.state_dir)
+    let adopted = statefile::read(&options.state_dir)
         .map(|saved| daemon.adopt(saved))
         .unwrap_or_default();
     let enabled: Vec<UnitId> = (0..daemon.units.len())
@@ -351,6 +354,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         .supervisor
         .shutdown_deadline()
         .unwrap_or_else(Instant::now);
+    daemon.release_holder();
     init::end_remaining_processes(&mut sigchld, deadline).await;
     tracing::info!("svcd stopped");
     drop(state_dir);
@@ -588,6 +592,7 @@ impl Daemon {
                 self.pids.insert(spawned.pid, id);
                 let log = self.logs.log(&self.units[id].name);
                 self.set_log_settings(id, &log);
+                self.hold_output(spawned.pid, &spawned.stdout, &spawned.stderr);
                 let capture = Capture::start(log, spawned.stdout, spawned.stderr);
                 self.captures.insert(spawned.pid, capture);
                 self.supervisor.handle_spawned(now, id, spawned.pid);
@@ -624,6 +629,7 @@ impl Daemon {
                 if let Some(capture) = self.captures.remove(&pid) {
                     capture.drain();
                 }
+                self.release_output(pid);
                 // Died before it was ready: most often because its port was taken.
                 let before = self.supervisor.status(id).state;
                 let port_note = (before == State::Starting)

@@ -40,8 +40,22 @@ fn pid_of(svcd: &Svcd, name: &str) -> u32 {
     status["pid"].as_u64().expect("a pid") as u32
 }
 
+/// Waits until the state file (written by a thread of svcd's, soon after each change) records
+/// the pids `svc list` shows.
+fn wait_saved(svcd: &Svcd) {
+    let pids =
+        |units: &[Value]| -> Vec<Option<u64>> { units.iter().map(|u| u["pid"].as_u64()).collect() };
+    let listed = pids(&list(svcd));
+    wait_until("the state file to record every pid", DEADLINE, || {
+        let text = std::fs::read_to_string(svcd.dir.path().join("state/state")).ok()?;
+        let state: Value = serde_json::from_str(&text).ok()?;
+        (pids(state["units"].as_array()?) == listed).then_some(())
+    });
+}
+
 /// `kill -9` of svcd, then a new svcd on the same directory: the units' processes run on.
 fn crash_and_start_again(mut svcd: Svcd) -> Svcd {
+    wait_saved(&svcd);
     svcd.signal_and_wait(9);
     let dir = std::mem::replace(&mut svcd.dir, Dir::new());
     drop(svcd);
@@ -63,6 +77,7 @@ fn a_svcd_started_after_a_crash_adopts_the_running_units_instead_of_starting_cop
     let pids: Vec<u32> = ["a", "b", "c"].iter().map(|n| pid_of(&svcd, n)).collect();
     let _orphans = Orphans(pids.clone());
     // The state file is there and private before anything goes wrong.
+    wait_saved(&svcd);
     let state = state_file(svcd.dir.path());
     assert_eq!(state["units"][0]["pid"].as_u64(), Some(u64::from(pids[0])));
     assert!(state["units"][0]["start_time"].as_u64().is_some());
@@ -113,6 +128,7 @@ fn a_unit_killed_while_svcd_was_down_is_restarted_with_the_reason() {
     }
     let pids: Vec<u32> = ["a", "b", "c"].iter().map(|n| pid_of(&svcd, n)).collect();
     let _orphans = Orphans(pids.clone());
+    wait_saved(&svcd);
     svcd.signal_and_wait(9);
     kill(pids[1], 9);
     wait_until("b's process to die", DEADLINE, || {
@@ -136,6 +152,7 @@ fn a_process_whose_pid_matches_but_start_time_does_not_is_not_adopted() {
     svcd.wait_for("a", "running");
     let pid = pid_of(&svcd, "a");
     let _orphans = Orphans(vec![pid]);
+    wait_saved(&svcd);
     svcd.signal_and_wait(9);
     // The same pid, another process: as if the unit had died and its pid been reused.
     let path = svcd.dir.path().join("state/state");
@@ -223,4 +240,42 @@ fn sigusr2_upgrades_too() {
         (units[0]["adopted"] == true).then_some(())
     });
     assert_eq!(pid_of(&svcd, "a"), pid);
+}
+
+#[test]
+fn a_unit_printing_through_two_crashes_of_svcd_keeps_running_and_every_line_is_logged() {
+    let printer = "exec = [\"sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo line $i; \
+                   sleep 0.01; done\"]\n";
+    let svcd = Dir::new().with("printer", printer).start();
+    svcd.wait_for("printer", "running");
+    let pid = pid_of(&svcd, "printer");
+    let log = svcd.dir.path().join("state/logs/printer.log");
+    let numbers = move || -> Vec<u64> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once(" out line "))
+            .filter_map(|(_, n)| n.trim().parse().ok())
+            .collect()
+    };
+    let more_than = |svcd: &Svcd, n: u64| {
+        wait_until("more lines", DEADLINE, || {
+            let lines = numbers();
+            (lines.last().copied().unwrap_or(0) > n).then_some(lines)
+        });
+        assert!(svcd.status("printer")["pid"].as_u64() == Some(u64::from(pid)));
+    };
+    more_than(&svcd, 5);
+    let svcd = crash_and_start_again(svcd);
+    let seen = numbers().last().copied().unwrap_or(0);
+    more_than(&svcd, seen + 10);
+    let svcd = crash_and_start_again(svcd);
+    let seen = numbers().last().copied().unwrap_or(0);
+    more_than(&svcd, seen + 10);
+    let lines = numbers();
+    let expected: Vec<u64> = (1..=lines.len() as u64).collect();
+    assert_eq!(lines, expected, "lines lost or repeated across the crashes");
+    let status = svcd.status("printer");
+    assert_eq!(status["restarts"], 0, "{status}");
+    assert_eq!(status["adopted"], true, "{status}");
 }
