@@ -17,7 +17,7 @@ use crate::daemon::report::Clocks;
 use crate::logs::capture::Capture;
 use crate::supervisor::{Adopted, Exit, ExitStatus, ReasonKind, UnitId};
 use crate::time::wall_clock;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -34,10 +34,10 @@ pub(super) struct Adoption {
     /// Writes `<state-dir>/state`; `None` until the daemon runs (tests of the daemon's parts).
     writer: Option<Writer>,
     /// Units whose status changed since the file was written.
-    dirty: Vec<UnitId>,
+    dirty: HashSet<UnitId>,
     /// Each unit's last serialized part, with the name it was made for (a slot reused by a
-    /// reload is another unit).
-    lines: HashMap<UnitId, (String, String)>,
+    /// reload is another unit) and its main pid then.
+    lines: HashMap<UnitId, Line>,
     /// Main pid → its start time, read once per process.
     start_times: HashMap<u32, u64>,
     /// Unit → the pid it was adopted with: `list` marks the unit while it still runs as it.
@@ -53,10 +53,20 @@ pub(super) struct Adoption {
 impl Adoption {
     /// Unit `id`'s status changed: the file is written again at the end of this turn.
     pub fn changed(&mut self, id: UnitId) {
-        if self.writer.is_some() && !self.dirty.contains(&id) {
-            self.dirty.push(id);
+        if self.writer.is_some() {
+            self.dirty.insert(id);
         }
     }
+}
+
+/// One unit's part of the state file, as last made.
+#[derive(Debug)]
+struct Line {
+    /// The unit it was made for.
+    name: String,
+    json: String,
+    pid: Option<u32>,
+    start_time: Option<u64>,
 }
 
 /// Seconds since the epoch of `at`.
@@ -236,6 +246,11 @@ impl Daemon {
             }),
             None => HashMap::new(),
         };
+        tracing::debug!(
+            pipes = held.len(),
+            "took the pipes back from the fd holder in {:.2?}",
+            clocks.now.elapsed()
+        );
         for unit in saved.units {
             let Ok(index) = self
                 .entries
@@ -397,75 +412,96 @@ impl Daemon {
             std::process::id()
         );
         let mut first = true;
-        let mut live = Vec::new();
+        let mut old = std::mem::take(&mut self.adoption.lines);
+        let mut lines = HashMap::with_capacity(self.entries.len());
+        let mut live = HashSet::new();
+        // Only the units that changed are looked at again: with 1,000 units, a crash of one
+        // costs one unit's serialization and a copy of the others' lines.
         for (name, entry) in &self.entries {
             let Entry::Unit(id) = *entry else {
                 continue;
             };
-            let status = self.supervisor.status(id);
-            let fresh = matches!(self.adoption.lines.get(&id), Some((n, _)) if n == name);
-            if with_fds || !fresh || dirty.contains(&id) {
-                let start_time = status.pid.and_then(|pid| {
-                    let known = self.adoption.start_times.get(&pid).copied();
-                    let time = known.or_else(|| crate::proc::start_time(pid));
-                    if let Some(time) = time {
+            let kept = old
+                .remove(&id)
+                .filter(|line| &line.name == name && !with_fds && !dirty.contains(&id));
+            let line = match kept {
+                Some(line) => line,
+                None => {
+                    let line = self.unit_line(id, name, with_fds, clocks)?;
+                    if let (Some(pid), Some(time)) = (line.pid, line.start_time) {
                         self.adoption.start_times.insert(pid, time);
                     }
-                    time
-                });
-                let output_fds = status
-                    .pid
-                    .filter(|_| with_fds)
-                    .and_then(|pid| self.captures.get(&pid))
-                    .and_then(Capture::raw_fds);
-                let saved = SavedUnit {
-                    name: name.clone(),
-                    state: status.state.to_string(),
-                    ready: status.ready,
-                    pid: status.pid,
-                    start_time,
-                    started: status
-                        .pid
-                        .and_then(|_| self.supervisor.spawned_at(id))
-                        .map(|at| epoch(at, clocks)),
-                    since: epoch(status.since, clocks),
-                    restarts: status.restarts,
-                    starts: status.starts,
-                    last_exit: status.last_exit.as_ref().map(|e| saved_exit(e, clocks)),
-                    command: self.units[id].argv.clone(),
-                    output_fds,
-                };
-                let line = serde_json::to_string(&saved).map_err(std::io::Error::other)?;
-                self.adoption.lines.insert(id, (name.clone(), line));
-            }
-            if let Some(pid) = status.pid {
-                live.push(pid);
-            }
-            if let Some((_, line)) = self.adoption.lines.get(&id) {
-                if !first {
-                    out.push(',');
+                    line
                 }
-                first = false;
-                out.push_str(line);
+            };
+            if let Some(pid) = line.pid {
+                live.insert(pid);
             }
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&line.json);
+            lines.insert(id, line);
         }
         out.push_str("]}\n");
-        // Forget what belongs to processes and slots that are gone.
-        self.adoption
-            .start_times
-            .retain(|pid, _| live.contains(pid));
-        let units = &self.entries;
-        self.adoption.lines.retain(|id, (name, _)| {
-            units
-                .iter()
-                .any(|(n, e)| n == name && matches!(e, Entry::Unit(i) if i == id))
-        });
+        self.adoption.lines = lines;
+        // Forget the start times of processes that are gone.
+        if self.adoption.start_times.len() > live.len() {
+            self.adoption
+                .start_times
+                .retain(|pid, _| live.contains(pid));
+        }
         if with_fds {
             writer.write_now(out.as_bytes())
         } else {
             writer.submit(out.into_bytes());
             Ok(())
         }
+    }
+
+    /// Unit `id`'s part of the state file, made now.
+    fn unit_line(
+        &self,
+        id: UnitId,
+        name: &str,
+        with_fds: bool,
+        clocks: Clocks,
+    ) -> std::io::Result<Line> {
+        let status = self.supervisor.status(id);
+        let start_time = status.pid.and_then(|pid| {
+            let known = self.adoption.start_times.get(&pid).copied();
+            known.or_else(|| crate::proc::start_time(pid))
+        });
+        let output_fds = status
+            .pid
+            .filter(|_| with_fds)
+            .and_then(|pid| self.captures.get(&pid))
+            .and_then(Capture::raw_fds);
+        let saved = SavedUnit {
+            name: name.to_string(),
+            state: status.state.to_string(),
+            ready: status.ready,
+            pid: status.pid,
+            start_time,
+            started: status
+                .pid
+                .and_then(|_| self.supervisor.spawned_at(id))
+                .map(|at| epoch(at, clocks)),
+            since: epoch(status.since, clocks),
+            restarts: status.restarts,
+            starts: status.starts,
+            last_exit: status.last_exit.as_ref().map(|e| saved_exit(e, clocks)),
+            command: self.units[id].argv.clone(),
+            output_fds,
+        };
+        let json = serde_json::to_string(&saved).map_err(std::io::Error::other)?;
+        Ok(Line {
+            name: name.to_string(),
+            json,
+            pid: status.pid,
+            start_time,
+        })
     }
 
     /// `svc upgrade` or SIGUSR2: answered (if asked over the socket) and performed once this

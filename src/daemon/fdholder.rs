@@ -11,7 +11,8 @@
 //!
 //! - `hold KEY` with two descriptors (stdout, stderr): keep them; KEY is `PID:STARTTIME`.
 //! - `drop KEY`: close them (the unit's run ended and svcd drained its pipes).
-//! - `give`: answered by `fds KEY` with the two descriptors, per entry, then `end`.
+//! - `give`: answered by `fds KEY...` (keys one a line) with two descriptors per key, up to 100
+//!   keys a message, then `end`.
 //! - `exit`: svcd stopped every unit and exits for good.
 //!
 //! One svcd at a time: a new connection replaces the old. With no svcd connected, it exits once
@@ -34,8 +35,12 @@ pub const SOCKET: &str = "fdholder.sock";
 /// The hidden first argument of svcd that makes it the holder.
 pub const FLAG: &str = "--fd-holder";
 
-/// Longest message: a command and its key.
-const MAX_MESSAGE: usize = 128;
+/// Longest message: a command and its keys.
+const MAX_MESSAGE: usize = 4096;
+/// Runs per `fds` answer: 100 pairs of descriptors, within the kernel's 253 per message, so
+/// that giving back 1,000 units' pipes takes 10 messages, not 1,000 round trips between two
+/// processes that a loaded machine schedules slowly.
+const PER_MESSAGE: usize = 100;
 
 /// The read ends of one unit run's stdout and stderr.
 pub type Pipes = (OwnedFd, OwnedFd);
@@ -68,7 +73,7 @@ fn send(sock: &OwnedFd, text: &str, fds: &[RawFd]) -> std::io::Result<()> {
 /// One message: its text and descriptors; `None` at the end of the connection.
 fn receive(sock: &OwnedFd) -> std::io::Result<Option<(String, Vec<OwnedFd>)>> {
     let mut buf = [0u8; MAX_MESSAGE];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let mut space = nix::cmsg_space!([RawFd; 2 * PER_MESSAGE]);
     let mut iov = [IoSliceMut::new(&mut buf)];
     let msg = recvmsg::<()>(
         sock.as_raw_fd(),
@@ -151,10 +156,11 @@ impl Holder {
                 return Ok(all);
             }
             let mut fds = fds.into_iter();
-            if let (Some(key), Some(out), Some(err)) =
-                (text.strip_prefix("fds "), fds.next(), fds.next())
-            {
-                all.insert(key.to_string(), (out, err));
+            let keys = text.strip_prefix("fds ").unwrap_or_default();
+            for key in keys.lines() {
+                if let (Some(out), Some(err)) = (fds.next(), fds.next()) {
+                    all.insert(key.to_string(), (out, err));
+                }
             }
         }
     }
@@ -278,12 +284,14 @@ fn handle(
             hung_up.retain(|k| k != key);
         }
         "give" => {
-            for (key, (out, err)) in held.iter() {
-                let _ = send(
-                    sock,
-                    &format!("fds {key}"),
-                    &[out.as_raw_fd(), err.as_raw_fd()],
-                );
+            let all: Vec<(&String, &Pipes)> = held.iter().collect();
+            for chunk in all.chunks(PER_MESSAGE) {
+                let keys: Vec<&str> = chunk.iter().map(|(key, _)| key.as_str()).collect();
+                let fds: Vec<RawFd> = chunk
+                    .iter()
+                    .flat_map(|(_, (out, err))| [out.as_raw_fd(), err.as_raw_fd()])
+                    .collect();
+                let _ = send(sock, &format!("fds {}", keys.join("\n")), &fds);
             }
             let _ = send(sock, "end", &[]);
         }

@@ -279,3 +279,42 @@ fn a_unit_printing_through_two_crashes_of_svcd_keeps_running_and_every_line_is_l
     assert_eq!(status["restarts"], 0, "{status}");
     assert_eq!(status["adopted"], true, "{status}");
 }
+
+#[test]
+fn svc_upgrade_as_pid1_keeps_every_unit() {
+    let Some(mut svcd) = Dir::new().with("a", SLEEPER).start_pid1() else {
+        return;
+    };
+    svcd.wait_for("a", "running");
+    // Pids as the namespace sees them: svcd is 1 there.
+    let pid = svcd.status("a")["pid"].as_u64();
+    svcd.svc_ok(&["upgrade"], 0);
+    assert!(svcd.try_exit().is_none(), "svcd exited: {}", svcd.stderr());
+    let status = svcd.status("a");
+    assert_eq!(status["pid"].as_u64(), pid, "{status}");
+    assert_eq!(status["adopted"], true, "{status}");
+    assert_eq!(status["state"], "running", "{status}");
+}
+
+#[test]
+fn a_unit_whose_command_changed_while_svcd_was_down_is_adopted_then_restarted() {
+    let svcd = Dir::new().with("a", SLEEPER).start();
+    svcd.wait_for("a", "running");
+    let pid = pid_of(&svcd, "a");
+    let _orphans = Orphans(vec![pid]);
+    svcd.dir.unit(
+        "a",
+        "exec = [\"sleep\", \"301\"]\n[restart]\ndelay = \"0s\"\n",
+    );
+    let svcd = crash_and_start_again(svcd);
+    let status = svcd.wait_status("a", "a new process", |s| {
+        s["state"] == "running" && s["pid"].as_u64() != Some(u64::from(pid))
+    });
+    assert_eq!(
+        status["reason"], "its unit file changed while svcd was down",
+        "{status}"
+    );
+    wait_until("the old process to be stopped", DEADLINE, || {
+        is_dead(pid).then_some(())
+    });
+}
