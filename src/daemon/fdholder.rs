@@ -103,9 +103,17 @@ fn receive(sock: &OwnedFd) -> std::io::Result<Option<(String, Vec<OwnedFd>)>> {
 }
 
 /// svcd's side: a connection to the holder.
+///
+/// Non-blocking, but for [`Holder::give`]: svcd's event loop never waits for the holder, a
+/// process that a loaded machine may not run for a while. A `hold` that does not fit in the
+/// socket's buffer is left out (that run's output is not held: lost only if svcd crashes
+/// before the run ends); a `drop` that does not fit is kept and sent before the next message,
+/// so the holder never keeps a run's pipes for ever.
 #[derive(Debug)]
 pub struct Holder {
     sock: OwnedFd,
+    /// `drop` messages the socket had no room for yet.
+    drops: std::cell::RefCell<Vec<String>>,
 }
 
 impl Holder {
@@ -131,21 +139,70 @@ impl Holder {
         let sock = seqpacket()?;
         let addr = UnixAddr::new(path).map_err(std::io::Error::from)?;
         connect(sock.as_raw_fd(), &addr).map_err(std::io::Error::from)?;
-        Ok(Holder { sock })
+        let holder = Holder {
+            sock,
+            drops: Default::default(),
+        };
+        holder.set_blocking(false)?;
+        Ok(holder)
     }
 
-    /// Hands the holder duplicates of a run's read ends.
+    fn set_blocking(&self, blocking: bool) -> std::io::Result<()> {
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        let flags = fcntl(&self.sock, FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+        let mut flags = OFlag::from_bits_truncate(flags);
+        flags.set(OFlag::O_NONBLOCK, !blocking);
+        fcntl(&self.sock, FcntlArg::F_SETFL(flags)).map_err(std::io::Error::from)?;
+        Ok(())
+    }
+
+    /// Sends the drops that waited for room; whether all went.
+    fn flush_drops(&self) -> std::io::Result<bool> {
+        let mut drops = self.drops.borrow_mut();
+        while let Some(key) = drops.first() {
+            match send(&self.sock, &format!("drop {key}"), &[]) {
+                Ok(()) => {
+                    drops.remove(0);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Hands the holder duplicates of a run's read ends; left out (`Ok`) when the holder is
+    /// behind.
     pub fn hold(&self, key: &str, out: RawFd, err: RawFd) -> std::io::Result<()> {
-        send(&self.sock, &format!("hold {key}"), &[out, err])
+        if !self.flush_drops()? {
+            return Ok(());
+        }
+        match send(&self.sock, &format!("hold {key}"), &[out, err]) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tracing::debug!("the fd holder is behind: the output of run {key} is not held");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
-    /// The run `key` ended: the holder closes its duplicates.
+    /// The run `key` ended: the holder closes its duplicates (now, or once it has room).
     pub fn drop_key(&self, key: &str) -> std::io::Result<()> {
-        send(&self.sock, &format!("drop {key}"), &[])
+        self.drops.borrow_mut().push(key.to_string());
+        self.flush_drops().map(drop)
     }
 
-    /// Every pipe the holder keeps, by key (its own copies stay with it).
+    /// Every pipe the holder keeps, by key (its own copies stay with it). Blocks until the
+    /// holder has answered.
     pub fn give(&self) -> std::io::Result<HashMap<String, Pipes>> {
+        self.set_blocking(true)?;
+        let all = self.give_blocking();
+        self.set_blocking(false)?;
+        all
+    }
+
+    fn give_blocking(&self) -> std::io::Result<HashMap<String, Pipes>> {
+        self.flush_drops()?;
         send(&self.sock, "give", &[])?;
         let mut all = HashMap::new();
         loop {
@@ -165,8 +222,9 @@ impl Holder {
         }
     }
 
-    /// svcd exits for good: so does the holder.
+    /// svcd exits for good: so does the holder (waiting for it to take the message).
     pub fn exit(&self) {
+        let _ = self.set_blocking(true);
         let _ = send(&self.sock, "exit", &[]);
     }
 }
