@@ -5,7 +5,8 @@
 //! reads an older file and the other way round. Written atomically (a temporary file, then
 //! `rename`; mode 0600) by a thread of its own, so the event loop never waits for the disk. The
 //! loop hands over the whole text after each turn in which a unit changed; the thread writes
-//! the latest it was given, so a burst of changes costs one write, not one each.
+//! the latest it was given, at most once per 10 ms, so a burst of changes costs one write, not
+//! one each.
 //!
 //! No `fsync`: the file's only reader is a svcd of the same boot (a crash of the machine ends
 //! every unit, and their state with them), which the page cache serves whole after `rename`.
@@ -132,6 +133,9 @@ pub fn read(dir: &Path) -> Option<SavedState> {
     }
 }
 
+/// The least time between two writes of the state file.
+const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The writing thread's side of the hand-over: the latest text not yet written.
 #[derive(Debug, Default)]
 struct Pending {
@@ -191,6 +195,10 @@ impl Writer {
             }
             self.lock().busy = false;
             self.shared.1.notify_all();
+            // A unit in a crash loop changes hundreds of times a second: what changes in the
+            // meantime is written as one, rather than a file made and renamed per change,
+            // which took CPU and disk from svcd and its units on a small machine.
+            std::thread::sleep(MIN_INTERVAL);
         }
     }
 
