@@ -18,7 +18,7 @@ use crate::logs::capture::Capture;
 use crate::supervisor::{Adopted, Exit, ExitStatus, ReasonKind, UnitId};
 use crate::time::wall_clock;
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -197,7 +197,7 @@ impl Daemon {
     /// Hands the fd holder duplicates of a new run's output pipes (`pid` just spawned, not yet
     /// reaped: its start time is its own).
     pub(super) fn hold_output(&mut self, pid: u32, out: &OwnedFd, err: &OwnedFd) {
-        let Some(holder) = &self.adoption.holder else {
+        let Some(holder) = &mut self.adoption.holder else {
             return;
         };
         let Some(start_time) = crate::proc::start_time(pid) else {
@@ -205,7 +205,7 @@ impl Daemon {
         };
         self.adoption.start_times.insert(pid, start_time);
         let key = super::fdholder::key(pid, start_time);
-        if let Err(e) = holder.hold(&key, out.as_raw_fd(), err.as_raw_fd()) {
+        if let Err(e) = holder.hold(&key, out, err) {
             tracing::warn!(
                 "the fd holder is gone ({e}): after a crash of svcd, its units' output is lost"
             );
@@ -389,8 +389,17 @@ impl Daemon {
         pid.is_some() && self.adoption.adopted.get(&id).copied() == pid
     }
 
-    /// Writes the state file if a unit changed this turn.
+    /// Writes the state file if a unit changed this turn, and sends the fd holder this turn's
+    /// runs.
     pub(super) fn save_state_if_changed(&mut self) {
+        if let Some(holder) = &mut self.adoption.holder
+            && let Err(e) = holder.flush()
+        {
+            tracing::warn!(
+                "the fd holder is gone ({e}): after a crash of svcd, its units' output is lost"
+            );
+            self.adoption.holder = None;
+        }
         if self.adoption.dirty.is_empty() {
             return;
         }

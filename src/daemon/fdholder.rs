@@ -112,7 +112,9 @@ fn receive(sock: &OwnedFd) -> std::io::Result<Option<(String, Vec<OwnedFd>)>> {
 #[derive(Debug)]
 pub struct Holder {
     sock: OwnedFd,
-    /// `drop` messages the socket had no room for yet.
+    /// `drop`s not sent yet: they go with the next `hold` (a crash and its restart are one
+    /// message, one wake-up of the holder) or at the end of the loop's turn
+    /// ([`Holder::flush`]), or once the socket has room.
     drops: std::cell::RefCell<Vec<String>>,
 }
 
@@ -156,39 +158,54 @@ impl Holder {
         Ok(())
     }
 
-    /// Sends the drops that waited for room; whether all went.
+    /// Sends the drops that waited for room, all in one message; whether they went.
     fn flush_drops(&self) -> std::io::Result<bool> {
         let mut drops = self.drops.borrow_mut();
-        while let Some(key) = drops.first() {
-            match send(&self.sock, &format!("drop {key}"), &[]) {
-                Ok(()) => {
-                    drops.remove(0);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
-            }
+        if drops.is_empty() {
+            return Ok(true);
         }
-        Ok(true)
+        let text: Vec<String> = drops.iter().map(|key| format!("drop {key}")).collect();
+        match send(&self.sock, &text.join("\n"), &[]) {
+            Ok(()) => {
+                drops.clear();
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Hands the holder duplicates of a run's read ends; left out (`Ok`) when the holder is
-    /// behind.
-    pub fn hold(&self, key: &str, out: RawFd, err: RawFd) -> std::io::Result<()> {
-        if !self.flush_drops()? {
-            return Ok(());
-        }
-        match send(&self.sock, &format!("hold {key}"), &[out, err]) {
+    /// Hands the holder duplicates of a run's read ends, with the drops not sent yet; left
+    /// out (`Ok`) when the holder is behind: svcd does not wait for it.
+    pub fn hold(&mut self, key: &str, out: &OwnedFd, err: &OwnedFd) -> std::io::Result<()> {
+        let mut drops = self.drops.borrow_mut();
+        let mut text: Vec<String> = drops.iter().map(|key| format!("drop {key}")).collect();
+        text.push(format!("hold {key}"));
+        match send(
+            &self.sock,
+            &text.join("\n"),
+            &[out.as_raw_fd(), err.as_raw_fd()],
+        ) {
+            Ok(()) => {
+                drops.clear();
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 tracing::debug!("the fd holder is behind: the output of run {key} is not held");
                 Ok(())
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
 
-    /// The run `key` ended: the holder closes its duplicates (now, or once it has room).
+    /// The run `key` ended: the holder closes its duplicates (with the next message).
     pub fn drop_key(&self, key: &str) -> std::io::Result<()> {
         self.drops.borrow_mut().push(key.to_string());
+        Ok(())
+    }
+
+    /// Sends the drops still waiting, at the end of a turn of svcd's loop.
+    pub fn flush(&mut self) -> std::io::Result<()> {
         self.flush_drops().map(drop)
     }
 
@@ -328,10 +345,26 @@ fn handle(
     held: &mut HashMap<String, Pipes>,
     hung_up: &mut Vec<String>,
 ) -> bool {
+    let mut fds = fds.into_iter();
+    for line in text.lines() {
+        if handle_line(sock, line, &mut fds, held, hung_up) {
+            return true;
+        }
+    }
+    false
+}
+
+/// One command of a message, taking its descriptors from `fds`; whether to exit.
+fn handle_line(
+    sock: &OwnedFd,
+    text: &str,
+    fds: &mut impl Iterator<Item = OwnedFd>,
+    held: &mut HashMap<String, Pipes>,
+    hung_up: &mut Vec<String>,
+) -> bool {
     let (command, key) = text.split_once(' ').unwrap_or((text, ""));
     match command {
         "hold" => {
-            let mut fds = fds.into_iter();
             if let (Some(out), Some(err)) = (fds.next(), fds.next()) {
                 held.insert(key.to_string(), (out, err));
                 hung_up.retain(|k| k != key);
@@ -379,20 +412,21 @@ mod tests {
         };
         let (out_r, out_w) = nix::unistd::pipe().unwrap();
         let (err_r, _err_w) = nix::unistd::pipe().unwrap();
-        holder
-            .hold(&key(1, 2), out_r.as_raw_fd(), err_r.as_raw_fd())
-            .unwrap();
+        let mut holder = holder;
+        holder.hold(&key(1, 2), &out_r, &err_r).unwrap();
+        holder.flush().unwrap();
         // svcd is gone: its ends closed. The holder's keep the pipe open for the writer.
         drop((out_r, err_r));
         nix::unistd::write(&out_w, b"kept\n").unwrap();
         drop(holder);
-        let holder = Holder::connect(&path).unwrap();
+        let mut holder = Holder::connect(&path).unwrap();
         let mut all = holder.give().unwrap();
         let (out, _err) = all.remove(&key(1, 2)).expect("held");
         let mut buf = [0u8; 16];
         let n = nix::unistd::read(&out, &mut buf).unwrap();
         assert_eq!(&buf[..n], b"kept\n");
         holder.drop_key(&key(1, 2)).unwrap();
+        holder.flush().unwrap();
         assert!(holder.give().unwrap().is_empty());
         holder.exit();
         thread.join().unwrap().unwrap();
