@@ -88,6 +88,24 @@ pub fn stat(pid: u32) -> Option<Stat> {
     parse_stat(&read_string(pid, "stat")?)
 }
 
+/// When the process started, in clock ticks since boot (field 22 of `/proc/PID/stat`), from
+/// its text: with the pid, the identity of a process (a pid may be reused, the pair is not).
+pub fn parse_start_time(text: &str) -> Option<u64> {
+    // After the command name, field 3 (the state) comes first: field 22 is the 20th.
+    let rest = text.get(text.rfind(')')? + 1..)?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The start time of `pid` (see [`parse_start_time`]), `None` for a zombie or a pid not in use.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let text = read_string(pid, "stat")?;
+    let stat = parse_stat(&text)?;
+    if stat.is_zombie() {
+        return None;
+    }
+    parse_start_time(&text)
+}
+
 /// `/proc/PID/status`: `Name: value` lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Status {
@@ -382,6 +400,14 @@ mod tests {
         assert_eq!((stat.utime, stat.stime), (7, 3));
         assert_eq!(parse_pgrp(ODD_STAT), Some(4240));
         assert!(!stat.is_zombie());
+    }
+
+    #[test]
+    fn start_time_is_field_22_after_the_last_parenthesis() {
+        assert_eq!(parse_start_time(ODD_STAT), Some(9931));
+        assert_eq!(parse_start_time("9 (sh) S 1"), None);
+        let me = std::process::id();
+        assert!(start_time(me).is_some_and(|t| t > 0));
     }
 
     #[test]

@@ -42,6 +42,17 @@ fn main() -> ExitCode {
     // First: a signal mask inherited from whoever started svcd (SIGCHLD or SIGTERM blocked)
     // would keep svcd from ever reaping or stopping.
     svc::process::unblock_signals();
+    // The fd holder (see `svc::daemon::fdholder`): svcd's binary, doing nothing else.
+    let mut raw = std::env::args_os().skip(1);
+    if raw.next().is_some_and(|a| a == svc::daemon::fdholder::FLAG) {
+        let Some(path) = raw.next() else {
+            return ExitCode::from(2);
+        };
+        return match svc::daemon::fdholder::run(PathBuf::from(path)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let args = Args::parse();
     let level = match std::env::var("SVCD_LOG").as_deref() {
         Ok("debug") => tracing::Level::DEBUG,

@@ -81,6 +81,7 @@ mod tests {
             last_reload: None,
             status_text: None,
             schedule: None,
+            adopted: false,
         }
     }
 

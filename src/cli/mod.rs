@@ -8,6 +8,7 @@ mod top;
 mod top_keys;
 mod top_model;
 mod top_view;
+mod upgrade;
 
 use crate::control::client::{self, ClientError};
 use crate::control::{Command, ErrorKind, Response};
@@ -173,6 +174,9 @@ enum Sub {
     },
     /// Stop every unit and end svcd.
     Shutdown,
+    /// Re-execute svcd's binary on disk in place (same pid), keeping every unit running; wait
+    /// until the new svcd answers.
+    Upgrade,
     /// Send a signal to units' process groups (`--main`: to their main process only).
     Kill {
         /// Units to signal.
@@ -362,6 +366,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
         Sub::Shutdown => act(&socket, Command::Shutdown {}, timeouts, quiet),
+        Sub::Upgrade => upgrade::upgrade(&socket, timeouts.quick()),
         Sub::Kill {
             names,
             signal,

@@ -204,10 +204,11 @@ pub fn list(units: &[UnitInfo]) -> String {
         "NAME", "STATE", "PID", "RESTARTS", "FOR", "NEXT"
     );
     for unit in units {
-        let pid = unit
-            .pid
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "-".into());
+        let pid = match unit.pid {
+            Some(pid) if unit.adopted => format!("{pid}*"),
+            Some(pid) => pid.to_string(),
+            None => "-".into(),
+        };
         let ago = crate::time::human_span(Duration::from_secs_f64(unit.since_secs.max(0.0)));
         let about = match unit.errors.first() {
             Some(error) => format!("invalid: {error}"),
@@ -226,6 +227,9 @@ pub fn list(units: &[UnitInfo]) -> String {
             "{:width$}  {:8}  {pid:>7}  {:>8}  {ago:>10}  {next:>10}  {about}",
             unit.name, unit.state, unit.restarts
         );
+    }
+    if units.iter().any(|unit| unit.adopted && unit.pid.is_some()) {
+        out.push_str("* adopted: started by a previous svcd, taken back when this one started\n");
     }
     out
 }

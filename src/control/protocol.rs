@@ -66,6 +66,9 @@ pub enum Command {
     },
     /// Stop everything, answer, exit.
     Shutdown {},
+    /// Answer, then re-execute svcd's binary on disk with the same pid, every unit kept
+    /// running (their output pipes passed across the `exec`).
+    Upgrade {},
     /// Every unit's state, restarts, last exit and memory, the host's memory and svcd's own,
     /// as Prometheus text in the answer's `metrics`.
     Metrics {},
@@ -128,7 +131,8 @@ impl Command {
             | Command::Restart { .. }
             | Command::Reload { .. }
             | Command::Kill { .. }
-            | Command::Shutdown {} => Permission::Admin,
+            | Command::Shutdown {}
+            | Command::Upgrade {} => Permission::Admin,
         }
     }
 
@@ -143,9 +147,11 @@ impl Command {
             | Command::Kill { names, .. }
             | Command::Logs { names, .. }
             | Command::Reload { names } => Some(names),
-            Command::List {} | Command::Shutdown {} | Command::Metrics {} | Command::Events {} => {
-                None
-            }
+            Command::List {}
+            | Command::Shutdown {}
+            | Command::Upgrade {}
+            | Command::Metrics {}
+            | Command::Events {} => None,
         }
     }
 
@@ -334,6 +340,10 @@ pub struct UnitInfo {
     /// sd_notify `RELOADING=1` … `READY=1`); null if none.
     #[serde(default)]
     pub last_reload: Option<ReloadInfo>,
+    /// Its process was started by a previous svcd and taken back (after svcd's crash or an
+    /// upgrade): the same pid, still running.
+    #[serde(default)]
+    pub adopted: bool,
     /// `restart.overlap`: the old run's main process while it runs beside the new one (`pid`);
     /// null otherwise.
     #[serde(default)]

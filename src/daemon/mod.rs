@@ -4,9 +4,11 @@
 //! Everything runs on one current-thread tokio runtime: no thread per unit, and no wake-up at
 //! idle except a due timer (the supervisor's next deadline).
 
+mod adopt;
 mod app;
 mod checks;
 pub mod events;
+pub mod fdholder;
 mod forking;
 mod forward;
 mod hooks;
@@ -22,6 +24,7 @@ mod requests;
 mod schedule;
 pub mod sockets;
 pub(crate) mod statedir;
+mod statefile;
 mod unit_reload;
 mod waiter;
 
@@ -97,6 +100,10 @@ pub enum DaemonError {
     App(String),
     #[error("svcd.toml forward_signals: {0}")]
     Forward(String),
+    /// `svc upgrade` could not re-execute svcd; by then its socket was closed, so it exits
+    /// (its units run on, and a new svcd adopts them).
+    #[error("upgrade failed: {0}")]
+    Upgrade(String),
 }
 
 /// One name in the units directories: a unit the supervisor runs, or a broken file.
@@ -163,6 +170,8 @@ struct Daemon {
     stamps: schedule::Stamps,
     /// The sockets of units with `listen`, held across their runs.
     sockets: sockets::HeldSockets,
+    /// The state file, and the units taken back from a previous svcd.
+    adoption: adopt::Adoption,
 }
 
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
@@ -209,6 +218,12 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
     let forwards = forward::Forwards::new(&config.forward_signals).map_err(DaemonError::Forward)?;
     let mut forwarded = forward::Receiver::new(forwards.signals(options.app.is_some()));
+    // In init mode SIGUSR2 is not svcd's to take (`svc upgrade` is), nor when it is forwarded.
+    const SIGUSR2: i32 = 12;
+    let mut sigusr2 = match options.init || forwarded.numbers().contains(&SIGUSR2) {
+        false => Some(signal(SignalKind::user_defined2()).map_err(DaemonError::Runtime)?),
+        true => None,
+    };
     init::become_subreaper();
     if options.init {
         init::ignore_stray_signals(&forwarded.numbers());
@@ -287,9 +302,18 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             tracing::error!(unit = %name, "not started, its unit file is invalid:\n{errors}");
         }
     }
-    // A scheduled unit runs when due, not at boot.
+    let (adopted_tx, mut adopted_exits) = mpsc::unbounded_channel();
+    daemon.keep_state(&options.state_dir, adopted_tx);
+    let adopted = statefile::read(&options.state_dir)
+        .map(|saved| daemon.adopt(saved))
+        .unwrap_or_default();
+    // A scheduled unit runs when due, not at boot; an adopted one runs already.
     let enabled: Vec<UnitId> = (0..daemon.units.len())
-        .filter(|&id| daemon.units[id].enabled && daemon.units[id].schedule.is_none())
+        .filter(|&id| {
+            daemon.units[id].enabled
+                && daemon.units[id].schedule.is_none()
+                && !adopted.contains(&id)
+        })
         .collect();
     daemon.supervisor.handle_start_all(
         Instant::now(),
@@ -299,10 +323,12 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     daemon.set_stamp_dir(options.state_dir.clone());
     daemon.arm_schedules(Instant::now());
     let mut clock = None;
+    // Exits of adopted children while no svcd listened for SIGCHLD (an upgrade's `exec`).
+    daemon.reap();
 
     loop {
         daemon.perform_actions();
-        if daemon.is_shut_down() {
+        if daemon.is_shut_down() || daemon.adoption.upgrade.is_some() {
             daemon.signal_orphans(Instant::now(), true);
             break;
         }
@@ -321,6 +347,8 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             _ = sigterm.recv() => daemon.handle_terminate(app::SIGTERM),
             _ = sigint.recv() => daemon.handle_terminate(app::SIGINT),
             _ = sighup.recv() => daemon.handle_hangup(),
+            _ = usr2(&mut sigusr2), if sigusr2.is_some() => daemon.request_upgrade(None),
+            Some(pid) = adopted_exits.recv() => daemon.adopted_exited(pid),
             Some(number) = forwarded.recv() => daemon.forward_signal(number),
             _ = sleep_until(app_due), if app_due.is_some() => {
                 daemon.app_overdue();
@@ -345,6 +373,19 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         }
     }
 
+    if let Some(reply) = daemon.adoption.upgrade.take() {
+        // No new connection from here on: once answered, `svc upgrade` reaches the new svcd.
+        server.abort();
+        let _ = server.await;
+        if let Some(reply) = reply {
+            let _ = reply.send(Response::ok(None));
+        }
+        drop(requests);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), alive_rx.recv()).await;
+        drop(state_dir);
+        let error = daemon.exec_upgrade();
+        return Err(DaemonError::Upgrade(error));
+    }
     let _ = std::fs::remove_file(&options.socket);
     let _ = std::fs::remove_file(&notify_path);
     daemon.sockets.release_every();
@@ -366,6 +407,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
         .supervisor
         .shutdown_deadline()
         .unwrap_or_else(Instant::now);
+    daemon.release_holder();
     init::end_remaining_processes(&mut sigchld, deadline).await;
     daemon.memory.remove_cgroups();
     tracing::info!("svcd stopped");
@@ -383,6 +425,15 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
 /// When the next search for orphans may be, after the last one at `last`; `None`: at once.
 fn orphan_search_due(last: Option<Instant>) -> Option<Instant> {
     last.and_then(|at| at.checked_add(ORPHAN_SEARCH_PERIOD))
+}
+
+async fn usr2(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -454,6 +505,7 @@ impl Daemon {
             dir_roots: process::dirs::DirRoots::defaults(false, std::path::Path::new("/")),
             stamps: schedule::Stamps::default(),
             sockets: sockets::HeldSockets::default(),
+            adoption: adopt::Adoption::default(),
         }
     }
 
@@ -466,6 +518,7 @@ impl Daemon {
         if !self.removed.is_empty() {
             self.free_removed();
         }
+        self.save_state_if_changed();
     }
 
     /// One round of [`Daemon::perform_actions`]; whether anything changed.
@@ -500,6 +553,7 @@ impl Daemon {
         }
         // One line per unit and batch, with where it ended up.
         for &id in &changed {
+            self.adoption.changed(id);
             self.sync_checks(id);
             let status = self.supervisor.status(id);
             self.after_change(id, status.state);
@@ -653,6 +707,7 @@ impl Daemon {
                 self.pids.insert(spawned.pid, id);
                 let log = self.logs.log(&self.units[id].name);
                 self.set_log_settings(id, &log);
+                self.hold_output(spawned.pid, &spawned.stdout, &spawned.stderr);
                 let capture = Capture::start(log, spawned.stdout, spawned.stderr);
                 self.captures.insert(spawned.pid, capture);
                 self.supervisor.handle_spawned(now, id, spawned.pid);
@@ -689,6 +744,7 @@ impl Daemon {
                 if let Some(capture) = self.captures.remove(&pid) {
                     capture.drain();
                 }
+                self.release_output(pid);
                 // The old run of an overlapping restart: not the unit's exit.
                 if self.supervisor.is_old_run(id, pid) {
                     self.supervisor.handle_exit_of(now, id, pid, status);

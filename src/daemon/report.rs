@@ -74,6 +74,7 @@ pub fn unit_info(
         status_text: None,
         schedule: schedule_info(unit, status, clocks),
         old_pid: status.old_pid,
+        adopted: false,
     }
 }
 
@@ -150,5 +151,6 @@ pub fn broken_info(broken: &UnitErrors, since: Instant, clocks: Clocks) -> UnitI
         status_text: None,
         schedule: None,
         old_pid: None,
+        adopted: false,
     }
 }

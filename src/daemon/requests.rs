@@ -54,6 +54,7 @@ impl Daemon {
             }
             info.status_text = self.supervisor.status_text(*id).map(str::to_string);
             info.last_reload = self.last_reload(*id, clocks);
+            info.adopted = self.is_adopted(*id, info.pid);
         }
         infos
     }
@@ -146,6 +147,10 @@ impl Daemon {
             } => self.kill(&names, &signal, main),
             Command::Shutdown {} => {
                 self.begin_shutdown("shutdown requested", Some(reply));
+                return;
+            }
+            Command::Upgrade {} => {
+                self.request_upgrade(Some(reply));
                 return;
             }
             Command::Start { names, wait } => {

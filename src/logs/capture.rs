@@ -188,6 +188,18 @@ impl Capture {
         }
     }
 
+    /// The read ends of stdout and stderr while both are open, for passing them across svcd's
+    /// re-execution (`svc upgrade`); valid for as long as this capture lives.
+    pub fn raw_fds(&self) -> Option<[std::os::fd::RawFd; 2]> {
+        use std::os::fd::AsRawFd;
+        let run = self.lock();
+        let fd = |stream| {
+            let pipe = run.pipes.iter().find(|p| p.stream == stream)?;
+            pipe.rx.as_ref().map(|rx| rx.as_raw_fd())
+        };
+        Some([fd(Stream::Out)?, fd(Stream::Err)?])
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(|p| p.into_inner())
     }

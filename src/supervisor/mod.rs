@@ -46,6 +46,9 @@
 //! while stopping → inactive (or starting if a start waits); `timeout` in backoff → starting,
 //! in stopping → SIGKILL to the group.
 
+mod adopt;
+#[cfg(test)]
+mod adopt_tests;
 mod backoff;
 #[cfg(test)]
 mod command_tests;
@@ -96,6 +99,7 @@ mod types_tests;
 #[cfg(test)]
 mod wants_tests;
 
+pub use adopt::Adopted;
 pub use backoff::fmt_duration;
 pub use config::{Checks, UnitConfig};
 pub use hooks::{HookInfo, HookKind, Hooks};

@@ -1,6 +1,7 @@
 //! Integration tests: the real `svcd` and `svc` binaries on real processes, each test in its own
 //! temp dir.
 
+mod adopt;
 mod cgroup;
 mod container;
 mod control;

@@ -1,0 +1,320 @@
+//! svcd's own crash or upgrade takes no unit down: a svcd started after a `kill -9` of the
+//! previous one adopts its units (same pids), restarts those that died meanwhile, and leaves a
+//! process alone whose pid merely matches; `svc upgrade` re-executes svcd in place, every unit
+//! and every line of their output kept.
+
+use crate::util::{DEADLINE, Dir, Svcd, is_dead, kill, wait_until};
+use serde_json::Value;
+use std::path::Path;
+
+const SLEEPER: &str = "exec = [\"sleep\", \"300\"]\n[restart]\ndelay = \"0s\"\n";
+
+/// Kills, when dropped, the unit processes a test saw that still run as `sleep`: a test that
+/// fails after `kill -9` of svcd must not leave its orphans behind.
+struct Orphans(Vec<u32>);
+
+impl Drop for Orphans {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if svc::proc::comm(pid).is_some_and(|comm| comm == "sleep") {
+                kill(pid, 9);
+            }
+        }
+    }
+}
+
+fn three_sleepers() -> Dir {
+    Dir::new()
+        .with("a", SLEEPER)
+        .with("b", SLEEPER)
+        .with("c", SLEEPER)
+}
+
+fn list(svcd: &Svcd) -> Vec<Value> {
+    let out = svcd.svc_ok(&["list", "--json"], 0);
+    serde_json::from_str::<Vec<Value>>(&out).expect("list --json")
+}
+
+fn pid_of(svcd: &Svcd, name: &str) -> u32 {
+    let status = svcd.status(name);
+    status["pid"].as_u64().expect("a pid") as u32
+}
+
+/// Waits until the state file (written by a thread of svcd's, soon after each change) records
+/// the pids `svc list` shows.
+fn wait_saved(svcd: &Svcd) {
+    let pids =
+        |units: &[Value]| -> Vec<Option<u64>> { units.iter().map(|u| u["pid"].as_u64()).collect() };
+    let listed = pids(&list(svcd));
+    wait_until("the state file to record every pid", DEADLINE, || {
+        let text = std::fs::read_to_string(svcd.dir.path().join("state/state")).ok()?;
+        let state: Value = serde_json::from_str(&text).ok()?;
+        (pids(state["units"].as_array()?) == listed).then_some(())
+    });
+}
+
+/// `kill -9` of svcd, then a new svcd on the same directory: the units' processes run on.
+fn crash_and_start_again(mut svcd: Svcd) -> Svcd {
+    wait_saved(&svcd);
+    svcd.signal_and_wait(9);
+    let dir = std::mem::replace(&mut svcd.dir, Dir::new());
+    drop(svcd);
+    dir.start()
+}
+
+/// The state file, parsed.
+fn state_file(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("state/state")).expect("state file");
+    serde_json::from_str(&text).expect("state file is JSON")
+}
+
+#[test]
+fn a_svcd_started_after_a_crash_adopts_the_running_units_instead_of_starting_copies() {
+    let svcd = three_sleepers().start();
+    for name in ["a", "b", "c"] {
+        svcd.wait_for(name, "running");
+    }
+    let pids: Vec<u32> = ["a", "b", "c"].iter().map(|n| pid_of(&svcd, n)).collect();
+    let _orphans = Orphans(pids.clone());
+    // The state file is there and private before anything goes wrong.
+    wait_saved(&svcd);
+    let state = state_file(svcd.dir.path());
+    assert_eq!(state["units"][0]["pid"].as_u64(), Some(u64::from(pids[0])));
+    assert!(state["units"][0]["start_time"].as_u64().is_some());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(svcd.dir.path().join("state/state"))
+            .expect("state")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let svcd = crash_and_start_again(svcd);
+    let units = list(&svcd);
+    for (unit, pid) in units.iter().zip(&pids) {
+        assert_eq!(unit["state"], "running", "{unit}");
+        assert_eq!(unit["pid"].as_u64(), Some(u64::from(*pid)), "{unit}");
+        assert_eq!(unit["adopted"], true, "{unit}");
+        assert_eq!(unit["starts"], 1, "{unit}");
+    }
+    let table = svcd.svc_ok(&["list"], 0);
+    assert!(table.contains(&format!("{}*", pids[0])), "{table}");
+    // No second copy: each unit has only its one process.
+    let sleepers = svc::proc::pids()
+        .filter(|&pid| svc::proc::stat(pid).is_some_and(|s| s.ppid == svcd.pid()))
+        .count();
+    assert_eq!(sleepers, 0, "the new svcd spawned something");
+
+    // A later crash of each adopted process is seen (not a child: a pidfd) and restarted.
+    for (name, pid) in ["a", "b", "c"].iter().zip(&pids) {
+        kill(*pid, 9);
+        let status = svcd.wait_status(name, "a new process", |s| {
+            s["state"] == "running" && s["pid"].as_u64() != Some(u64::from(*pid))
+        });
+        assert_eq!(status["restarts"], 1, "{status}");
+        assert_eq!(
+            status["last_exit"]["reason"], "exited while not a child of svcd",
+            "{status}"
+        );
+        let unit = list(&svcd).into_iter().find(|u| u["name"] == *name);
+        assert_eq!(unit.expect("listed")["adopted"], false);
+    }
+}
+
+#[test]
+fn a_unit_killed_while_svcd_was_down_is_restarted_with_the_reason() {
+    let mut svcd = three_sleepers().start();
+    for name in ["a", "b", "c"] {
+        svcd.wait_for(name, "running");
+    }
+    let pids: Vec<u32> = ["a", "b", "c"].iter().map(|n| pid_of(&svcd, n)).collect();
+    let _orphans = Orphans(pids.clone());
+    wait_saved(&svcd);
+    svcd.signal_and_wait(9);
+    kill(pids[1], 9);
+    wait_until("b's process to die", DEADLINE, || {
+        is_dead(pids[1]).then_some(())
+    });
+    let dir = std::mem::replace(&mut svcd.dir, Dir::new());
+    drop(svcd);
+    let svcd = dir.start();
+    let status = svcd.wait_status("b", "b running again", |s| s["state"] == "running");
+    assert_ne!(status["pid"].as_u64(), Some(u64::from(pids[1])));
+    assert_eq!(status["reason"], "restarted (exited while svcd was down)");
+    assert_eq!(status["last_exit"]["reason"], "exited while svcd was down");
+    assert_eq!(status["restarts"], 1);
+    assert_eq!(pid_of(&svcd, "a"), pids[0]);
+    assert_eq!(pid_of(&svcd, "c"), pids[2]);
+}
+
+#[test]
+fn a_process_whose_pid_matches_but_start_time_does_not_is_not_adopted() {
+    let mut svcd = Dir::new().with("a", SLEEPER).start();
+    svcd.wait_for("a", "running");
+    let pid = pid_of(&svcd, "a");
+    let _orphans = Orphans(vec![pid]);
+    wait_saved(&svcd);
+    svcd.signal_and_wait(9);
+    // The same pid, another process: as if the unit had died and its pid been reused.
+    let path = svcd.dir.path().join("state/state");
+    let mut state = state_file(svcd.dir.path());
+    let start = state["units"][0]["start_time"]
+        .as_u64()
+        .expect("start time");
+    state["units"][0]["start_time"] = Value::from(start + 1);
+    std::fs::write(&path, state.to_string()).expect("rewrite state");
+    let dir = std::mem::replace(&mut svcd.dir, Dir::new());
+    drop(svcd);
+    let svcd = dir.start();
+    let status = svcd.wait_status("a", "a running again", |s| s["state"] == "running");
+    assert_ne!(status["pid"].as_u64(), Some(u64::from(pid)), "{status}");
+    assert_eq!(status["last_exit"]["reason"], "exited while svcd was down");
+    // Not the unit's (as far as svcd can tell): left alone, not signalled.
+    assert!(!is_dead(pid), "svcd killed a process it did not own");
+}
+
+#[test]
+fn svc_upgrade_keeps_svcd_pid_the_units_pids_and_every_line_they_print() {
+    let printer = "exec = [\"sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo line $i; \
+                   sleep 0.01; done\"]\n";
+    let mut svcd = Dir::new()
+        .with("printer", printer)
+        .with("sleeper", SLEEPER)
+        .start();
+    svcd.wait_for("printer", "running");
+    svcd.wait_for("sleeper", "running");
+    let pids = (pid_of(&svcd, "printer"), pid_of(&svcd, "sleeper"));
+    let _orphans = Orphans(vec![pids.1]);
+    let svcd_pid = svcd.pid();
+    for _ in 0..3 {
+        svcd.svc_ok(&["upgrade"], 0);
+    }
+    assert!(svcd.try_exit().is_none(), "svcd exited: {}", svcd.stderr());
+    assert_eq!(pid_of(&svcd, "printer"), pids.0);
+    assert_eq!(pid_of(&svcd, "sleeper"), pids.1);
+    assert_eq!(svcd.status("sleeper")["adopted"], true);
+    assert_eq!(svcd.stderr().matches("upgrade asked for").count(), 3);
+    assert_eq!(svcd.pid(), svcd_pid);
+
+    // Every line, in order, none twice, also those printed across the three execs.
+    let log = svcd.dir.path().join("state/logs/printer.log");
+    let numbers = |text: &str| -> Vec<u64> {
+        text.lines()
+            .filter_map(|line| line.split_once(" out line "))
+            .filter_map(|(_, n)| n.trim().parse().ok())
+            .collect()
+    };
+    let seen = numbers(&std::fs::read_to_string(&log).unwrap_or_default());
+    let target = seen.last().copied().unwrap_or(0) + 30;
+    let lines = wait_until("30 more lines", DEADLINE, || {
+        let lines = numbers(&std::fs::read_to_string(&log).ok()?);
+        (lines.last().copied()? >= target).then_some(lines)
+    });
+    let expected: Vec<u64> = (1..=lines.len() as u64).collect();
+    assert_eq!(
+        lines, expected,
+        "lines lost or repeated across the upgrades"
+    );
+
+    // Still svcd's children: a crash is reaped with its real status.
+    kill(pids.1, 9);
+    let status = svcd.wait_status("sleeper", "a new process", |s| {
+        s["state"] == "running" && s["pid"].as_u64() != Some(u64::from(pids.1))
+    });
+    assert_eq!(status["last_exit"]["signal"], "SIGKILL", "{status}");
+}
+
+#[test]
+fn sigusr2_upgrades_too() {
+    let svcd = Dir::new().with("a", SLEEPER).start();
+    svcd.wait_for("a", "running");
+    let pid = pid_of(&svcd, "a");
+    let _orphans = Orphans(vec![pid]);
+    kill(svcd.pid(), 12);
+    wait_until("svcd re-executed", DEADLINE, || {
+        svcd.stderr().contains("re-executing").then_some(())
+    });
+    // Answers again, and still runs the same process.
+    wait_until("the new svcd's answer", DEADLINE, || {
+        let out = svcd.svc(&["status", "a", "--json"]);
+        let units: Vec<Value> = serde_json::from_slice(&out.stdout).ok()?;
+        (units[0]["adopted"] == true).then_some(())
+    });
+    assert_eq!(pid_of(&svcd, "a"), pid);
+}
+
+#[test]
+fn a_unit_printing_through_two_crashes_of_svcd_keeps_running_and_every_line_is_logged() {
+    let printer = "exec = [\"sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo line $i; \
+                   sleep 0.01; done\"]\n";
+    let svcd = Dir::new().with("printer", printer).start();
+    svcd.wait_for("printer", "running");
+    let pid = pid_of(&svcd, "printer");
+    let log = svcd.dir.path().join("state/logs/printer.log");
+    let numbers = move || -> Vec<u64> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once(" out line "))
+            .filter_map(|(_, n)| n.trim().parse().ok())
+            .collect()
+    };
+    let more_than = |svcd: &Svcd, n: u64| {
+        wait_until("more lines", DEADLINE, || {
+            let lines = numbers();
+            (lines.last().copied().unwrap_or(0) > n).then_some(lines)
+        });
+        assert!(svcd.status("printer")["pid"].as_u64() == Some(u64::from(pid)));
+    };
+    more_than(&svcd, 5);
+    let svcd = crash_and_start_again(svcd);
+    let seen = numbers().last().copied().unwrap_or(0);
+    more_than(&svcd, seen + 10);
+    let svcd = crash_and_start_again(svcd);
+    let seen = numbers().last().copied().unwrap_or(0);
+    more_than(&svcd, seen + 10);
+    let lines = numbers();
+    let expected: Vec<u64> = (1..=lines.len() as u64).collect();
+    assert_eq!(lines, expected, "lines lost or repeated across the crashes");
+    let status = svcd.status("printer");
+    assert_eq!(status["restarts"], 0, "{status}");
+    assert_eq!(status["adopted"], true, "{status}");
+}
+
+#[test]
+fn svc_upgrade_as_pid1_keeps_every_unit() {
+    let Some(mut svcd) = Dir::new().with("a", SLEEPER).start_pid1() else {
+        return;
+    };
+    svcd.wait_for("a", "running");
+    // Pids as the namespace sees them: svcd is 1 there.
+    let pid = svcd.status("a")["pid"].as_u64();
+    svcd.svc_ok(&["upgrade"], 0);
+    assert!(svcd.try_exit().is_none(), "svcd exited: {}", svcd.stderr());
+    let status = svcd.status("a");
+    assert_eq!(status["pid"].as_u64(), pid, "{status}");
+    assert_eq!(status["adopted"], true, "{status}");
+    assert_eq!(status["state"], "running", "{status}");
+}
+
+#[test]
+fn a_unit_whose_command_changed_while_svcd_was_down_is_adopted_then_restarted() {
+    let svcd = Dir::new().with("a", SLEEPER).start();
+    svcd.wait_for("a", "running");
+    let pid = pid_of(&svcd, "a");
+    let _orphans = Orphans(vec![pid]);
+    svcd.dir.unit(
+        "a",
+        "exec = [\"sleep\", \"301\"]\n[restart]\ndelay = \"0s\"\n",
+    );
+    let svcd = crash_and_start_again(svcd);
+    let status = svcd.wait_status("a", "a new process", |s| {
+        s["state"] == "running" && s["pid"].as_u64() != Some(u64::from(pid))
+    });
+    assert_eq!(
+        status["reason"], "its unit file changed while svcd was down",
+        "{status}"
+    );
+    wait_until("the old process to be stopped", DEADLINE, || {
+        is_dead(pid).then_some(())
+    });
+}
