@@ -7,15 +7,22 @@
 //!   its command table in code, a timer slot per kind, typed reasons, a unit's whole config
 //!   handed over at once, and indexes (a timer queue, who depends on whom) so that an event's
 //!   work does not grow with the number of units.
-//! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy.
-//! - [`process`]: spawn, signal and reap real processes; the `unsafe` code (besides
-//!   registering the PSI trigger with tokio, in [`memory::psi`], and the clock watch's
-//!   timerfd, in `daemon::schedule`, and init mode's handler of fault signals sent by other
-//!   processes, in `daemon::init`).
+//! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy; a
+//!   memory cgroup per unit where svcd may make one ([`memory::cgroup`]), the ladder before a
+//!   restart (telling the unit, reclaim).
+//! - [`process`]: spawn (with held sockets passed as fds 3, ... and a cgroup joined), signal and
+//!   reap real processes. The `unsafe` code is here and where a descriptor meets the kernel or
+//!   tokio: the PSI trigger ([`memory::psi`]), the cgroup's eventfds ([`memory::cgroup`], waited
+//!   on in [`memory::ladder`]), the pressure FIFO ([`memory::ladder`]),
+//!   `process_madvise` ([`memory::reclaim`]), the clock watch's timerfd (`daemon::schedule`),
+//!   pidfds and descriptors passed across an upgrade or by the fd holder (`daemon::adopt`,
+//!   `daemon::fdholder`), and init mode's handler of fault signals (`daemon::init`).
 //! - [`proc`]: the one reader of `/proc`: stat, status, children, environ, fds, each parsed once.
 //! - [`logs`]: capture of units' output into rotated log files, the last lines, following.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
-//! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor.
+//! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor;
+//!   the state file, re-adoption after svcd's crash and the fd holder (`daemon::adopt`,
+//!   `daemon::fdholder`), held sockets (`daemon::sockets`), hooks and unit directories.
 //! - [`cli`]: the `svc` command: arguments, output, exit codes.
 //! - [`config`]: the daemon's own settings (`svcd.toml`).
 //! - [`schedule`]: scheduled units: calendar expressions, time zones, the persistent stamps.
