@@ -592,7 +592,22 @@ impl Daemon {
             }
             return;
         }
-        let paused = signal != SIGCONT && self.supervisor.status(id).paused.is_some();
+        let status = self.supervisor.status(id);
+        let paused = signal != SIGCONT && status.paused.is_some();
+        // In a cgroup, every process of the unit is known, and each gets the signal once: the
+        // group, its strays and orphans with it (a double fork in a session of its own, a
+        // cleared environment). Not while two runs of an overlapping restart share the
+        // cgroup: then each run's group is signalled on its own, as without a cgroup.
+        let whole_cgroup = self.memory.in_cgroup(id)
+            && status.old_pid.is_none()
+            && status.pid.is_none_or(|pid| pid == pgid);
+        if whole_cgroup {
+            self.memory.signal_cgroup(id, signal);
+            if paused {
+                self.memory.signal_cgroup(id, SIGCONT);
+            }
+            return;
+        }
         let name = self.units[id].name.clone();
         self.orphan_signals.push((name, pgid, signal, paused));
         let name = &self.units[id].name;
@@ -605,14 +620,7 @@ impl Daemon {
             let signal = crate::signal::name(signal);
             tracing::warn!(unit = %name, pgid, "cannot send {signal}: {e}");
         }
-        let mut sent = process::signal_pids(&strays, signal);
-        // In a cgroup, every process of the unit is known: those the group and the walk
-        // missed (a double fork in a session of its own) get it too. Not while two runs of an
-        // overlapping restart share the cgroup: each run's group is signalled on its own.
-        let status = self.supervisor.status(id);
-        if status.old_pid.is_none() && status.pid.is_none_or(|pid| pid == pgid) {
-            sent += self.memory.signal_cgroup(id, signal);
-        }
+        let sent = process::signal_pids(&strays, signal);
         // A stopped (SIGSTOP) process keeps the stop signal pending until it is continued:
         // continue it, as systemd does, so that it stops now rather than at the SIGKILL.
         if paused {
