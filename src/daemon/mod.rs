@@ -602,9 +602,15 @@ impl Daemon {
             && status.old_pid.is_none()
             && status.pid.is_none_or(|pid| pid == pgid);
         if whole_cgroup {
-            self.memory.signal_cgroup(id, signal);
+            let sent = self.memory.signal_cgroup(id, signal);
             if paused {
                 self.memory.signal_cgroup(id, SIGCONT);
+            }
+            let others = sent.saturating_sub(usize::from(main_alive));
+            if others > 0 {
+                let name = &self.units[id].name;
+                let signal = crate::signal::name(signal);
+                tracing::info!(unit = %name, "sent {signal} to {others} of its processes besides the main one (its cgroup)");
             }
             return;
         }
