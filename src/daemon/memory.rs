@@ -45,6 +45,8 @@ pub struct MemoryWatch {
     /// The cgroup of each unit that has run in one, with the OOM kills counted there when its
     /// current run began.
     unit_cgroups: HashMap<UnitId, (cgroup::UnitCgroup, OomCount)>,
+    /// The last reading of each unit's cgroup, and when it was taken.
+    cgroup_last: HashMap<UnitId, (Instant, cgroup::CgroupMemory)>,
     /// Where a unit's limit crossing is announced (its cgroup's usage threshold fired).
     crossings: Option<tokio::sync::mpsc::UnboundedSender<UnitId>>,
     /// The task waiting on each unit's threshold, aborted when the unit spawns again or goes.
@@ -95,6 +97,7 @@ impl MemoryWatch {
             pruned_at: 0,
             tree: None,
             unit_cgroups: HashMap::new(),
+            cgroup_last: HashMap::new(),
             crossings: None,
             watchers: HashMap::new(),
             hot: Vec::new(),
@@ -259,9 +262,25 @@ impl MemoryWatch {
         self.unit_cgroups.contains_key(&id)
     }
 
-    /// The unit's memory from its cgroup, where it has one.
-    pub fn cgroup_memory(&self, id: UnitId) -> Option<cgroup::CgroupMemory> {
-        self.unit_cgroups.get(&id)?.0.memory()
+    /// The unit's memory from its cgroup, where it has one, read now (and kept for
+    /// [`MemoryWatch::cgroup_memory_of`]).
+    pub fn cgroup_memory(&mut self, id: UnitId, now: Instant) -> Option<cgroup::CgroupMemory> {
+        let counted = self.unit_cgroups.get(&id)?.0.memory()?;
+        self.cgroup_last.insert(id, (now, counted));
+        Some(counted)
+    }
+
+    /// [`MemoryWatch::cgroup_memory`] for `status` and `list`: the last reading while it is
+    /// fresh (younger than one sampling interval), else read now. A `list` of 1,000 units
+    /// would otherwise read 1,000 `memory.stat` files (25 ms of svcd's CPU) every time.
+    pub fn cgroup_memory_of(&mut self, id: UnitId, now: Instant) -> Option<cgroup::CgroupMemory> {
+        if !self.unit_cgroups.contains_key(&id) {
+            return None;
+        }
+        match self.cgroup_last.get(&id) {
+            Some((at, counted)) if self.is_fresh(*at, now) => Some(*counted),
+            _ => self.cgroup_memory(id, now),
+        }
     }
 
     /// Sends `signal` to every process in unit `id`'s cgroup; how many got it.
@@ -311,6 +330,7 @@ impl MemoryWatch {
 
     /// Unit `id` (named `name`) is gone from the unit files: its cgroup too, once empty.
     pub fn forget_unit(&mut self, id: UnitId, name: &str) {
+        self.cgroup_last.remove(&id);
         if let Some(task) = self.watchers.remove(&id) {
             task.abort();
         }
@@ -440,7 +460,7 @@ impl Daemon {
         let mut over = Vec::new();
         for &(id, pid) in &running {
             let mut sample = samples.get(&pid).copied().unwrap_or_default();
-            if let Some(counted) = self.memory.cgroup_memory(id) {
+            if let Some(counted) = self.memory.cgroup_memory(id, now) {
                 sample.rss = counted.rss;
                 sample.swap = counted.swap;
                 // A worker the kernel killed at the limit, the main process alive.

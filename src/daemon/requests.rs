@@ -68,7 +68,8 @@ impl Daemon {
                 Entry::Broken(_) => None,
             })
             .collect();
-        let memory = self.memory.memory_of(Instant::now(), &pgids);
+        let now = Instant::now();
+        let memory = self.memory.memory_of(now, &pgids);
         indexes
             .iter()
             .map(|&i| match &self.entries[i].1 {
@@ -78,7 +79,10 @@ impl Daemon {
                         .pid
                         .and_then(|p| memory.get(&p).copied())
                         .unwrap_or_default();
-                    let counted = status.pid.and(self.memory.cgroup_memory(*id));
+                    let counted = match status.pid {
+                        Some(_) => self.memory.cgroup_memory_of(*id, now),
+                        None => None,
+                    };
                     if let Some(counted) = counted {
                         mem.rss = counted.rss;
                         mem.swap = counted.swap;
