@@ -35,7 +35,8 @@ impl Tmux {
             socket: svcd.dir.path().join("tmux.sock"),
         };
         // The command and the paths are the script's arguments, never part of its text.
-        let script = "\"$0\" \"$@\" top; echo \"EXITED $?\"; stty -a; exec sleep 600";
+        let script =
+            "\"$0\" \"$@\" top; echo \"EXITED $?\"; stty -a; echo END-OF-MODES; exec sleep 600";
         command.arg("--socket").arg(&svcd.socket);
         let program = command.get_program().to_string_lossy().into_owned();
         let args: Vec<String> = command
@@ -116,9 +117,13 @@ fn starts(svcd: &Svcd, unit: &str) -> u64 {
 
 /// After svc exited, the pane's shell printed its exit status and `stty -a`: the terminal must
 /// be back in cooked mode with echo (and off the alternate screen, or the lines would not show).
+/// `stty -a` writes its lines one by one, and the modes come last: the screen is read once the
+/// marker after them shows (reading at its first line failed once in CI).
 fn assert_exited_and_restored(tmux: &Tmux, code: i32) {
     let exited = format!("EXITED {code}");
-    let screen = tmux.wait_for(&exited, |s| s.contains("speed").then(|| s.to_string()));
+    let screen = tmux.wait_for("the terminal's modes", |s| {
+        s.contains("END-OF-MODES").then(|| s.to_string())
+    });
     assert!(screen.contains(&exited), "{screen}");
     let words: Vec<&str> = screen.split_whitespace().collect();
     for mode in ["icanon", "echo", "isig"] {
