@@ -299,6 +299,14 @@ fn thousand_units() {
     }
     let cpu_each = (daemon.cpu_seconds() - cpu_before) * 1000.0 / 50.0;
     let (list_p50, list_p99) = percentiles(&mut times);
+    // `svc metrics`, the whole command, after the `list`s above sampled the units.
+    let mut metrics = Vec::new();
+    for _ in 0..50 {
+        let start = Instant::now();
+        assert!(daemon.svc(&["metrics"]).status.success());
+        metrics.push(start.elapsed());
+    }
+    let (metrics_p50, metrics_p99) = percentiles(&mut metrics);
     println!("1,000 units, start to all running: {elapsed:.2?} (budget 2 s)");
     println!(
         "1,000 units, svcd RSS:          {:.2} MiB, peak {:.2} MiB (budget 16 MiB)",
@@ -307,6 +315,9 @@ fn thousand_units() {
     );
     println!(
         "1,000 units, `svc list --json`: first {first_time:.2?} (svcd CPU {first_cpu:.1} ms), then median {list_p50:.2?}, p99 {list_p99:.2?} (svcd CPU {cpu_each:.1} ms each; budget 10 ms)"
+    );
+    println!(
+        "1,000 units, `svc metrics`:     median {metrics_p50:.2?}, p99 {metrics_p99:.2?} (goal 10 ms)"
     );
 }
 
