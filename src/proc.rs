@@ -298,9 +298,15 @@ fn split_nul(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split(|&b| b == 0).filter(|s| !s.is_empty())
 }
 
-/// The number of open file descriptors of `pid`.
+/// The number of open file descriptors of `pid`: since Linux 6.2 the size `stat` gives
+/// `/proc/PID/fd` (one call, where listing 2,000 descriptors was a fifth of a metrics answer at
+/// 1,000 units); before, that size is 0 and the directory is counted.
 pub fn fd_count(pid: u32) -> Option<usize> {
-    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+    let dir = format!("/proc/{pid}/fd");
+    match std::fs::metadata(&dir).ok()?.len() {
+        0 => Some(std::fs::read_dir(&dir).ok()?.count()),
+        size => usize::try_from(size).ok(),
+    }
 }
 
 /// The inodes of the sockets `pid` holds open (`/proc/PID/fd/*` → `socket:[INODE]`).
@@ -518,6 +524,11 @@ Locked:                0 kB
             .expect("spawn sleep");
         assert!(children(me).contains(&child.id()));
         assert!(children_by_scan(me).contains(&child.id()));
+        // The size of /proc/PID/fd (Linux 6.2 on) and a count of its entries agree.
+        let listed = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .map(|dir| dir.count())
+            .ok();
+        assert_eq!(fd_count(child.id()), listed);
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(stat_missing(), None);
