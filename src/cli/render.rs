@@ -104,6 +104,9 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
         );
         let _ = writeln!(out, "       CPU: {:.2}s", unit.cpu);
     }
+    if let Some(ladder) = &unit.memory.ladder {
+        ladder_lines(out, ladder);
+    }
     if let Some(error) = &unit.log_error {
         let _ = writeln!(out, "  Log file: {error}");
     }
@@ -250,6 +253,37 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// What the memory ladder did in the unit's run: `Told:` and `Reclaim:` lines.
+fn ladder_lines(out: &mut String, ladder: &crate::control::LadderInfo) {
+    if let (Some(at), Some(bytes)) = (&ladder.last_told, ladder.last_told_bytes) {
+        let times = match ladder.told {
+            1 => String::new(),
+            n => format!(" ({n} times)"),
+        };
+        let _ = writeln!(
+            out,
+            "      Told: of its memory at {at}, using {}{times}",
+            size(bytes)
+        );
+    }
+    if let Some(at) = &ladder.last_reclaim {
+        let times = match ladder.reclaims {
+            1 => String::new(),
+            n => format!(" ({n} times)"),
+        };
+        let what = match (&ladder.last_reclaim_skipped, ladder.last_reclaim_freed) {
+            (Some(why), _) => format!("skipped at {at}: {why}"),
+            (None, Some(freed)) => format!(
+                "{} paged out at {at} in {} ms",
+                size(freed),
+                ladder.last_reclaim_ms.unwrap_or(0)
+            ),
+            (None, None) => format!("at {at}"),
+        };
+        let _ = writeln!(out, "   Reclaim: {what}{times}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +315,36 @@ mod tests {
         info.pressure_full_avg10 = None;
         info.level = "warn".to_string();
         assert!(host(&info).ends_with("pressure n/a [warn]\n"));
+    }
+
+    #[test]
+    fn ladder_lines_say_when_the_unit_was_told_and_what_reclaim_did() {
+        let mut ladder = crate::control::LadderInfo {
+            told: 2,
+            last_told: Some("2026-11-26T10:00:00.000Z".to_string()),
+            last_told_bytes: Some(90 << 20),
+            reclaims: 1,
+            last_reclaim: Some("2026-11-26T10:00:01.000Z".to_string()),
+            last_reclaim_freed: Some(40 << 20),
+            last_reclaim_ms: Some(12),
+            last_reclaim_skipped: None,
+        };
+        let mut out = String::new();
+        ladder_lines(&mut out, &ladder);
+        assert_eq!(
+            out,
+            "      Told: of its memory at 2026-11-26T10:00:00.000Z, using 90.0M (2 times)\n   \
+             Reclaim: 40.0M paged out at 2026-11-26T10:00:01.000Z in 12 ms\n"
+        );
+        ladder.last_reclaim_skipped = Some("0B of swap free, the unit holds 80.0M".to_string());
+        ladder.last_reclaim_freed = None;
+        let mut out = String::new();
+        ladder_lines(&mut out, &ladder);
+        assert!(
+            out.ends_with(
+                "Reclaim: skipped at 2026-11-26T10:00:01.000Z: 0B of swap free, the unit holds 80.0M\n"
+            ),
+            "{out}"
+        );
     }
 }

@@ -8,7 +8,7 @@ pub mod protocol;
 pub mod server;
 
 pub use protocol::{
-    Command, ErrorKind, ExitInfo, HostInfo, LogEvent, LogLine, MemoryInfo, PROTOCOL_VERSION,
-    Permission, ReloadChanges, ReloadInfo, Request, Response, RunInfo, ScheduleInfo, UnitEvent,
-    UnitInfo,
+    Command, ErrorKind, ExitInfo, HostInfo, LadderInfo, LogEvent, LogLine, MemoryInfo,
+    PROTOCOL_VERSION, Permission, ReloadChanges, ReloadInfo, Request, Response, RunInfo,
+    ScheduleInfo, UnitEvent, UnitInfo,
 };

@@ -460,7 +460,7 @@ pub struct ExitInfo {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemoryInfo {
     pub rss: u64,
     pub swap: u64,
@@ -468,6 +468,30 @@ pub struct MemoryInfo {
     /// memory cgroup: the kernel too) or `sampled` (its processes in /proc, svcd alone).
     #[serde(default)]
     pub mode: MemoryMode,
+    /// The steps `memory.on_limit` took before the limit in the unit's last run (`notify`,
+    /// `reclaim`); absent when none was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<LadderInfo>,
+}
+
+/// [`MemoryInfo::ladder`]: what the memory ladder did in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LadderInfo {
+    /// Times the unit was told through `MEMORY_PRESSURE_WATCH`.
+    pub told: u32,
+    /// When it was last told (RFC 3339), and its memory use then (bytes).
+    pub last_told: Option<String>,
+    pub last_told_bytes: Option<u64>,
+    /// Times `reclaim` was due.
+    pub reclaims: u32,
+    /// When the last one ran (RFC 3339).
+    pub last_reclaim: Option<String>,
+    /// Bytes its resident memory went down by, and how long paging it out took; null when
+    /// it was skipped.
+    pub last_reclaim_freed: Option<u64>,
+    pub last_reclaim_ms: Option<u64>,
+    /// Why the last reclaim did nothing (e.g. too little swap free).
+    pub last_reclaim_skipped: Option<String>,
 }
 
 /// [`MemoryInfo::mode`].

@@ -429,7 +429,10 @@ async fn ask(
 async fn send(write: &mut OwnedWriteHalf, response: &Response) -> std::io::Result<()> {
     // A metrics text (565 kB at 1,000 units) is written once into room made for it and its
     // escaped quotes, not through a buffer doubled and copied eight times.
-    let room = response.metrics.as_ref().map_or(256, |text| text.len() * 9 / 8);
+    let room = response
+        .metrics
+        .as_ref()
+        .map_or(256, |text| text.len() * 9 / 8);
     let mut bytes = Vec::with_capacity(room);
     serde_json::to_writer(&mut bytes, response).map_err(std::io::Error::other)?;
     bytes.push(b'\n');

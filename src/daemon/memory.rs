@@ -57,14 +57,19 @@ pub struct MemoryWatch {
     /// Where the units' pressure FIFOs go (`memory.on_limit = ["notify", ...]`): svcd's
     /// state directory, once its cgroups are made.
     state_dir: Option<std::path::PathBuf>,
-    /// Each unit told of its memory: its FIFO and the task that tells it at its threshold.
-    told: HashMap<
-        UnitId,
-        (
-            Option<Arc<ladder::PressureFifo>>,
-            tokio::task::JoinHandle<()>,
-        ),
-    >,
+    /// Each unit with ladder steps before its limit: what takes them, and what they did.
+    told: HashMap<UnitId, Told>,
+}
+
+/// The ladder steps of a unit's run (`memory.on_limit` with `notify` or `reclaim`).
+#[derive(Debug)]
+struct Told {
+    /// Its pressure FIFO (`notify`).
+    fifo: Option<Arc<ladder::PressureFifo>>,
+    /// The task that takes the steps at the unit's threshold.
+    task: tokio::task::JoinHandle<()>,
+    /// What they did in this run.
+    steps: ladder::SharedSteps,
 }
 
 /// Samples under its limits in a row after which a unit that crossed its threshold is sampled
@@ -207,8 +212,8 @@ impl MemoryWatch {
     /// when the cgroup's use crosses [`ladder::NOTIFY_PERCENT`] of `max`. Where that fails,
     /// the unit runs without them (a warning says why).
     fn watch_for_notify(&mut self, id: UnitId, unit: &Unit, cg: &cgroup::UnitCgroup, max: u64) {
-        if let Some((_, task)) = self.told.remove(&id) {
-            task.abort();
+        if let Some(told) = self.told.remove(&id) {
+            told.task.abort();
         }
         let on_limit = unit.memory.on_limit;
         if !on_limit.notify && !on_limit.reclaim {
@@ -234,6 +239,7 @@ impl MemoryWatch {
                 return;
             }
         };
+        let steps = ladder::SharedSteps::default();
         let task = tokio::spawn(ladder::tell_on_crossing(
             unit.name.clone(),
             event,
@@ -241,14 +247,21 @@ impl MemoryWatch {
             max,
             fifo.clone(),
             on_limit.reclaim,
+            steps.clone(),
         ));
-        self.told.insert(id, (fifo, task));
+        self.told.insert(id, Told { fifo, task, steps });
+    }
+
+    /// What the ladder did in unit `id`'s current run, if it took any step.
+    pub fn ladder_steps(&self, id: UnitId) -> Option<ladder::Steps> {
+        let steps = ladder::lock(&self.told.get(&id)?.steps).clone();
+        (steps != ladder::Steps::default()).then_some(steps)
     }
 
     /// `unit` (id `id`) as spawned: with `MEMORY_PRESSURE_WATCH` naming its FIFO where it is
     /// told of its memory; `None` where it is not (spawned as it is).
     pub fn with_pressure_watch(&self, id: UnitId, unit: &Unit) -> Option<Unit> {
-        let fifo = self.told.get(&id)?.0.as_ref()?;
+        let fifo = self.told.get(&id)?.fifo.as_ref()?;
         let mut watched = unit.clone();
         watched.env.insert(
             ladder::WATCH_ENV.to_string(),
@@ -334,8 +347,8 @@ impl MemoryWatch {
         if let Some(task) = self.watchers.remove(&id) {
             task.abort();
         }
-        if let Some((_, task)) = self.told.remove(&id) {
-            task.abort();
+        if let Some(told) = self.told.remove(&id) {
+            told.task.abort();
         }
         if self.unit_cgroups.remove(&id).is_some()
             && let Some(tree) = &self.tree
@@ -349,8 +362,8 @@ impl MemoryWatch {
         for (_, task) in self.watchers.drain() {
             task.abort();
         }
-        for (_, (_, task)) in self.told.drain() {
-            task.abort();
+        for (_, told) in self.told.drain() {
+            told.task.abort();
         }
         if let Some(tree) = self.tree.take() {
             tree.remove_all();

@@ -1,6 +1,7 @@
 //! Turning the daemon's view of a unit into the protocol's [`UnitInfo`].
 
-use crate::control::{ExitInfo, MemoryInfo, RunInfo, ScheduleInfo, UnitInfo};
+use crate::control::{ExitInfo, LadderInfo, MemoryInfo, RunInfo, ScheduleInfo, UnitInfo};
+use crate::memory::ladder;
 use crate::process::GroupMemory;
 use crate::supervisor::{ExitStatus, ReasonKind, State, UnitStatus};
 use crate::time::{rfc3339, wall_clock};
@@ -24,6 +25,28 @@ impl Clocks {
 
     pub fn format(&self, at: Instant) -> String {
         rfc3339(wall_clock(at, self.now, self.wall))
+    }
+}
+
+/// What the memory ladder did in a run, as status shows it.
+pub fn ladder_info(steps: &ladder::Steps, clocks: Clocks) -> LadderInfo {
+    let (freed, millis, skipped) = match steps.last_reclaim.as_ref().map(|(_, done)| done) {
+        Some(ladder::Reclaimed::Freed { bytes, millis }) => (Some(*bytes), Some(*millis), None),
+        Some(ladder::Reclaimed::Skipped(why)) => (None, None, Some(why.clone())),
+        None => (None, None, None),
+    };
+    LadderInfo {
+        told: steps.told,
+        last_told: steps.last_told.map(|(at, _)| clocks.format(at)),
+        last_told_bytes: steps.last_told.map(|(_, bytes)| bytes),
+        reclaims: steps.reclaims,
+        last_reclaim: steps
+            .last_reclaim
+            .as_ref()
+            .map(|(at, _)| clocks.format(*at)),
+        last_reclaim_freed: freed,
+        last_reclaim_ms: millis,
+        last_reclaim_skipped: skipped,
     }
 }
 
@@ -56,6 +79,7 @@ pub fn unit_info(
             rss: memory.rss,
             swap: memory.swap,
             mode: Default::default(),
+            ladder: None,
         },
         cpu: crate::memory::ticks_to_seconds(memory.cpu_ticks),
         description: unit.description.clone(),

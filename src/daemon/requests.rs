@@ -55,6 +55,10 @@ impl Daemon {
             info.status_text = self.supervisor.status_text(*id).map(str::to_string);
             info.last_reload = self.last_reload(*id, clocks);
             info.adopted = self.is_adopted(*id, info.pid);
+            info.memory.ladder = self
+                .memory
+                .ladder_steps(*id)
+                .map(|steps| report::ladder_info(&steps, clocks));
         }
         infos
     }

@@ -17,6 +17,8 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// The share of `memory.max` at which a unit with `notify` is told.
 pub const NOTIFY_PERCENT: u64 = 90;
@@ -71,6 +73,35 @@ impl OnLimit {
         }
         Ok(on_limit)
     }
+}
+
+/// What the ladder did in a unit's current run, which its status shows: shared between the
+/// task that takes the steps and svcd's answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Steps {
+    /// Times the unit was told, and the last: when, and its memory use then.
+    pub told: u32,
+    pub last_told: Option<(Instant, u64)>,
+    /// Times `reclaim` was due, and the last: when, and what it did.
+    pub reclaims: u32,
+    pub last_reclaim: Option<(Instant, Reclaimed)>,
+}
+
+/// What one `reclaim` step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reclaimed {
+    /// Paged out: the bytes its resident memory went down by, in how many milliseconds.
+    Freed { bytes: u64, millis: u64 },
+    /// Not done, and why (e.g. swap has no room for the unit).
+    Skipped(String),
+}
+
+/// [`Steps`] as the ladder's task and svcd share them.
+pub type SharedSteps = Arc<Mutex<Steps>>;
+
+/// Locks `steps`, also after a panic elsewhere (the record stays usable).
+pub fn lock(steps: &SharedSteps) -> MutexGuard<'_, Steps> {
+    steps.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The threshold in bytes at which a unit with limit `max` is told.
@@ -172,15 +203,16 @@ pub fn fifo_owner(run_as: Option<&str>) -> Result<Option<(u32, u32)>, String> {
 /// Waits on `event`, the eventfd of the threshold at [`notify_threshold`] of `max` on the
 /// unit's cgroup `cg`, and each time its use crosses it upwards takes the first steps of the
 /// ladder: tells the unit (named `unit`) through `fifo`, where it has one, and pages its
-/// memory out to swap when `reclaim` is set and swap has room. Runs until aborted or the
-/// eventfd fails.
+/// memory out to swap when `reclaim` is set and swap has room; each step goes into `steps`.
+/// Runs until aborted or the eventfd fails.
 pub async fn tell_on_crossing(
     unit: String,
     event: OwnedFd,
     cg: super::cgroup::UnitCgroup,
     max: u64,
-    fifo: Option<std::sync::Arc<PressureFifo>>,
+    fifo: Option<Arc<PressureFifo>>,
     reclaim: bool,
+    steps: SharedSteps,
 ) {
     let threshold = notify_threshold(max);
     each_event(event, || {
@@ -190,6 +222,11 @@ pub async fn tell_on_crossing(
             return true;
         }
         if let Some(fifo) = &fifo {
+            // Recorded first: a unit that reacts finds it in its status.
+            let mut record = lock(&steps);
+            record.told += 1;
+            record.last_told = Some((Instant::now(), usage));
+            drop(record);
             fifo.tell();
             tracing::warn!(
                 unit = %unit,
@@ -199,9 +236,16 @@ pub async fn tell_on_crossing(
             );
         }
         if reclaim {
-            let (unit, cg) = (unit.clone(), cg.clone());
+            let (unit, cg, steps) = (unit.clone(), cg.clone(), steps.clone());
             // process_madvise over a large unit takes milliseconds: off the event loop.
-            tokio::task::spawn_blocking(move || page_out_unit(&unit, &cg));
+            tokio::task::spawn_blocking(move || {
+                let began = Instant::now();
+                if let Some(done) = page_out_unit(&unit, &cg) {
+                    let mut steps = lock(&steps);
+                    steps.reclaims += 1;
+                    steps.last_reclaim = Some((began, done));
+                }
+            });
         }
         true
     })
@@ -209,20 +253,19 @@ pub async fn tell_on_crossing(
 }
 
 /// `reclaim`: pages unit `unit`'s processes (those of its cgroup `cg`) out to swap, where the
-/// host's free swap holds what they use; says in svcd's log what it freed and how long it took.
-fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) {
-    let Some(before) = cg.memory() else {
-        return;
-    };
+/// host's free swap holds what they use; says in svcd's log what it freed and how long it took,
+/// or why it did nothing, and returns the same (`None` where the cgroup cannot be read).
+fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed> {
+    let before = cg.memory()?;
     let free = super::reclaim::swap_free();
     if free < before.rss {
-        tracing::info!(
-            unit = %unit,
-            "no reclaim: {} of swap free, the unit holds {}",
+        let why = format!(
+            "{} of swap free, the unit holds {}",
             format_size(free),
             format_size(before.rss)
         );
-        return;
+        tracing::info!(unit = %unit, "no reclaim: {why}");
+        return Some(Reclaimed::Skipped(why));
     }
     let began = std::time::Instant::now();
     let mut advised = 0;
@@ -233,15 +276,20 @@ fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) {
         }
     }
     let after = cg.memory().unwrap_or(before);
+    let freed = before.rss.saturating_sub(after.rss);
+    let millis = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::warn!(
         unit = %unit,
-        "reclaimed {} to swap in {}ms (rss {} -> {}, {} asked)",
-        format_size(before.rss.saturating_sub(after.rss)),
-        began.elapsed().as_millis(),
+        "reclaimed {} to swap in {millis}ms (rss {} -> {}, {} asked)",
+        format_size(freed),
         format_size(before.rss),
         format_size(after.rss),
         format_size(advised),
     );
+    Some(Reclaimed::Freed {
+        bytes: freed,
+        millis,
+    })
 }
 
 /// Calls `each` every time the eventfd `event` (a cgroup threshold's) is signalled, until it

@@ -62,6 +62,14 @@ fn a_unit_told_of_its_memory_sheds_its_cache_and_is_not_restarted() {
     let status = svcd.status("shedder");
     assert_eq!(status["restarts"], 0, "{status}");
     assert_eq!(status["state"], "running", "{status}");
+    // Its status says when it was told, at what use (past 90% of 96M).
+    let ladder = &status["memory"]["ladder"];
+    assert_eq!(ladder["told"], 1, "{status}");
+    assert!(ladder["last_told"].is_string(), "{status}");
+    let at = ladder["last_told_bytes"].as_u64().unwrap_or(0);
+    assert!(at >= 96 * 1024 * 1024 / 10 * 9, "{status}");
+    let text = svcd.svc_ok(&["status", "shedder"], 0);
+    assert!(text.contains("Told: of its memory at "), "{text}");
     assert!(
         svcd.stderr()
             .contains("unit told through MEMORY_PRESSURE_WATCH"),
@@ -101,6 +109,17 @@ fn reclaim_acts_at_the_crossing_and_says_what_it_freed_or_why_not() {
     });
     assert!(line.contains("unit=reclaimed"), "{line}");
     assert_eq!(svcd.status("reclaimed")["restarts"], 0);
+    // Its status says the same: what was freed, or why nothing was.
+    let ladder = wait_until("the reclaim in the unit's status", DEADLINE, || {
+        let status = svcd.status("reclaimed");
+        let ladder = status["memory"]["ladder"].clone();
+        (ladder["reclaims"].as_u64() >= Some(1)).then_some(ladder)
+    });
+    assert!(
+        ladder["last_reclaim_freed"].is_u64() || ladder["last_reclaim_skipped"].is_string(),
+        "{ladder}"
+    );
+    assert_eq!(ladder["told"], 0, "{ladder}");
 }
 
 /// The leaker of `bench/ladder.rs`: times notify and restart on its own clock.
