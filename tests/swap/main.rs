@@ -13,7 +13,12 @@ mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use util::*;
+
+/// The tests of this binary switch swap on one at a time (each its own file), so that one's
+/// unit is not pushed out by the other's.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A memory-limited cgroup, removed (its processes killed first) when dropped.
 struct Cgroup {
@@ -99,9 +104,9 @@ impl SwapFile {
             }
         };
         let file = swap.path.to_string_lossy().into_owned();
-        if run("fallocate", &["-l", "64M", &file]).is_err() {
+        if run("fallocate", &["-l", "128M", &file]).is_err() {
             let of = format!("of={file}");
-            run("dd", &["if=/dev/zero", &of, "bs=1M", "count=64"])?;
+            run("dd", &["if=/dev/zero", &of, "bs=1M", "count=128"])?;
         }
         run("chmod", &["600", &file])?;
         run("mkswap", &[&file])?;
@@ -130,6 +135,7 @@ impl Drop for SwapFile {
 
 #[test]
 fn swap_max_acts_on_a_unit_that_really_swaps() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     if !nix::unistd::Uid::effective().is_root() {
         skip("needs root for a cgroup and swapon");
         return;
@@ -179,5 +185,70 @@ fn swap_max_acts_on_a_unit_that_really_swaps() {
     let reason = status["last_exit"]["reason"].as_str().unwrap_or("");
     assert!(reason.starts_with("memory limit: swap "), "{status}");
     assert!(reason.contains(" > 16M"), "{status}");
+    drop(svcd);
+}
+
+/// `memory.on_limit = ["reclaim"]` with swap that has room: as the unit passes 90% of its
+/// limit, svcd pages it out, and its status says what that freed; the unit keeps running and
+/// what was paged out shows as its swap.
+#[test]
+fn reclaim_pages_a_unit_out_to_real_swap_and_says_what_it_freed() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    if !nix::unistd::Uid::effective().is_root() {
+        skip("needs root for a cgroup and swapon");
+        return;
+    }
+    let swap_dir = tempfile::Builder::new()
+        .prefix("svc-swap-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir");
+    let _swap = match SwapFile::on(swap_dir.path()) {
+        Ok(swap) => swap,
+        Err(why) => {
+            skip(&format!("cannot switch a swap file on: {why}"));
+            return;
+        }
+    };
+    let dir = Dir::new();
+    // 48 MiB touched, 4 MiB at a time, then idle: with the interpreter, past 90% of 56M
+    // (50.4M), below the kernel's limit (72M).
+    let grow = "import time\nchunks = []\nfor _ in range(12):\n    chunks.append(b'c' * (4 << 20))\n    time.sleep(0.01)\ntime.sleep(3600)\n";
+    let exec = serde_json::to_string(&["python3", "-c", grow]).expect("json");
+    dir.unit(
+        "cold",
+        &format!("exec = {exec}\n[memory]\nmax = \"56M\"\non_limit = [\"reclaim\"]\n"),
+    );
+    let svcd = dir.start();
+    svcd.wait_for("cold", "running");
+    if svcd.status("cold")["memory"]["mode"] != "cgroup" {
+        skip("svcd cannot make memory cgroups here");
+        return;
+    }
+    let status = svcd.wait_status("cold", "a reclaim in its status", |s| {
+        s["memory"]["ladder"]["reclaims"].as_u64() >= Some(1)
+    });
+    let ladder = &status["memory"]["ladder"];
+    assert!(ladder["last_reclaim_skipped"].is_null(), "{status}");
+    let freed = ladder["last_reclaim_freed"].as_u64().unwrap_or(0);
+    assert!(freed >= 16 << 20, "freed {freed}: {status}");
+    // The process's own count: on cgroup v1 the pages written out stay charged to the cgroup
+    // (in the swap cache, clean, freed first when the cgroup needs room) until the kernel
+    // drops them, so the cgroup's swap figure may not show them yet.
+    let pid = status["pid"].as_u64().expect("pid") as u32;
+    let swap_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSwap:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(swap_kib >= 16 << 10, "VmSwap {swap_kib} kB: {status}");
+    let after = svcd.status("cold");
+    assert_eq!(after["state"], "running", "{after}");
+    assert_eq!(after["restarts"], 0, "{after}");
+    eprintln!(
+        "reclaim: freed {} MiB in {} ms",
+        freed >> 20,
+        ladder["last_reclaim_ms"]
+    );
     drop(svcd);
 }
