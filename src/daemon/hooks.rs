@@ -2,8 +2,8 @@
 //! decided in [`crate::supervisor`]'s `hooks`) and of the directories made for a unit.
 //!
 //! A hook runs through the same spawn path as the unit's main command (its user, group,
-//! environment, working directory and limits), in a session of its own, with its output in the
-//! unit's log; `MAINPID` is set for `exec_start_post` and `exec_stop`. The unit's directories
+//! environment, working directory and limits, and its memory cgroup where units have one), in
+//! a session of its own, with its output in the unit's log; `MAINPID` is set for `exec_start_post` and `exec_stop`. The unit's directories
 //! are made before its first command of a start runs, and its runtime directories removed
 //! once it is `inactive` or `failed`.
 
@@ -51,12 +51,13 @@ impl Daemon {
         let argv = hook.argv.clone();
         let main = self.checks.main_pid.get(&id).copied();
         let main = main.or(self.supervisor.status(id).pid);
+        let cgroup = self.memory.cgroup_for_hook(id, &self.units[id]);
         let spawned = self.start_command(id, Some(&argv)).and_then(|command| {
             let mut command = command.into_owned();
             if let Some(main) = main.filter(|_| kind != HookKind::StartPre) {
                 command.env.insert("MAINPID".to_string(), main.to_string());
             }
-            process::spawn(&command).map_err(|e| e.to_string())
+            process::spawn_with(&command, &[], cgroup).map_err(|e| e.to_string())
         });
         let name = self.units[id].name.clone();
         let label = format!("{}[{index}] `{}`", kind.as_str(), argv.join(" "));

@@ -207,6 +207,23 @@ impl MemoryWatch {
         }
     }
 
+    /// For a hook command of unit `id` (`exec_start_pre`, `exec_start_post`, `exec_stop`,
+    /// not checks nor `reload.exec`): the unit's cgroup to join, so that what a hook leaves running is the
+    /// unit's and ends with it; made now where the unit has none yet (a first
+    /// `exec_start_pre`). `None` without cgroups.
+    pub fn cgroup_for_hook(&mut self, id: UnitId, unit: &Unit) -> Option<OwnedFd> {
+        let Some((cg, _)) = self.unit_cgroups.get(&id) else {
+            return self.cgroup_for_spawn(id, unit);
+        };
+        match cg.procs_for_join() {
+            Ok(procs) => Some(procs),
+            Err(why) => {
+                tracing::warn!(unit = %unit.name, "a hook command runs outside the unit's cgroup: {why}");
+                None
+            }
+        }
+    }
+
     /// For a unit with `notify` or `reclaim` in `memory.on_limit` (id `id`, cgroup `cg`,
     /// limit `max`): its pressure FIFO made anew (`notify`), and a task that takes those steps
     /// when the cgroup's use crosses [`ladder::NOTIFY_PERCENT`] of `max`. Where that fails,

@@ -197,3 +197,48 @@ policy = "never"
     let reason = status["last_exit"]["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("memory limit: rss "), "{status}");
 }
+
+/// The memory cgroup line of `/proc/PID/cgroup` as a process wrote it to `file`.
+fn memory_line(file: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(file)
+        .ok()?
+        .lines()
+        .find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|c| c == "memory"))
+        })
+        .map(str::to_string)
+}
+
+/// A unit's hook commands run in its cgroup, as its main process does: what a hook leaves
+/// behind is the unit's (the kernel limit and the stop take it too).
+#[test]
+fn hook_commands_run_in_the_units_cgroup() {
+    let dir = Dir::new();
+    let pre = dir.path().join("pre");
+    let post = dir.path().join("post");
+    let main = dir.path().join("main");
+    let unit = format!(
+        "shell = true\nexec = \"cat /proc/self/cgroup > {main} && exec sleep 1000\"\n\
+         exec_start_pre = [\"sh -c 'cat /proc/self/cgroup > {pre}'\"]\n\
+         exec_start_post = [\"sh -c 'cat /proc/self/cgroup > {post}'\"]\n",
+        main = main.display(),
+        pre = pre.display(),
+        post = post.display(),
+    );
+    let svcd = dir.with("hooked", &unit).start();
+    svcd.wait_for("hooked", "running");
+    let Some(_) = in_cgroup(&svcd, "hooked") else {
+        return;
+    };
+    let main_line = wait_until("the main process's cgroup", DEADLINE, || memory_line(&main));
+    assert!(main_line.ends_with("/hooked"), "{main_line}");
+    assert_eq!(
+        memory_line(&pre).as_deref(),
+        Some(main_line.as_str()),
+        "exec_start_pre"
+    );
+    let post_line = wait_until("exec_start_post's cgroup", DEADLINE, || memory_line(&post));
+    assert_eq!(post_line, main_line, "exec_start_post");
+}
