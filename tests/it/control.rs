@@ -35,7 +35,11 @@ fn status_json_has_the_fixed_fields() {
         )
         .start();
     svcd.wait_for("chat", "running");
-    let status = svcd.status("chat");
+    // Memory is sampled: a unit read in the instant after its spawn, before its exec, counts
+    // nothing yet, and that reading stands for one sampling interval (failed once under load).
+    let status = svcd.wait_status("chat", "its memory counted", |s| {
+        s["memory"]["rss"].as_u64().is_some_and(|rss| rss > 0)
+    });
     assert_eq!(status["name"], "chat");
     assert_eq!(status["state"], "running");
     assert_eq!(status["ready"], true);
