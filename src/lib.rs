@@ -16,8 +16,11 @@
 //!   on in [`memory::ladder`]), the pressure FIFO ([`memory::ladder`]),
 //!   `process_madvise` ([`memory::reclaim`]), the clock watch's timerfd (`daemon::schedule`),
 //!   pidfds and descriptors passed across an upgrade or by the fd holder (`daemon::adopt`,
-//!   `daemon::fdholder`), and init mode's handler of fault signals (`daemon::init`).
-//! - [`proc`]: the one reader of `/proc`: stat, status, children, environ, fds, each parsed once.
+//!   `daemon::fdholder`), the fd holder's wait without its code mapped (inline `madvise` and
+//!   `ppoll` system calls, `daemon::light_sleep`), and init mode's handler of fault signals
+//!   (`daemon::init`).
+//! - [`proc`]: the one reader of `/proc`: stat, status, children, environ, fds, smaps, each
+//!   parsed once.
 //! - [`logs`]: capture of units' output into rotated log files, the last lines, following.
 //! - [`control`]: the control socket's versioned protocol, its server side and its client.
 //! - [`daemon`]: the one event loop tying signals, exits, requests and timers to the supervisor;

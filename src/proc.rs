@@ -10,6 +10,7 @@
 
 use std::fmt::Write as _;
 use std::io::Read;
+use std::path::PathBuf;
 
 /// The fields of `/proc/PID/stat` that svc uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +194,69 @@ pub fn parse_rollup(text: &str) -> Option<Rollup> {
 /// the file.
 pub fn rollup(pid: u32) -> Option<Rollup> {
     parse_rollup(&read_string(pid, "smaps_rollup")?)
+}
+
+/// One mapping of a process, from `/proc/PID/smaps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: usize,
+    pub end: usize,
+    pub writable: bool,
+    /// The file mapped (`None` for anonymous memory, the heap, the stack, `[vdso]`...).
+    pub path: Option<PathBuf>,
+    /// KiB resident, and of those, KiB that are the process's own copies (written to, or
+    /// anonymous memory): a file mapping with none is the file's pages, unchanged.
+    pub rss: u64,
+    pub anonymous: u64,
+}
+
+/// Parses the text of `/proc/PID/smaps`: each mapping's line, then its `Name: value` fields.
+pub fn parse_smaps(text: &str) -> Vec<Mapping> {
+    let mut mappings: Vec<Mapping> = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(range), Some(perms)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if let Some((start, end)) = range.split_once('-')
+            && perms.len() == 4
+            && let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            )
+        {
+            // Offset, device and inode hold no `/`: a file's path (which may hold spaces) is
+            // the rest of the line from its first one.
+            let path = line
+                .find(" /")
+                .map(|at| PathBuf::from(line[at + 1..].trim_end()));
+            mappings.push(Mapping {
+                start,
+                end,
+                writable: perms.as_bytes()[1] == b'w',
+                path,
+                rss: 0,
+                anonymous: 0,
+            });
+            continue;
+        }
+        let Some(mapping) = mappings.last_mut() else {
+            continue;
+        };
+        match range {
+            "Rss:" => mapping.rss = kib(line, "Rss"),
+            "Anonymous:" => mapping.anonymous = kib(line, "Anonymous"),
+            _ => {}
+        }
+    }
+    mappings
+}
+
+/// This process's mappings (`/proc/self/smaps`).
+pub fn own_mappings() -> Vec<Mapping> {
+    std::fs::read_to_string("/proc/self/smaps")
+        .map(|text| parse_smaps(&text))
+        .unwrap_or_default()
 }
 
 /// The value of field `name` in a `Name: value` file (`status`, `/proc/meminfo`), trimmed.
@@ -443,6 +507,48 @@ mod tests {
         assert_eq!(status.groups(), vec![4, 24, 27]);
         assert_eq!(Status::parse("Groups:\t\n").groups(), Vec::<u32>::new());
         assert_eq!(kib("MemTotal:       16318412 kB\n", "MemTotal"), 16_318_412);
+    }
+
+    /// Three mappings of a real `/proc/PID/smaps` (Linux 6.18, fields cut short): code never
+    /// written, relocated read-only data (its own copies), and the heap.
+    const SMAPS: &str = "7f136f4a2000-7f136f6d6000 r-xp 000a2000 fd:00 1234    /usr/sbin/svcd
+Size:               2256 kB
+Rss:                1240 kB
+Anonymous:             0 kB
+7f136f6d6000-7f136f6eb000 r--p 002d6000 fd:00 1234    /opt/my apps/svcd
+Rss:                  84 kB
+Anonymous:            84 kB
+55557b749000-55557b76b000 rw-p 00000000 00:00 0                          [heap]
+Rss:                  12 kB
+Anonymous:            12 kB
+VmFlags: rd wr mr mw me ac sd
+";
+
+    #[test]
+    fn smaps_gives_each_mapping_its_file_and_own_pages() {
+        let maps = parse_smaps(SMAPS);
+        assert_eq!(maps.len(), 3, "{maps:?}");
+        assert_eq!(maps[0].start, 0x7f13_6f4a_2000);
+        assert_eq!(maps[0].end, 0x7f13_6f6d_6000);
+        assert!(!maps[0].writable);
+        assert_eq!(
+            maps[0].path.as_deref(),
+            Some(std::path::Path::new("/usr/sbin/svcd"))
+        );
+        assert_eq!((maps[0].rss, maps[0].anonymous), (1240, 0));
+        assert_eq!(
+            maps[1].path.as_deref(),
+            Some(std::path::Path::new("/opt/my apps/svcd"))
+        );
+        assert_eq!(maps[1].anonymous, 84);
+        assert!(maps[2].writable);
+        assert_eq!(maps[2].path, None);
+        assert_eq!(maps[2].rss, 12);
+        let own = own_mappings();
+        assert!(
+            own.iter().any(|m| m.path.is_some() && !m.writable),
+            "{own:?}"
+        );
     }
 
     /// A real `/proc/PID/smaps_rollup` (Linux 6.18): its first line is a mapping's, with colons

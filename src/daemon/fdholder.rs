@@ -19,6 +19,7 @@
 //! every pipe it holds has lost its writers (its unit is gone too), so a holder never outlives
 //! both svcd and the units.
 
+use super::light_sleep::{self, Wait};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
@@ -263,6 +264,9 @@ fn start(path: &Path) -> std::io::Result<()> {
         .map(drop)
 }
 
+/// How long the holder waits with nothing to do before it lets go of its code pages.
+const IDLE_AFTER_MS: u16 = 1000;
+
 /// The holder process: `svcd --fd-holder PATH`. Returns only on an error that ends it.
 pub fn run(path: PathBuf) -> std::io::Result<()> {
     let listener = seqpacket()?;
@@ -279,6 +283,7 @@ pub fn run(path: PathBuf) -> std::io::Result<()> {
     let mut hung_up: Vec<String> = Vec::new();
     let mut conn: Option<OwnedFd> = None;
     let mut served = false;
+    let mut code_mapped = true;
     loop {
         if conn.is_none() && served && held.keys().all(|k| hung_up.contains(k)) {
             // Neither svcd nor any unit is left to care.
@@ -302,8 +307,28 @@ pub fn run(path: PathBuf) -> std::io::Result<()> {
                 fds.push(PollFd::new(out.as_fd(), PollFlags::empty()));
             }
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
+        // Once quiet for a second, it waits without the code it ran mapped (see
+        // `light_sleep`): one wake-up after each burst of work, none while nothing happens.
+        let wait = if code_mapped {
+            PollTimeout::from(IDLE_AFTER_MS)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, wait) {
+            Ok(0) => {
+                let waits: Vec<Wait> = fds
+                    .iter()
+                    .map(|fd| Wait {
+                        fd: fd.as_fd().as_raw_fd(),
+                        readable: fd.events().contains(PollFlags::POLLIN),
+                    })
+                    .collect();
+                drop(fds);
+                light_sleep::sleep(&light_sleep::code_ranges(), &waits);
+                code_mapped = false;
+                continue;
+            }
+            Ok(_) => code_mapped = true,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }

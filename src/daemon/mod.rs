@@ -14,6 +14,7 @@ mod forward;
 mod hooks;
 mod init;
 mod instances;
+mod light_sleep;
 mod memory;
 pub mod metrics;
 mod notify;

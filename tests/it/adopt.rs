@@ -62,6 +62,20 @@ fn crash_and_start_again(mut svcd: Svcd) -> Svcd {
     dir.start()
 }
 
+/// A unit that prints `line N`, N counting up from 1, every 10 ms.
+const PRINTER: &str = "exec = [\"sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo line $i; \
+                       sleep 0.01; done\"]\n";
+
+/// The numbers of the `line N` lines in the log file `log`, in order.
+fn printed_lines(log: &Path) -> Vec<u64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once(" out line "))
+        .filter_map(|(_, n)| n.trim().parse().ok())
+        .collect()
+}
+
 /// The state file, parsed.
 fn state_file(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("state/state")).expect("state file");
@@ -174,10 +188,8 @@ fn a_process_whose_pid_matches_but_start_time_does_not_is_not_adopted() {
 
 #[test]
 fn svc_upgrade_keeps_svcd_pid_the_units_pids_and_every_line_they_print() {
-    let printer = "exec = [\"sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo line $i; \
-                   sleep 0.01; done\"]\n";
     let mut svcd = Dir::new()
-        .with("printer", printer)
+        .with("printer", PRINTER)
         .with("sleeper", SLEEPER)
         .start();
     svcd.wait_for("printer", "running");
@@ -197,16 +209,10 @@ fn svc_upgrade_keeps_svcd_pid_the_units_pids_and_every_line_they_print() {
 
     // Every line, in order, none twice, also those printed across the three execs.
     let log = svcd.dir.path().join("state/logs/printer.log");
-    let numbers = |text: &str| -> Vec<u64> {
-        text.lines()
-            .filter_map(|line| line.split_once(" out line "))
-            .filter_map(|(_, n)| n.trim().parse().ok())
-            .collect()
-    };
-    let seen = numbers(&std::fs::read_to_string(&log).unwrap_or_default());
+    let seen = printed_lines(&log);
     let target = seen.last().copied().unwrap_or(0) + 30;
     let lines = wait_until("30 more lines", DEADLINE, || {
-        let lines = numbers(&std::fs::read_to_string(&log).ok()?);
+        let lines = printed_lines(&log);
         (lines.last().copied()? >= target).then_some(lines)
     });
     let expected: Vec<u64> = (1..=lines.len() as u64).collect();
@@ -244,20 +250,11 @@ fn sigusr2_upgrades_too() {
 
 #[test]
 fn a_unit_printing_through_two_crashes_of_svcd_keeps_running_and_every_line_is_logged() {
-    let printer = "exec = [\"sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo line $i; \
-                   sleep 0.01; done\"]\n";
-    let svcd = Dir::new().with("printer", printer).start();
+    let svcd = Dir::new().with("printer", PRINTER).start();
     svcd.wait_for("printer", "running");
     let pid = pid_of(&svcd, "printer");
     let log = svcd.dir.path().join("state/logs/printer.log");
-    let numbers = move || -> Vec<u64> {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.split_once(" out line "))
-            .filter_map(|(_, n)| n.trim().parse().ok())
-            .collect()
-    };
+    let numbers = move || printed_lines(&log);
     let more_than = |svcd: &Svcd, n: u64| {
         wait_until("more lines", DEADLINE, || {
             let lines = numbers();
@@ -317,4 +314,48 @@ fn a_unit_whose_command_changed_while_svcd_was_down_is_adopted_then_restarted() 
     wait_until("the old process to be stopped", DEADLINE, || {
         is_dead(pid).then_some(())
     });
+}
+
+/// The pid of the fd holder of the svcd whose state directory is `dir`.
+fn holder_of(dir: &Path) -> Option<u32> {
+    let dir = dir.to_string_lossy();
+    svc::proc::pids().find(|&pid| {
+        svc::proc::cmdline(pid).is_some_and(|argv| {
+            argv.get(1).is_some_and(|a| a == "--fd-holder")
+                && argv.get(2).is_some_and(|socket| socket.starts_with(&*dir))
+        })
+    })
+}
+
+/// Once idle, the fd holder waits with the code it ran let go of (its PSS was 1 MiB of svcd's
+/// binary): then, after `kill -9` of svcd, it still hands the pipes back, and no line is lost.
+#[test]
+fn an_idle_fd_holder_lets_go_of_its_code_and_still_hands_the_pipes_back() {
+    let svcd = Dir::new().with("printer", PRINTER).start();
+    svcd.wait_for("printer", "running");
+    let pid = pid_of(&svcd, "printer");
+    let holder = wait_until("svcd's fd holder", DEADLINE, || holder_of(svcd.dir.path()));
+    // A debug build's holder maps about 7 MiB of svcd's binary while it works, and under
+    // 1 MiB once it let go.
+    let rss = wait_until("the holder to let go of its code", DEADLINE, || {
+        svc::proc::rollup(holder)
+            .map(|r| r.rss)
+            .filter(|&rss| rss < 1024)
+    });
+    let log = svcd.dir.path().join("state/logs/printer.log");
+    let numbers = move || printed_lines(&log);
+    let svcd = crash_and_start_again(svcd);
+    let before = numbers().len();
+    let status = svcd.status("printer");
+    assert_eq!(status["pid"].as_u64(), Some(u64::from(pid)), "{status}");
+    assert_eq!(status["adopted"], true, "{status}");
+    let lines = wait_until("lines after the crash", DEADLINE, || {
+        let lines = numbers();
+        (lines.len() > before + 20).then_some(lines)
+    });
+    let expected: Vec<u64> = (1..=lines.len() as u64).collect();
+    assert_eq!(
+        lines, expected,
+        "lines lost or repeated (holder RSS was {rss} KiB)"
+    );
 }
