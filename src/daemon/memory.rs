@@ -182,6 +182,8 @@ impl MemoryWatch {
     /// when the unit's cgroup cannot be made: it then runs without one.
     pub fn cgroup_for_spawn(&mut self, id: UnitId, unit: &Unit) -> Option<OwnedFd> {
         let tree = self.tree.as_ref()?;
+        // The last run's reading is not this one's.
+        self.cgroup_last.remove(&id);
         let made = tree
             .unit(&unit.name, unit.memory.max, unit.memory.swap_max)
             .and_then(|cg| Ok((cg.procs_for_join()?, cg)));
@@ -302,13 +304,15 @@ impl MemoryWatch {
 
     /// [`MemoryWatch::cgroup_memory`] for `status` and `list`: the last reading while it is
     /// fresh (younger than one sampling interval), else read now. A `list` of 1,000 units
-    /// would otherwise read 1,000 `memory.stat` files (25 ms of svcd's CPU) every time.
+    /// would otherwise read 1,000 `memory.stat` files (25 ms of svcd's CPU) every time. A
+    /// reading of nothing is not kept: it was taken between a spawn and its `exec`, when the
+    /// new process had not touched a page of its own yet, and would show 0 for a second.
     pub fn cgroup_memory_of(&mut self, id: UnitId, now: Instant) -> Option<cgroup::CgroupMemory> {
         if !self.unit_cgroups.contains_key(&id) {
             return None;
         }
         match self.cgroup_last.get(&id) {
-            Some((at, counted)) if self.is_fresh(*at, now) => Some(*counted),
+            Some((at, counted)) if counted.rss > 0 && self.is_fresh(*at, now) => Some(*counted),
             _ => self.cgroup_memory(id, now),
         }
     }

@@ -53,6 +53,10 @@ fn metrics_show_each_unit_and_pass_promtool() {
         .start();
     svcd.wait_for("web", "running");
     svcd.wait_for("job", "failed");
+    // Memory is sampled: read in the instant between web's spawn and its exec, it counts 0.
+    svcd.wait_status("web", "web's memory counted", |s| {
+        s["memory"]["rss"].as_u64().is_some_and(|rss| rss > 0)
+    });
     let text = svcd.svc_ok(&["metrics"], 0);
     for (series, value) in [
         ("svc_unit_state{unit=\"web\",state=\"running\"}", "1"),
