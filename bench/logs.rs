@@ -6,55 +6,34 @@
 //! service manager that does not read it; `name | line` forwarding is then skipped.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
-const SVC: &str = env!("CARGO_BIN_EXE_svc");
 const BYTES: u64 = 300 * 1024 * 1024;
 
+#[path = "daemon.rs"]
+mod daemon;
 #[path = "proc.rs"]
 mod proc;
 
 fn main() {
-    let root = tempfile::Builder::new()
-        .prefix("svc-bench-logs-")
-        .tempdir()
-        .expect("temp dir");
-    let dir = root.path();
-    std::fs::create_dir(dir.join("units")).expect("units dir");
+    let bench = daemon::BenchDir::new("logs");
     let line = "x".repeat(99);
-    std::fs::write(
-        dir.join("units/flood.toml"),
-        format!(
+    bench.unit(
+        "flood",
+        &format!(
             "shell = true\nexec = \"yes {line} | head -c {BYTES}\"\n\
              [restart]\npolicy = \"never\"\n[log]\nmax_size = \"100M\"\nkeep = 3\n"
         ),
-    )
-    .expect("unit file");
-    std::fs::write(dir.join("svcd.toml"), "").expect("config");
-    let socket = dir.join("state/svcd.sock");
+    );
     let started = Instant::now();
-    let mut svcd = Command::new(SVCD)
-        .arg("--units")
-        .arg(dir.join("units"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--config")
-        .arg(dir.join("svcd.toml"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env("SVCD_LOG", "warn")
-        .spawn()
-        .expect("spawn svcd");
+    let mut svcd = bench.spawn_svcd();
     let pid = svcd.id();
     // Wait for the unit to have run and exited; its exit is published only once its pipes are
     // drained, so every byte is in the log files by then.
     let deadline = Instant::now() + Duration::from_secs(120);
     let elapsed = loop {
         assert!(Instant::now() < deadline, "the flood did not end in 120 s");
-        if let Some(status) = unit_state(&socket)
+        if let Some(status) = bench.status("flood")
             && status["starts"].as_u64() >= Some(1)
             && status["pid"].is_null()
         {
@@ -62,14 +41,9 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let written = log_bytes(&dir.join("state/logs"));
+    let written = log_bytes(&bench.state().join("logs"));
     let hwm = proc::status_field(pid, "VmHWM");
-    let _ = Command::new(SVC)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("shutdown")
-        .output();
-    let _ = svcd.wait();
+    bench.shutdown(&mut svcd);
     let mb = written as f64 / 1e6;
     let secs = elapsed.as_secs_f64();
     println!(
@@ -82,17 +56,6 @@ fn main() {
         "logs: svcd peak RSS (VmHWM) during the flood: {:.1} MiB (target <= 32 MiB)",
         hwm as f64 / 1024.0
     );
-}
-
-fn unit_state(socket: &Path) -> Option<serde_json::Value> {
-    let out = Command::new(SVC)
-        .arg("--socket")
-        .arg(socket)
-        .args(["status", "flood", "--json"])
-        .output()
-        .ok()?;
-    let units: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(units[0].clone())
 }
 
 fn log_bytes(dir: &Path) -> u64 {

@@ -5,16 +5,15 @@
 //! /proc/PID/stat) over a measured span; the same 100 units without limits (no sampling at all)
 //! give the baseline. Then times the sampler itself, in-process, on the same 100 groups.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
-const SVC: &str = env!("CARGO_BIN_EXE_svc");
 const UNITS: usize = 100;
 const SPAN: Duration = Duration::from_secs(5);
 const INTERVAL_MS: u64 = 100;
 
+#[path = "daemon.rs"]
+mod daemon;
 #[path = "proc.rs"]
 mod proc;
 
@@ -56,39 +55,21 @@ struct Figures {
 }
 
 fn run(limits: bool) -> Figures {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let units = dir.path().join("units");
-    std::fs::create_dir(&units).expect("units dir");
+    let bench = daemon::BenchDir::new("memory");
     let memory = if limits {
         "[memory]\nmax = \"1G\"\n"
     } else {
         ""
     };
     for i in 0..UNITS {
-        let text = format!("exec = [\"sleep\", \"3600\"]\n{memory}");
-        std::fs::write(units.join(format!("u{i:03}.toml")), text).expect("unit");
+        bench.unit(
+            &format!("u{i:03}"),
+            &format!("exec = [\"sleep\", \"3600\"]\n{memory}"),
+        );
     }
-    let config = dir.path().join("svcd.toml");
-    std::fs::write(
-        &config,
-        format!("[memory]\ninterval = \"{INTERVAL_MS}ms\"\n"),
-    )
-    .expect("config");
-    let socket = dir.path().join("svcd.sock");
-    let mut svcd = Command::new(SVCD)
-        .arg("--units")
-        .arg(&units)
-        .arg("--config")
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.path())
-        .arg("--socket")
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn svcd");
-    let pids = wait_running(&socket, &mut svcd);
+    bench.config(&format!("[memory]\ninterval = \"{INTERVAL_MS}ms\"\n"));
+    let mut svcd = bench.spawn_svcd();
+    let pids = wait_running(&bench, &mut svcd);
     let before = proc::cpu_seconds(svcd.id());
     std::thread::sleep(SPAN);
     let cpu = proc::cpu_seconds(svcd.id()) - before;
@@ -104,12 +85,7 @@ fn run(limits: bool) -> Figures {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    let _ = Command::new(SVC)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("shutdown")
-        .status();
-    let _ = svcd.wait();
+    bench.shutdown(&mut svcd);
     Figures {
         cpu,
         direct_median: times[times.len() / 2],
@@ -120,7 +96,7 @@ fn run(limits: bool) -> Figures {
 }
 
 /// Waits until all units run; their pids.
-fn wait_running(socket: &Path, svcd: &mut Child) -> Vec<u32> {
+fn wait_running(bench: &daemon::BenchDir, svcd: &mut Child) -> Vec<u32> {
     let start = Instant::now();
     loop {
         assert!(svcd.try_wait().expect("svcd").is_none(), "svcd exited");
@@ -128,12 +104,7 @@ fn wait_running(socket: &Path, svcd: &mut Child) -> Vec<u32> {
             start.elapsed() < Duration::from_secs(60),
             "units did not start"
         );
-        let out = Command::new(SVC)
-            .arg("--socket")
-            .arg(socket)
-            .args(["status", "--json"])
-            .output()
-            .expect("svc");
+        let out = bench.svc(&["status", "--json"]);
         if let Ok(serde_json::Value::Array(units)) = serde_json::from_slice(&out.stdout) {
             let pids: Vec<u32> = units
                 .iter()

@@ -7,25 +7,14 @@
 //! start, as svcd's log of the unit stamps it (milliseconds), is compared with its due second:
 //! the goal is within 10 ms. svcd's wake-ups per run are counted too.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
-const SVC: &str = env!("CARGO_BIN_EXE_svc");
 const RUNS: usize = 20;
 
+#[path = "daemon.rs"]
+mod daemon;
 #[path = "proc.rs"]
 mod proc;
-
-fn svc(socket: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(SVC)
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("svc")
-}
 
 fn switches(pid: u32) -> u64 {
     proc::status_field(pid, "voluntary_ctxt_switches")
@@ -44,40 +33,16 @@ fn stamp_ms(line: &str) -> Option<i64> {
 }
 
 fn main() {
-    let root = tempfile::Builder::new()
-        .prefix("svc-bench-schedule-")
-        .tempdir()
-        .expect("temp dir");
-    let dir = root.path();
-    std::fs::create_dir(dir.join("units")).expect("units dir");
+    let bench = daemon::BenchDir::new("schedule");
     for i in 0..100 {
-        std::fs::write(
-            dir.join(format!("units/idle{i}.toml")),
+        bench.unit(
+            &format!("idle{i}"),
             "exec = [\"true\"]\n[schedule]\ncalendar = \"yearly\"\ntimezone = \"UTC\"\n",
-        )
-        .expect("unit file");
+        );
     }
-    std::fs::write(dir.join("svcd.toml"), "").expect("config");
-    let socket = dir.join("state/svcd.sock");
-    let mut svcd = Command::new(SVCD)
-        .arg("--units")
-        .arg(dir.join("units"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--config")
-        .arg(dir.join("svcd.toml"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env("SVCD_LOG", "warn")
-        .spawn()
-        .expect("spawn svcd");
+    let mut svcd = bench.spawn_svcd();
     let pid = svcd.id();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !svc(&socket, &["list"]).status.success() {
-        assert!(Instant::now() < deadline, "svcd did not come up");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    bench.wait_answer(Duration::from_secs(30));
 
     // Idle: nothing due for hours.
     let before = switches(pid);
@@ -85,14 +50,13 @@ fn main() {
     let idle = switches(pid) - before;
     println!("schedule: svcd wake-ups in 10 s with 100 scheduled units, none due: {idle} (goal 0)");
 
-    std::fs::write(
-        dir.join("units/tick.toml"),
+    bench.unit(
+        "tick",
         "exec = [\"true\"]\n[schedule]\ncalendar = \"*:*:0/2\"\ntimezone = \"UTC\"\n",
-    )
-    .expect("unit file");
-    assert!(svc(&socket, &["reload"]).status.success(), "reload");
+    );
+    assert!(bench.svc(&["reload"]).status.success(), "reload");
     let before = switches(pid);
-    let log = dir.join("state/logs/tick.log");
+    let log = bench.state().join("logs/tick.log");
     let deadline = Instant::now() + Duration::from_secs(2 * RUNS as u64 + 30);
     let starts: Vec<i64> = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -132,6 +96,5 @@ fn main() {
         "schedule: svcd RSS with 101 scheduled units: {} KiB",
         proc::status_field(pid, "VmRSS")
     );
-    let _ = svc(&socket, &["shutdown"]);
-    let _ = svcd.wait();
+    bench.shutdown(&mut svcd);
 }
