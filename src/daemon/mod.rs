@@ -175,11 +175,15 @@ struct Daemon {
     adoption: adopt::Adoption,
 }
 
+/// How long svcd waits with nothing to do before it lets go of its code pages.
+const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs svcd until SIGTERM, SIGINT or `svc shutdown` has stopped every unit.
 pub fn run(options: Options) -> Result<(), DaemonError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        .on_thread_park(light_sleep::on_park)
         .build()
         .map_err(DaemonError::Runtime)?;
     runtime.block_on(run_async(options))
@@ -327,6 +331,9 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     // Exits of adopted children while no svcd listened for SIGCHLD (an upgrade's `exec`).
     daemon.reap();
 
+    // A second after svcd's last work, the runtime lets go of the code pages it mapped
+    // (`light_sleep`): one wake-up after each burst, none while nothing happens.
+    let mut trim_due = Some(Instant::now() + TRIM_AFTER);
     loop {
         daemon.perform_actions();
         if daemon.is_shut_down() || daemon.adoption.upgrade.is_some() {
@@ -371,7 +378,13 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
                     psi = None;
                 }
             },
+            _ = sleep_until(trim_due), if trim_due.is_some() => {
+                light_sleep::let_go_at_next_park();
+                trim_due = None;
+                continue;
+            }
         }
+        trim_due = Some(Instant::now() + TRIM_AFTER);
     }
 
     if let Some(reply) = daemon.adoption.upgrade.take() {

@@ -309,3 +309,25 @@ fn user_and_group_are_dropped_when_root() {
     assert!(!ids.contains(&"0"), "root's groups must be dropped: {text}");
     drop(svcd);
 }
+
+/// A second after its last work svcd lets go of the code pages it mapped (a debug build maps
+/// about 10 MiB while it works, 2 MiB once it let go): then it answers, and restarts a crashed
+/// unit, as before, the pages coming back as they are used.
+#[test]
+fn an_idle_svcd_lets_go_of_its_code_and_goes_on_working() {
+    let svcd = Dir::new()
+        .with("worker", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    svcd.wait_for("worker", "running");
+    let rss = || svc::proc::rollup(svcd.pid()).map_or(0, |r| r.rss);
+    wait_until("svcd to let go of its code", DEADLINE, || {
+        let now = rss();
+        (now > 0 && now < 4096).then_some(now)
+    });
+    let pid = svcd.status("worker")["pid"].as_u64().expect("pid");
+    kill(pid as u32, 9);
+    let status = svcd.wait_status("worker", "worker restarted", |s| {
+        s["restarts"] == 1 && s["state"] == "running"
+    });
+    assert_ne!(status["pid"].as_u64(), Some(pid), "{status}");
+}
