@@ -150,6 +150,37 @@ fn watch_exit(pidfd: OwnedFd, pid: u32, tx: mpsc::UnboundedSender<u32>) -> std::
     Ok(())
 }
 
+/// Descriptors svcd holds per unit: two output pipes, a pidfd (adopted) or a check's.
+const FDS_PER_UNIT: usize = 4;
+/// svcd's own sockets, files and what the runtime keeps.
+const FDS_BASE: usize = 64;
+
+/// Makes room for `count` descriptors in svcd's table now, while svcd has one thread. The
+/// kernel grows the table by doubling, and in a process of several threads each growth waits
+/// for an RCU grace period (`synchronize_rcu`, 10-20 ms): the 2,000 pipes of 1,000 units taken
+/// back from the fd holder cost four of them, 40 ms of a 100 ms budget. A table once grown
+/// stays so; a few KiB per 1,000 units.
+fn grow_fd_table(dir: &Path, count: usize) {
+    use nix::sys::resource::{Resource, getrlimit};
+    let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    let top = count.min(
+        usize::try_from(soft)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1),
+    );
+    let Ok(top) = RawFd::try_from(top) else {
+        return;
+    };
+    // The lowest free number from `top` on: the table grows to hold it, and it is closed.
+    let Ok(dir) = std::fs::File::open(dir) else {
+        return;
+    };
+    if let Ok(fd) = nix::fcntl::fcntl(&dir, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(top)) {
+        // SAFETY: the descriptor was just made by F_DUPFD and nothing else owns it.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}
+
 /// A process of svcd's own: started by this pid (before an `exec`).
 fn is_own_child(pid: u32) -> bool {
     crate::proc::stat(pid).is_some_and(|stat| stat.ppid == std::process::id())
@@ -179,6 +210,8 @@ impl Daemon {
     /// Starts keeping the state file in `state_dir`, reporting adopted processes' exits on
     /// `exits`.
     pub(super) fn keep_state(&mut self, state_dir: &Path, exits: mpsc::UnboundedSender<u32>) {
+        // Before the writer's thread is made: see `grow_fd_table`.
+        grow_fd_table(state_dir, FDS_BASE + FDS_PER_UNIT * self.units.len());
         self.adoption.writer = Some(Writer::start(state_dir.join(STATE_FILE)));
         self.adoption.exits = Some(exits);
         if std::process::id() == 1 {
@@ -613,5 +646,26 @@ mod tests {
         let diff = if back > at { back - at } else { at - back };
         assert!(diff < Duration::from_millis(1), "{diff:?}");
         assert!(instant(f64::MAX, clocks) <= clocks.now);
+    }
+
+    /// The size of this process's descriptor table (`FDSize` of `/proc/self/status`).
+    fn fd_table_size() -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("FDSize:")).unwrap();
+        line["FDSize:".len()..].trim().parse().unwrap()
+    }
+
+    #[test]
+    fn the_descriptor_table_is_grown_at_once_for_every_unit() {
+        use nix::sys::resource::{Resource, getrlimit};
+        let dir = tempfile::tempdir().unwrap();
+        let want = fd_table_size() * 2;
+        let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert!(
+            soft > want as u64,
+            "RLIMIT_NOFILE {soft} too low for this test"
+        );
+        grow_fd_table(dir.path(), want);
+        assert!(fd_table_size() > want, "{} <= {want}", fd_table_size());
     }
 }
