@@ -181,9 +181,16 @@ fn grow_fd_table(dir: &Path, count: usize) {
     }
 }
 
-/// A process of svcd's own: started by this pid (before an `exec`).
-fn is_own_child(pid: u32) -> bool {
-    crate::proc::stat(pid).is_some_and(|stat| stat.ppid == std::process::id())
+/// Whether process `pid` is the one that started at `start_time` (alive: a zombie is not), and
+/// then whether it is svcd's own child (started by this pid before an `exec`); one read of
+/// `/proc/PID/stat` for both.
+fn identify(reader: &mut crate::proc::Reader, pid: u32, start_time: u64) -> Option<bool> {
+    if !reader.read(pid, "stat") {
+        return None;
+    }
+    let stat = crate::proc::parse_stat(&reader.text)?;
+    let same = crate::proc::parse_start_time(&reader.text) == Some(start_time);
+    (same && !stat.is_zombie()).then(|| stat.ppid == std::process::id())
 }
 
 /// Takes `fd` (a descriptor number named in the state file) if it is an open pipe.
@@ -284,6 +291,7 @@ impl Daemon {
             "took the pipes back from the fd holder in {:.2?}",
             clocks.now.elapsed()
         );
+        let mut reader = crate::proc::Reader::default();
         for unit in saved.units {
             let Ok(index) = self
                 .entries
@@ -313,9 +321,14 @@ impl Daemon {
                 last_exit: unit.last_exit.as_ref().map(|e| exit_of(e, clocks)),
             };
             handled.push(id);
-            let alive =
-                unit.start_time.is_some() && crate::proc::start_time(pid) == unit.start_time;
-            if !alive {
+            // The pidfd first, then one read of the process's stat: a start time that matches
+            // after the pidfd is open proves that the pidfd is the recorded process's (that
+            // process held the pid from before the open until the read).
+            let pidfd = pidfd_open(pid);
+            let seen = unit
+                .start_time
+                .and_then(|time| identify(&mut reader, pid, time));
+            let Some(own_child) = seen else {
                 tracing::warn!(unit = %unit.name, pid, "{LOST_WHILE_DOWN}: restarting it");
                 // Its last words wait in the pipes the holder kept: read them to the end.
                 if let (Some((out, err)), Some(key)) = (kept, &key) {
@@ -329,32 +342,19 @@ impl Daemon {
                 self.supervisor
                     .handle_lost(clocks.now, id, Some(prior), LOST_WHILE_DOWN);
                 continue;
-            }
-            if !is_own_child(pid) {
-                // The pidfd pins the process: checked again after it is open, the start time
-                // proves it is the one recorded.
-                let watched = pidfd_open(pid).and_then(|fd| {
-                    if crate::proc::start_time(pid) != unit.start_time {
-                        return Ok(false);
-                    }
+            };
+            if !own_child {
+                let watched = pidfd.and_then(|fd| {
                     let tx = self.adoption.exits.clone();
                     let tx = tx.ok_or_else(|| std::io::Error::other("no event loop"))?;
-                    watch_exit(fd, pid, tx).map(|()| true)
+                    watch_exit(fd, pid, tx)
                 });
-                match watched {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        self.supervisor
-                            .handle_lost(clocks.now, id, Some(prior), LOST_WHILE_DOWN);
-                        continue;
-                    }
-                    Err(e) => {
-                        // Without a pidfd its exit would go unseen: better a second copy
-                        // svcd supervises than one nobody does.
-                        tracing::warn!(unit = %unit.name, pid, "cannot watch it ({e}); not adopted");
-                        handled.pop();
-                        continue;
-                    }
+                if let Err(e) = watched {
+                    // Without a pidfd its exit would go unseen: better a second copy svcd
+                    // supervises than one nobody does.
+                    tracing::warn!(unit = %unit.name, pid, "cannot watch it ({e}); not adopted");
+                    handled.pop();
+                    continue;
                 }
             }
             self.pids.insert(pid, id);
