@@ -48,6 +48,10 @@ pub(super) struct Adoption {
     holder: Option<super::fdholder::Holder>,
     /// `svc upgrade` asked for (the answer, sent just before the `exec`), or SIGUSR2.
     pub upgrade: Option<Option<tokio::sync::oneshot::Sender<crate::control::Response>>>,
+    /// Units were taken back and svcd does not answer yet: (how many, how long the adoption
+    /// step took), logged with the time since svcd's exec once it answers
+    /// ([`Daemon::note_answering`]).
+    answering: Option<(usize, Duration)>,
 }
 
 impl Adoption {
@@ -122,6 +126,29 @@ fn exit_of(saved: &SavedExit, clocks: Clocks) -> Exit {
         reason: saved.reason.clone(),
         kind,
     }
+}
+
+/// The kernel's clock tick, the unit of a process's start time.
+fn tick() -> Duration {
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|hz| u32::try_from(hz).ok())
+        .filter(|&hz| hz > 0)
+        .unwrap_or(100);
+    Duration::from_secs(1) / hz
+}
+
+/// How long ago this process started, by the kernel: its start time (field 22 of
+/// `/proc/self/stat`, ticks since boot on the boot-time clock) against `CLOCK_BOOTTIME` now.
+/// The start time is the fork's (the `exec` follows it at once) rounded down to a tick (10 ms
+/// where `CLK_TCK` is 100): the figure is never short, and up to a tick long.
+fn since_exec() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let ticks = u128::from(crate::proc::parse_start_time(&text)?);
+    let started = Duration::from_nanos(u64::try_from(ticks * tick().as_nanos()).ok()?);
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    Duration::from(now).checked_sub(started)
 }
 
 /// A pidfd on `pid` (close-on-exec): it refers to that process even if the pid is reused.
@@ -394,7 +421,29 @@ impl Daemon {
             lost,
             "took back the units of the previous svcd in {took:.2?}"
         );
+        if adopted > 0 {
+            self.adoption.answering = Some((adopted, took));
+        }
         handled
+    }
+
+    /// svcd's first turn is done and it answers from now on: once after an adoption, logs the
+    /// time from svcd's exec until then, which includes loading the units, the adoption step
+    /// and publishing its changes.
+    pub(super) fn note_answering(&mut self) {
+        let Some((adopted, took)) = self.adoption.answering.take() else {
+            return;
+        };
+        match since_exec() {
+            Some(since) => tracing::info!(
+                adopted,
+                "every unit adopted and svcd answering {:.0?} after its exec (the kernel's \
+                 start time, in ticks of {:.0?}; the adoption step {took:.2?})",
+                since,
+                tick()
+            ),
+            None => tracing::info!(adopted, "every unit adopted and svcd answering"),
+        }
     }
 
     /// An adopted process that is not svcd's child has exited (its pidfd said so).
@@ -646,6 +695,21 @@ mod tests {
         let diff = if back > at { back - at } else { at - back };
         assert!(diff < Duration::from_millis(1), "{diff:?}");
         assert!(instant(f64::MAX, clocks) <= clocks.now);
+    }
+
+    #[test]
+    fn the_time_since_exec_counts_from_this_process_start() {
+        let before = Instant::now();
+        // A few ticks: a figure that does not count from the start fails.
+        std::thread::sleep(tick() * 3);
+        let since = since_exec().expect("the start time and the boot-time clock");
+        assert!(
+            since >= before.elapsed(),
+            "{since:?} < {:?}",
+            before.elapsed()
+        );
+        // The test binary started moments ago, not at boot.
+        assert!(since < Duration::from_secs(600), "{since:?}");
     }
 
     /// The size of this process's descriptor table (`FDSize` of `/proc/self/status`).

@@ -328,6 +328,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
 
     loop {
         daemon.perform_actions();
+        daemon.note_answering();
         if daemon.is_shut_down() || daemon.adoption.upgrade.is_some() {
             daemon.signal_orphans(Instant::now(), true);
             break;
