@@ -128,6 +128,14 @@ fn a_svcd_started_after_a_crash_adopts_the_running_units_instead_of_starting_cop
         let unit = list(&svcd).into_iter().find(|u| u["name"] == *name);
         assert_eq!(unit.expect("listed")["adopted"], false);
     }
+    // The adoption itself left the file as it was; the restarts wrote every unit in it.
+    wait_saved(&svcd);
+    assert_eq!(
+        state_file(svcd.dir.path())["units"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
 }
 
 #[test]
