@@ -6,10 +6,15 @@
 //! The state file ([`super::statefile`]) is made again at the end of each turn of the event
 //! loop in which a unit's visible status changed (the core's `Publish`), never on a timer, and
 //! handed to its writing thread. Each unit's part is serialized again only when that unit
-//! changed. The units' output pipes outlive a crash in the fd holder ([`super::fdholder`]).
+//! changed, and a unit adopted as the file records it leaves the file as it is. The units'
+//! output pipes outlive a crash in the fd holder ([`super::fdholder`]).
 //!
 //! A process is the one recorded only if both its pid and its start time (field 22 of
 //! `/proc/PID/stat`) match: a pid alone may have been reused by another process meanwhile.
+//! The pidfd is opened before that one read, so a match also proves the pidfd is the
+//! recorded process's. svcd logs the adoption step's time and, once it answers, the time
+//! since its own exec (issue 14's figure; `cargo bench --bench adopt` measures it from
+//! outside).
 
 use super::statefile::{STATE_FILE, STATE_VERSION, SavedExit, SavedState, SavedUnit, Writer};
 use super::{Daemon, Entry};
