@@ -41,8 +41,9 @@ pub(super) struct Adoption {
     /// Units whose status changed since the file was written.
     dirty: HashSet<UnitId>,
     /// Units adopted as the file records them, until their first change (the adoption's own,
-    /// published in the turn of the adoption), which leaves the file as it is. 1,000 units adopted cost 5 ms of
-    /// serialization for a file that said the same; the next real change writes them all.
+    /// published in the turn of the adoption), which leaves the file as it is: 1,000 units
+    /// adopted cost 5 ms of serialization for a file that said the same. The next real
+    /// change writes them all.
     settled: HashSet<UnitId>,
     /// Each unit's last serialized part, with the name it was made for (a slot reused by a
     /// reload is another unit) and its main pid then.
