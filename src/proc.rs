@@ -424,8 +424,10 @@ impl Reader {
         self.path.clear();
         let _ = write!(self.path, "/proc/{pid}/{file}");
         self.text.clear();
+        // Through `take`: `File`'s own `read_to_string` first asks the file's size (`statx`,
+        // `lseek`), two calls per read that a /proc file answers with 0 anyway.
         std::fs::File::open(&self.path)
-            .and_then(|mut f| f.read_to_string(&mut self.text))
+            .and_then(|f| f.take(u64::MAX).read_to_string(&mut self.text))
             .is_ok()
     }
 

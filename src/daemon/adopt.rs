@@ -6,10 +6,15 @@
 //! The state file ([`super::statefile`]) is made again at the end of each turn of the event
 //! loop in which a unit's visible status changed (the core's `Publish`), never on a timer, and
 //! handed to its writing thread. Each unit's part is serialized again only when that unit
-//! changed. The units' output pipes outlive a crash in the fd holder ([`super::fdholder`]).
+//! changed, and a unit adopted as the file records it leaves the file as it is. The units'
+//! output pipes outlive a crash in the fd holder ([`super::fdholder`]).
 //!
 //! A process is the one recorded only if both its pid and its start time (field 22 of
 //! `/proc/PID/stat`) match: a pid alone may have been reused by another process meanwhile.
+//! The pidfd is opened before that one read, so a match also proves the pidfd is the
+//! recorded process's. svcd logs the adoption step's time and, once it answers, the time
+//! since its own exec (issue 14's figure; `cargo bench --bench adopt` measures it from
+//! outside).
 
 use super::statefile::{STATE_FILE, STATE_VERSION, SavedExit, SavedState, SavedUnit, Writer};
 use super::{Daemon, Entry};
@@ -35,6 +40,11 @@ pub(super) struct Adoption {
     writer: Option<Writer>,
     /// Units whose status changed since the file was written.
     dirty: HashSet<UnitId>,
+    /// Units adopted as the file records them, until their first change (the adoption's own,
+    /// published in the turn of the adoption), which leaves the file as it is: 1,000 units
+    /// adopted cost 5 ms of serialization for a file that said the same. The next real
+    /// change writes them all.
+    settled: HashSet<UnitId>,
     /// Each unit's last serialized part, with the name it was made for (a slot reused by a
     /// reload is another unit) and its main pid then.
     lines: HashMap<UnitId, Line>,
@@ -48,12 +58,16 @@ pub(super) struct Adoption {
     holder: Option<super::fdholder::Holder>,
     /// `svc upgrade` asked for (the answer, sent just before the `exec`), or SIGUSR2.
     pub upgrade: Option<Option<tokio::sync::oneshot::Sender<crate::control::Response>>>,
+    /// Units were taken back and svcd does not answer yet: (how many, how long the adoption
+    /// step took), logged with the time since svcd's exec once it answers
+    /// ([`Daemon::note_answering`]).
+    answering: Option<(usize, Duration)>,
 }
 
 impl Adoption {
     /// Unit `id`'s status changed: the file is written again at the end of this turn.
     pub fn changed(&mut self, id: UnitId) {
-        if self.writer.is_some() {
+        if self.writer.is_some() && !self.settled.remove(&id) {
             self.dirty.insert(id);
         }
     }
@@ -124,6 +138,29 @@ fn exit_of(saved: &SavedExit, clocks: Clocks) -> Exit {
     }
 }
 
+/// The kernel's clock tick, the unit of a process's start time.
+fn tick() -> Duration {
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|hz| u32::try_from(hz).ok())
+        .filter(|&hz| hz > 0)
+        .unwrap_or(100);
+    Duration::from_secs(1) / hz
+}
+
+/// How long ago this process started, by the kernel: its start time (field 22 of
+/// `/proc/self/stat`, ticks since boot on the boot-time clock) against `CLOCK_BOOTTIME` now.
+/// The start time is the fork's (the `exec` follows it at once) rounded down to a tick (10 ms
+/// where `CLK_TCK` is 100): the figure is never short, and up to a tick long.
+fn since_exec() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let ticks = u128::from(crate::proc::parse_start_time(&text)?);
+    let started = Duration::from_nanos(u64::try_from(ticks * tick().as_nanos()).ok()?);
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    Duration::from(now).checked_sub(started)
+}
+
 /// A pidfd on `pid` (close-on-exec): it refers to that process even if the pid is reused.
 fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; no memory
@@ -150,9 +187,47 @@ fn watch_exit(pidfd: OwnedFd, pid: u32, tx: mpsc::UnboundedSender<u32>) -> std::
     Ok(())
 }
 
-/// A process of svcd's own: started by this pid (before an `exec`).
-fn is_own_child(pid: u32) -> bool {
-    crate::proc::stat(pid).is_some_and(|stat| stat.ppid == std::process::id())
+/// Descriptors svcd holds per unit: two output pipes, a pidfd (adopted) or a check's.
+const FDS_PER_UNIT: usize = 4;
+/// svcd's own sockets, files and what the runtime keeps.
+const FDS_BASE: usize = 64;
+
+/// Makes room for `count` descriptors in svcd's table now, while svcd has one thread. The
+/// kernel grows the table by doubling, and in a process of several threads each growth waits
+/// for an RCU grace period (`synchronize_rcu`, 10-20 ms): the 2,000 pipes of 1,000 units taken
+/// back from the fd holder cost four of them, 40 ms of a 100 ms budget. A table once grown
+/// stays so; a few KiB per 1,000 units.
+fn grow_fd_table(dir: &Path, count: usize) {
+    use nix::sys::resource::{Resource, getrlimit};
+    let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    let top = count.min(
+        usize::try_from(soft)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1),
+    );
+    let Ok(top) = RawFd::try_from(top) else {
+        return;
+    };
+    // The lowest free number from `top` on: the table grows to hold it, and it is closed.
+    let Ok(dir) = std::fs::File::open(dir) else {
+        return;
+    };
+    if let Ok(fd) = nix::fcntl::fcntl(&dir, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(top)) {
+        // SAFETY: the descriptor was just made by F_DUPFD and nothing else owns it.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}
+
+/// Whether process `pid` is the one that started at `start_time` (alive: a zombie is not), and
+/// then whether it is svcd's own child (started by this pid before an `exec`); one read of
+/// `/proc/PID/stat` for both.
+fn identify(reader: &mut crate::proc::Reader, pid: u32, start_time: u64) -> Option<bool> {
+    if !reader.read(pid, "stat") {
+        return None;
+    }
+    let stat = crate::proc::parse_stat(&reader.text)?;
+    let same = crate::proc::parse_start_time(&reader.text) == Some(start_time);
+    (same && !stat.is_zombie()).then(|| stat.ppid == std::process::id())
 }
 
 /// Takes `fd` (a descriptor number named in the state file) if it is an open pipe.
@@ -179,6 +254,8 @@ impl Daemon {
     /// Starts keeping the state file in `state_dir`, reporting adopted processes' exits on
     /// `exits`.
     pub(super) fn keep_state(&mut self, state_dir: &Path, exits: mpsc::UnboundedSender<u32>) {
+        // Before the writer's thread is made: see `grow_fd_table`.
+        grow_fd_table(state_dir, FDS_BASE + FDS_PER_UNIT * self.units.len());
         self.adoption.writer = Some(Writer::start(state_dir.join(STATE_FILE)));
         self.adoption.exits = Some(exits);
         if std::process::id() == 1 {
@@ -251,6 +328,7 @@ impl Daemon {
             "took the pipes back from the fd holder in {:.2?}",
             clocks.now.elapsed()
         );
+        let mut reader = crate::proc::Reader::default();
         for unit in saved.units {
             let Ok(index) = self
                 .entries
@@ -280,9 +358,14 @@ impl Daemon {
                 last_exit: unit.last_exit.as_ref().map(|e| exit_of(e, clocks)),
             };
             handled.push(id);
-            let alive =
-                unit.start_time.is_some() && crate::proc::start_time(pid) == unit.start_time;
-            if !alive {
+            // The pidfd first, then one read of the process's stat: a start time that matches
+            // after the pidfd is open proves that the pidfd is the recorded process's (that
+            // process held the pid from before the open until the read).
+            let pidfd = pidfd_open(pid);
+            let seen = unit
+                .start_time
+                .and_then(|time| identify(&mut reader, pid, time));
+            let Some(own_child) = seen else {
                 tracing::warn!(unit = %unit.name, pid, "{LOST_WHILE_DOWN}: restarting it");
                 // Its last words wait in the pipes the holder kept: read them to the end.
                 if let (Some((out, err)), Some(key)) = (kept, &key) {
@@ -296,32 +379,19 @@ impl Daemon {
                 self.supervisor
                     .handle_lost(clocks.now, id, Some(prior), LOST_WHILE_DOWN);
                 continue;
-            }
-            if !is_own_child(pid) {
-                // The pidfd pins the process: checked again after it is open, the start time
-                // proves it is the one recorded.
-                let watched = pidfd_open(pid).and_then(|fd| {
-                    if crate::proc::start_time(pid) != unit.start_time {
-                        return Ok(false);
-                    }
+            };
+            if !own_child {
+                let watched = pidfd.and_then(|fd| {
                     let tx = self.adoption.exits.clone();
                     let tx = tx.ok_or_else(|| std::io::Error::other("no event loop"))?;
-                    watch_exit(fd, pid, tx).map(|()| true)
+                    watch_exit(fd, pid, tx)
                 });
-                match watched {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        self.supervisor
-                            .handle_lost(clocks.now, id, Some(prior), LOST_WHILE_DOWN);
-                        continue;
-                    }
-                    Err(e) => {
-                        // Without a pidfd its exit would go unseen: better a second copy
-                        // svcd supervises than one nobody does.
-                        tracing::warn!(unit = %unit.name, pid, "cannot watch it ({e}); not adopted");
-                        handled.pop();
-                        continue;
-                    }
+                if let Err(e) = watched {
+                    // Without a pidfd its exit would go unseen: better a second copy svcd
+                    // supervises than one nobody does.
+                    tracing::warn!(unit = %unit.name, pid, "cannot watch it ({e}); not adopted");
+                    handled.pop();
+                    continue;
                 }
             }
             self.pids.insert(pid, id);
@@ -346,6 +416,8 @@ impl Daemon {
             if changed {
                 let reason = "its unit file changed while svcd was down";
                 self.supervisor.handle_restart(clocks.now, id, reason);
+            } else if !upgrade {
+                self.adoption.settled.insert(id);
             }
         }
         // Pipes of runs no unit has any more: let them go.
@@ -361,7 +433,29 @@ impl Daemon {
             lost,
             "took back the units of the previous svcd in {took:.2?}"
         );
+        if adopted > 0 {
+            self.adoption.answering = Some((adopted, took));
+        }
         handled
+    }
+
+    /// svcd's first turn is done and it answers from now on: once after an adoption, logs the
+    /// time from svcd's exec until then, which includes loading the units, the adoption step
+    /// and publishing its changes.
+    pub(super) fn note_answering(&mut self) {
+        let Some((adopted, took)) = self.adoption.answering.take() else {
+            return;
+        };
+        match since_exec() {
+            Some(since) => tracing::info!(
+                adopted,
+                "every unit adopted and svcd answering {:.0?} after its exec (the kernel's \
+                 start time, in ticks of {:.0?}; the adoption step {took:.2?})",
+                since,
+                tick()
+            ),
+            None => tracing::info!(adopted, "every unit adopted and svcd answering"),
+        }
     }
 
     /// An adopted process that is not svcd's child has exited (its pidfd said so).
@@ -400,6 +494,8 @@ impl Daemon {
             );
             self.adoption.holder = None;
         }
+        // The adoption's turn is over: from now on every change is written.
+        self.adoption.settled.clear();
         if self.adoption.dirty.is_empty() {
             return;
         }
@@ -613,5 +709,63 @@ mod tests {
         let diff = if back > at { back - at } else { at - back };
         assert!(diff < Duration::from_millis(1), "{diff:?}");
         assert!(instant(f64::MAX, clocks) <= clocks.now);
+    }
+
+    #[test]
+    fn the_adoption_of_a_unit_as_recorded_does_not_write_the_file_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut adoption = Adoption {
+            writer: Some(Writer::start(dir.path().join(STATE_FILE))),
+            ..Adoption::default()
+        };
+        adoption.settled.insert(1);
+        adoption.changed(1);
+        assert!(
+            adoption.dirty.is_empty(),
+            "the adoption's own change is in the file"
+        );
+        adoption.changed(1);
+        adoption.changed(2);
+        assert_eq!(
+            adoption.dirty,
+            HashSet::from([1, 2]),
+            "later changes are written"
+        );
+    }
+
+    #[test]
+    fn the_time_since_exec_counts_from_this_process_start() {
+        let before = Instant::now();
+        // A few ticks: a figure that does not count from the start fails.
+        std::thread::sleep(tick() * 3);
+        let since = since_exec().expect("the start time and the boot-time clock");
+        assert!(
+            since >= before.elapsed(),
+            "{since:?} < {:?}",
+            before.elapsed()
+        );
+        // The test binary started moments ago, not at boot.
+        assert!(since < Duration::from_secs(600), "{since:?}");
+    }
+
+    /// The size of this process's descriptor table (`FDSize` of `/proc/self/status`).
+    fn fd_table_size() -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("FDSize:")).unwrap();
+        line["FDSize:".len()..].trim().parse().unwrap()
+    }
+
+    #[test]
+    fn the_descriptor_table_is_grown_at_once_for_every_unit() {
+        use nix::sys::resource::{Resource, getrlimit};
+        let dir = tempfile::tempdir().unwrap();
+        let want = fd_table_size() * 2;
+        let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert!(
+            soft > want as u64,
+            "RLIMIT_NOFILE {soft} too low for this test"
+        );
+        grow_fd_table(dir.path(), want);
+        assert!(fd_table_size() > want, "{} <= {want}", fd_table_size());
     }
 }

@@ -336,6 +336,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     let mut trim_due = Some(Instant::now() + TRIM_AFTER);
     loop {
         daemon.perform_actions();
+        daemon.note_answering();
         if daemon.is_shut_down() || daemon.adoption.upgrade.is_some() {
             daemon.signal_orphans(Instant::now(), true);
             break;

@@ -104,6 +104,16 @@ fn a_svcd_started_after_a_crash_adopts_the_running_units_instead_of_starting_cop
 
     let svcd = crash_and_start_again(svcd);
     let units = list(&svcd);
+    // Answered, so svcd has said how long it took from its exec (issue 14's figure).
+    let log = svcd.stderr();
+    let said = log
+        .lines()
+        .find(|l| l.contains("every unit adopted and svcd answering"))
+        .unwrap_or_else(|| panic!("no figure from exec in svcd's log:\n{log}"));
+    assert!(
+        said.contains("after its exec") && said.contains("adopted=3"),
+        "{said}"
+    );
     for (unit, pid) in units.iter().zip(&pids) {
         assert_eq!(unit["state"], "running", "{unit}");
         assert_eq!(unit["pid"].as_u64(), Some(u64::from(*pid)), "{unit}");
@@ -132,6 +142,14 @@ fn a_svcd_started_after_a_crash_adopts_the_running_units_instead_of_starting_cop
         let unit = list(&svcd).into_iter().find(|u| u["name"] == *name);
         assert_eq!(unit.expect("listed")["adopted"], false);
     }
+    // The adoption itself left the file as it was; the restarts wrote every unit in it.
+    wait_saved(&svcd);
+    assert_eq!(
+        state_file(svcd.dir.path())["units"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
 }
 
 #[test]
