@@ -185,7 +185,8 @@ pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int
     //   thread at the moment of the clone would never be released in the child; malloc's
     //   arenas are shared with the threads still running). Everything it reads (argv, envp,
     //   paths, ids, the oom text, the pid entry) is in `plan`, built above; it writes only into
-    //   `plan.listen` (preallocated), `report`, and its own stack.
+    //   `plan.listen` and envp's `LISTEN_PID` slot (both preallocated), `report`, and its own
+    //   stack.
     // - glibc's wrappers keep process-wide state: setuid, setgid and setgroups broadcast to
     //   every thread of the process (setxid, with a lock and signals to svcd's threads, which
     //   nix's wrappers call too); open, write and close are cancellation points that mark the
@@ -205,7 +206,11 @@ pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int
     // - no CLONE_FS, CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD: the cwd, umask, descriptor
     //   table, signal actions, limits, credentials and session the child changes are its own.
     //   The OOM score too: the kernel leaves svcd's alone for a vfork child.
-    // - `shared` lives on this stack frame, which stays put while this thread waits.
+    // - the child's code must not panic (a panic would allocate, lock stderr and unwind on
+    //   svcd's memory): no indexing, no unwrap, no arithmetic that can overflow in it.
+    // - `shared` lives on this stack frame, which stays put while this thread waits. A child
+    //   stopped before exec (SIGSTOP cannot be blocked) holds this thread as long, as glibc's
+    //   posix_spawn's would: nobody but root can stop it, and svcd does not know its pid yet.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
