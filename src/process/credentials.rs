@@ -1,26 +1,18 @@
-//! Resolving `user` and `group` before the fork, applying them after it.
+//! Resolving `user` and `group` before the clone; the child applies them (`process::vfork`).
 //!
 //! Names are looked up in `/etc/passwd` and `/etc/group` by [`crate::users`], never through
 //! NSS (see there why).
 
 use crate::users;
-use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+use nix::unistd::{Gid, Uid};
 
 /// Identity to take in the child. Built in the parent (lookups allocate and read files), applied
-/// in the child with system calls only.
+/// in the child with raw system calls only (`process::vfork`).
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     uid: Option<Uid>,
     gid: Option<Gid>,
     groups: Option<Vec<Gid>>,
-}
-
-/// Which of [`Credentials::apply`]'s calls failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Setgroups,
-    Setgid,
-    Setuid,
 }
 
 impl Credentials {
@@ -112,19 +104,11 @@ impl Credentials {
         self.uid.is_none() && self.gid.is_none() && self.groups.is_none()
     }
 
-    /// Applies the identity; called in the child between fork and exec (no allocation). The
-    /// error names the call that failed.
-    pub fn apply(&self) -> Result<(), (Step, nix::errno::Errno)> {
-        if let Some(groups) = &self.groups {
-            setgroups(groups).map_err(|e| (Step::Setgroups, e))?;
-        }
-        if let Some(gid) = self.gid {
-            setgid(gid).map_err(|e| (Step::Setgid, e))?;
-        }
-        if let Some(uid) = self.uid {
-            setuid(uid).map_err(|e| (Step::Setuid, e))?;
-        }
-        Ok(())
+    /// The supplementary groups to take, if changed.
+    pub fn groups(&self) -> Option<Vec<u32>> {
+        self.groups
+            .as_ref()
+            .map(|groups| groups.iter().map(|g| g.as_raw()).collect())
     }
 }
 

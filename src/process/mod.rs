@@ -1,16 +1,17 @@
 //! Real processes: spawn a unit, signal its process group, reap exits.
 //!
-//! This is the only module with `unsafe` code (`posix_spawn` and the `pre_exec` hook, in
-//! [`spawn`]), each block with its `// SAFETY:`. Reaping has one owner: [`reap`], a
-//! `waitpid(-1)` loop the daemon runs on SIGCHLD. Children are spawned by `posix_spawn` or by
-//! `std::process::Command` whose `Child` handle is dropped without waiting, so nothing else
-//! ever reaps them.
+//! This is the only module with `unsafe` code (`posix_spawn` in [`spawn`], and the clone of the
+//! hooked spawn in `vfork`, whose child runs on svcd's memory), each block with its
+//! `// SAFETY:`. Reaping has one owner: [`reap`], a `waitpid(-1)` loop the daemon runs on
+//! SIGCHLD. Children are spawned by `posix_spawn` or by our own `clone`, neither of which reaps
+//! (but a child that failed before exec, which the spawn reaps itself, as posix_spawn does).
 
 mod credentials;
 pub mod dirs;
 mod listen_fds;
 mod spawn;
 mod strays;
+mod vfork;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;

@@ -4,24 +4,22 @@
 //! Two ways, one result. A unit that needs nothing done between fork and exec but what
 //! `posix_spawn` can do (new session, signal mask and dispositions, stdio, working directory)
 //! is started by glibc's `posix_spawn` (clone with CLONE_VFORK: several times faster than fork
-//! for a daemon with a large heap; 1,000 units start in a third of the time). One that changes
-//! identity, umask, OOM score, resource limits or nice is forked by `std::process::Command`
-//! with a `pre_exec` hook.
+//! for a daemon with a large heap; 1,000 units start in a third of the time). One that joins a
+//! cgroup, changes identity, umask, OOM score, resource limits or nice, or gets held sockets, is
+//! started the same way by our own clone, whose child runs those steps (`process::vfork`).
 //! Either way a failure names the step that failed (chdir, setgid, exec, ...).
 
-use super::credentials::{Credentials, Step as IdStep};
-use super::listen_fds::{self, ListenExec};
+use super::credentials::Credentials;
+use super::listen_fds;
 use super::strays::UNIT_ENV;
+use super::vfork::{self, Fds, Plan};
 use crate::unit::Unit;
 use crate::unit::limits::{INFINITY, Rlimit};
 use nix::errno::Errno;
-use nix::sys::stat::{Mode, umask};
 use std::ffi::{CStr, CString, OsStr, OsString};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// PATH when neither the unit nor svcd has one (glibc's `execvp` default).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
@@ -60,10 +58,11 @@ pub struct Spawned {
     pub stderr: OwnedFd,
 }
 
-/// The steps of the `pre_exec` hook, as the byte it reports a failure with.
-#[derive(Debug, Clone, Copy)]
+/// The steps the child of the hooked way runs before exec, as the byte it reports a failure
+/// with (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-enum HookStep {
+pub(super) enum HookStep {
     Setsid = 1,
     OomScoreAdj,
     LimitNofile,
@@ -76,10 +75,13 @@ enum HookStep {
     Setuid,
     Chdir,
     Cgroup,
+    Stdio,
+    Listen,
+    Exec,
 }
 
 impl HookStep {
-    fn from_byte(byte: u8) -> Option<HookStep> {
+    pub(super) fn from_byte(byte: u8) -> Option<HookStep> {
         [
             HookStep::Setsid,
             HookStep::OomScoreAdj,
@@ -93,6 +95,9 @@ impl HookStep {
             HookStep::Setuid,
             HookStep::Chdir,
             HookStep::Cgroup,
+            HookStep::Stdio,
+            HookStep::Listen,
+            HookStep::Exec,
         ]
         .into_iter()
         .find(|s| *s as u8 == byte)
@@ -112,6 +117,9 @@ impl HookStep {
             HookStep::Setuid => format!("setuid (user {})", identity(unit)),
             HookStep::Chdir => chdir_step(unit),
             HookStep::Cgroup => "joining the unit's memory cgroup".to_string(),
+            HookStep::Stdio => "connecting stdin, stdout and stderr".to_string(),
+            HookStep::Listen => "passing the sockets of `listen` as fds 3, 4, ...".to_string(),
+            HookStep::Exec => "exec".to_string(),
         }
     }
 }
@@ -168,7 +176,7 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
 /// [`spawn`], passing `sockets` (held by svcd, with their names) as fds 3, 4, ... by the
 /// sd_listen_fds protocol (see `process::listen_fds`), and the process joining a cgroup before
 /// anything else: `cgroup` is that cgroup's `cgroup.procs`, open for writing (see
-/// [`crate::memory::cgroup`]). Such a unit takes the forked way: posix_spawn has no step for
+/// [`crate::memory::cgroup`]). Such a unit takes the hooked way: posix_spawn has no step for
 /// either, and only there can the child learn its own pid for `LISTEN_PID`.
 pub fn spawn_with(
     unit: &Unit,
@@ -207,20 +215,10 @@ pub fn spawn_with(
         || !sockets.is_empty()
         || cgroup.is_some();
     let pid = if needs_hook {
-        let listen = if sockets.is_empty() {
-            None
-        } else {
-            let mut argv = Vec::with_capacity(unit.argv.len());
-            argv.push(cstring(name.as_bytes(), "the program", &name)?);
-            for arg in unit.argv.iter().skip(1) {
-                argv.push(cstring(arg.as_bytes(), "an argument", &name)?);
-            }
-            let fds: Vec<BorrowedFd<'_>> = sockets.iter().map(|(fd, _)| *fd).collect();
-            Some(ListenExec::new(&program, argv, &env, &fds).map_err(SpawnError::Pipe)?)
-        };
-        let outputs = (write_out, write_err);
-        let extras = ForkExtras { listen, cgroup };
-        spawn_forked(unit, creds, &program, &name, env, outputs, extras)?
+        let stdio = (write_out.as_fd(), write_err.as_fd());
+        let sockets: Vec<BorrowedFd<'_>> = sockets.iter().map(|(fd, _)| *fd).collect();
+        let extras = (cgroup.as_ref().map(OwnedFd::as_fd), &sockets[..]);
+        spawn_hooked(unit, &creds, &program, &name, &env, stdio, extras)?
     } else {
         spawn_posix(unit, &program, &name, env, &write_out, &write_err)?
     };
@@ -405,234 +403,63 @@ fn posix_spawn(
     }
 }
 
-/// The hooked way: fork with `std::process::Command`, then in the child a new session, default
-/// signal dispositions, the OOM score, the resource limits, nice, the identity, the workdir and
-/// the umask. A failing step
-/// writes its [`HookStep`] byte to a close-on-exec pipe, so the parent can name it. With
-/// `listen`, the hook ends by passing the sockets and exec'ing itself.
-#[allow(clippy::too_many_arguments)]
-/// What the forked child does besides applying the unit's settings: pass the held sockets
-/// (`listen`: the exec to finish with, and the pipe it reports a failure on) and join a cgroup
-/// (`cgroup.procs`, open for writing).
-struct ForkExtras {
-    listen: Option<(ListenExec, OwnedFd)>,
-    cgroup: Option<OwnedFd>,
-}
-
-fn spawn_forked(
+/// The hooked way: our own clone (`process::vfork`), whose child joins the cgroup, takes a
+/// session of its own, default signal actions, stdio, the OOM score, the resource limits,
+/// nice, the identity, the workdir, the umask and the held sockets (`extras`: the cgroup's
+/// `cgroup.procs` and the sockets), then execs. A failing step is named in the error.
+fn spawn_hooked(
     unit: &Unit,
-    creds: Credentials,
+    creds: &Credentials,
     program: &Path,
     name: &str,
-    env: Vec<(OsString, OsString)>,
-    (out, err): (OwnedFd, OwnedFd),
-    ForkExtras { listen, cgroup }: ForkExtras,
+    env: &[(OsString, OsString)],
+    (out, err): (BorrowedFd<'_>, BorrowedFd<'_>),
+    (cgroup, sockets): (Option<BorrowedFd<'_>>, &[BorrowedFd<'_>]),
 ) -> Result<u32, SpawnError> {
-    let (mut listen, listen_report) = match listen {
-        Some((exec, read)) => (Some(exec), Some(read)),
-        None => (None, None),
-    };
-    let (step_read, step_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-            .map_err(SpawnError::Pipe)?;
-    let mut command = Command::new(program);
-    command
-        .arg0(name)
-        .args(unit.argv.iter().skip(1))
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err));
-    // Built now: the child must not allocate.
-    let oom_score_adj: Option<Vec<u8>> = unit
-        .memory
-        .oom_score_adj
-        .map(|adj| format!("{adj}\n").into_bytes());
-    let workdir = match &unit.workdir {
-        Some(dir) => Some(cstring(dir.as_os_str().as_bytes(), "the workdir", name)?),
-        None => None,
-    };
-    let unit_umask = unit.umask;
-    let limits = [
-        (
-            HookStep::LimitNofile,
-            libc::RLIMIT_NOFILE,
-            unit.limits.nofile,
-        ),
-        (HookStep::LimitNproc, libc::RLIMIT_NPROC, unit.limits.nproc),
-        (HookStep::LimitCore, libc::RLIMIT_CORE, unit.limits.core),
-        (
-            HookStep::LimitMemlock,
-            libc::RLIMIT_MEMLOCK,
-            unit.limits.memlock,
-        ),
-    ];
-    let nice = unit.nice;
-    // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
-    // calls are allowed: write (to cgroup.procs, an fd opened before the fork), setsid, sigaction, sigprocmask, open, write, close, setrlimit,
-    // setpriority, setgroups, setgid, setuid, chdir and umask are plain system calls (paths are C strings built before
-    // the fork, so nothing allocates), and `creds`, the oom_score_adj text and the workdir were
-    // fully built (all allocation done) before the fork. With `listen`, fcntl, dup2, getpid,
-    // execve and _exit, on buffers `ListenExec` built before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            let fail = |step: HookStep, errno: Errno| {
-                let _ = nix::unistd::write(&step_write, &[step as u8]);
-                std::io::Error::from_raw_os_error(errno as i32)
-            };
-            // First: whatever the child does from here on is the cgroup's to count.
-            if let Some(procs) = &cgroup {
-                nix::unistd::write(procs, b"0").map_err(|e| fail(HookStep::Cgroup, e))?;
-            }
-            nix::unistd::setsid().map_err(|e| fail(HookStep::Setsid, e))?;
-            default_signals();
-            if let Some(text) = &oom_score_adj {
-                // Before dropping privileges: lowering the score needs CAP_SYS_RESOURCE.
-                write_oom_score_adj(text).map_err(|e| fail(HookStep::OomScoreAdj, e))?;
-            }
-            // Also before dropping privileges: raising a hard limit or lowering nice needs root.
-            for (step, resource, limit) in limits {
-                if let Some(limit) = limit {
-                    set_rlimit(resource, limit).map_err(|e| fail(step, e))?;
-                }
-            }
-            if let Some(nice) = nice {
-                set_nice(nice).map_err(|e| fail(HookStep::Nice, e))?;
-            }
-            creds.apply().map_err(|(step, e)| {
-                let step = match step {
-                    IdStep::Setgroups => HookStep::Setgroups,
-                    IdStep::Setgid => HookStep::Setgid,
-                    IdStep::Setuid => HookStep::Setuid,
-                };
-                fail(step, e)
-            })?;
-            // After taking the identity (as systemd does): the unit's user must be able to
-            // enter its own workdir.
-            if let Some(dir) = &workdir {
-                nix::unistd::chdir(dir.as_c_str()).map_err(|e| fail(HookStep::Chdir, e))?;
-            }
-            if let Some(mask) = unit_umask {
-                umask(Mode::from_bits_truncate(mask));
-            }
-            if let Some(exec) = &mut listen {
-                // Returns only on failure, reported on its own pipe: std's may be gone.
-                exec.exec();
-                libc::_exit(127);
-            }
-            Ok(())
-        });
-    }
-    let spawned = command.spawn();
-    // Closes svcd's copies of the pipes' write ends, and of the step pipe's (in the hook).
-    drop(command);
-    match spawned {
-        // Dropping the `Child` neither kills nor waits: the daemon's reap loop owns the exit
-        // (also of a child that failed to pass its sockets or to exec, reaped as a stray).
-        Ok(child) => match listen_report.and_then(ListenExec::read_failure) {
-            None => Ok(child.id()),
-            Some((true, source)) => Err(SpawnError::Exec {
-                program: name.to_string(),
-                source,
-            }),
-            Some((false, source)) => Err(SpawnError::Step {
-                program: name.to_string(),
-                step: "passing the sockets of `listen` as fds 3, 4, ...".to_string(),
-                source,
-            }),
-        },
-        Err(source) => {
-            let mut byte = [0u8];
-            let step = match nix::unistd::read(&step_read, &mut byte) {
-                Ok(1) => HookStep::from_byte(byte[0]),
-                _ => None,
-            };
-            Err(match step {
-                Some(step) => SpawnError::Step {
-                    program: name.to_string(),
-                    step: step.describe(unit),
-                    source,
-                },
-                None => SpawnError::Exec {
-                    program: name.to_string(),
-                    source,
-                },
-            })
-        }
-    }
-}
-
-/// The kernel's `struct sigaction` (x86_64 and aarch64 layout), for `rt_sigaction` itself:
-/// glibc's `sigaction` refuses its two internal signals, which svcd may have inherited ignored
-/// (a program spawned by glibc's posix_spawn gets them so).
-#[repr(C)]
-struct KernelSigaction {
-    handler: libc::sighandler_t,
-    flags: libc::c_ulong,
-    restorer: usize,
-    mask: u64,
-}
-
-/// Every signal's default action and none blocked, in the forked child (a signal svcd's parent
-/// ignored or blocked must not reach the unit so; handlers are reset by exec anyway).
-fn default_signals() {
-    let default = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    // SAFETY: rt_sigaction with SIG_DFL and sigprocmask are async-signal-safe system calls on
-    // memory of this stack frame, `default` matching the kernel's layout and its sigset size (8
-    // bytes); failures (SIGKILL, SIGSTOP) are expected and harmless.
-    unsafe {
-        for signal in 1..=64 {
-            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    signal,
-                    &default as *const KernelSigaction,
-                    std::ptr::null_mut::<KernelSigaction>(),
-                    8usize,
-                );
-            }
-        }
-        let mut empty = std::mem::zeroed::<libc::sigset_t>();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    }
-}
-
-/// `setrlimit` of `resource`; runs in the forked child.
-fn set_rlimit(resource: libc::__rlimit_resource_t, limit: Rlimit) -> Result<(), Errno> {
-    let value = libc::rlimit {
-        rlim_cur: limit.soft,
-        rlim_max: limit.hard,
-    };
-    // SAFETY: setrlimit is a plain system call reading a struct of this stack frame.
-    let rc = unsafe { libc::setrlimit(resource, &value) };
-    Errno::result(rc).map(drop)
-}
-
-/// `setpriority` of this process; runs in the forked child.
-fn set_nice(nice: i8) -> Result<(), Errno> {
-    // SAFETY: setpriority is a plain system call on this process (who = 0), no memory involved.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, libc::c_int::from(nice)) };
-    Errno::result(rc).map(drop)
-}
-
-/// Writes `text` to /proc/self/oom_score_adj; runs in the forked child, so it does not allocate.
-fn write_oom_score_adj(text: &[u8]) -> Result<(), Errno> {
     use nix::fcntl::{OFlag, open};
-    let fd = open(
-        c"/proc/self/oom_score_adj",
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let written = nix::unistd::write(&fd, text)?;
-    if written != text.len() {
-        return Err(Errno::EIO);
-    }
-    Ok(())
+    let null = open(
+        c"/dev/null",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| SpawnError::Step {
+        program: name.to_string(),
+        step: "opening /dev/null for stdin".to_string(),
+        source: errno.into(),
+    })?;
+    let (uid, gid) = creds.ids();
+    let fds = Fds {
+        stdio: [null.as_fd(), out, err],
+        cgroup,
+        sockets,
+    };
+    let mut plan = Plan::new(
+        unit,
+        program,
+        &unit.argv,
+        env,
+        (uid, gid, creds.groups()),
+        fds,
+    )
+    .map_err(|what| SpawnError::Exec {
+        program: name.to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what} contains a NUL byte"),
+        ),
+    })?;
+    vfork::spawn(&mut plan).map_err(|(step, errno)| {
+        let source = std::io::Error::from_raw_os_error(errno);
+        match step {
+            None | Some(HookStep::Exec) => SpawnError::Exec {
+                program: name.to_string(),
+                source,
+            },
+            Some(step) => SpawnError::Step {
+                program: name.to_string(),
+                step: step.describe(unit),
+                source,
+            },
+        }
+    })
 }

@@ -20,6 +20,7 @@ mod regression;
 mod reload;
 mod schedule;
 mod sockets;
+mod spawn;
 mod supervise;
 mod top;
 mod types;

@@ -1,0 +1,164 @@
+//! The hooked spawn on real processes (as youki tests its process layer): the plan as built,
+//! the child's steps as the unit sees them, and svcd's own state untouched by them.
+
+use super::*;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+
+fn unit(text: &str) -> Unit {
+    crate::unit::validate::validate(Path::new("/units/t.toml"), text).expect("a valid unit")
+}
+
+fn devnull() -> OwnedFd {
+    std::fs::File::open("/dev/null").expect("/dev/null").into()
+}
+
+/// Spawns `unit`'s argv by the plan; its stdout, the pid reaped.
+fn run(unit: &Unit) -> Result<String, (Option<HookStep>, c_int)> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let null = devnull();
+    let fds = Fds {
+        stdio: [null.as_fd(), write.as_fd(), null.as_fd()],
+        cgroup: None,
+        sockets: &[],
+    };
+    let program = Path::new(&unit.argv[0]);
+    let mut plan =
+        Plan::new(unit, program, &unit.argv, &[], (None, None, None), fds).expect("a plan");
+    let pid = spawn(&mut plan)?;
+    drop(plan);
+    drop(write);
+    let mut out = String::new();
+    std::fs::File::from(read)
+        .read_to_string(&mut out)
+        .expect("the child's output");
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+    assert!(
+        matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0))),
+        "{status:?}"
+    );
+    Ok(out)
+}
+
+/// What the steps could change in the calling process: umask, cwd, this thread's signal mask,
+/// OOM score, nice, core limit.
+/// (Read, not set and restored: the tests run in parallel, in one process.)
+fn own_state() -> (String, std::path::PathBuf, u64, String, String, String) {
+    let read = |path: &str| std::fs::read_to_string(path).expect(path);
+    let status = read("/proc/self/status");
+    let mask = status.lines().find(|l| l.starts_with("Umask:"));
+    let mut sigmask: KernelSigset = 0;
+    // SAFETY: reads this thread's mask into a local (no change: the new set is null).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            std::ptr::null::<KernelSigset>(),
+            &mut sigmask as *mut KernelSigset,
+            size_of::<KernelSigset>(),
+        );
+    }
+    let stat = read("/proc/thread-self/stat");
+    let nice = stat.rsplit(')').next().and_then(|s| s.split(' ').nth(17));
+    (
+        mask.unwrap_or("").to_string(),
+        std::env::current_dir().expect("cwd"),
+        sigmask,
+        read("/proc/self/oom_score_adj"),
+        nice.unwrap_or("").to_string(),
+        read("/proc/self/limits"),
+    )
+}
+
+#[test]
+fn the_plan_takes_only_what_the_unit_sets_and_keeps_a_slot_for_listen_pid() {
+    let u = unit(
+        "exec = [\"prog\", \"a b\"]\numask = \"027\"\nnice = 3\n[memory]\noom_score_adj = -5\n[limits]\ncore = 0\nnofile = \"100:infinity\"\n",
+    );
+    let null = devnull();
+    let env = [(OsString::from("A"), OsString::from("1"))];
+    let fds = || Fds {
+        stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
+        cgroup: None,
+        sockets: &[],
+    };
+    let ids = (Some(7), Some(8), Some(vec![8, 9]));
+    let plan = Plan::new(&u, Path::new("/bin/prog"), &u.argv, &env, ids, fds()).expect("plan");
+    assert_eq!(plan.path.as_bytes(), b"/bin/prog");
+    assert_eq!(plan.argv_ptrs.len(), 3);
+    assert!(plan.argv_ptrs[2].is_null());
+    assert_eq!(plan.envp_ptrs.len(), 2, "A=1, then the null pointer");
+    assert_eq!(plan._envp[0].as_bytes(), b"A=1");
+    assert_eq!(plan.oom_score_adj.as_deref(), Some(&b"-5\n"[..]));
+    let limits: Vec<(HookStep, c_int, u64, u64)> = plan
+        .limits
+        .iter()
+        .map(|(s, r, l)| (*s, *r, l.rlim_cur, l.rlim_max))
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            (
+                HookStep::LimitNofile,
+                libc::RLIMIT_NOFILE as c_int,
+                100,
+                u64::MAX
+            ),
+            (HookStep::LimitCore, libc::RLIMIT_CORE as c_int, 0, 0),
+        ]
+    );
+    assert_eq!((plan.nice, plan.umask), (Some(3), Some(0o027)));
+    assert_eq!(
+        (plan.uid, plan.gid, plan.groups),
+        (Some(7), Some(8), Some(vec![8, 9]))
+    );
+    assert!(plan.workdir.is_none() && plan.listen.is_none());
+
+    let socket = devnull();
+    let sockets = [socket.as_fd()];
+    let with_sockets = Fds {
+        sockets: &sockets,
+        ..fds()
+    };
+    let plan = Plan::new(
+        &u,
+        Path::new("/bin/prog"),
+        &u.argv,
+        &env,
+        (None, None, None),
+        with_sockets,
+    )
+    .expect("plan");
+    assert_eq!(
+        plan.envp_ptrs.len(),
+        3,
+        "A=1, LISTEN_PID's slot, the null pointer"
+    );
+    assert!(plan.envp_ptrs[2].is_null());
+    assert_eq!(plan.listen.as_ref().map(|l| l.scratch.len()), Some(1));
+}
+
+#[test]
+fn the_child_runs_the_units_steps_and_leaves_the_parent_as_it_was() {
+    let before = own_state();
+    let script =
+        "umask; pwd; cat /proc/self/oom_score_adj; ulimit -c; cut -d' ' -f19 /proc/self/stat";
+    let u = unit(&format!(
+        "exec = [\"/bin/sh\", \"-c\", \"{script}\"]\nworkdir = \"/\"\numask = \"027\"\nnice = 5\n[memory]\noom_score_adj = 500\n[limits]\ncore = 0\n"
+    ));
+    for _ in 0..20 {
+        let out = run(&u).expect("spawned");
+        assert_eq!(out, "0027\n/\n500\n0\n5\n");
+        assert_eq!(own_state(), before);
+    }
+}
+
+#[test]
+fn a_failing_step_comes_back_as_its_step_and_errno() {
+    let before = own_state();
+    let missing = unit("exec = [\"/bin/true\"]\nworkdir = \"/nonexistent-svc-workdir\"\n");
+    assert_eq!(run(&missing), Err((Some(HookStep::Chdir), libc::ENOENT)));
+    let no_program = unit("exec = [\"/nonexistent-svc-program\"]\numask = \"077\"\n");
+    assert_eq!(run(&no_program), Err((Some(HookStep::Exec), libc::ENOENT)));
+    assert_eq!(own_state(), before);
+}
