@@ -16,7 +16,10 @@
 //! since its own exec (issue 14's figure; `cargo bench --bench adopt` measures it from
 //! outside).
 
-use super::statefile::{STATE_FILE, STATE_VERSION, SavedExit, SavedState, SavedUnit, Writer};
+use super::fdholder::socket_key;
+use super::statefile::{
+    STATE_FILE, STATE_VERSION, SavedExit, SavedSocket, SavedState, SavedUnit, Writer,
+};
 use super::{Daemon, Entry};
 use crate::daemon::report::Clocks;
 use crate::logs::capture::Capture;
@@ -56,6 +59,8 @@ pub(super) struct Adoption {
     exits: Option<mpsc::UnboundedSender<u32>>,
     /// The fd holder, keeping the units' output pipes open across a crash of svcd.
     holder: Option<super::fdholder::Holder>,
+    /// The keys of the listening sockets the holder keeps ([`super::fdholder::socket_key`]).
+    socket_keys: HashSet<String>,
     /// `svc upgrade` asked for (the answer, sent just before the `exec`), or SIGUSR2.
     pub upgrade: Option<Option<tokio::sync::oneshot::Sender<crate::control::Response>>>,
     /// Units were taken back and svcd does not answer yet: (how many, how long the adoption
@@ -232,13 +237,23 @@ fn identify(reader: &mut crate::proc::Reader, pid: u32, start_time: u64) -> Opti
 
 /// Takes `fd` (a descriptor number named in the state file) if it is an open pipe.
 fn take_pipe(fd: RawFd) -> Option<OwnedFd> {
+    take_fd(fd, nix::libc::S_IFIFO)
+}
+
+/// Takes `fd` (a descriptor number named in the state file) if it is an open socket.
+fn take_socket(fd: RawFd) -> Option<OwnedFd> {
+    take_fd(fd, nix::libc::S_IFSOCK)
+}
+
+/// Takes `fd`, passed across an upgrade's `exec`, if it is open and of file type `kind`.
+fn take_fd(fd: RawFd, kind: nix::libc::mode_t) -> Option<OwnedFd> {
     if fd < 0 {
         return None;
     }
     // SAFETY: only looked at (fstat) while borrowed; an fd number not open fails the call.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let stat = nix::sys::stat::fstat(borrowed).ok()?;
-    if stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFIFO {
+    if stat.st_mode & nix::libc::S_IFMT != kind {
         return None;
     }
     // Close-on-exec again: the units spawned from now on must not inherit it.
@@ -301,6 +316,94 @@ impl Daemon {
         let _ = holder.drop_key(&super::fdholder::key(pid, start_time));
     }
 
+    /// The sockets svcd holds for unit `name` (bound, kept or released just now), handed to the
+    /// fd holder as they change, so that a crash of svcd loses none.
+    pub(super) fn sync_held_sockets(&mut self, name: &str) {
+        let current: Vec<(String, RawFd)> = self
+            .sockets
+            .addrs_of(name)
+            .into_iter()
+            .filter_map(|(addr, fd)| Some((socket_key(name, &addr.to_string())?, fd)))
+            .collect();
+        let Some(holder) = &mut self.adoption.holder else {
+            return;
+        };
+        for (key, fd) in &current {
+            if self.adoption.socket_keys.contains(key) {
+                continue;
+            }
+            match holder.hold_socket(key, *fd) {
+                Ok(()) => {
+                    self.adoption.socket_keys.insert(key.clone());
+                }
+                // Tried again at the unit's next start.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    tracing::warn!(
+                        "the fd holder is gone ({e}): after a crash of svcd, held sockets are bound anew"
+                    );
+                    self.adoption.holder = None;
+                    return;
+                }
+            }
+        }
+        let prefix = format!("listen:{name}:");
+        let gone: Vec<String> = self
+            .adoption
+            .socket_keys
+            .iter()
+            .filter(|key| key.starts_with(&prefix) && !current.iter().any(|(k, _)| k == *key))
+            .cloned()
+            .collect();
+        for key in gone {
+            let _ = holder.drop_key(&key);
+            self.adoption.socket_keys.remove(&key);
+        }
+    }
+
+    /// The sockets a previous svcd held for unit `id` (`saved`), taken back: across an
+    /// upgrade's `exec` by their descriptors, after a crash from the fd holder's `given`.
+    /// Those its unit file no longer lists are closed.
+    fn take_sockets_back(
+        &mut self,
+        id: UnitId,
+        saved: &[SavedSocket],
+        upgrade: bool,
+        given: &mut HashMap<String, OwnedFd>,
+    ) {
+        let name = self.units[id].name.clone();
+        for socket in saved {
+            let key = socket_key(&name, &socket.addr);
+            let passed = socket.fd.filter(|_| upgrade).and_then(take_socket);
+            let from_holder = key.as_ref().and_then(|key| given.remove(key));
+            let Some(fd) = passed.or(from_holder) else {
+                continue;
+            };
+            let unit = &self.units[id];
+            let listed = unit
+                .sockets
+                .listen
+                .iter()
+                .find(|addr| addr.to_string() == socket.addr)
+                .cloned();
+            match (listed, key) {
+                (Some(addr), key) => {
+                    tracing::debug!(unit = %name, "took back the socket on {addr}");
+                    self.sockets.adopt(unit, addr, fd);
+                    if let (Some(key), true) = (key, self.adoption.holder.is_some()) {
+                        self.adoption.socket_keys.insert(key);
+                    }
+                }
+                (None, Some(key)) => {
+                    if let Some(holder) = &self.adoption.holder {
+                        let _ = holder.drop_key(&key);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
     /// svcd exits for good (every unit stopped): so does the fd holder.
     pub(super) fn release_holder(&mut self) {
         if let Some(holder) = self.adoption.holder.take() {
@@ -316,12 +419,12 @@ impl Daemon {
         let upgrade = saved.svcd_pid == std::process::id();
         let mut handled = Vec::new();
         let mut adopted = 0usize;
-        let mut held = match &self.adoption.holder {
+        let (mut held, mut given_sockets) = match &self.adoption.holder {
             Some(holder) => holder.give().unwrap_or_else(|e| {
                 tracing::warn!("cannot take the units' pipes back from the fd holder: {e}");
-                HashMap::new()
+                Default::default()
             }),
-            None => HashMap::new(),
+            None => Default::default(),
         };
         tracing::debug!(
             pipes = held.len(),
@@ -339,6 +442,9 @@ impl Daemon {
             let Entry::Unit(id) = self.entries[index].1 else {
                 continue;
             };
+            // Its sockets first: held on whether its process lives or not (connections may
+            // wait in them for its next run).
+            self.take_sockets_back(id, &unit.sockets, upgrade, &mut given_sockets);
             let fds = unit
                 .output_fds
                 .filter(|_| upgrade)
@@ -420,9 +526,9 @@ impl Daemon {
                 self.adoption.settled.insert(id);
             }
         }
-        // Pipes of runs no unit has any more: let them go.
+        // Pipes of runs, and sockets, no unit has any more: let them go.
         if let Some(holder) = &self.adoption.holder {
-            for key in held.keys() {
+            for key in held.keys().chain(given_sockets.keys()) {
                 let _ = holder.drop_key(key);
             }
         }
@@ -599,6 +705,15 @@ impl Daemon {
             last_exit: status.last_exit.as_ref().map(|e| saved_exit(e, clocks)),
             command: self.units[id].argv.clone(),
             output_fds,
+            sockets: self
+                .sockets
+                .addrs_of(name)
+                .into_iter()
+                .map(|(addr, fd)| SavedSocket {
+                    addr: addr.to_string(),
+                    fd: with_fds.then_some(fd),
+                })
+                .collect(),
         };
         let json = serde_json::to_string(&saved).map_err(std::io::Error::other)?;
         Ok(Line {
@@ -657,6 +772,9 @@ impl Daemon {
                 }
             }
         }
+        for (_, _, fd) in self.sockets.entries() {
+            set_cloexec(fd, false);
+        }
         let args: Vec<std::ffi::CString> = std::env::args_os()
             .filter_map(|a| std::ffi::CString::new(a.into_encoded_bytes()).ok())
             .collect();
@@ -676,8 +794,8 @@ fn set_cloexec(fd: RawFd, on: bool) {
     } else {
         nix::fcntl::FdFlag::empty()
     };
-    // SAFETY: `fd` is a capture's pipe, open for as long as the capture lives (all of this
-    // call); the borrow does not outlive it.
+    // SAFETY: `fd` is a capture's pipe or a held socket, open for as long as the capture or
+    // the held socket lives (all of this call); the borrow does not outlive it.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flags));
 }

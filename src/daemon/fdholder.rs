@@ -11,13 +11,15 @@
 //!
 //! - `hold KEY` with two descriptors (stdout, stderr): keep them; KEY is `PID:STARTTIME`.
 //! - `drop KEY`: close them (the unit's run ended and svcd drained its pipes).
+//! - `sock KEY` with one descriptor: keep a listening socket svcd holds for a unit (`listen`);
+//!   KEY is `listen:UNIT:ADDRESS`.
 //! - `give`: answered by `fds KEY...` (keys one a line) with two descriptors per key, up to 100
-//!   keys a message, then `end`.
+//!   keys a message, then `socks KEY...` with one descriptor per key, then `end`.
 //! - `exit`: svcd stopped every unit and exits for good.
 //!
 //! One svcd at a time: a new connection replaces the old. With no svcd connected, it exits once
 //! every pipe it holds has lost its writers (its unit is gone too), so a holder never outlives
-//! both svcd and the units.
+//! both svcd and the units; the sockets it holds go with it.
 
 use super::light_sleep::{self, Wait};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -45,6 +47,16 @@ const PER_MESSAGE: usize = 100;
 
 /// The read ends of one unit run's stdout and stderr.
 pub type Pipes = (OwnedFd, OwnedFd);
+
+/// What the holder gives back: the runs' pipes and the units' listening sockets, by key.
+pub type Given = (HashMap<String, Pipes>, HashMap<String, OwnedFd>);
+
+/// The holder's key of the socket svcd holds for unit `unit` at `addr` (`None` for an address
+/// that does not fit in a key: a newline in a Unix socket's path).
+pub fn socket_key(unit: &str, addr: &str) -> Option<String> {
+    let key = format!("listen:{unit}:{addr}");
+    (!key.contains('\n')).then_some(key)
+}
 
 /// The key of a process: its pid and start time (a pid alone may be reused).
 pub fn key(pid: u32, start_time: u64) -> String {
@@ -199,6 +211,25 @@ impl Holder {
         }
     }
 
+    /// Hands the holder a duplicate of a listening socket svcd holds (key from [`socket_key`]),
+    /// with the drops not sent yet; left out when the holder is behind, as [`Holder::hold`].
+    pub fn hold_socket(&mut self, key: &str, fd: RawFd) -> std::io::Result<()> {
+        let mut drops = self.drops.borrow_mut();
+        let mut text: Vec<String> = drops.iter().map(|key| format!("drop {key}")).collect();
+        text.push(format!("sock {key}"));
+        match send(&self.sock, &text.join("\n"), &[fd]) {
+            Ok(()) => {
+                drops.clear();
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tracing::debug!("the fd holder is behind: the socket {key} is not held");
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The run `key` ended: the holder closes its duplicates (with the next message).
     pub fn drop_key(&self, key: &str) -> std::io::Result<()> {
         self.drops.borrow_mut().push(key.to_string());
@@ -210,31 +241,37 @@ impl Holder {
         self.flush_drops().map(drop)
     }
 
-    /// Every pipe the holder keeps, by key (its own copies stay with it). Blocks until the
-    /// holder has answered.
-    pub fn give(&self) -> std::io::Result<HashMap<String, Pipes>> {
+    /// Every pipe and socket the holder keeps, by key (its own copies stay with it). Blocks
+    /// until the holder has answered.
+    pub fn give(&self) -> std::io::Result<Given> {
         self.set_blocking(true)?;
         let all = self.give_blocking();
         self.set_blocking(false)?;
         all
     }
 
-    fn give_blocking(&self) -> std::io::Result<HashMap<String, Pipes>> {
+    fn give_blocking(&self) -> std::io::Result<Given> {
         self.flush_drops()?;
         send(&self.sock, "give", &[])?;
-        let mut all = HashMap::new();
+        let (mut pipes, mut sockets) = (HashMap::new(), HashMap::new());
         loop {
             let Some((text, fds)) = receive(&self.sock)? else {
                 return Err(std::io::Error::other("the fd holder hung up"));
             };
             if text == "end" {
-                return Ok(all);
+                return Ok((pipes, sockets));
             }
             let mut fds = fds.into_iter();
+            if let Some(keys) = text.strip_prefix("socks ") {
+                for (key, fd) in keys.lines().zip(fds.by_ref()) {
+                    sockets.insert(key.to_string(), fd);
+                }
+                continue;
+            }
             let keys = text.strip_prefix("fds ").unwrap_or_default();
             for key in keys.lines() {
                 if let (Some(out), Some(err)) = (fds.next(), fds.next()) {
-                    all.insert(key.to_string(), (out, err));
+                    pipes.insert(key.to_string(), (out, err));
                 }
             }
         }
@@ -278,6 +315,7 @@ pub fn run(path: PathBuf) -> std::io::Result<()> {
     listen(&listener, Backlog::new(4).map_err(std::io::Error::from)?)
         .map_err(std::io::Error::from)?;
     let mut held: HashMap<String, Pipes> = HashMap::new();
+    let mut sockets: HashMap<String, OwnedFd> = HashMap::new();
     // Pipes whose writers are gone while no svcd was connected: no longer watched (a hung-up
     // pipe polls ready for ever), kept for the next svcd to drain.
     let mut hung_up: Vec<String> = Vec::new();
@@ -347,7 +385,12 @@ pub fn run(path: PathBuf) -> std::io::Result<()> {
         if conn_ready && let Some(sock) = &conn {
             match receive(sock) {
                 Ok(Some((text, fds))) => {
-                    if handle(sock, &text, fds, &mut held, &mut hung_up) {
+                    let kept = Kept {
+                        pipes: &mut held,
+                        sockets: &mut sockets,
+                        hung_up: &mut hung_up,
+                    };
+                    if handle(sock, &text, fds, kept) {
                         let _ = std::fs::remove_file(&path);
                         return Ok(());
                     }
@@ -362,17 +405,18 @@ pub fn run(path: PathBuf) -> std::io::Result<()> {
     }
 }
 
+/// What the holder keeps: the runs' pipes (and which have lost their writers), the sockets.
+struct Kept<'a> {
+    pipes: &'a mut HashMap<String, Pipes>,
+    sockets: &'a mut HashMap<String, OwnedFd>,
+    hung_up: &'a mut Vec<String>,
+}
+
 /// One command; whether the holder is to exit.
-fn handle(
-    sock: &OwnedFd,
-    text: &str,
-    fds: Vec<OwnedFd>,
-    held: &mut HashMap<String, Pipes>,
-    hung_up: &mut Vec<String>,
-) -> bool {
+fn handle(sock: &OwnedFd, text: &str, fds: Vec<OwnedFd>, mut kept: Kept<'_>) -> bool {
     let mut fds = fds.into_iter();
     for line in text.lines() {
-        if handle_line(sock, line, &mut fds, held, hung_up) {
+        if handle_line(sock, line, &mut fds, &mut kept) {
             return true;
         }
     }
@@ -384,23 +428,28 @@ fn handle_line(
     sock: &OwnedFd,
     text: &str,
     fds: &mut impl Iterator<Item = OwnedFd>,
-    held: &mut HashMap<String, Pipes>,
-    hung_up: &mut Vec<String>,
+    kept: &mut Kept<'_>,
 ) -> bool {
     let (command, key) = text.split_once(' ').unwrap_or((text, ""));
     match command {
         "hold" => {
             if let (Some(out), Some(err)) = (fds.next(), fds.next()) {
-                held.insert(key.to_string(), (out, err));
-                hung_up.retain(|k| k != key);
+                kept.pipes.insert(key.to_string(), (out, err));
+                kept.hung_up.retain(|k| k != key);
+            }
+        }
+        "sock" => {
+            if let Some(fd) = fds.next() {
+                kept.sockets.insert(key.to_string(), fd);
             }
         }
         "drop" => {
-            held.remove(key);
-            hung_up.retain(|k| k != key);
+            kept.pipes.remove(key);
+            kept.sockets.remove(key);
+            kept.hung_up.retain(|k| k != key);
         }
         "give" => {
-            let all: Vec<(&String, &Pipes)> = held.iter().collect();
+            let all: Vec<(&String, &Pipes)> = kept.pipes.iter().collect();
             for chunk in all.chunks(PER_MESSAGE) {
                 let keys: Vec<&str> = chunk.iter().map(|(key, _)| key.as_str()).collect();
                 let fds: Vec<RawFd> = chunk
@@ -408,6 +457,12 @@ fn handle_line(
                     .flat_map(|(_, (out, err))| [out.as_raw_fd(), err.as_raw_fd()])
                     .collect();
                 let _ = send(sock, &format!("fds {}", keys.join("\n")), &fds);
+            }
+            let sockets: Vec<(&String, &OwnedFd)> = kept.sockets.iter().collect();
+            for chunk in sockets.chunks(2 * PER_MESSAGE) {
+                let keys: Vec<&str> = chunk.iter().map(|(key, _)| key.as_str()).collect();
+                let fds: Vec<RawFd> = chunk.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
+                let _ = send(sock, &format!("socks {}", keys.join("\n")), &fds);
             }
             let _ = send(sock, "end", &[]);
         }
@@ -445,14 +500,21 @@ mod tests {
         nix::unistd::write(&out_w, b"kept\n").unwrap();
         drop(holder);
         let mut holder = Holder::connect(&path).unwrap();
-        let mut all = holder.give().unwrap();
+        let (listener, _) = nix::unistd::pipe().unwrap();
+        let socket = socket_key("chat", "127.0.0.1:3000").unwrap();
+        holder.hold_socket(&socket, listener.as_raw_fd()).unwrap();
+        drop(listener);
+        let (mut all, mut sockets) = holder.give().unwrap();
         let (out, _err) = all.remove(&key(1, 2)).expect("held");
+        assert!(sockets.remove(&socket).is_some(), "the socket held");
         let mut buf = [0u8; 16];
         let n = nix::unistd::read(&out, &mut buf).unwrap();
         assert_eq!(&buf[..n], b"kept\n");
         holder.drop_key(&key(1, 2)).unwrap();
+        holder.drop_key(&socket).unwrap();
         holder.flush().unwrap();
-        assert!(holder.give().unwrap().is_empty());
+        let (pipes, sockets) = holder.give().unwrap();
+        assert!(pipes.is_empty() && sockets.is_empty());
         holder.exit();
         thread.join().unwrap().unwrap();
         assert!(!path.exists());

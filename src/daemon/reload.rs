@@ -213,6 +213,7 @@ impl Daemon {
             self.events.forget(&name);
             // Its sockets close, its Unix socket files go.
             self.sockets.release(&name);
+            self.sync_held_sockets(&name);
         }
     }
 

@@ -57,7 +57,10 @@ impl super::Daemon {
             crate::process::Credentials::resolve(unit.user.as_deref(), unit.group.as_deref(), &[])
                 .map(|creds| creds.ids())
                 .map_err(|e| format!("cannot resolve user/group: {e}"))?;
-        self.sockets.ensure(unit, owner).map_err(|e| e.to_string())
+        let name = unit.name.clone();
+        let result = self.sockets.ensure(unit, owner).map_err(|e| e.to_string());
+        self.sync_held_sockets(&name);
+        result
     }
 }
 
@@ -146,6 +149,31 @@ impl HeldSockets {
         for (_, held) in self.units.drain() {
             release_all(held);
         }
+    }
+
+    /// The sockets held for unit `name`: address and descriptor in svcd.
+    pub fn addrs_of(&self, name: &str) -> Vec<(&ListenAddr, RawFd)> {
+        self.units
+            .get(name)
+            .map(|held| held.iter().map(|h| (&h.addr, h.fd.as_raw_fd())).collect())
+            .unwrap_or_default()
+    }
+
+    /// A socket a previous svcd held for `unit` at `addr`, taken back: held as if bound here
+    /// (the unit's next start keeps it, as [`HeldSockets::ensure`] keeps what it holds).
+    pub fn adopt(&mut self, unit: &Unit, addr: ListenAddr, fd: OwnedFd) {
+        let file = match &addr {
+            ListenAddr::Unix(path) => file_id(path),
+            ListenAddr::Tcp(_) => None,
+        };
+        let held = self.units.entry(unit.name.clone()).or_default();
+        held.retain(|h| h.addr != addr);
+        held.push(Held {
+            addr,
+            backlog: unit.sockets.backlog,
+            fd,
+            file,
+        });
     }
 
     /// Every held socket: unit name, address, descriptor in svcd.

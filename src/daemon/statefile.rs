@@ -70,6 +70,21 @@ pub struct SavedUnit {
     /// stdout and stderr, open (not close-on-exec) in the re-executed svcd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_fds: Option<[RawFd; 2]>,
+    /// The sockets svcd held for the unit (`listen`), which the next svcd takes back (from the
+    /// fd holder after a crash, across the `exec` of an upgrade) instead of binding anew.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SavedSocket>,
+}
+
+/// A socket svcd held for a unit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedSocket {
+    /// The address as `listen` writes it (`127.0.0.1:3000`, `unix:/run/chat.sock`).
+    pub addr: String,
+    /// Only in the file written just before an upgrade's `exec`: its descriptor, open (not
+    /// close-on-exec) in the re-executed svcd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd: Option<RawFd>,
 }
 
 /// A unit's last exit.
@@ -248,7 +263,7 @@ mod tests {
     fn an_unknown_field_is_ignored_and_a_newer_version_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STATE_FILE);
-        let unit = r#"{"name":"a","state":"running","pid":7,"sockets":[3],"since":1.5}"#;
+        let unit = r#"{"name":"a","state":"running","pid":7,"timers":[3],"since":1.5}"#;
         let text = format!(r#"{{"version":1,"later":true,"units":[{unit}]}}"#);
         write_atomically(&path, text.as_bytes()).unwrap();
         let state = read(dir.path()).unwrap();

@@ -377,3 +377,65 @@ fn an_idle_fd_holder_lets_go_of_its_code_and_still_hands_the_pipes_back() {
         "lines lost or repeated (holder RSS was {rss} KiB)"
     );
 }
+
+/// The inodes of the sockets `pid` holds, sorted.
+fn sockets_of(pid: u32) -> Vec<u64> {
+    let mut inodes = svc::proc::socket_inodes(pid);
+    inodes.sort_unstable();
+    inodes
+}
+
+/// A unit's held sockets outlive svcd: after `kill -9` of svcd (through the fd holder) and
+/// across `svc upgrade` (across the `exec`), the next svcd takes the same sockets back and its
+/// next run gets them, not new ones bound while the old ones still held the address.
+#[test]
+fn held_sockets_are_taken_back_after_a_crash_and_an_upgrade() {
+    let dir = Dir::new();
+    let port = crate::ready::free_port();
+    let path = dir.path().join("app.sock");
+    dir.unit(
+        "app",
+        &format!(
+            "exec = [\"sleep\", \"300\"]\nlisten = [\"127.0.0.1:{port}\", \"unix:{}\"]\n",
+            path.display()
+        ),
+    );
+    let svcd = dir.start();
+    svcd.wait_for("app", "running");
+    let first = pid_of(&svcd, "app");
+    let held = sockets_of(first);
+    assert_eq!(held.len(), 2, "{held:?}");
+    let _orphans = Orphans(vec![first]);
+    // The holder has them once svcd told it (with the spawn): then the crash.
+    wait_until("the fd holder to hold the sockets", DEADLINE, || {
+        let holder = holder_of(svcd.dir.path())?;
+        let kept = sockets_of(holder);
+        held.iter().all(|i| kept.contains(i)).then_some(())
+    });
+    let mut svcd = crash_and_start_again(svcd);
+    assert_eq!(pid_of(&svcd, "app"), first, "adopted");
+    let restarted = |svcd: &Svcd, before: u32| {
+        svcd.svc_ok(&["restart", "app"], 0);
+        let pid = pid_of(svcd, "app");
+        assert_ne!(pid, before);
+        pid
+    };
+    let second = restarted(&svcd, first);
+    assert_eq!(sockets_of(second), held, "the same sockets after the crash");
+    let state = state_file(svcd.dir.path());
+    let app = &state["units"][0];
+    assert_eq!(
+        app["sockets"][0]["addr"],
+        format!("127.0.0.1:{port}"),
+        "{state}"
+    );
+    svcd.svc_ok(&["upgrade"], 0);
+    assert!(svcd.try_exit().is_none(), "svcd exited: {}", svcd.stderr());
+    let third = restarted(&svcd, second);
+    assert_eq!(
+        sockets_of(third),
+        held,
+        "the same sockets after the upgrade"
+    );
+    assert!(path.exists(), "the Unix socket's file is kept");
+}
