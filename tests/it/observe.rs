@@ -248,8 +248,15 @@ fn events_end_when_svcd_exits() {
         events.child.try_wait().ok().flatten()
     });
     assert!(status.success(), "{status}");
-    // The stop svcd's shutdown made was sent before the end.
-    assert!(events.states("web").iter().any(|s| s == "inactive"));
+    // The stop svcd's shutdown made was sent before the end (the reader thread may still be
+    // taking the last lines when the command has exited).
+    wait_until("the stop among the events", DEADLINE, || {
+        events
+            .states("web")
+            .iter()
+            .any(|s| s == "inactive")
+            .then_some(())
+    });
 }
 
 #[test]

@@ -171,7 +171,7 @@ fn a_bind_conflict_fails_only_that_unit_and_says_why() {
 /// answers every GET with its pid.
 pub(crate) const FD3_SERVER: &str = "exec = [\"python3\", \"-c\", \"\"\"\n\
 import http.server, os, socket\n\
-class Server(http.server.ThreadingHTTPServer):\n    def server_bind(self): pass\n    def server_activate(self): pass\n\
+class Server(http.server.ThreadingHTTPServer):\n    daemon_threads = False\n    def server_bind(self): pass\n    def server_activate(self): pass\n\
 class Handler(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = str(os.getpid()).encode()\n        self.send_response(200)\n        self.send_header('Content-Length', str(len(body)))\n        self.end_headers()\n        self.wfile.write(body)\n    def log_message(self, *args): pass\n\
 server = Server(('127.0.0.1', 0), Handler, bind_and_activate=False)\n\
 server.socket.close()\n\
@@ -188,6 +188,8 @@ pub struct Load {
     pub failed: usize,
     /// Each successful request's time.
     pub latencies: Vec<Duration>,
+    /// What the first failures were (an error, or the start of the answer), for the message.
+    pub why: Vec<String>,
 }
 
 /// Sends `GET /` to `addr` at about `rate` per second from one thread until `stop`; `served`
@@ -210,9 +212,16 @@ pub fn load(
                     served.fetch_add(1, Ordering::Relaxed);
                     load.latencies.push(started.elapsed());
                 }
-                Ok(false) => load.failed += 1,
+                Ok(false) => {
+                    load.failed += 1;
+                    load.why
+                        .push(format!("not a 200 answer after {:?}", started.elapsed()));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => load.refused += 1,
-                Err(_) => load.failed += 1,
+                Err(e) => {
+                    load.failed += 1;
+                    load.why.push(format!("{e} after {:?}", started.elapsed()));
+                }
             }
             next += gap;
             if let Some(wait) = next.checked_duration_since(Instant::now()) {
@@ -308,14 +317,16 @@ fn a_symlink_planted_at_a_unix_socket_path_is_neither_followed_nor_removed() {
 
 /// [`FD3_SERVER`] with the overlap's needs: ready by sd_notify once it serves (a TCP check
 /// through the shared socket could be answered by the old run), and on SIGTERM it stops
-/// accepting, finishes what it has, then lingers until `release` exists (so that both runs are
-/// seen). It exits 1 at once, never ready, while `broken` exists.
+/// accepting, finishes what it has (its request threads are joined: Python's own
+/// ThreadingHTTPServer makes them daemons, which its exit cut off mid-answer, failing one
+/// request in eight runs under load), then lingers until `release` exists (so that both runs
+/// are seen). It exits 1 at once, never ready, while `broken` exists.
 fn overlap_server(release: &std::path::Path, broken: &std::path::Path) -> String {
     format!(
         "exec = [\"python3\", \"-c\", \"\"\"\n\
 import http.server, os, signal, socket, threading, time\n\
 if os.path.exists('{broken}'):\n    raise SystemExit(1)\n\
-class Server(http.server.ThreadingHTTPServer):\n    def server_bind(self): pass\n    def server_activate(self): pass\n\
+class Server(http.server.ThreadingHTTPServer):\n    daemon_threads = False\n    def server_bind(self): pass\n    def server_activate(self): pass\n\
 class Handler(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = str(os.getpid()).encode()\n        self.send_response(200)\n        self.send_header('Content-Length', str(len(body)))\n        self.end_headers()\n        self.wfile.write(body)\n    def log_message(self, *args): pass\n\
 server = Server(('127.0.0.1', 0), Handler, bind_and_activate=False)\n\
 server.socket.close()\n\
@@ -392,5 +403,10 @@ fn no_request_fails_across_overlapping_restarts_and_a_failed_one_keeps_the_old_r
     let load = load.join().expect("load thread");
     let seen = (load.ok, load.refused, load.failed);
     eprintln!("across 5 overlapping restarts (one failed): {seen:?}");
-    assert_eq!((load.refused, load.failed), (0, 0), "{seen:?}");
+    assert_eq!(
+        (load.refused, load.failed),
+        (0, 0),
+        "{seen:?}: {:?}",
+        load.why
+    );
 }
