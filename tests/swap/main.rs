@@ -133,26 +133,39 @@ impl Drop for SwapFile {
     }
 }
 
-#[test]
-fn swap_max_acts_on_a_unit_that_really_swaps() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+/// This binary's turn at the host's swap: a swap file switched on, in a directory on disk
+/// (the kernel does not swap to tmpfs), off again when dropped; `None` (after [`skip`])
+/// without root or where swap cannot be switched on. (A tuple drops in order: the swap goes
+/// off, its directory goes, then the other test may start.)
+fn swap_on() -> Option<(
+    SwapFile,
+    tempfile::TempDir,
+    std::sync::MutexGuard<'static, ()>,
+)> {
+    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     if !nix::unistd::Uid::effective().is_root() {
         skip("needs root for a cgroup and swapon");
-        return;
+        return None;
     }
-    // On disk, not tmpfs: the kernel does not swap to tmpfs.
     let swap_dir = tempfile::Builder::new()
         .prefix("svc-swap-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("temp dir");
-    // Declared before the cgroup so that it is dropped after it: the cgroup's processes are
-    // killed (their swap freed) before the swap file is switched off.
-    let _swap = match SwapFile::on(swap_dir.path()) {
-        Ok(swap) => swap,
+    match SwapFile::on(swap_dir.path()) {
+        Ok(swap) => Some((swap, swap_dir, one)),
         Err(why) => {
             skip(&format!("cannot switch a swap file on: {why}"));
-            return;
+            None
         }
+    }
+}
+
+#[test]
+fn swap_max_acts_on_a_unit_that_really_swaps() {
+    // Declared before the cgroup so that it is dropped after it: the cgroup's processes are
+    // killed (their swap freed) before the swap file is switched off.
+    let Some(_swap) = swap_on() else {
+        return;
     };
     let cgroup = match Cgroup::create(40 << 20) {
         Ok(cgroup) => cgroup,
@@ -193,21 +206,8 @@ fn swap_max_acts_on_a_unit_that_really_swaps() {
 /// what was paged out shows as its swap.
 #[test]
 fn reclaim_pages_a_unit_out_to_real_swap_and_says_what_it_freed() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    if !nix::unistd::Uid::effective().is_root() {
-        skip("needs root for a cgroup and swapon");
+    let Some(_swap) = swap_on() else {
         return;
-    }
-    let swap_dir = tempfile::Builder::new()
-        .prefix("svc-swap-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir");
-    let _swap = match SwapFile::on(swap_dir.path()) {
-        Ok(swap) => swap,
-        Err(why) => {
-            skip(&format!("cannot switch a swap file on: {why}"));
-            return;
-        }
     };
     let dir = Dir::new();
     // 48 MiB touched, 4 MiB at a time, then idle: with the interpreter, past 90% of 56M
