@@ -3,6 +3,7 @@
 mod calendar;
 mod complete;
 mod health;
+mod pretty;
 mod render;
 mod top;
 mod top_keys;
@@ -307,6 +308,7 @@ pub fn run(args: Args) -> ExitCode {
                 (text, code)
             })
         }
+        Sub::List { json: true } => list_json(&socket, timeouts),
         Sub::List { json } => units_output(
             ask(&socket, Command::List {}, timeouts.quick()),
             json,
@@ -456,6 +458,33 @@ fn ask(
     timeout: Option<Duration>,
 ) -> Result<Response, ClientError> {
     client::request(socket, command, timeout)
+}
+
+/// `svc list --json`: the units as svcd sent them, indented as before (not parsed into
+/// structs and serialized again); an answer without units (an error) as any other.
+fn list_json(socket: &std::path::Path, timeouts: Timeouts) -> u8 {
+    #[derive(serde::Deserialize)]
+    struct Units<'a> {
+        #[serde(borrow, default)]
+        units: Option<&'a serde_json::value::RawValue>,
+    }
+    let answer = match client::request_raw(socket, Command::List {}, timeouts.quick()) {
+        Ok(answer) => answer,
+        Err(e) => {
+            warn(format_args!("svc: {e}"));
+            return exit::FAILED;
+        }
+    };
+    match serde_json::from_slice::<Units<'_>>(&answer) {
+        Ok(Units { units: Some(units) }) => {
+            let mut text = pretty::indent(units.get());
+            text.push('\n');
+            print_then(&text, exit::OK)
+        }
+        _ => units_output(client::parse_response(&answer), true, |_| {
+            (String::new(), exit::OK)
+        }),
+    }
 }
 
 /// Prints an answer that lists units (`--json`: the array as is; else the text `human` gives),

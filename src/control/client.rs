@@ -207,11 +207,31 @@ pub fn request(
     command: Command,
     timeout: Option<Duration>,
 ) -> Result<Response, ClientError> {
+    let answer = request_raw(socket, command, timeout)?;
+    parse_response(&answer)
+}
+
+/// The answer line `answer` (from [`request_raw`]) as a [`Response`].
+pub fn parse_response(answer: &[u8]) -> Result<Response, ClientError> {
+    serde_json::from_slice(answer).map_err(|e| ClientError::BadResponse(e.to_string()))
+}
+
+/// [`request`], the answer left as the line svcd sent (without its newline).
+pub fn request_raw(
+    socket: &Path,
+    command: Command,
+    timeout: Option<Duration>,
+) -> Result<Vec<u8>, ClientError> {
     let stream = send(socket, command, timeout)?;
-    let mut answer = String::new();
-    match BufReader::new(&stream).read_line(&mut answer) {
+    let mut answer = Vec::new();
+    match BufReader::new(&stream).read_until(b'\n', &mut answer) {
         Ok(0) => Err(ClientError::Closed),
-        Ok(_) => serde_json::from_str(&answer).map_err(|e| ClientError::BadResponse(e.to_string())),
+        Ok(_) => {
+            if answer.last() == Some(&b'\n') {
+                answer.pop();
+            }
+            Ok(answer)
+        }
         Err(e) => Err(read_error(socket, timeout, e)),
     }
 }
