@@ -173,61 +173,51 @@ impl Holder {
 
     /// Sends the drops that waited for room, all in one message; whether they went.
     fn flush_drops(&self) -> std::io::Result<bool> {
-        let mut drops = self.drops.borrow_mut();
-        if drops.is_empty() {
+        if self.drops.borrow().is_empty() {
             return Ok(true);
         }
-        let text: Vec<String> = drops.iter().map(|key| format!("drop {key}")).collect();
-        match send(&self.sock, &text.join("\n"), &[]) {
-            Ok(()) => {
-                drops.clear();
-                Ok(true)
-            }
+        match self.send_after_drops(None, &[]) {
+            Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
         }
     }
 
+    /// One message: the drops not sent yet, then `command` (if any) with `fds`; the drops are
+    /// forgotten once sent.
+    fn send_after_drops(&self, command: Option<&str>, fds: &[RawFd]) -> std::io::Result<()> {
+        let mut drops = self.drops.borrow_mut();
+        let mut text: Vec<String> = drops.iter().map(|key| format!("drop {key}")).collect();
+        text.extend(command.map(str::to_string));
+        send(&self.sock, &text.join("\n"), fds)?;
+        drops.clear();
+        Ok(())
+    }
+
     /// Hands the holder duplicates of a run's read ends, with the drops not sent yet; left
     /// out (`Ok`) when the holder is behind: svcd does not wait for it.
     pub fn hold(&mut self, key: &str, out: &OwnedFd, err: &OwnedFd) -> std::io::Result<()> {
-        let mut drops = self.drops.borrow_mut();
-        let mut text: Vec<String> = drops.iter().map(|key| format!("drop {key}")).collect();
-        text.push(format!("hold {key}"));
-        match send(
-            &self.sock,
-            &text.join("\n"),
-            &[out.as_raw_fd(), err.as_raw_fd()],
-        ) {
-            Ok(()) => {
-                drops.clear();
-                Ok(())
-            }
+        let fds = [out.as_raw_fd(), err.as_raw_fd()];
+        match self.send_after_drops(Some(&format!("hold {key}")), &fds) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 tracing::debug!("the fd holder is behind: the output of run {key} is not held");
                 Ok(())
             }
-            Err(e) => Err(e),
+            result => result,
         }
     }
 
     /// Hands the holder a duplicate of a listening socket svcd holds (key from [`socket_key`]),
-    /// with the drops not sent yet; left out when the holder is behind, as [`Holder::hold`].
+    /// with the drops not sent yet; `WouldBlock` when the holder is behind (the caller tries
+    /// again at the unit's next start).
     pub fn hold_socket(&mut self, key: &str, fd: RawFd) -> std::io::Result<()> {
-        let mut drops = self.drops.borrow_mut();
-        let mut text: Vec<String> = drops.iter().map(|key| format!("drop {key}")).collect();
-        text.push(format!("sock {key}"));
-        match send(&self.sock, &text.join("\n"), &[fd]) {
-            Ok(()) => {
-                drops.clear();
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                tracing::debug!("the fd holder is behind: the socket {key} is not held");
-                Err(e)
-            }
-            Err(e) => Err(e),
+        let result = self.send_after_drops(Some(&format!("sock {key}")), &[fd]);
+        if let Err(e) = &result
+            && e.kind() == std::io::ErrorKind::WouldBlock
+        {
+            tracing::debug!("the fd holder is behind: the socket {key} is not held");
         }
+        result
     }
 
     /// The run `key` ended: the holder closes its duplicates (with the next message).
