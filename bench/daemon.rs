@@ -53,6 +53,11 @@ impl BenchDir {
 
     /// svcd on this directory, its output thrown away, its own log at `warn`.
     pub fn spawn_svcd(&self) -> Child {
+        self.spawn_svcd_with(Stdio::null())
+    }
+
+    /// [`BenchDir::spawn_svcd`] with its stderr (its log) going to `stderr`.
+    pub fn spawn_svcd_with(&self, stderr: Stdio) -> Child {
         Command::new(SVCD)
             .arg("--units")
             .arg(self.path().join("units"))
@@ -62,7 +67,7 @@ impl BenchDir {
             .arg(self.path().join("svcd.toml"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .env("SVCD_LOG", "warn")
             .spawn()
             .expect("spawn svcd")
@@ -84,6 +89,16 @@ impl BenchDir {
         while !self.svc(&["list"]).status.success() {
             assert!(Instant::now() < deadline, "svcd did not come up");
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (up to `timeout`, 1 ms at a time) until svcd's socket takes a connection: a start
+    /// timed to the millisecond.
+    pub fn wait_socket(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            assert!(Instant::now() < deadline, "svcd did not come up");
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SVCD: &str = env!("CARGO_BIN_EXE_svcd");
-const SVC: &str = env!("CARGO_BIN_EXE_svc");
-
+#[path = "daemon.rs"]
+mod daemon;
 #[path = "proc.rs"]
 mod proc;
+
+use daemon::{SVC, SVCD};
 
 fn main() {
     if std::env::var("SVC_BENCH_ROLE").as_deref() == Ok("crash") {
@@ -72,55 +73,27 @@ fn monotonic_ns() -> u64 {
 
 struct Daemon {
     child: Child,
-    socket: PathBuf,
-    dir: tempfile::TempDir,
+    bench: daemon::BenchDir,
 }
 
 impl Daemon {
     fn start(units: &[(String, String)]) -> Daemon {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let unit_dir = dir.path().join("units");
-        std::fs::create_dir(&unit_dir).expect("units");
+        let bench = daemon::BenchDir::new("svc");
         for (name, text) in units {
-            std::fs::write(unit_dir.join(format!("{name}.toml")), text).expect("unit");
+            bench.unit(name, text);
         }
-        std::fs::write(dir.path().join("svcd.toml"), "").expect("config");
-        let socket = dir.path().join("svcd.sock");
-        let child = Command::new(SVCD)
-            .arg("--units")
-            .arg(&unit_dir)
-            .arg("--state-dir")
-            .arg(dir.path())
-            .arg("--config")
-            .arg(dir.path().join("svcd.toml"))
-            .env("SVCD_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("svcd");
-        let daemon = Daemon { child, socket, dir };
-        let start = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "svcd did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let child = bench.spawn_svcd_with(Stdio::inherit());
+        let daemon = Daemon { child, bench };
+        daemon.bench.wait_socket(Duration::from_secs(30));
         daemon
     }
 
     fn svc(&self, args: &[&str]) -> std::process::Output {
-        Command::new(SVC)
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("svc")
+        self.bench.svc(args)
     }
 
     fn units_dir(&self) -> PathBuf {
-        self.dir.path().join("units")
+        self.bench.path().join("units")
     }
 
     fn proc_status(&self, field: &str) -> u64 {
@@ -255,7 +228,7 @@ fn status_latency() {
         let start = Instant::now();
         let out = Command::new(SVC)
             .arg("--socket")
-            .arg(&daemon.socket)
+            .arg(daemon.bench.socket())
             .args(["status", "chat"])
             .stdout(Stdio::null())
             .status()
