@@ -402,11 +402,32 @@ pub fn oom_score_adj(pid: u32) -> Option<i32> {
 
 /// A whole `/proc` file that is not per process (`/proc/meminfo`, `/proc/net/tcp`).
 pub fn read_system(file: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{file}")).ok()
+    read_whole(&format!("/proc/{file}"))
 }
 
 fn read_string(pid: u32, file: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()
+    read_whole(&format!("/proc/{pid}/{file}"))
+}
+
+/// A /proc file read whole, in room for a page: a /proc file says its size is 0, so
+/// `fs::read_to_string` asks for it (`statx`) and then reads 32 bytes, 32, 64, ... (eight
+/// reads for `/proc/meminfo`); here it takes one read and the one that finds the end.
+fn read_whole(path: &str) -> Option<String> {
+    let mut text = String::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(u64::MAX).read_to_string(&mut text))
+        .ok()?;
+    Some(text)
+}
+
+/// svcd's own resident memory in bytes, from `/proc/self/statm` (one short line: cheaper than
+/// the whole `status`).
+pub fn own_rss() -> Option<u64> {
+    let text = read_whole("/proc/self/statm")?;
+    let pages: u64 = text.split_ascii_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf reads a constant of the C library; no memory is touched.
+    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    Some(pages * page)
 }
 
 /// Reads `/proc/PID/FILE` into buffers kept between calls, for samplers that read thousands of
@@ -621,6 +642,18 @@ Locked:                0 kB
         assert_eq!(stat.ppid, nix::unistd::getppid().as_raw() as u32);
         assert_eq!(stat.pgrp, nix::unistd::getpgrp().as_raw() as u32);
         assert!(status(me).is_some_and(|s| s.number("VmRSS") > 0));
+        // statm's resident pages, in bytes: a whole number of pages, and within a few MiB of
+        // status's VmRSS read just before (the test's threads allocate meanwhile).
+        let vm_rss = status(me).map_or(0, |s| s.number("VmRSS") * 1024);
+        let rss = own_rss().expect("own statm");
+        assert!(rss > 0 && rss.is_multiple_of(4096), "{rss}");
+        assert!(
+            rss.abs_diff(vm_rss) < 64 << 20,
+            "statm {rss}, status {vm_rss}"
+        );
+        // A file longer than the first read's room comes whole.
+        let maps = read_string(me, "maps").expect("own maps");
+        assert!(maps.ends_with('\n') && maps.lines().count() > 3);
         assert!(cmdline(me).is_some_and(|c| !c.is_empty()));
         assert!(comm(me).is_some_and(|c| !c.is_empty() && !c.ends_with('\n')));
         assert!(fd_count(me).is_some_and(|n| n >= 3));

@@ -34,6 +34,9 @@ pub struct MemoryWatch {
     next_sample: Option<Instant>,
     /// The host policy's last warning, for `status`: (when, what).
     last_event: Option<(Instant, String)>,
+    /// The host's last reading and when it was taken: `status` shows it while it is younger
+    /// than the sampling interval, as it shows the units' samples.
+    host_last: std::cell::Cell<Option<(Instant, HostMemory)>>,
     /// The last memory of each sampled group (by its leader, the unit's main pid), and when it
     /// was taken: what `status` and `list` show while it is fresh.
     last: HashMap<u32, (Instant, GroupMemory)>,
@@ -98,6 +101,7 @@ impl MemoryWatch {
             sampler: GroupSampler::default(),
             next_sample: None,
             last_event: None,
+            host_last: std::cell::Cell::new(None),
             last: HashMap::new(),
             pruned_at: 0,
             tree: None,
@@ -109,6 +113,20 @@ impl MemoryWatch {
             state_dir: None,
             told: HashMap::new(),
         }
+    }
+
+    /// The host's memory as of at most one sampling interval before `now`: the last reading
+    /// while it is that fresh, else a new one (#11: `status` answers from samples; reading
+    /// meminfo and PSI anew was a sixth of svcd's work per `status`).
+    pub fn host(&self, now: Instant) -> HostMemory {
+        if let Some((at, host)) = self.host_last.get()
+            && now.saturating_duration_since(at) < self.settings.interval
+        {
+            return host;
+        }
+        let host = HostMemory::read();
+        self.host_last.set(Some((now, host)));
+        host
     }
 
     /// Where [`MemoryWatch::cgroup_for_spawn`]'s threshold watchers announce crossings.
@@ -525,6 +543,7 @@ impl Daemon {
             return;
         }
         let host = HostMemory::read();
+        self.memory.host_last.set(Some((now, host)));
         let verdict = self.memory.policy.handle_sample(now, &host, &candidates);
         if let Some(warning) = verdict.warning {
             tracing::warn!("{warning}");
@@ -538,7 +557,7 @@ impl Daemon {
 
     /// The host line of `status`.
     pub(super) fn host_info(&self, clocks: Clocks) -> HostInfo {
-        let host = HostMemory::read();
+        let host = self.memory.host(clocks.now);
         HostInfo {
             mem_total: host.mem_total,
             mem_used: host.mem_used(),
@@ -552,8 +571,7 @@ impl Daemon {
                 .last_event
                 .as_ref()
                 .map(|(at, what)| format!("{}: {what}", clocks.format(*at))),
-            svcd_rss: crate::proc::status(std::process::id())
-                .map(|status| status.number("VmRSS") * 1024),
+            svcd_rss: crate::proc::own_rss(),
         }
     }
 }
@@ -567,6 +585,27 @@ mod tests {
     /// A `status` or `list` within one sampling interval of the last sample answers from it,
     /// and walks no process (#11: a fresh /proc walk per request cost 23.5 ms of svcd's CPU per
     /// `list` of 1,000 units).
+    #[test]
+    fn status_shows_the_hosts_last_reading_while_it_is_fresh() {
+        let settings = MemorySettings {
+            interval: Duration::from_secs(10),
+            ..MemorySettings::default()
+        };
+        let watch = MemoryWatch::new(settings);
+        let taken = |watch: &MemoryWatch| watch.host_last.get().map(|(at, _)| at);
+        let start = Instant::now();
+        let first = watch.host(start);
+        assert!(first.mem_total > 0);
+        assert_eq!(taken(&watch), Some(start));
+        // Within the interval: the same reading, not read again.
+        assert_eq!(watch.host(start + Duration::from_secs(9)), first);
+        assert_eq!(taken(&watch), Some(start));
+        // Past it: read anew.
+        let later = start + Duration::from_secs(10);
+        watch.host(later);
+        assert_eq!(taken(&watch), Some(later));
+    }
+
     #[test]
     fn requests_answer_from_a_fresh_sample_and_sample_only_what_is_missing() {
         let settings = MemorySettings {

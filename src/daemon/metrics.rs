@@ -27,7 +27,7 @@ impl Own {
     /// svcd's resident set and open descriptors, by the one reader of /proc.
     pub fn read() -> Own {
         let me = std::process::id();
-        let rss = crate::proc::status(me).map_or(0, |status| status.number("VmRSS") * 1024);
+        let rss = crate::proc::own_rss().unwrap_or(0);
         let fds = crate::proc::fd_count(me).unwrap_or(0) as u64;
         Own { rss, fds }
     }
