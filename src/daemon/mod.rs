@@ -13,6 +13,7 @@ mod forking;
 mod forward;
 mod hooks;
 mod init;
+pub use init::power_off_if_machine_init;
 mod instances;
 mod light_sleep;
 mod memory;
