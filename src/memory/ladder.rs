@@ -217,7 +217,7 @@ pub async fn tell_on_crossing(
     let threshold = notify_threshold(max);
     each_event(event, || {
         // The kernel signals a crossing either way: only upwards acts.
-        let usage = cgroup_usage(cg.dir()).unwrap_or(0);
+        let usage = cg.usage().unwrap_or(0);
         if usage < threshold {
             return true;
         }
@@ -268,6 +268,14 @@ fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed
         return Some(Reclaimed::Skipped(why));
     }
     let began = std::time::Instant::now();
+    // cgroup v2 (Linux 5.19): the kernel reclaims from the cgroup itself.
+    if let Some(done) = cg.reclaim(before.rss) {
+        if let Err(why) = done {
+            tracing::info!(unit = %unit, "no reclaim: {why}");
+            return Some(Reclaimed::Skipped(why));
+        }
+        return Some(reclaimed(unit, cg, before, began, before.rss));
+    }
     let mut advised = 0;
     for pid in cg.pids() {
         match super::reclaim::page_out(pid) {
@@ -275,6 +283,18 @@ fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed
             Err(why) => tracing::debug!(unit = %unit, "reclaim: {why}"),
         }
     }
+    Some(reclaimed(unit, cg, before, began, advised))
+}
+
+/// What a reclaim of `asked` bytes begun at `began` freed in unit `unit`'s cgroup `cg`, whose
+/// memory was `before`; said in svcd's log.
+fn reclaimed(
+    unit: &str,
+    cg: &super::cgroup::UnitCgroup,
+    before: super::cgroup::CgroupMemory,
+    began: Instant,
+    advised: u64,
+) -> Reclaimed {
     let after = cg.memory().unwrap_or(before);
     let freed = before.rss.saturating_sub(after.rss);
     let millis = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -286,10 +306,10 @@ fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed
         format_size(after.rss),
         format_size(advised),
     );
-    Some(Reclaimed::Freed {
+    Reclaimed::Freed {
         bytes: freed,
         millis,
-    })
+    }
 }
 
 /// Calls `each` every time the eventfd `event` (a cgroup threshold's) is signalled, until it

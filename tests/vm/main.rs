@@ -6,6 +6,7 @@
 
 // Some helpers serve only the tests of later areas.
 #[allow(dead_code)]
+mod cgroup2;
 mod vm;
 
 use vm::{MARKER, UNITS, vm_or_skip};
