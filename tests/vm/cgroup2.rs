@@ -93,7 +93,8 @@ wait_for 10 test ! -d $BASE || fail "$BASE left after svcd's shutdown"
 }
 
 #[test]
-fn over_its_limit_svcd_restarts_a_unit_even_one_the_kernel_holds_at_memory_high() {
+fn over_its_limit_svcd_restarts_a_unit_even_one_the_kernel_holds_at_memory_high_and_names_the_kernels_kills()
+ {
     let Some(mut vm) = vm_with_leaker() else {
         return;
     };
@@ -120,8 +121,20 @@ burst = 100
         "burst",
         "exec = [\"/leaker\", \"burst\", \"200\"]\n[memory]\nmax = \"50M\"\n[restart]\npolicy = \"never\"\n",
     );
+    // Holds 30M under its 100M; the test then lowers its cgroup's memory.max below that, and
+    // the kernel's OOM killer kills it: the reason svcd gives is the kernel's.
+    vm.unit(
+        "hog",
+        "exec = [\"/leaker\", \"grow\", \"5\", \"1\", \"100\", \"30\", \"/tmp/hog.ms\"]\n[memory]\nmax = \"100M\"\n[restart]\npolicy = \"never\"\n",
+    );
     let boot = vm.run(&format!(
         r#"{START}
+$S wait hog --for running
+wait_for 20 sh -c "[ \$(cat $BASE/hog/memory.current) -gt 31457280 ]" || fail "hog holds $(cat $BASE/hog/memory.current)"
+echo 20M > $BASE/hog/memory.max
+wait_for 20 sh -c "$S status hog --json | grep -q '\"oom_kill\"'" || fail "hog's reason: $($S status hog --json)"
+$S status hog | grep -q 'killed by the kernel: out of memory' || fail "hog's reason: $($S status hog)"
+$S status hog || true
 wait_for 20 sh -c "$S status burst --json | grep -q failed" || fail "burst not failed: $($S status burst; cat $BASE/burst/memory.events)"
 $S status burst --json | grep -q '"memory_limit"' || fail "burst's reason kind: $($S status burst --json)"
 # Failed for good: its cgroup is gone.

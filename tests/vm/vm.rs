@@ -7,7 +7,8 @@
 //! Where the kernel comes from: `SVC_TEST_VM_KERNEL` (a bzImage), else the cache directory that
 //! `contrib/vm/fetch-kernel.sh` fills (`${XDG_CACHE_HOME:-$HOME/.cache}/svc-test-vm/vmlinuz`;
 //! `.ci/run` runs it). Without qemu, a static busybox or a kernel, a test prints `SKIPPED: why`
-//! and passes, unless `SVC_TEST_NO_SKIP` is set (CI), where it fails.
+//! and passes, unless `SVC_TEST_NO_SKIP` is set (CI), where it fails. `SVC_TEST_VM_BINS` names
+//! a directory whose `svcd` and `svc` the VM runs instead of the test build's (a release build).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -139,8 +140,15 @@ impl Vm {
             dir,
         };
         vm.host_file("/bin/busybox", &busybox)?;
-        vm.binary("/usr/local/bin/svcd", Path::new(SVCD))?;
-        vm.binary("/usr/local/bin/svc", Path::new(SVC))?;
+        // Another build's binaries (e.g. target/.../release) where SVC_TEST_VM_BINS names their
+        // directory: a release-only fault shows there.
+        let bins = std::env::var_os("SVC_TEST_VM_BINS").map(PathBuf::from);
+        let (svcd, svc) = match &bins {
+            Some(dir) => (dir.join("svcd"), dir.join("svc")),
+            None => (PathBuf::from(SVCD), PathBuf::from(SVC)),
+        };
+        vm.binary("/usr/local/bin/svcd", &svcd)?;
+        vm.binary("/usr/local/bin/svc", &svc)?;
         Ok(vm)
     }
 
