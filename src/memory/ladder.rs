@@ -8,7 +8,9 @@
 //! is read and thrown away. cgroup v1 has no per-cgroup pressure file, so svcd makes a FIFO per
 //! unit and writes a byte to it when the unit's memory use crosses [`NOTIFY_PERCENT`] of
 //! `memory.max` upwards (the cgroup's eventfd threshold; the kernel signals it either way, so
-//! the usage is read to tell up from down). Libraries that follow the contract (libsystemd's
+//! the usage is read to tell up from down; cgroup v2 has no such threshold, and svcd signals
+//! the eventfd itself when a reading of the cgroup's `memory.current` finds it crossed).
+//! Libraries that follow the contract (libsystemd's
 //! `sd_event_add_memory_pressure`, GLib's `GMemoryMonitor`) then shed their caches; svcd
 //! does not set `MEMORY_PRESSURE_WRITE`, which a FIFO does not use.
 
