@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         init: args.init || std::process::id() == 1,
         app,
     };
-    match svc::daemon::run(options) {
+    let code = match svc::daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,
         // A fatal unit (the app) ended: its status is svcd's (see `man svcd`). 1 is svcd's own
         // failure, 2 a usage error.
@@ -109,7 +109,10 @@ fn main() -> ExitCode {
             say(&e);
             ExitCode::FAILURE
         }
-    }
+    };
+    // The machine's init never exits: it powers the machine off.
+    svc::daemon::power_off_if_machine_init();
+    code
 }
 
 /// svcd's last words on stderr; not written if stderr fails (`eprintln!` would panic).

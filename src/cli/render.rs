@@ -99,6 +99,7 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
             size(unit.memory.swap),
             match unit.memory.mode {
                 crate::control::protocol::MemoryMode::Cgroup => "its cgroup",
+                crate::control::protocol::MemoryMode::Cgroup2 => "its cgroup v2",
                 crate::control::protocol::MemoryMode::Sampled => "sampled",
             }
         );

@@ -501,6 +501,8 @@ pub enum MemoryMode {
     #[default]
     Sampled,
     Cgroup,
+    /// A cgroup v2 (`"cgroup2"`; `"cgroup"` is v1's).
+    Cgroup2,
 }
 
 impl MemoryMode {
@@ -508,6 +510,7 @@ impl MemoryMode {
         match self {
             MemoryMode::Sampled => "sampled",
             MemoryMode::Cgroup => "cgroup",
+            MemoryMode::Cgroup2 => "cgroup2",
         }
     }
 }

@@ -122,6 +122,29 @@ extern "C" fn on_fault_signal(
     }
 }
 
+/// The inode of the initial PID namespace (the kernel's `PROC_PID_INIT_INO`, fixed since 3.8):
+/// `/proc/self/ns/pid` names it where svcd is the machine's own init, not a container's.
+const INITIAL_PID_NAMESPACE: &str = "pid:[4026531836]";
+
+/// At svcd's end as the machine's init (PID 1 of the initial PID namespace): the file systems
+/// synced and the machine powered off, as the init of a machine must never exit (the kernel
+/// panics). As a container's PID 1 (a PID namespace of its own) or anywhere else this returns,
+/// and svcd exits: that ends the container.
+pub fn power_off_if_machine_init() {
+    if std::process::id() != 1 {
+        return;
+    }
+    if !is_machine_init() {
+        return;
+    }
+    // SAFETY: sync and reboot take no pointers; reboot returns only where it failed.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_POWER_OFF);
+    }
+    tracing::error!("cannot power off: {}", std::io::Error::last_os_error());
+}
+
 /// Makes svcd the child subreaper of its descendants: a process a unit orphans (a double-forked
 /// daemon) becomes svcd's child instead of PID 1's, so svcd reaps it and can end it with its
 /// unit. Pointless but harmless as PID 1; a failure (an old kernel) is logged, not fatal.
@@ -205,8 +228,52 @@ pub async fn end_remaining_processes(sigchld: &mut Signal, deadline: Instant) {
 /// Reaps what has exited; whether any process besides svcd is left to signal.
 fn any_process_left() -> bool {
     let _ = crate::process::reap();
-    // kill(-1, 0) reaches every process but init itself: ESRCH means there is none.
+    // kill(-1, 0) reaches every process but init itself: ESRCH means there is none. On a
+    // machine (not a container) it reaches the kernel's threads too, which never exit: there
+    // the processes are counted from /proc instead.
     nix::sys::signal::kill(Pid::from_raw(-1), None).is_ok()
+        && (!is_machine_init() || user_process_left())
+}
+
+/// Whether svcd runs in the initial PID namespace (the machine's, not a container's).
+fn is_machine_init() -> bool {
+    std::fs::read_link("/proc/self/ns/pid").is_ok_and(|ns| ns.as_os_str() == INITIAL_PID_NAMESPACE)
+}
+
+/// `PF_KTHREAD` in the flags of /proc/PID/stat: a kernel thread.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Whether a process other than svcd and the kernel's threads is left (/proc).
+fn user_process_left() -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        if pid == std::process::id() {
+            return false;
+        }
+        // Fields after the command's closing parenthesis: state, ppid, pgrp, session,
+        // tty_nr, tpgid, flags.
+        let flags = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(6)?
+                    .parse::<u64>()
+                    .ok()
+            });
+        // A process gone meanwhile is not left.
+        flags.is_some_and(|flags| flags & PF_KTHREAD == 0)
+    })
 }
 
 /// Waits until no process is left (true) or until `deadline` (false).

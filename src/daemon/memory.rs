@@ -62,6 +62,8 @@ pub struct MemoryWatch {
     state_dir: Option<std::path::PathBuf>,
     /// Each unit with ladder steps before its limit: what takes them, and what they did.
     told: HashMap<UnitId, Told>,
+    /// The removal of a stopped unit's cgroup v2, retried while its last processes exit.
+    removals: HashMap<UnitId, tokio::task::JoinHandle<()>>,
 }
 
 /// The ladder steps of a unit's run (`memory.on_limit` with `notify` or `reclaim`).
@@ -73,6 +75,18 @@ struct Told {
     task: tokio::task::JoinHandle<()>,
     /// What they did in this run.
     steps: ladder::SharedSteps,
+    /// On cgroup v2, which has no usage threshold: how svcd wakes `task` itself.
+    poke: Option<Poke>,
+}
+
+/// cgroup v2: the eventfd that wakes a unit's ladder task, which svcd signals when a reading of
+/// the unit's `memory.current` finds it crossed `threshold` upwards.
+#[derive(Debug)]
+struct Poke {
+    event: OwnedFd,
+    threshold: u64,
+    /// Whether the last reading was over `threshold`.
+    above: bool,
 }
 
 /// Samples under its limits in a row after which a unit that crossed its threshold is sampled
@@ -88,6 +102,12 @@ struct OomCount {
     /// worker was killed), else by the main process's exit (it was).
     pending: bool,
 }
+
+/// A unit's `memory.events` announce a crossing at most this often (cgroup v2).
+const V2_CROSSING_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long the removal of a stopped unit's cgroup v2 is retried while its processes exit.
+const REMOVAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// After a crossing, the next sample comes this soon (or at the interval, if sooner): the
 /// second sample over the limit that the restart needs.
@@ -112,6 +132,7 @@ impl MemoryWatch {
             hot: Vec::new(),
             state_dir: None,
             told: HashMap::new(),
+            removals: HashMap::new(),
         }
     }
 
@@ -143,6 +164,10 @@ impl MemoryWatch {
         let Some(sender) = self.crossings.clone() else {
             return;
         };
+        if cg.is_v2() {
+            self.watch_events(id, cg, sender);
+            return;
+        }
         let event = match cg.usage_event(max) {
             Ok(event) => event,
             Err(why) => {
@@ -152,6 +177,54 @@ impl MemoryWatch {
         };
         let task = tokio::spawn(ladder::each_event(event, move || sender.send(id).is_ok()));
         self.watchers.insert(id, task);
+    }
+
+    /// cgroup v2: `memory.events` wakes a task on every change of its counters; a new `high`
+    /// (the use went over the unit's `memory.max`) or `max` (the kernel's limit) announces a
+    /// crossing, at most once per [`V2_CROSSING_QUIET`]: a unit held at `memory.high` makes the
+    /// kernel count `high` events for as long as it stays there.
+    fn watch_events(
+        &mut self,
+        id: UnitId,
+        cg: &cgroup::UnitCgroup,
+        sender: tokio::sync::mpsc::UnboundedSender<UnitId>,
+    ) {
+        let mut last = cgroup::cgroup2_events(cg);
+        let mut announced: Option<Instant> = None;
+        let task = tokio::spawn(crate::memory::cgroup2::each_event_change(
+            cg.dir().to_path_buf(),
+            move |events| {
+                let crossed = events.crossed_since(&last);
+                last = events;
+                let quiet = announced.is_none_or(|at| at.elapsed() >= V2_CROSSING_QUIET);
+                if crossed && quiet {
+                    announced = Some(Instant::now());
+                    return sender.send(id).is_ok();
+                }
+                true
+            },
+        ));
+        self.watchers.insert(id, task);
+    }
+
+    /// cgroup v2, at a reading of unit `id`'s cgroup: its `memory.current` read, and its
+    /// ladder task woken where the use went over its threshold since the last reading (v1's
+    /// kernel threshold does this without svcd).
+    fn poke_ladder(&mut self, id: UnitId) {
+        let Some(told) = self.told.get_mut(&id) else {
+            return;
+        };
+        let Some(poke) = &mut told.poke else {
+            return;
+        };
+        let Some((cg, _)) = self.unit_cgroups.get(&id) else {
+            return;
+        };
+        let above = cg.usage().is_some_and(|usage| usage >= poke.threshold);
+        if above && !poke.above {
+            let _ = nix::unistd::write(&poke.event, &1u64.to_ne_bytes());
+        }
+        poke.above = above;
     }
 
     /// Unit `id`'s memory crossed its threshold: it is sampled every [`CROSSING_FOLLOW_UP`]
@@ -199,6 +272,9 @@ impl MemoryWatch {
     /// the kernel limits of the unit applied; `None` without cgroups, or (with a warning)
     /// when the unit's cgroup cannot be made: it then runs without one.
     pub fn cgroup_for_spawn(&mut self, id: UnitId, unit: &Unit) -> Option<OwnedFd> {
+        if let Some(removal) = self.removals.remove(&id) {
+            removal.abort();
+        }
         let tree = self.tree.as_ref()?;
         // The last run's reading is not this one's.
         self.cgroup_last.remove(&id);
@@ -269,8 +345,28 @@ impl MemoryWatch {
             }
             made => made.and_then(Result::ok).map(Arc::new),
         };
-        let event = match cg.usage_event(ladder::notify_threshold(max)) {
-            Ok(event) => event,
+        let made = if cg.is_v2() {
+            // Signalled by svcd itself (see `poke_ladder`): a second descriptor of it for svcd.
+            cgroup::eventfd().and_then(|event| {
+                let poke = event
+                    .try_clone()
+                    .map_err(|e| format!("cannot duplicate an eventfd: {e}"))?;
+                let threshold = ladder::notify_threshold(max);
+                Ok((
+                    event,
+                    Some(Poke {
+                        event: poke,
+                        threshold,
+                        above: false,
+                    }),
+                ))
+            })
+        } else {
+            cg.usage_event(ladder::notify_threshold(max))
+                .map(|event| (event, None))
+        };
+        let (event, poke) = match made {
+            Ok(made) => made,
             Err(why) => {
                 tracing::warn!(unit = %unit.name, "no memory.on_limit steps before the limit: {why}");
                 return;
@@ -286,7 +382,15 @@ impl MemoryWatch {
             on_limit.reclaim,
             steps.clone(),
         ));
-        self.told.insert(id, Told { fifo, task, steps });
+        self.told.insert(
+            id,
+            Told {
+                fifo,
+                task,
+                steps,
+                poke,
+            },
+        );
     }
 
     /// What the ladder did in unit `id`'s current run, if it took any step.
@@ -312,11 +416,47 @@ impl MemoryWatch {
         self.unit_cgroups.contains_key(&id)
     }
 
+    /// Where unit `id` runs in a cgroup: whether a cgroup v2 (`memory_mode` of status).
+    pub fn cgroup_v2(&self, id: UnitId) -> Option<bool> {
+        self.unit_cgroups.get(&id).map(|(cg, _)| cg.is_v2())
+    }
+
+    /// Unit `id` was stopped: on cgroup v2 its cgroup goes, what is left in it killed at once
+    /// (`cgroup.kill`), and removed as soon as the kernel has let its last process go (retried
+    /// for [`REMOVAL_WAIT`]; a next start makes it anew and stops the retries).
+    pub fn release_cgroup(&mut self, id: UnitId) {
+        if !self.unit_cgroups.get(&id).is_some_and(|(cg, _)| cg.is_v2()) {
+            return;
+        }
+        if let Some(task) = self.watchers.remove(&id) {
+            task.abort();
+        }
+        if let Some(told) = self.told.remove(&id) {
+            told.task.abort();
+        }
+        self.cgroup_last.remove(&id);
+        let Some((cg, _)) = self.unit_cgroups.remove(&id) else {
+            return;
+        };
+        cg.signal_all(9);
+        let dir = cg.dir().to_path_buf();
+        let task = tokio::spawn(async move {
+            let began = Instant::now();
+            while std::fs::remove_dir(&dir).is_err() && began.elapsed() < REMOVAL_WAIT {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
+        if let Some(old) = self.removals.insert(id, task) {
+            old.abort();
+        }
+    }
+
     /// The unit's memory from its cgroup, where it has one, read now (and kept for
     /// [`MemoryWatch::cgroup_memory_of`]).
     pub fn cgroup_memory(&mut self, id: UnitId, now: Instant) -> Option<cgroup::CgroupMemory> {
         let counted = self.unit_cgroups.get(&id)?.0.memory()?;
         self.cgroup_last.insert(id, (now, counted));
+        self.poke_ladder(id);
         Some(counted)
     }
 

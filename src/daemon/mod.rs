@@ -13,6 +13,7 @@ mod forking;
 mod forward;
 mod hooks;
 mod init;
+pub use init::power_off_if_machine_init;
 mod instances;
 mod light_sleep;
 mod memory;
@@ -792,6 +793,12 @@ impl Daemon {
                     .flatten();
                 self.supervisor.handle_exit_of(now, id, pid, status);
                 self.note_oom_kills(id, Some(status));
+                if matches!(
+                    self.supervisor.status(id).state,
+                    State::Inactive | State::Failed
+                ) {
+                    self.memory.release_cgroup(id);
+                }
                 self.fatal_exited(id, status, before == State::Stopping);
                 if let Some(note) = port_note {
                     tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");

@@ -92,8 +92,11 @@ impl Daemon {
                         mem.swap = counted.swap;
                     }
                     let mut info = report::unit_info(&self.units[*id], &status, mem, clocks);
-                    if self.memory.in_cgroup(*id) {
-                        info.memory.mode = crate::control::protocol::MemoryMode::Cgroup;
+                    if let Some(v2) = self.memory.cgroup_v2(*id) {
+                        info.memory.mode = match v2 {
+                            false => crate::control::protocol::MemoryMode::Cgroup,
+                            true => crate::control::protocol::MemoryMode::Cgroup2,
+                        };
                     }
                     info
                 }

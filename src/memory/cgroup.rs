@@ -11,9 +11,16 @@
 //! samples is stopped by the kernel there and no later; a kernel OOM kill inside the unit is
 //! counted by the cgroup, and named as the reason of the exit.
 //!
-//! cgroup v2 is detected and, for now, left alone: enabling its memory controller for svcd's
-//! subtree means moving svcd out of its own cgroup first (the "no internal processes" rule),
-//! which this version does not do. Units are then sampled as without cgroups, and status says so.
+//! On cgroup v2 ([`super::cgroup2`]) the same, with v2's files: svcd moves itself into a leaf
+//! of its cgroup first (the "no internal processes" rule), then gives the memory controller to
+//! the units' directory. `memory.max` is the kernel's hard limit, `memory.high` the unit's own
+//! (reclaim and throttling start where svcd restarts it), `memory.swap.max` a margin above its
+//! swap limit; the memory is read from `memory.stat` (`anon` + `file_mapped`) and
+//! `memory.swap.current`; `memory.events` wakes svcd (`POLLPRI`) when the use crosses
+//! `memory.high` or `memory.max` instead of v1's eventfd threshold, and counts the OOM kills;
+//! the final kill of a unit is one write to `cgroup.kill`. Where neither the v1 memory
+//! controller nor a v2 one that svcd may use is there, units are sampled from /proc, and status
+//! says so.
 
 use std::fs;
 use std::io::Write;
@@ -57,6 +64,8 @@ impl Setting {
 #[derive(Debug)]
 pub struct Tree {
     base: PathBuf,
+    /// On a cgroup v2 hierarchy (else the v1 memory controller's).
+    v2: bool,
 }
 
 /// Why units run without cgroups, for the log.
@@ -70,8 +79,17 @@ impl Tree {
             .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
         let mountinfo = fs::read_to_string("/proc/self/mountinfo")
             .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
-        let own = own_memory_cgroup(&cgroups, &mountinfo)?;
-        if !own.join("memory.limit_in_bytes").exists() {
+        let (own, v2) = match own_memory_cgroup(&cgroups, &mountinfo) {
+            Ok(own) => (own, false),
+            // No v1 memory controller: a v2 one, where svcd may use it.
+            Err(_) if cgroups.lines().any(|line| line.starts_with("0::")) => {
+                let own = super::cgroup2::own_cgroup(&cgroups, &mountinfo)?;
+                super::cgroup2::enable_memory(&own)?;
+                (own, true)
+            }
+            Err(why) => return Err(why),
+        };
+        if !v2 && !own.join("memory.limit_in_bytes").exists() {
             return Err(format!(
                 "{} has no memory.limit_in_bytes: not a memory cgroup",
                 own.display()
@@ -87,7 +105,15 @@ impl Tree {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(format!("cannot create {}: {e}", base.display())),
         }
-        Ok(Tree { base })
+        if v2 {
+            super::cgroup2::delegate_memory(&base)?;
+        }
+        Ok(Tree { base, v2 })
+    }
+
+    /// Whether the units' cgroups are cgroup v2's.
+    pub fn is_v2(&self) -> bool {
+        self.v2
     }
 
     /// The directory of svcd's units' cgroups.
@@ -110,7 +136,7 @@ impl Tree {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(format!("cannot create cgroup {}: {e}", dir.display())),
         }
-        let cgroup = UnitCgroup { dir };
+        let cgroup = UnitCgroup { dir, v2: self.v2 };
         cgroup.set_limits(max, swap_max)?;
         Ok(cgroup)
     }
@@ -137,6 +163,8 @@ impl Tree {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitCgroup {
     dir: PathBuf,
+    /// A cgroup v2 (else v1).
+    v2: bool,
 }
 
 /// A unit's memory as its cgroup counts it, in bytes.
@@ -154,6 +182,30 @@ impl UnitCgroup {
         &self.dir
     }
 
+    /// Whether this is a cgroup v2.
+    pub fn is_v2(&self) -> bool {
+        self.v2
+    }
+
+    /// The cgroup's memory use as the kernel charges it, page cache included
+    /// (`memory.current`; v1's `memory.usage_in_bytes`).
+    pub fn usage(&self) -> Option<u64> {
+        let file = if self.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        super::cgroup2::number(&self.dir, file)
+    }
+
+    /// `memory.reclaim` of `bytes` (cgroup v2, Linux 5.19); `None` where there is none (v1).
+    pub fn reclaim(&self, bytes: u64) -> Option<Result<(), String>> {
+        if !self.v2 {
+            return None;
+        }
+        super::cgroup2::reclaim(&self.dir, bytes)
+    }
+
     /// `cgroup.procs`, opened for the child to write `0` into (join) before it execs; closed
     /// on exec.
     pub fn procs_for_join(&self) -> Result<OwnedFd, String> {
@@ -169,6 +221,9 @@ impl UnitCgroup {
     /// Applies `memory.max` and `memory.swap_max` as kernel limits (see [`hard_limit`]); the
     /// memsw limit (memory + swap) is unlimited first, as it may never be below the memory one.
     fn set_limits(&self, max: Option<u64>, swap_max: Option<u64>) -> Result<(), String> {
+        if self.v2 {
+            return super::cgroup2::set_limits(&self.dir, max, swap_max);
+        }
         let memsw = self.dir.join("memory.memsw.limit_in_bytes");
         let has_memsw = memsw.exists();
         if has_memsw {
@@ -189,6 +244,9 @@ impl UnitCgroup {
     /// page cache included) crosses `threshold` bytes, either way; registered through
     /// `cgroup.event_control`, and gone when the eventfd is closed or the cgroup removed.
     pub fn usage_event(&self, threshold: u64) -> Result<OwnedFd, String> {
+        if self.v2 {
+            return Err("cgroup v2 has no usage thresholds (memory.events tells)".to_string());
+        }
         let usage = self.dir.join("memory.usage_in_bytes");
         let usage =
             fs::File::open(&usage).map_err(|e| format!("cannot open {}: {e}", usage.display()))?;
@@ -206,9 +264,14 @@ impl UnitCgroup {
             .unwrap_or_default()
     }
 
-    /// Sends `signal` to every process in the cgroup; how many got it.
+    /// Sends `signal` to every process in the cgroup; how many got it. SIGKILL on cgroup v2
+    /// is the kernel's `cgroup.kill` where it has one: it also reaches a process forked
+    /// meanwhile.
     pub fn signal_all(&self, signal: i32) -> usize {
         let pids = self.pids();
+        if self.v2 && signal == 9 && !pids.is_empty() && super::cgroup2::kill(&self.dir) {
+            return pids.len();
+        }
         crate::process::signal_pids(&pids, signal)
     }
 
@@ -222,9 +285,16 @@ impl UnitCgroup {
         }
     }
 
-    /// The unit's memory, from `memory.stat` (one read).
+    /// The unit's memory, from `memory.stat` (one read; on v2 `memory.swap.current` too).
     pub fn memory(&self) -> Option<CgroupMemory> {
         let stat = fs::read_to_string(self.dir.join("memory.stat")).ok()?;
+        if self.v2 {
+            let field = |name| super::cgroup2::stat_field(&stat, name);
+            return Some(CgroupMemory {
+                rss: field("anon") + field("file_mapped"),
+                swap: super::cgroup2::number(&self.dir, "memory.swap.current").unwrap_or(0),
+            });
+        }
         let field = |name: &str| -> u64 {
             stat.lines()
                 .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
@@ -237,8 +307,11 @@ impl UnitCgroup {
     }
 
     /// How many processes the kernel's OOM killer has killed in the cgroup (`oom_kill` of
-    /// `memory.oom_control`; kernels before 4.13 lack it: 0).
+    /// `memory.oom_control`, of `memory.events` on v2; kernels before 4.13 lack it: 0).
     pub fn oom_kills(&self) -> u64 {
+        if self.v2 {
+            return super::cgroup2::Events::read(&self.dir).map_or(0, |e| e.oom_kill);
+        }
         fs::read_to_string(self.dir.join("memory.oom_control"))
             .ok()
             .and_then(|text| {
@@ -249,8 +322,13 @@ impl UnitCgroup {
     }
 }
 
+/// The `memory.events` counters of a cgroup v2 now (all 0 where unreadable).
+pub fn cgroup2_events(cg: &UnitCgroup) -> super::cgroup2::Events {
+    super::cgroup2::Events::read(cg.dir()).unwrap_or_default()
+}
+
 /// A new eventfd, close-on-exec and non-blocking.
-fn eventfd() -> Result<OwnedFd, String> {
+pub fn eventfd() -> Result<OwnedFd, String> {
     use std::os::fd::FromRawFd;
     // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor that
     // nothing else owns.
@@ -262,7 +340,7 @@ fn eventfd() -> Result<OwnedFd, String> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn write(path: &Path, value: &str) -> Result<(), String> {
+pub(super) fn write(path: &Path, value: &str) -> Result<(), String> {
     fs::OpenOptions::new()
         .write(true)
         .open(path)
@@ -284,7 +362,7 @@ fn own_memory_cgroup(cgroups: &str, mountinfo: &str) -> Result<PathBuf, Unavaila
     let Some(path) = path else {
         let v2 = cgroups.lines().any(|line| line.starts_with("0::"));
         return Err(if v2 {
-            "cgroup v2: svcd does not make cgroups there yet".to_string()
+            "cgroup v2 (no v1 memory controller)".to_string()
         } else {
             "no memory cgroup controller".to_string()
         });
@@ -317,7 +395,7 @@ fn own_memory_cgroup(cgroups: &str, mountinfo: &str) -> Result<PathBuf, Unavaila
 }
 
 /// mountinfo's octal escapes (`\040` for a space).
-fn unescape(text: &str) -> String {
+pub(super) fn unescape(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

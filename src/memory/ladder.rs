@@ -8,7 +8,9 @@
 //! is read and thrown away. cgroup v1 has no per-cgroup pressure file, so svcd makes a FIFO per
 //! unit and writes a byte to it when the unit's memory use crosses [`NOTIFY_PERCENT`] of
 //! `memory.max` upwards (the cgroup's eventfd threshold; the kernel signals it either way, so
-//! the usage is read to tell up from down). Libraries that follow the contract (libsystemd's
+//! the usage is read to tell up from down; cgroup v2 has no such threshold, and svcd signals
+//! the eventfd itself when a reading of the cgroup's `memory.current` finds it crossed).
+//! Libraries that follow the contract (libsystemd's
 //! `sd_event_add_memory_pressure`, GLib's `GMemoryMonitor`) then shed their caches; svcd
 //! does not set `MEMORY_PRESSURE_WRITE`, which a FIFO does not use.
 
@@ -217,7 +219,7 @@ pub async fn tell_on_crossing(
     let threshold = notify_threshold(max);
     each_event(event, || {
         // The kernel signals a crossing either way: only upwards acts.
-        let usage = cgroup_usage(cg.dir()).unwrap_or(0);
+        let usage = cg.usage().unwrap_or(0);
         if usage < threshold {
             return true;
         }
@@ -268,6 +270,14 @@ fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed
         return Some(Reclaimed::Skipped(why));
     }
     let began = std::time::Instant::now();
+    // cgroup v2 (Linux 5.19): the kernel reclaims from the cgroup itself.
+    if let Some(done) = cg.reclaim(before.rss) {
+        if let Err(why) = done {
+            tracing::info!(unit = %unit, "no reclaim: {why}");
+            return Some(Reclaimed::Skipped(why));
+        }
+        return Some(reclaimed(unit, cg, before, began, before.rss));
+    }
     let mut advised = 0;
     for pid in cg.pids() {
         match super::reclaim::page_out(pid) {
@@ -275,6 +285,18 @@ fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed
             Err(why) => tracing::debug!(unit = %unit, "reclaim: {why}"),
         }
     }
+    Some(reclaimed(unit, cg, before, began, advised))
+}
+
+/// What a reclaim of `asked` bytes begun at `began` freed in unit `unit`'s cgroup `cg`, whose
+/// memory was `before`; said in svcd's log.
+fn reclaimed(
+    unit: &str,
+    cg: &super::cgroup::UnitCgroup,
+    before: super::cgroup::CgroupMemory,
+    began: Instant,
+    advised: u64,
+) -> Reclaimed {
     let after = cg.memory().unwrap_or(before);
     let freed = before.rss.saturating_sub(after.rss);
     let millis = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -286,10 +308,10 @@ fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed
         format_size(after.rss),
         format_size(advised),
     );
-    Some(Reclaimed::Freed {
+    Reclaimed::Freed {
         bytes: freed,
         millis,
-    })
+    }
 }
 
 /// Calls `each` every time the eventfd `event` (a cgroup threshold's) is signalled, until it

@@ -1,6 +1,7 @@
 //! The memory watch: per-unit RSS and swap, the host's memory and pressure, the swap policy.
 //!
 //! - [`cgroup`]: a memory cgroup per unit, where svcd may make them.
+//! - [`cgroup2`]: the cgroup v2 side of it: svcd's leaf, `memory.events`, `cgroup.kill`.
 //! - [`group`]: RSS and swap of whole process groups, from /proc.
 //! - [`host`]: /proc/meminfo and /proc/pressure/memory.
 //! - [`ladder`]: the steps before a restart for a limit: telling the unit (`memory.on_limit`).
@@ -13,6 +14,7 @@
 //! ([`crate::supervisor::Supervisor::handle_memory_sample`]); the daemon takes the samples.
 
 pub mod cgroup;
+pub mod cgroup2;
 pub mod group;
 pub mod host;
 pub mod ladder;
