@@ -73,12 +73,45 @@ pub fn enable_memory(own: &Path) -> Result<(), String> {
         make_dir(&leaf)?;
         let procs = fs::read_to_string(own.join("cgroup.procs"))
             .map_err(|e| format!("cannot read {}/cgroup.procs: {e}", own.display()))?;
+        // Only svcd's own processes are moved: a cgroup that holds others (a login session's
+        // scope, a service's cgroup that was not delegated) is someone else's to arrange.
+        let me = std::process::id();
+        if let Some(other) = procs
+            .split_whitespace()
+            .filter_map(|pid| pid.parse::<u32>().ok())
+            .find(|&pid| !descends_from(pid, me))
+        {
+            let comm = crate::proc::comm(other).unwrap_or_default();
+            return Err(format!(
+                "cgroup v2: {} also holds process {other} ({comm}), which is not svcd's; svcd moves \
+                 only its own processes: give it a cgroup of its own (systemd: Delegate=yes)",
+                own.display()
+            ));
+        }
         for pid in procs.split_whitespace() {
             // A process that exited meanwhile is not moved (ESRCH).
             let _ = write(&leaf.join("cgroup.procs"), pid);
         }
     }
     write(&own.join("cgroup.subtree_control"), "+memory")
+}
+
+/// Whether `pid` is `ancestor` or one of its descendants (by the parent pids in /proc). A process
+/// that is gone meanwhile counts as one: it holds nothing any more.
+fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut at = pid;
+    // A chain of parents is short; the bound guards against a loop of pids reused meanwhile.
+    for _ in 0..64 {
+        if at == ancestor {
+            return true;
+        }
+        match crate::proc::stat(at) {
+            Some(stat) if stat.ppid > 0 && stat.ppid != at => at = stat.ppid,
+            Some(_) => return false,
+            None => return at == pid,
+        }
+    }
+    false
 }
 
 /// Gives the memory controller to the children of `dir` (the units' directory).
@@ -236,6 +269,25 @@ pub async fn each_event_change(dir: PathBuf, mut each: impl FnMut(Events) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// svcd moves only its own processes into its leaf: a shell beside it in a login session's
+    /// cgroup is not one of them.
+    #[test]
+    fn only_svcds_own_processes_count_as_its_own() {
+        let me = std::process::id();
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("sleep");
+        assert!(descends_from(me, me));
+        assert!(descends_from(child.id(), me));
+        let parent = std::os::unix::process::parent_id();
+        assert!(!descends_from(parent, me));
+        assert!(!descends_from(1, me) || me == 1);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 
     const MOUNTINFO: &str = "\
 25 30 0:23 / /sys rw,nosuid shared:7 - sysfs sysfs rw

@@ -158,3 +158,40 @@ $S status leak || true
         boot.value("LEAK_MAX_EVENTS").unwrap_or("?")
     );
 }
+
+/// svcd started by hand beside other processes in one cgroup (a login session's, a service's
+/// that was not delegated) moves none of them: its units are sampled, and the log says why.
+#[test]
+fn a_cgroup_v2_that_holds_processes_not_svcds_is_left_as_it_is_and_units_are_sampled() {
+    let Some(mut vm) = vm_or_skip() else {
+        return;
+    };
+    vm.unit(
+        "worker",
+        "exec = [\"sleep\", \"1000\"]\n[memory]\nmax = \"40M\"\n",
+    );
+    let boot = vm.run(
+        r#"
+fail() { echo "FAIL: $*"; cat /tmp/svcd.log; exit 1; }
+wait_for() { end=$(($(date +%s) + $1)); shift; until "$@"; do [ "$(date +%s)" -lt "$end" ] || return 1; sleep 0.1; done; }
+S="/usr/local/bin/svc --socket /run/svc-test/svcd.sock --timeout 30s"
+mkdir /sys/fs/cgroup/session
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+sh -c 'echo $$ > /sys/fs/cgroup/session/cgroup.procs; exec sleep 1000' &
+OTHER=$!
+wait_for 10 grep -qx "$OTHER" /sys/fs/cgroup/session/cgroup.procs || fail "the other process's cgroup"
+sh -c 'echo $$ > /sys/fs/cgroup/session/cgroup.procs; exec /usr/local/bin/svcd --units /svc/units --state-dir /run/svc-test' >/tmp/svcd.log 2>&1 &
+SVCD=$!
+wait_for 20 test -S /run/svc-test/svcd.sock || fail "svcd's socket"
+$S wait worker --for running || fail "worker running"
+grep -qx "0::/session" /proc/$SVCD/cgroup || fail "svcd moved: $(cat /proc/$SVCD/cgroup)"
+grep -qx "0::/session" /proc/$OTHER/cgroup || fail "the other process moved: $(cat /proc/$OTHER/cgroup)"
+grep -qw memory /sys/fs/cgroup/session/cgroup.subtree_control && fail "+memory turned on in the session's cgroup"
+ls -d /sys/fs/cgroup/session/svc.* 2>/dev/null && fail "units' cgroups made"
+$S status worker | grep -q 'sampled' || fail "status mode: $($S status worker)"
+grep -q "not svcd's" /tmp/svcd.log || fail "svcd did not say why"
+$S shutdown
+"#,
+    );
+    boot.assert_ok();
+}

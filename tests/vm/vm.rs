@@ -207,7 +207,8 @@ impl Vm {
     /// [`MARKER`] with its status and powering off.
     pub fn run(&mut self, script: &str) -> Boot {
         self.file("/test.sh", script.as_bytes().to_vec(), 0o755);
-        let init = format!("{PRELUDE}sh -e /test.sh\necho \"{MARKER} $?\"\nsync\npoweroff -f\n");
+        let init =
+            format!("{PRELUDE}sh -e /test.sh\necho; echo \"{MARKER} $?\"\nsync\npoweroff -f\n");
         self.boot(&init)
     }
 
@@ -277,7 +278,8 @@ impl Vm {
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     let line = line.trim_end_matches('\r');
-                    if let Some(code) = line.strip_prefix(MARKER) {
+                    // Anywhere in the line: the firmware's escape sequences may precede it.
+                    if let Some((_, code)) = line.split_once(MARKER) {
                         status = code.trim().parse().ok();
                         // From the script's end, the power-off takes a moment.
                         deadline = deadline.min(start.elapsed() + POWER_OFF_DEADLINE);
