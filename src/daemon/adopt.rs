@@ -67,6 +67,12 @@ pub(super) struct Adoption {
     /// step took), logged with the time since svcd's exec once it answers
     /// ([`Daemon::note_answering`]).
     answering: Option<(usize, Duration)>,
+    /// Adopted units whose memory cgroups are still to be taken back, as (unit, pid): after
+    /// svcd answers, a batch per turn of the event loop ([`Daemon::take_cgroups_back`]).
+    cgroups_due: Vec<(UnitId, u32)>,
+    /// When the first batch began, and how many cgroups were taken back so far: logged once
+    /// the last batch is done.
+    cgroups_taken: Option<(Instant, usize)>,
 }
 
 impl Adoption {
@@ -191,6 +197,10 @@ fn watch_exit(pidfd: OwnedFd, pid: u32, tx: mpsc::UnboundedSender<u32>) -> std::
     });
     Ok(())
 }
+
+/// Adopted units whose cgroups are taken back per turn of the event loop: a few milliseconds
+/// of svcd's time, so that requests meanwhile wait no longer.
+const CGROUP_BATCH: usize = 100;
 
 /// Descriptors svcd holds per unit: two output pipes, a pidfd (adopted) or a check's.
 const FDS_PER_UNIT: usize = 4;
@@ -522,8 +532,15 @@ impl Daemon {
             if changed {
                 let reason = "its unit file changed while svcd was down";
                 self.supervisor.handle_restart(clocks.now, id, reason);
-            } else if !upgrade {
-                self.adoption.settled.insert(id);
+            } else {
+                if !upgrade {
+                    self.adoption.settled.insert(id);
+                }
+                // Its cgroup once svcd answers: a read and a few writes per unit would make
+                // this step twice as long (issue 14's 100 ms from exec).
+                if self.memory.makes_cgroups() {
+                    self.adoption.cgroups_due.push((id, pid));
+                }
             }
         }
         // Pipes of runs, and sockets, no unit has any more: let them go.
@@ -564,6 +581,51 @@ impl Daemon {
         }
     }
 
+    /// Whether adopted units' memory cgroups are still to be taken back: the event loop then
+    /// calls [`Daemon::take_cgroups_back`] again, between its other work. The first batch
+    /// comes after svcd's first answer (the adoption's turn ends with it).
+    pub(super) fn cgroups_to_take_back(&self) -> bool {
+        !self.adoption.cgroups_due.is_empty()
+    }
+
+    /// Takes back the memory cgroups of the next [`CGROUP_BATCH`] adopted units (see
+    /// [`super::memory::MemoryWatch::take_back_cgroup`]): each read, signalled and watched
+    /// through its cgroup from then on, its kernel OOM kills counted from there, and told
+    /// through its FIFO. A unit that runs another process by now got its cgroup at that
+    /// spawn. After the last batch, svcd's log says how long it all took.
+    pub(super) fn take_cgroups_back(&mut self) {
+        let (began, mut taken) = *self
+            .adoption
+            .cgroups_taken
+            .get_or_insert_with(|| (Instant::now(), 0));
+        let due = &mut self.adoption.cgroups_due;
+        let batch = due.split_off(due.len().saturating_sub(CGROUP_BATCH));
+        for (id, pid) in batch {
+            let same_run = self.adoption.adopted.get(&id) == Some(&pid)
+                && self.supervisor.status(id).pid == Some(pid);
+            if same_run && self.memory.take_back_cgroup(id, &self.units[id], pid) {
+                taken += 1;
+            }
+        }
+        self.adoption.cgroups_taken = Some((began, taken));
+        if !self.adoption.cgroups_due.is_empty() {
+            return;
+        }
+        self.adoption.cgroups_taken = None;
+        let took = began.elapsed();
+        match since_exec() {
+            Some(since) => tracing::info!(
+                taken,
+                "took back the memory cgroups of the adopted units in {took:.2?}, {since:.0?} \
+                 after svcd's exec"
+            ),
+            None => tracing::info!(
+                taken,
+                "took back the memory cgroups of the adopted units in {took:.2?}"
+            ),
+        }
+    }
+
     /// An adopted process that is not svcd's child has exited (its pidfd said so).
     pub(super) fn adopted_exited(&mut self, pid: u32) {
         // svcd's own child after all (reparented to it as subreaper): reaped, with its status.
@@ -582,6 +644,9 @@ impl Daemon {
         tracing::info!(unit = %self.units[id].name, pid, "{LOST_NOT_CHILD}");
         self.supervisor
             .handle_lost(Instant::now(), id, None, LOST_NOT_CHILD);
+        // Its exit status was its parent's to reap, not svcd's: a kernel OOM kill in its
+        // cgroup since svcd last looked is taken for its end (the kernel's SIGKILL), and named.
+        self.note_oom_kills(id, Some(ExitStatus::Signal(9)));
     }
 
     /// Whether unit `id` runs as the process it was adopted with (`list` shows it).

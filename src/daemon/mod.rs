@@ -369,6 +369,10 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             }
             _ = sleep_until(memory_due), if memory_due.is_some() => daemon.sample_memory(),
             Some(id) = crossings.recv() => daemon.memory_crossed(id),
+            // Adopted units' cgroups, a batch a turn, between the other work.
+            () = std::future::ready(()), if daemon.cgroups_to_take_back() => {
+                daemon.take_cgroups_back();
+            }
             // The search itself is the next turn's (`perform_actions`).
             _ = sleep_until(orphans_due), if orphans_due.is_some() => {}
             _ = schedule::clock_fired(clock.as_mut()), if clock.is_some() => daemon.clock_changed(),
