@@ -198,9 +198,12 @@ fn watch_exit(pidfd: OwnedFd, pid: u32, tx: mpsc::UnboundedSender<u32>) -> std::
     Ok(())
 }
 
-/// Adopted units whose cgroups are taken back per turn of the event loop: a few milliseconds
-/// of svcd's time, so that requests meanwhile wait no longer.
-const CGROUP_BATCH: usize = 100;
+/// How long a turn of the event loop takes adopted units' cgroups back for, at most (and one
+/// unit at least): requests, exits and timers wait no longer meanwhile. A unit without
+/// `memory.max` costs a tenth of a millisecond (a read and a few writes); one with it 12-25 ms,
+/// as each usage threshold registered waits for an RCU grace period in the kernel (cgroup v1's
+/// `cgroup.event_control`), as at its spawn.
+const CGROUP_TURN: Duration = Duration::from_millis(5);
 
 /// Descriptors svcd holds per unit: two output pipes, a pidfd (adopted) or a check's.
 const FDS_PER_UNIT: usize = 4;
@@ -536,8 +539,9 @@ impl Daemon {
                 if !upgrade {
                     self.adoption.settled.insert(id);
                 }
-                // Its cgroup once svcd answers: a read and a few writes per unit would make
-                // this step twice as long (issue 14's 100 ms from exec).
+                // Its cgroup once svcd answers: a read and a few writes per unit (and a wait
+                // for the kernel per threshold) would make this step twice as long, or more
+                // (issue 14's 100 ms from exec).
                 if self.memory.makes_cgroups() {
                     self.adoption.cgroups_due.push((id, pid));
                 }
@@ -588,7 +592,7 @@ impl Daemon {
         !self.adoption.cgroups_due.is_empty()
     }
 
-    /// Takes back the memory cgroups of the next [`CGROUP_BATCH`] adopted units (see
+    /// Takes back the memory cgroups of the next adopted units, for [`CGROUP_TURN`] (see
     /// [`super::memory::MemoryWatch::take_back_cgroup`]): each read, signalled and watched
     /// through its cgroup from then on, its kernel OOM kills counted from there, and told
     /// through its FIFO. A unit that runs another process by now got its cgroup at that
@@ -598,13 +602,15 @@ impl Daemon {
             .adoption
             .cgroups_taken
             .get_or_insert_with(|| (Instant::now(), 0));
-        let due = &mut self.adoption.cgroups_due;
-        let batch = due.split_off(due.len().saturating_sub(CGROUP_BATCH));
-        for (id, pid) in batch {
+        let turn = Instant::now();
+        while let Some((id, pid)) = self.adoption.cgroups_due.pop() {
             let same_run = self.adoption.adopted.get(&id) == Some(&pid)
                 && self.supervisor.status(id).pid == Some(pid);
             if same_run && self.memory.take_back_cgroup(id, &self.units[id], pid) {
                 taken += 1;
+            }
+            if turn.elapsed() >= CGROUP_TURN {
+                break;
             }
         }
         self.adoption.cgroups_taken = Some((began, taken));
