@@ -315,6 +315,16 @@ impl Daemon {
                 "the fd holder is gone ({e}): after a crash of svcd, its units' output is lost"
             );
             self.adoption.holder = None;
+            return;
+        }
+        // The run's pressure FIFO, made anew at this spawn: a copy replaces the last run's.
+        let fifo = self.pids.get(&pid).and_then(|&id| {
+            let fd = self.memory.pressure_fifo_fd(id)?;
+            Some((super::fdholder::fifo_key(&self.units[id].name), fd))
+        });
+        if let (Some((key, fd)), Some(holder)) = (fifo, &mut self.adoption.holder) {
+            // Not held (the holder is behind): a reader sees a hang-up while svcd is down.
+            let _ = holder.hold_socket(&key, fd);
         }
     }
 
@@ -547,6 +557,9 @@ impl Daemon {
                 }
             }
         }
+        // The holder's copies of the pressure FIFOs stay with it: the FIFOs are opened again
+        // by their paths as the adopted units' cgroups are taken back.
+        given_sockets.retain(|key, _| !key.starts_with(&super::fdholder::fifo_key("")));
         // Pipes of runs, and sockets, no unit has any more: let them go.
         if let Some(holder) = &self.adoption.holder {
             for key in held.keys().chain(given_sockets.keys()) {

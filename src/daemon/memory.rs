@@ -478,6 +478,11 @@ impl MemoryWatch {
             }
         }
     }
+
+    /// The descriptor of unit `id`'s pressure FIFO, while it has one (`notify`).
+    pub fn pressure_fifo_fd(&self, id: UnitId) -> Option<std::os::fd::RawFd> {
+        Some(self.told.get(&id)?.fifo.as_ref()?.raw_fd())
+    }
 }
 
 impl Default for MemoryWatch {

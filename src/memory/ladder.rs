@@ -194,6 +194,12 @@ impl PressureFifo {
             id: (meta.dev(), meta.ino()),
         })
     }
+
+    /// svcd's descriptor of the FIFO (read and write), for the fd holder to keep a copy of:
+    /// while svcd is down, the unit's reader then still has a writer, and sees no hang-up.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+    }
 }
 
 impl Drop for PressureFifo {

@@ -4,8 +4,9 @@
 //! (`memory.on_limit = ["notify", ...]`) is still told, through the FIFO it was given. Skipped
 //! (visibly) where svcd cannot make memory cgroups.
 
-use crate::adopt::{crash_and_start_again, pid_of};
+use crate::adopt::{crash_and_start_again, crash_and_start_again_after, pid_of};
 use crate::util::*;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Kills, when dropped, the processes a test saw that still run as what they ran as then
@@ -183,7 +184,8 @@ fn a_kernel_oom_kill_of_an_adopted_unit_is_named_as_the_reason() {
 /// The ladder's first step survives svcd's crash: a unit that opened the FIFO of its
 /// `MEMORY_PRESSURE_WATCH` before the crash grows, told by the test, past 90% of its limit
 /// (84 MiB of cache and the interpreter, of 96M), and is told through that FIFO; it sheds its
-/// cache and writes `shed <MiB>` to its marker.
+/// cache and writes `shed <MiB>` to its marker. While no svcd runs, the fd holder keeps the
+/// FIFO open for writing: a reader sees no hang-up (a loop polling it would spin).
 #[test]
 fn an_adopted_unit_is_told_of_its_memory_through_the_fifo_it_was_given() {
     let dir = Dir::new();
@@ -202,8 +204,23 @@ fn an_adopted_unit_is_told_of_its_memory_through_the_fifo_it_was_given() {
         return;
     };
     let fifo: PathBuf = svcd.dir.path().join("state/pressure/shedder");
-    assert!(fifo.exists(), "{}", fifo.display());
-    let svcd = crash_and_start_again(svcd);
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("the unit's FIFO");
+    let svcd = crash_and_start_again_after(svcd, || {
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&reader),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO);
+        let revents = fds[0].revents().unwrap_or(nix::poll::PollFlags::empty());
+        assert!(
+            !revents.contains(nix::poll::PollFlags::POLLHUP),
+            "the unit's FIFO lost its writer while svcd was down: {revents:?}"
+        );
+    });
     wait_taken_back(&svcd, "shedder", pid);
 
     kill(pid, 10);
