@@ -67,6 +67,12 @@ pub(super) struct Adoption {
     /// step took), logged with the time since svcd's exec once it answers
     /// ([`Daemon::note_answering`]).
     answering: Option<(usize, Duration)>,
+    /// Adopted units whose memory cgroups are still to be taken back, as (unit, pid): after
+    /// svcd answers, a batch per turn of the event loop ([`Daemon::take_cgroups_back`]).
+    cgroups_due: Vec<(UnitId, u32)>,
+    /// When the first batch began, and how many cgroups were taken back so far: logged once
+    /// the last batch is done.
+    cgroups_taken: Option<(Instant, usize)>,
 }
 
 impl Adoption {
@@ -192,6 +198,13 @@ fn watch_exit(pidfd: OwnedFd, pid: u32, tx: mpsc::UnboundedSender<u32>) -> std::
     Ok(())
 }
 
+/// How long a turn of the event loop takes adopted units' cgroups back for, at most (and one
+/// unit at least): requests, exits and timers wait no longer meanwhile. A unit without
+/// `memory.max` costs a tenth of a millisecond (a read and a few writes); one with it 12-25 ms,
+/// as each usage threshold registered waits for an RCU grace period in the kernel (cgroup v1's
+/// `cgroup.event_control`), as at its spawn.
+const CGROUP_TURN: Duration = Duration::from_millis(5);
+
 /// Descriptors svcd holds per unit: two output pipes, a pidfd (adopted) or a check's.
 const FDS_PER_UNIT: usize = 4;
 /// svcd's own sockets, files and what the runtime keeps.
@@ -302,6 +315,16 @@ impl Daemon {
                 "the fd holder is gone ({e}): after a crash of svcd, its units' output is lost"
             );
             self.adoption.holder = None;
+            return;
+        }
+        // The run's pressure FIFO, made anew at this spawn: a copy replaces the last run's.
+        let fifo = self.pids.get(&pid).and_then(|&id| {
+            let fd = self.memory.pressure_fifo_fd(id)?;
+            Some((super::fdholder::fifo_key(&self.units[id].name), fd))
+        });
+        if let (Some((key, fd)), Some(holder)) = (fifo, &mut self.adoption.holder) {
+            // Not held (the holder is behind): a reader sees a hang-up while svcd is down.
+            let _ = holder.hold_socket(&key, fd);
         }
     }
 
@@ -522,10 +545,21 @@ impl Daemon {
             if changed {
                 let reason = "its unit file changed while svcd was down";
                 self.supervisor.handle_restart(clocks.now, id, reason);
-            } else if !upgrade {
-                self.adoption.settled.insert(id);
+            } else {
+                if !upgrade {
+                    self.adoption.settled.insert(id);
+                }
+                // Its cgroup once svcd answers: a read and a few writes per unit (and a wait
+                // for the kernel per threshold) would make this step twice as long, or more
+                // (issue 14's 100 ms from exec).
+                if self.memory.makes_cgroups() {
+                    self.adoption.cgroups_due.push((id, pid));
+                }
             }
         }
+        // The holder's copies of the pressure FIFOs stay with it: the FIFOs are opened again
+        // by their paths as the adopted units' cgroups are taken back.
+        given_sockets.retain(|key, _| !key.starts_with(&super::fdholder::fifo_key("")));
         // Pipes of runs, and sockets, no unit has any more: let them go.
         if let Some(holder) = &self.adoption.holder {
             for key in held.keys().chain(given_sockets.keys()) {
@@ -564,6 +598,53 @@ impl Daemon {
         }
     }
 
+    /// Whether adopted units' memory cgroups are still to be taken back: the event loop then
+    /// calls [`Daemon::take_cgroups_back`] again, between its other work. The first batch
+    /// comes after svcd's first answer (the adoption's turn ends with it).
+    pub(super) fn cgroups_to_take_back(&self) -> bool {
+        !self.adoption.cgroups_due.is_empty()
+    }
+
+    /// Takes back the memory cgroups of the next adopted units, for [`CGROUP_TURN`] (see
+    /// [`super::memory::MemoryWatch::take_back_cgroup`]): each read, signalled and watched
+    /// through its cgroup from then on, its kernel OOM kills counted from there, and told
+    /// through its FIFO. A unit that runs another process by now got its cgroup at that
+    /// spawn. After the last batch, svcd's log says how long it all took.
+    pub(super) fn take_cgroups_back(&mut self) {
+        let (began, mut taken) = *self
+            .adoption
+            .cgroups_taken
+            .get_or_insert_with(|| (Instant::now(), 0));
+        let turn = Instant::now();
+        while let Some((id, pid)) = self.adoption.cgroups_due.pop() {
+            let same_run = self.adoption.adopted.get(&id) == Some(&pid)
+                && self.supervisor.status(id).pid == Some(pid);
+            if same_run && self.memory.take_back_cgroup(id, &self.units[id], pid) {
+                taken += 1;
+            }
+            if turn.elapsed() >= CGROUP_TURN {
+                break;
+            }
+        }
+        self.adoption.cgroups_taken = Some((began, taken));
+        if !self.adoption.cgroups_due.is_empty() {
+            return;
+        }
+        self.adoption.cgroups_taken = None;
+        let took = began.elapsed();
+        match since_exec() {
+            Some(since) => tracing::info!(
+                taken,
+                "took back the memory cgroups of the adopted units in {took:.2?}, {since:.0?} \
+                 after svcd's exec"
+            ),
+            None => tracing::info!(
+                taken,
+                "took back the memory cgroups of the adopted units in {took:.2?}"
+            ),
+        }
+    }
+
     /// An adopted process that is not svcd's child has exited (its pidfd said so).
     pub(super) fn adopted_exited(&mut self, pid: u32) {
         // svcd's own child after all (reparented to it as subreaper): reaped, with its status.
@@ -582,6 +663,9 @@ impl Daemon {
         tracing::info!(unit = %self.units[id].name, pid, "{LOST_NOT_CHILD}");
         self.supervisor
             .handle_lost(Instant::now(), id, None, LOST_NOT_CHILD);
+        // Its exit status was its parent's to reap, not svcd's: a kernel OOM kill in its
+        // cgroup since svcd last looked is taken for its end (the kernel's SIGKILL), and named.
+        self.note_oom_kills(id, Some(ExitStatus::Signal(9)));
     }
 
     /// Whether unit `id` runs as the process it was adopted with (`list` shows it).

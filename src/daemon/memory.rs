@@ -283,16 +283,7 @@ impl MemoryWatch {
             .and_then(|cg| Ok((cg.procs_for_join()?, cg)));
         match made {
             Ok((procs, cg)) => {
-                if let Some(max) = unit.memory.max {
-                    self.watch_crossing(id, &cg, max);
-                    self.watch_for_notify(id, unit, &cg, max);
-                }
-                let seen = cg.oom_kills();
-                let count = OomCount {
-                    seen,
-                    pending: false,
-                };
-                self.unit_cgroups.insert(id, (cg, count));
+                self.watch_cgroup(id, unit, cg, false);
                 Some(procs)
             }
             Err(why) => {
@@ -321,10 +312,18 @@ impl MemoryWatch {
     }
 
     /// For a unit with `notify` or `reclaim` in `memory.on_limit` (id `id`, cgroup `cg`,
-    /// limit `max`): its pressure FIFO made anew (`notify`), and a task that takes those steps
+    /// limit `max`): its pressure FIFO made anew (`notify`; `adopted`: the one its running
+    /// process was given, opened again), and a task that takes those steps
     /// when the cgroup's use crosses [`ladder::NOTIFY_PERCENT`] of `max`. Where that fails,
     /// the unit runs without them (a warning says why).
-    fn watch_for_notify(&mut self, id: UnitId, unit: &Unit, cg: &cgroup::UnitCgroup, max: u64) {
+    fn watch_for_notify(
+        &mut self,
+        id: UnitId,
+        unit: &Unit,
+        cg: &cgroup::UnitCgroup,
+        max: u64,
+        adopted: bool,
+    ) {
         if let Some(told) = self.told.remove(&id) {
             told.task.abort();
         }
@@ -336,6 +335,9 @@ impl MemoryWatch {
             return;
         };
         let fifo = match on_limit.notify.then(|| {
+            if adopted {
+                return ladder::PressureFifo::reopen(&ladder::fifo_dir(state_dir), &unit.name);
+            }
             let owner = ladder::fifo_owner(unit.run_as(nix::unistd::Uid::effective().is_root()))?;
             ladder::PressureFifo::create(&ladder::fifo_dir(state_dir), &unit.name, owner)
         }) {
@@ -590,6 +592,54 @@ impl MemoryWatch {
             .iter()
             .filter_map(|pgid| Some((*pgid, self.last.get(pgid)?.1)))
             .collect()
+    }
+
+    /// Whether units run in cgroups of svcd's (`memory.cgroups` and the host allow it).
+    pub fn makes_cgroups(&self) -> bool {
+        self.tree.is_some()
+    }
+
+    /// Unit `id` runs in cgroup `cg` from now on: its kernel limits watched (the threshold at
+    /// `memory.max` and the ladder's, `adopted`: a run a previous svcd spawned, whose FIFO is
+    /// taken back rather than made), and the OOM kills counted there so far its baseline.
+    fn watch_cgroup(&mut self, id: UnitId, unit: &Unit, cg: cgroup::UnitCgroup, adopted: bool) {
+        if let Some(max) = unit.memory.max {
+            self.watch_crossing(id, &cg, max);
+            self.watch_for_notify(id, unit, &cg, max, adopted);
+        }
+        let seen = cg.oom_kills();
+        let count = OomCount {
+            seen,
+            pending: false,
+        };
+        self.unit_cgroups.insert(id, (cg, count));
+    }
+
+    /// Takes back the cgroup of unit `id`, adopted as process `pid` from a previous svcd (see
+    /// [`cgroup::Tree::take_back`]): from now on it is read, signalled and watched through its
+    /// cgroup, and told through its FIFO, as if this svcd had spawned it. Whether it was
+    /// (not: it stays sampled from /proc, as without cgroups).
+    pub fn take_back_cgroup(&mut self, id: UnitId, unit: &Unit, pid: u32) -> bool {
+        let Some(tree) = &self.tree else {
+            return false;
+        };
+        match tree.take_back(&unit.name, pid, unit.memory.max, unit.memory.swap_max) {
+            Ok(Some(cg)) => {
+                self.cgroup_last.remove(&id);
+                self.watch_cgroup(id, unit, cg, true);
+                true
+            }
+            Ok(None) => false,
+            Err(why) => {
+                tracing::warn!(unit = %unit.name, pid, "its cgroup is not taken back: {why}");
+                false
+            }
+        }
+    }
+
+    /// The descriptor of unit `id`'s pressure FIFO, while it has one (`notify`).
+    pub fn pressure_fifo_fd(&self, id: UnitId) -> Option<std::os::fd::RawFd> {
+        Some(self.told.get(&id)?.fifo.as_ref()?.raw_fd())
     }
 }
 

@@ -370,6 +370,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             }
             _ = sleep_until(memory_due), if memory_due.is_some() => daemon.sample_memory(),
             Some(id) = crossings.recv() => daemon.memory_crossed(id),
+            // Adopted units' cgroups, a few a turn, after the requests waiting; the yield
+            // lets the connections' tasks run in between (a `svc list` queued meanwhile).
+            () = tokio::task::yield_now(), if daemon.cgroups_to_take_back() && requests.is_empty() => {
+                daemon.take_cgroups_back();
+            }
             // The search itself is the next turn's (`perform_actions`).
             _ = sleep_until(orphans_due), if orphans_due.is_some() => {}
             _ = schedule::clock_fired(clock.as_mut()), if clock.is_some() => daemon.clock_changed(),

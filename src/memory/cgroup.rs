@@ -157,6 +157,29 @@ impl Tree {
         }
         let _ = fs::remove_dir(&self.base);
     }
+
+    /// Unit `name`'s cgroup as a previous svcd left it (after its crash, or this process before
+    /// an upgrade's `exec`), taken back for the unit's adopted process `pid`, with the kernel
+    /// limits of `max` and `swap_max` applied again (the unit file may have changed meanwhile).
+    /// `Ok(None)` unless the directory is there and `pid` is in it: a directory alone proves
+    /// nothing (the unit may have run without a cgroup then, or in another svcd's tree), and
+    /// nothing is made here.
+    pub fn take_back(
+        &self,
+        name: &str,
+        pid: u32,
+        max: Option<u64>,
+        swap_max: Option<u64>,
+    ) -> Result<Option<UnitCgroup>, String> {
+        let cgroup = UnitCgroup {
+            dir: self.base.join(name),
+        };
+        if !cgroup.pids().contains(&pid) {
+            return Ok(None);
+        }
+        cgroup.set_limits(max, swap_max)?;
+        Ok(Some(cgroup))
+    }
 }
 
 /// One unit's cgroup.

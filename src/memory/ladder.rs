@@ -164,6 +164,44 @@ impl PressureFifo {
     pub fn tell(&self) {
         let _ = nix::unistd::write(&self.fd, b"1");
     }
+
+    /// The FIFO `dir/name` a previous svcd made for a unit it left running (after its crash
+    /// or an upgrade's `exec`), opened again as [`PressureFifo::create`] opens its own. Not
+    /// made anew: the unit polls the one its `MEMORY_PRESSURE_WATCH` named, and a new inode at
+    /// that path would never reach it. Anything but a FIFO there is refused (a link is not
+    /// followed).
+    pub fn reopen(dir: &Path, name: &str) -> Result<Self, String> {
+        use std::os::unix::fs::FileTypeExt;
+        let path = dir.join(name);
+        // Looked at before it is opened: opening a device there could act on it.
+        let is_fifo = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_fifo());
+        if !is_fifo {
+            return Err(format!("{} is not a FIFO", path.display()));
+        }
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC | nix::libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        if !meta.file_type().is_fifo() {
+            return Err(format!("{} is not a FIFO", path.display()));
+        }
+        Ok(PressureFifo {
+            path,
+            fd: OwnedFd::from(file),
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+
+    /// svcd's descriptor of the FIFO (read and write), for the fd holder to keep a copy of:
+    /// while svcd is down, the unit's reader then still has a writer, and sees no hang-up.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+    }
 }
 
 impl Drop for PressureFifo {

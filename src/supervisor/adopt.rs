@@ -112,6 +112,9 @@ impl Supervisor {
                 match stop {
                     Some(stop) if unit.then_start.is_none() && stop.failure.is_some() => {
                         let failure = stop.failure.unwrap_or(reason);
+                        // As for an exit svcd reaps: the stop it decided on is the reason.
+                        let words = format!("{failure}; {words}");
+                        unit.last_exit = Some(Exit::new(None, now, failure.reworded(words)));
                         sup.after_failure(now, id, failure);
                     }
                     Some(stop) => sup.finish_stop(now, id, stop.reason),

@@ -5,7 +5,7 @@ use super::tests::{Harness, kill, ms, restart, term};
 use super::*;
 use crate::unit::RestartPolicy;
 
-fn adopted(h: &Harness, pid: u32) -> Adopted {
+pub(super) fn adopted(h: &Harness, pid: u32) -> Adopted {
     Adopted {
         pid,
         spawned_at: h.now - ms(5000),

@@ -48,6 +48,8 @@
 
 mod adopt;
 #[cfg(test)]
+mod adopt3_tests;
+#[cfg(test)]
 mod adopt_tests;
 mod backoff;
 #[cfg(test)]

@@ -35,7 +35,7 @@ fn list(svcd: &Svcd) -> Vec<Value> {
     serde_json::from_str::<Vec<Value>>(&out).expect("list --json")
 }
 
-fn pid_of(svcd: &Svcd, name: &str) -> u32 {
+pub(crate) fn pid_of(svcd: &Svcd, name: &str) -> u32 {
     let status = svcd.status(name);
     status["pid"].as_u64().expect("a pid") as u32
 }
@@ -54,9 +54,15 @@ fn wait_saved(svcd: &Svcd) {
 }
 
 /// `kill -9` of svcd, then a new svcd on the same directory: the units' processes run on.
-fn crash_and_start_again(mut svcd: Svcd) -> Svcd {
+pub(crate) fn crash_and_start_again(svcd: Svcd) -> Svcd {
+    crash_and_start_again_after(svcd, || {})
+}
+
+/// [`crash_and_start_again`], with `while_down` run between the two svcds.
+pub(crate) fn crash_and_start_again_after(mut svcd: Svcd, while_down: impl FnOnce()) -> Svcd {
     wait_saved(&svcd);
     svcd.signal_and_wait(9);
+    while_down();
     let dir = std::mem::replace(&mut svcd.dir, Dir::new());
     drop(svcd);
     dir.start()

@@ -2,6 +2,7 @@
 //! temp dir.
 
 mod adopt;
+mod adopt_cgroup;
 mod cgroup;
 mod container;
 mod control;
