@@ -173,6 +173,7 @@ impl Tree {
     ) -> Result<Option<UnitCgroup>, String> {
         let cgroup = UnitCgroup {
             dir: self.base.join(name),
+            v2: self.v2,
         };
         if !cgroup.pids().contains(&pid) {
             return Ok(None);
