@@ -78,6 +78,9 @@ pub(super) enum HookStep {
     Stdio,
     Listen,
     Exec,
+    /// `close_range(CLOSE_RANGE_UNSHARE)` with the table shared: never reported (the spawn
+    /// then copies the table instead).
+    Unshare,
 }
 
 impl HookStep {
@@ -98,6 +101,7 @@ impl HookStep {
             HookStep::Stdio,
             HookStep::Listen,
             HookStep::Exec,
+            HookStep::Unshare,
         ]
         .into_iter()
         .find(|s| *s as u8 == byte)
@@ -120,6 +124,7 @@ impl HookStep {
             HookStep::Stdio => "connecting stdin, stdout and stderr".to_string(),
             HookStep::Listen => "passing the sockets of `listen` as fds 3, 4, ...".to_string(),
             HookStep::Exec => "exec".to_string(),
+            HookStep::Unshare => "unsharing the descriptor table".to_string(),
         }
     }
 }
