@@ -80,6 +80,12 @@ pub fn reserve() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether spawns can share svcd's table (the slots are reserved and the kernel has not
+/// refused the unshare).
+pub(super) fn available() -> bool {
+    UNSHARE_WORKS.load(Ordering::Relaxed) && RESERVED.get().is_some()
+}
+
 /// The slots, locked for one spawn, if they were reserved and the kernel can unshare.
 pub(super) fn lock() -> Option<MutexGuard<'static, Slots>> {
     if !UNSHARE_WORKS.load(Ordering::Relaxed) {
