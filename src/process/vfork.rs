@@ -58,6 +58,8 @@ pub(super) struct Plan<'a> {
     /// With the descriptor table shared (`CLONE_FILES`): the first descriptor the child closes
     /// as it unshares the table, its first system call (see `process::slots`).
     unshare_from: Option<RawFd>,
+    /// `CLOSE_RANGE_UNSHARE` (a test puts a flag the kernel refuses in, as an old kernel does).
+    unshare_flags: c_uint,
     /// `memory.oom_score_adj` as the text to write.
     oom_score_adj: Option<Vec<u8>>,
     /// The limits the unit sets, with the step each reports.
@@ -194,6 +196,7 @@ impl<'a> Plan<'a> {
             raw: RawFds::new(&fds),
             _fds: fds,
             unshare_from: None,
+            unshare_flags: libc::CLOSE_RANGE_UNSHARE,
             oom_score_adj: unit
                 .memory
                 .oom_score_adj
@@ -388,7 +391,7 @@ fn run(p: &mut Plan<'_>) -> (HookStep, c_int) {
     // what is below `first` (stdio and the slots; see `process::slots`).
     if let Some(first) = p.unshare_from {
         let (first, last) = (first as c_uint, c_uint::MAX);
-        let flags = libc::CLOSE_RANGE_UNSHARE;
+        let flags = p.unshare_flags;
         sys!(HookStep::Unshare, libc::SYS_close_range, first, last, flags);
     }
     // First: whatever the child does from here on is the cgroup's to count.
