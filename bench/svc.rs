@@ -2,8 +2,10 @@
 //!
 //! Prints one line per figure. `SVC_BENCH_IDLE_SECS` sets the idle window (default 10 s; the
 //! budget speaks of 60 s); `SVC_BENCH_ONLY` (`idle,respawn,status,list,reload`) runs only
-//! those parts. The bench binary doubles as the crashing unit of the respawn test
-//! (role chosen by `SVC_BENCH_ROLE`), so the time it measures is exit → the next `main()`.
+//! those parts; `SVC_BENCH_CGROUPS=off` runs the respawn part's units without cgroups (the
+//! spawn of a unit with nothing to do before exec). The bench binary doubles as the crashing
+//! unit of the respawn test (role chosen by `SVC_BENCH_ROLE`), so the time it measures is exit
+//! → the next `main()`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -78,7 +80,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(units: &[(String, String)]) -> Daemon {
+        Daemon::start_with_config(units, "")
+    }
+
+    /// [`Daemon::start`] with `config` as svcd.toml.
+    fn start_with_config(units: &[(String, String)], config: &str) -> Daemon {
         let bench = daemon::BenchDir::new("svc");
+        bench.config(config);
         for (name, text) in units {
             bench.unit(name, text);
         }
@@ -164,6 +172,16 @@ fn idle(secs: u64) {
     println!("idle CPU over {secs}s:              {cpu:.3} % of one core (budget 0.1 %)");
 }
 
+/// svcd.toml of the respawn part: `SVC_BENCH_CGROUPS=off` runs the units without cgroups, so
+/// that as root they take the spawn a unit with nothing to do before exec takes (as all do
+/// under a svcd that is not root).
+fn respawn_config() -> String {
+    match std::env::var("SVC_BENCH_CGROUPS").as_deref() {
+        Ok("off") => "[memory]\ncgroups = \"off\"\n".to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Crash → respawn with delay 0: from the exit of one run to the start of the next, beside
 /// `idle` sleeping units (DESIGN: per-event work must not grow with the number of units).
 fn respawn(idle: usize) {
@@ -176,7 +194,7 @@ fn respawn(idle: usize) {
     let mut units: Vec<(String, String)> =
         (0..idle).map(|i| sleeper(&format!("idle{i:04}"))).collect();
     units.push(("crash".to_string(), unit));
-    let daemon = Daemon::start(&units);
+    let daemon = Daemon::start_with_config(&units, &respawn_config());
     if idle > 0 {
         // The idle units all run first, so that their start-up is not measured.
         let mut args = vec!["wait".to_string()];
@@ -213,7 +231,12 @@ fn respawn(idle: usize) {
     }
     let (p50, p99) = percentiles(&mut gaps);
     println!(
-        "crash → respawn, delay 0, {idle:>4} idle units: median {p50:.2?}, p99 {p99:.2?} over {} restarts (budget 5 ms)",
+        "crash → respawn, delay 0, {idle:>4} idle units{}: median {p50:.2?}, p99 {p99:.2?} over {} restarts (budget 5 ms)",
+        if respawn_config().is_empty() {
+            ""
+        } else {
+            " (no cgroups)"
+        },
         gaps.len()
     );
 }

@@ -10,8 +10,9 @@
 //! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy; a
 //!   memory cgroup per unit where svcd may make one ([`memory::cgroup`]), the ladder before a
 //!   restart (telling the unit, reclaim).
-//! - [`process`]: spawn (with held sockets passed as fds 3, ... and a cgroup joined), signal and
-//!   reap real processes. The `unsafe` code is here and where a descriptor meets the kernel or
+//! - [`process`]: spawn (with held sockets passed as fds 3, ... and a cgroup joined; the child
+//!   shares svcd's descriptor table until it takes a small one of its own), signal and reap
+//!   real processes. The `unsafe` code is here and where a descriptor meets the kernel or
 //!   tokio: the PSI trigger ([`memory::psi`]), the cgroup's eventfds ([`memory::cgroup`], waited
 //!   on in [`memory::ladder`]), the pressure FIFO ([`memory::ladder`]),
 //!   `process_madvise` ([`memory::reclaim`]), the clock watch's timerfd (`daemon::schedule`),

@@ -53,6 +53,11 @@ fn main() -> ExitCode {
             Err(_) => ExitCode::FAILURE,
         };
     }
+    // Before any other descriptor or thread: the low descriptors a spawn hands its child
+    // through, so that it need not copy svcd's whole table (see `svc::process::slots`).
+    if let Err(e) = svc::process::reserve_spawn_slots() {
+        let _ = writeln!(Stderr, "svcd: cannot open /dev/null: {e}");
+    }
     let args = Args::parse();
     let level = match std::env::var("SVCD_LOG").as_deref() {
         Ok("debug") => tracing::Level::DEBUG,

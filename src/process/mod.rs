@@ -9,12 +9,14 @@
 mod credentials;
 pub mod dirs;
 mod listen_fds;
+mod slots;
 mod spawn;
 mod strays;
 mod vfork;
 
 pub use crate::memory::{GroupMemory, group_memory};
 pub use credentials::Credentials;
+pub use slots::reserve as reserve_spawn_slots;
 pub use spawn::{SpawnError, Spawned, spawn, spawn_with};
 pub use strays::{UNIT_ENV, orphans_of, signal_pids, strays_below, svcd_orphans};
 

@@ -7,7 +7,10 @@
 //! for a daemon with a large heap; 1,000 units start in a third of the time). One that joins a
 //! cgroup, changes identity, umask, OOM score, resource limits or nice, or gets held sockets, is
 //! started the same way by our own clone, whose child runs those steps (`process::vfork`).
-//! Either way a failure names the step that failed (chdir, setgid, exec, ...).
+//! Either way a failure names the step that failed (chdir, setgid, exec, ...). In svcd, which
+//! reserves the slots of `process::slots` at its start, every unit takes our clone: its child
+//! shares svcd's descriptor table instead of copying it (see `process::vfork`); posix_spawn is
+//! left for the library's other users and for kernels before 5.9.
 
 use super::credentials::Credentials;
 use super::listen_fds;
@@ -78,6 +81,9 @@ pub(super) enum HookStep {
     Stdio,
     Listen,
     Exec,
+    /// `close_range(CLOSE_RANGE_UNSHARE)` with the table shared: never reported (the spawn
+    /// then copies the table instead).
+    Unshare,
 }
 
 impl HookStep {
@@ -98,6 +104,7 @@ impl HookStep {
             HookStep::Stdio,
             HookStep::Listen,
             HookStep::Exec,
+            HookStep::Unshare,
         ]
         .into_iter()
         .find(|s| *s as u8 == byte)
@@ -120,6 +127,7 @@ impl HookStep {
             HookStep::Stdio => "connecting stdin, stdout and stderr".to_string(),
             HookStep::Listen => "passing the sockets of `listen` as fds 3, 4, ...".to_string(),
             HookStep::Exec => "exec".to_string(),
+            HookStep::Unshare => "unsharing the descriptor table".to_string(),
         }
     }
 }
@@ -214,7 +222,9 @@ pub fn spawn_with(
         || unit.nice.is_some()
         || !sockets.is_empty()
         || cgroup.is_some();
-    let pid = if needs_hook {
+    // With svcd's slots reserved, a unit with nothing to do before exec takes our clone too:
+    // glibc's posix_spawn copies svcd's whole descriptor table, which grows with the units.
+    let pid = if needs_hook || super::slots::available() {
         let stdio = (write_out.as_fd(), write_err.as_fd());
         let sockets: Vec<BorrowedFd<'_>> = sockets.iter().map(|(fd, _)| *fd).collect();
         let extras = (cgroup.as_ref().map(OwnedFd::as_fd), &sockets[..]);

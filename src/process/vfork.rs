@@ -7,18 +7,21 @@
 //! to throw them away at exec, and svcd puts every unit in a cgroup of its own as root, so
 //! every unit would pay it, at its start and at each respawn. Here the child runs on svcd's own
 //! memory, on a small stack of its own, until it execs or exits; svcd's calling thread waits
-//! for that (CLONE_VFORK), and nothing is copied but the descriptor table.
+//! for that (CLONE_VFORK), and nothing is copied but the descriptor table, and not even that
+//! once svcd has reserved its slots (`process::slots`): the child shares the table until its
+//! first system call takes a small one of its own.
 //!
 //! Everything the child reads is built before the clone, in a [`Plan`]; the child runs raw
 //! system calls only and reports a failed step and its errno in memory the parent reads once it
-//! resumes. The rules it keeps are in the SAFETY comment of [`spawn`].
+//! resumes. The rules it keeps are in the SAFETY comment of [`clone_child`].
 
 use super::listen_fds;
+use super::slots;
 use super::spawn::HookStep;
 use crate::unit::Unit;
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::os::raw::{c_char, c_int, c_long, c_void};
+use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
@@ -48,7 +51,15 @@ pub(super) struct Plan<'a> {
     argv_ptrs: Vec<*const c_char>,
     /// Ends with a slot for `LISTEN_PID` (with sockets), then the null pointer.
     envp_ptrs: Vec<*const c_char>,
-    fds: Fds<'a>,
+    /// Kept borrowed for as long as the plan lives; the child uses `raw`.
+    _fds: Fds<'a>,
+    /// The descriptors the child takes: `fds` itself, or the slots they were copied into.
+    raw: RawFds,
+    /// With the descriptor table shared (`CLONE_FILES`): the first descriptor the child closes
+    /// as it unshares the table, its first system call (see `process::slots`).
+    unshare_from: Option<RawFd>,
+    /// `CLOSE_RANGE_UNSHARE` (a test puts a flag the kernel refuses in, as an old kernel does).
+    unshare_flags: c_uint,
     /// `memory.oom_score_adj` as the text to write.
     oom_score_adj: Option<Vec<u8>>,
     /// The limits the unit sets, with the step each reports.
@@ -67,6 +78,38 @@ pub(super) struct Plan<'a> {
 struct Listen {
     scratch: Vec<RawFd>,
     pid_entry: Vec<u8>,
+}
+
+/// The numbers of the child's descriptors, in the order of [`Fds`]: stdin, stdout, stderr,
+/// then the cgroup's (if any), then the sockets.
+struct RawFds {
+    all: Vec<RawFd>,
+    cgroup: bool,
+}
+
+impl RawFds {
+    fn new(fds: &Fds<'_>) -> RawFds {
+        let mut all: Vec<RawFd> = fds.stdio.iter().map(AsRawFd::as_raw_fd).collect();
+        all.extend(fds.cgroup.as_ref().map(AsRawFd::as_raw_fd));
+        all.extend(fds.sockets.iter().map(AsRawFd::as_raw_fd));
+        RawFds {
+            all,
+            cgroup: fds.cgroup.is_some(),
+        }
+    }
+
+    fn stdio(&self) -> [RawFd; 3] {
+        let at = |i: usize| self.all.get(i).copied().unwrap_or(-1);
+        [at(0), at(1), at(2)]
+    }
+
+    fn cgroup(&self) -> Option<RawFd> {
+        self.all.get(3).copied().filter(|_| self.cgroup)
+    }
+
+    fn sockets(&self) -> &[RawFd] {
+        self.all.get(3 + usize::from(self.cgroup)..).unwrap_or(&[])
+    }
 }
 
 /// What the child reports: the failed step's byte (0: none) and its errno.
@@ -150,7 +193,10 @@ impl<'a> Plan<'a> {
             _envp: envp,
             argv_ptrs,
             envp_ptrs,
-            fds,
+            raw: RawFds::new(&fds),
+            _fds: fds,
+            unshare_from: None,
+            unshare_flags: libc::CLOSE_RANGE_UNSHARE,
             oom_score_adj: unit
                 .memory
                 .oom_score_adj
@@ -170,7 +216,36 @@ impl<'a> Plan<'a> {
 /// Starts the process `plan` describes: its pid, or the step that failed (`None`: the clone
 /// itself) and the errno. A child that failed a step is reaped here (as glibc's posix_spawn
 /// does); one that got as far as exec belongs to the daemon's reap loop.
+///
+/// With svcd's slots reserved (`process::slots`), the child shares svcd's descriptor table
+/// until it unshares the part below the slots' end: no copy of svcd's ~2 descriptors per
+/// running unit. Without them, with more descriptors than slots, or on a kernel without
+/// `CLOSE_RANGE_UNSHARE`, the clone copies the table.
 pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int)> {
+    if let Some(mut slots) = slots::lock() {
+        let own = plan.raw.all.clone();
+        let placed = slots.place(&mut plan.raw.all).is_some();
+        let result = placed.then(|| {
+            plan.unshare_from = Some(slots.first());
+            clone_child(plan, libc::CLONE_FILES)
+        });
+        // The child has exec'd or exited (CLONE_VFORK): svcd's copies go.
+        if placed {
+            slots.give_back(own.len());
+        }
+        plan.raw.all = own;
+        plan.unshare_from = None;
+        match result {
+            Some(Err((Some(HookStep::Unshare), errno))) => slots::unshare_failed(errno),
+            Some(result) => return result,
+            None => {}
+        }
+    }
+    clone_child(plan, 0)
+}
+
+/// [`spawn`]'s clone, with `CLONE_FILES` in `files` or not.
+fn clone_child(plan: &mut Plan<'_>, files: c_int) -> Result<u32, (Option<HookStep>, c_int)> {
     let stack = Stack::new().map_err(|errno| (None, errno))?;
     let report = Report::default();
     let mut shared = Shared {
@@ -203,9 +278,19 @@ pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int
     // - the stack is the child's own (mapped above, with a guard page below it so that an
     //   overflow faults instead of writing into svcd's memory), and is unmapped only after
     //   the child has exec'd or exited, which CLONE_VFORK waits for.
-    // - no CLONE_FS, CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD: the cwd, umask, descriptor
-    //   table, signal actions, limits, credentials and session the child changes are its own.
-    //   The OOM score too: the kernel leaves svcd's alone for a vfork child.
+    // - no CLONE_FS, CLONE_SIGHAND or CLONE_THREAD: the cwd, umask, signal actions, limits,
+    //   credentials and session the child changes are its own. The OOM score too: the kernel
+    //   leaves svcd's alone for a vfork child.
+    // - the descriptor table: copied (no CLONE_FILES in `files`), or shared (CLONE_FILES)
+    //   until the child's first system call, close_range(first, ~0, CLOSE_RANGE_UNSHARE),
+    //   gives it a table of its own with only the descriptors below `first`. Until then it
+    //   touches no descriptor (every step on one comes after the unshare), and svcd's other
+    //   threads cannot change what it gets: everything below `first` is open (`slots`), the
+    //   slots hold what the child needs (placed under the slots' lock, which the caller holds
+    //   until it has given the slots back, after this call) and are close-on-exec, as every
+    //   descriptor of svcd's is, so that nothing the child does not place reaches the unit.
+    //   A failed unshare (an old kernel) ends the child before it touches anything, and the
+    //   caller then clones again without CLONE_FILES.
     // - the child's code must not panic (a panic would allocate, lock stderr and unwind on
     //   svcd's memory): no indexing, no unwrap, no arithmetic that can overflow in it.
     // - `shared` lives on this stack frame, which stays put while this thread waits. A child
@@ -222,7 +307,7 @@ pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int
         let pid = libc::clone(
             child,
             stack.top(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK | files | libc::SIGCHLD,
             (&mut shared as *mut Shared<'_, '_>).cast::<c_void>(),
         );
         let clone_errno = nix::errno::Errno::last_raw();
@@ -302,20 +387,27 @@ fn run(p: &mut Plan<'_>) -> (HookStep, c_int) {
             }
         };
     }
+    // Before anything else, with the table shared: a table of the child's own, holding only
+    // what is below `first` (stdio and the slots; see `process::slots`).
+    if let Some(first) = p.unshare_from {
+        let (first, last) = (first as c_uint, c_uint::MAX);
+        let flags = p.unshare_flags;
+        sys!(HookStep::Unshare, libc::SYS_close_range, first, last, flags);
+    }
     // First: whatever the child does from here on is the cgroup's to count.
-    if let Some(procs) = &p.fds.cgroup {
+    if let Some(procs) = p.raw.cgroup() {
         let zero = b"0";
         sys!(
             HookStep::Cgroup,
             libc::SYS_write,
-            procs.as_raw_fd(),
+            procs,
             zero.as_ptr(),
             1usize
         );
     }
     sys!(HookStep::Setsid, libc::SYS_setsid);
     default_actions();
-    if let Err(errno) = stdio(&p.fds.stdio) {
+    if let Err(errno) = stdio(p.raw.stdio()) {
         return (HookStep::Stdio, errno);
     }
     if let Some(text) = &p.oom_score_adj {
@@ -369,7 +461,7 @@ fn run(p: &mut Plan<'_>) -> (HookStep, c_int) {
         unsafe { libc::syscall(libc::SYS_umask, mask) };
     }
     if let Some(listen) = &mut p.listen {
-        if let Err(errno) = place_sockets(p.fds.sockets, &mut listen.scratch) {
+        if let Err(errno) = place_sockets(p.raw.sockets(), &mut listen.scratch) {
             return (HookStep::Listen, errno);
         }
         // SAFETY: getpid cannot fail; the child's own pid (glibc caches none since 2.25).
@@ -439,10 +531,9 @@ fn default_actions() {
 
 /// `fds` as 0, 1 and 2. One below 3 is first copied above them, so that placing one never
 /// overwrites another still to place (svcd started with a standard descriptor closed).
-fn stdio(fds: &[BorrowedFd<'_>; 3]) -> Result<(), c_int> {
+fn stdio(fds: [RawFd; 3]) -> Result<(), c_int> {
     let mut sources = [-1; 3];
     for (source, fd) in sources.iter_mut().zip(fds) {
-        let fd = fd.as_raw_fd();
         *source = if fd < 3 {
             // SAFETY: fcntl on the child's own descriptor table.
             let copy =
@@ -462,10 +553,9 @@ fn stdio(fds: &[BorrowedFd<'_>; 3]) -> Result<(), c_int> {
 
 /// Puts `sockets` at 3, 4, ... (copies above all the targets first, into `scratch`, so that
 /// moving one never overwrites another).
-fn place_sockets(sockets: &[BorrowedFd<'_>], scratch: &mut [RawFd]) -> Result<(), c_int> {
+fn place_sockets(sockets: &[RawFd], scratch: &mut [RawFd]) -> Result<(), c_int> {
     let base = 3 + sockets.len().min(1 << 16) as c_long;
-    for (copy, fd) in scratch.iter_mut().zip(sockets) {
-        let fd = fd.as_raw_fd();
+    for (copy, &fd) in scratch.iter_mut().zip(sockets) {
         // SAFETY: fcntl on the child's own descriptor table.
         let rc = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, base) };
         *copy = check(rc)? as RawFd;

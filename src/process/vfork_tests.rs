@@ -32,11 +32,7 @@ fn run(unit: &Unit) -> Result<String, (Option<HookStep>, c_int)> {
     std::fs::File::from(read)
         .read_to_string(&mut out)
         .expect("the child's output");
-    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
-    assert!(
-        matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0))),
-        "{status:?}"
-    );
+    assert_exited_0(pid);
     Ok(out)
 }
 
@@ -161,4 +157,90 @@ fn a_failing_step_comes_back_as_its_step_and_errno() {
     let no_program = unit("exec = [\"/nonexistent-svc-program\"]\numask = \"077\"\n");
     assert_eq!(run(&no_program), Err((Some(HookStep::Exec), libc::ENOENT)));
     assert_eq!(own_state(), before);
+}
+
+/// The test process's standard descriptors, as /proc names them.
+fn own_stdio() -> Vec<String> {
+    (0..3)
+        .map(|fd| {
+            std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A plan for `unit` writing stdout into a new pipe; the pipe's read end and the plan.
+fn plan_with_pipe<'a>(unit: &Unit, null: &'a OwnedFd, write: &'a OwnedFd) -> Plan<'a> {
+    let fds = Fds {
+        stdio: [null.as_fd(), write.as_fd(), null.as_fd()],
+        cgroup: None,
+        sockets: &[],
+    };
+    let program = Path::new(&unit.argv[0]);
+    Plan::new(unit, program, &unit.argv, &[], (None, None, None), fds).expect("a plan")
+}
+
+fn read_all(read: OwnedFd) -> String {
+    let mut out = String::new();
+    std::fs::File::from(read)
+        .read_to_string(&mut out)
+        .expect("the child's output");
+    out
+}
+
+#[test]
+fn a_child_sharing_the_table_runs_its_steps_on_a_table_of_its_own() {
+    let before = own_stdio();
+    let u = unit("exec = [\"/bin/sh\", \"-c\", \"echo shared\"]\nworkdir = \"/\"\n");
+    let null = devnull();
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let mut plan = plan_with_pipe(&u, &null, &write);
+    let first = null.as_raw_fd().max(write.as_raw_fd()) + 1;
+    plan.unshare_from = Some(first);
+    let pid = clone_child(&mut plan, libc::CLONE_FILES).expect("spawned");
+    drop(plan);
+    drop(write);
+    assert_eq!(read_all(read), "shared\n");
+    assert_exited_0(pid);
+    assert_eq!(
+        own_stdio(),
+        before,
+        "the child placed its stdio in its own table"
+    );
+}
+
+#[test]
+fn a_refused_unshare_ends_the_child_before_it_touches_the_shared_table() {
+    let before = own_stdio();
+    let u = unit("exec = [\"/bin/sh\", \"-c\", \"echo ran\"]\nworkdir = \"/\"\n");
+    let null = devnull();
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let mut plan = plan_with_pipe(&u, &null, &write);
+    plan.unshare_from = Some(3);
+    // A flag no kernel knows: refused with EINVAL, as a kernel before 5.9 refuses UNSHARE.
+    plan.unshare_flags = libc::CLOSE_RANGE_UNSHARE | 1 << 20;
+    let refused = clone_child(&mut plan, libc::CLONE_FILES);
+    assert_eq!(refused, Err((Some(HookStep::Unshare), libc::EINVAL)));
+    assert_eq!(own_stdio(), before, "the child touched the shared table");
+    // The way `spawn` goes on then: the copying clone.
+    plan.unshare_from = None;
+    let pid = clone_child(&mut plan, 0).expect("spawned by the copying clone");
+    drop(plan);
+    drop(write);
+    assert_eq!(
+        read_all(read),
+        "ran\n",
+        "one run only: the refused child never ran"
+    );
+    assert_exited_0(pid);
+}
+
+/// Reaps `pid`, which must have exited with status 0.
+fn assert_exited_0(pid: u32) {
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+    assert!(
+        matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0))),
+        "{status:?}"
+    );
 }

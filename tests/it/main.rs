@@ -8,6 +8,7 @@ mod container;
 mod control;
 mod daemons;
 mod demo;
+mod fdspawn;
 mod hooks;
 mod ladder;
 mod logs;
