@@ -273,12 +273,23 @@ fn connections_are_capped_per_user_and_root_is_always_served() {
             .collect();
         (exited.len() >= 8).then_some(exited)
     });
-    assert_eq!(refused.len(), 8, "32 connections per user");
-    for i in refused {
-        let mut stderr = String::new();
-        if let Some(mut pipe) = followers[i].stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
+    // What each follower that ended said, so that a wrong count says why they ended.
+    let said: Vec<String> = refused
+        .iter()
+        .map(|&i| {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = followers[i].stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            stderr
+        })
+        .collect();
+    assert_eq!(
+        refused.len(),
+        8,
+        "32 connections per user; they said {said:?}"
+    );
+    for stderr in said {
         assert!(stderr.contains("too many connections"), "{stderr}");
     }
     // Root is served all the same.
