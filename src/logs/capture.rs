@@ -266,11 +266,12 @@ impl Run {
                             pipe.grown = true;
                             grow(&*rx);
                         }
+                        // One stamp for the lines read together: they arrived together.
                         let stamp = crate::time::rfc3339(SystemTime::now());
                         let now = Instant::now();
-                        let stream = pipe.stream;
-                        pipe.cutter.feed(&buffer[..n], |line| {
-                            log.push_line(stream, &stamp, line, now)
+                        let cutter = &mut pipe.cutter;
+                        log.push_lines(pipe.stream, &stamp, now, |lines| {
+                            cutter.feed(&buffer[..n], |line| lines.push(line))
                         });
                         log.flush(now);
                     }
@@ -287,9 +288,10 @@ impl Run {
         if let Read::Eof = found {
             let stamp = crate::time::rfc3339(SystemTime::now());
             let now = Instant::now();
-            let stream = pipe.stream;
-            pipe.cutter
-                .finish(|line| log.push_line(stream, &stamp, line, now));
+            let cutter = &mut pipe.cutter;
+            log.push_lines(pipe.stream, &stamp, now, |lines| {
+                cutter.finish(|line| lines.push(line))
+            });
             log.flush(now);
             pipe.eof = true;
             // Closes the pipe (the task holds it weakly).

@@ -157,10 +157,20 @@ pub struct UnitLog {
     stdout: Vec<u8>,
     /// The last copy to svcd's stdout had to leave bytes out (said once per stall).
     stdout_stalled: bool,
-    /// Lines for the followers waiting for [`UnitLog::flush`], and how many.
-    follow: Vec<u8>,
-    follow_lines: u64,
+    /// `STAMP STREAM TEXT\n` lines waiting for [`UnitLog::flush`]: the one copy of a read's
+    /// lines, written to the file as it is, the ring's last lines taken from it, and the
+    /// followers' batch.
+    batch: Vec<u8>,
+    /// Lines in `batch`.
+    batch_lines: u64,
+    /// Where each of `batch`'s last lines begins, where its text begins and where it ends, by
+    /// line number modulo [`RING_LINES`]: the ring is filled once per flush, with the last lines
+    /// only, instead of at every line of a flood.
+    recent: [(usize, usize, usize); RING_LINES],
 }
+
+/// A batch is written at the latest when it holds this much, whatever the caller.
+const BATCH_MAX: usize = 1024 * 1024;
 
 impl UnitLog {
     pub fn new(dir: &Path, name: &str, settings: Settings, forward: Forward) -> UnitLog {
@@ -172,8 +182,9 @@ impl UnitLog {
             forward,
             stdout: Vec::new(),
             stdout_stalled: false,
-            follow: Vec::new(),
-            follow_lines: 0,
+            batch: Vec::new(),
+            batch_lines: 0,
+            recent: [(0, 0, 0); RING_LINES],
         }
     }
 
@@ -185,48 +196,52 @@ impl UnitLog {
     /// One line (without its newline), read at `stamp` (RFC 3339). Call [`UnitLog::flush`] after
     /// a batch.
     pub fn push_line(&mut self, stream: Stream, stamp: &str, text: &[u8], now: Instant) {
-        self.file.push_line(stamp, stream.as_str(), text, now);
-        let mut kept = if self.ring.len() >= RING_LINES {
-            self.ring.pop_front().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        kept.clear();
-        kept.extend_from_slice(stamp.as_bytes());
-        kept.push(b' ');
-        kept.extend_from_slice(stream.as_str().as_bytes());
-        kept.push(b' ');
-        kept.extend_from_slice(&text[..text.len().min(RING_KEEP)]);
-        self.ring.push_back(kept);
+        self.push_lines(stream, stamp, now, |lines| lines.push(text));
+    }
+
+    /// The lines `feed` gives to [`Lines::push`], all read at `stamp` (RFC 3339) from `stream`.
+    /// Call [`UnitLog::flush`] after a batch.
+    pub fn push_lines(
+        &mut self,
+        stream: Stream,
+        stamp: &str,
+        now: Instant,
+        feed: impl FnOnce(&mut Lines<'_>),
+    ) {
+        // `STAMP STREAM `, built once for all the lines.
+        let mut head = Vec::with_capacity(stamp.len() + 6);
+        head.extend_from_slice(stamp.as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(stream.as_str().as_bytes());
+        head.push(b' ');
         // svcd's own lines are on its stderr already.
-        if self.forward != Forward::Off && stream != Stream::Svcd {
-            self.stdout.extend_from_slice(self.name.as_bytes());
-            self.stdout.extend_from_slice(b" | ");
-            match self.forward {
-                Forward::Escaped => escape_controls_into(text, &mut self.stdout),
-                _ => self.stdout.extend_from_slice(text),
-            }
-            self.stdout.push(b'\n');
-        }
-        if !self.followers.is_empty() {
-            self.follow.extend_from_slice(stamp.as_bytes());
-            self.follow.push(b' ');
-            self.follow.extend_from_slice(stream.as_str().as_bytes());
-            self.follow.push(b' ');
-            self.follow.extend_from_slice(text);
-            self.follow.push(b'\n');
-            self.follow_lines += 1;
+        let forward = match stream {
+            Stream::Svcd => Forward::Off,
+            _ => self.forward,
+        };
+        let mut lines = Lines {
+            head: &head,
+            batch: &mut self.batch,
+            count: &mut self.batch_lines,
+            recent: &mut self.recent,
+            name: &self.name,
+            forward,
+            stdout: &mut self.stdout,
+        };
+        feed(&mut lines);
+        if self.batch.len() >= BATCH_MAX {
+            self.flush(now);
         }
     }
 
     fn send_to_followers(&mut self) {
-        if self.follow.is_empty() {
+        if self.followers.is_empty() {
             return;
         }
         let batch = Arc::new(Batch {
             unit: self.name.clone(),
-            text: std::mem::take(&mut self.follow),
-            lines: std::mem::take(&mut self.follow_lines),
+            text: self.batch.clone(),
+            lines: self.batch_lines,
         });
         self.followers.retain_mut(|follower| {
             let followed = Followed {
@@ -247,10 +262,35 @@ impl UnitLog {
         });
     }
 
-    /// Writes what the last lines left buffered: to the file, and to svcd's stdout.
+    /// The batch's last lines (at most [`RING_LINES`]), oldest first, each without its newline
+    /// and its text cut at [`RING_KEEP`] bytes.
+    fn batch_tail(&self) -> impl Iterator<Item = &[u8]> {
+        let kept = self.batch_lines.min(RING_LINES as u64);
+        (self.batch_lines - kept..self.batch_lines).map(|number| {
+            let (start, text, end) = self.recent[(number % RING_LINES as u64) as usize];
+            &self.batch[start..end.min(text + RING_KEEP)]
+        })
+    }
+
+    /// Writes what the last lines left buffered: to the file, the ring, the followers, and
+    /// svcd's stdout.
     pub fn flush(&mut self, now: Instant) {
-        self.file.flush(now);
-        self.send_to_followers();
+        if !self.batch.is_empty() {
+            self.file.write_lines(&self.batch, now);
+            let tail: Vec<Vec<u8>> = self.batch_tail().map(<[u8]>::to_vec).collect();
+            for line in tail {
+                if self.ring.len() >= RING_LINES {
+                    self.ring.pop_front();
+                }
+                self.ring.push_back(line);
+            }
+            self.send_to_followers();
+            self.batch.clear();
+            self.batch_lines = 0;
+            if self.batch.capacity() > BATCH_MAX {
+                self.batch.shrink_to(BATCH_MAX);
+            }
+        }
         if !self.stdout.is_empty() {
             let dropped = output::write_stdout_without_blocking(&self.stdout);
             if dropped > 0 && !self.stdout_stalled {
@@ -267,8 +307,13 @@ impl UnitLog {
     /// The last lines, oldest first, as in the file; a text longer than [`RING_LINE_MAX`] bytes
     /// is cut there.
     pub fn last_lines(&self) -> Vec<String> {
+        let pending = self.batch_lines.min(RING_LINES as u64) as usize;
+        let flushed = self.ring.len().saturating_sub(RING_LINES - pending);
         self.ring
             .iter()
+            .skip(flushed)
+            .map(Vec::as_slice)
+            .chain(self.batch_tail())
             .map(|line| {
                 let lossy = String::from_utf8_lossy(line);
                 // The stamp and stream are ASCII: the text begins after the second space.
@@ -296,6 +341,43 @@ impl UnitLog {
     /// The files, newest first: `NAME.log`, `NAME.log.1`, …
     pub fn paths(&self) -> Vec<PathBuf> {
         self.file.paths()
+    }
+}
+
+/// Where [`UnitLog::push_lines`] puts the lines of one read: each is copied once, after the
+/// stamp and stream written for all of them.
+pub struct Lines<'a> {
+    /// `STAMP STREAM `.
+    head: &'a [u8],
+    batch: &'a mut Vec<u8>,
+    count: &'a mut u64,
+    recent: &'a mut [(usize, usize, usize); RING_LINES],
+    name: &'a str,
+    forward: Forward,
+    stdout: &'a mut Vec<u8>,
+}
+
+impl Lines<'_> {
+    /// One line, without its newline.
+    pub fn push(&mut self, text: &[u8]) {
+        let start = self.batch.len();
+        self.batch.reserve(self.head.len() + text.len() + 1);
+        self.batch.extend_from_slice(self.head);
+        self.batch.extend_from_slice(text);
+        let end = self.batch.len();
+        self.batch.push(b'\n');
+        self.recent[(*self.count % RING_LINES as u64) as usize] =
+            (start, start + self.head.len(), end);
+        *self.count += 1;
+        if self.forward != Forward::Off {
+            self.stdout.extend_from_slice(self.name.as_bytes());
+            self.stdout.extend_from_slice(b" | ");
+            match self.forward {
+                Forward::Escaped => escape_controls_into(text, self.stdout),
+                _ => self.stdout.extend_from_slice(text),
+            }
+            self.stdout.push(b'\n');
+        }
     }
 }
 
