@@ -33,6 +33,29 @@ const FLOOD_PIPE: usize = 1024 * 1024;
 
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static STAMP: RefCell<Stamp> = const { RefCell::new(Stamp { millis: u128::MAX, text: String::new() }) };
+}
+
+/// The RFC 3339 stamp of the current millisecond, formatted again only when the millisecond
+/// changes: a flood's reads follow each other within microseconds.
+struct Stamp {
+    /// Milliseconds since the epoch that `text` shows.
+    millis: u128,
+    text: String,
+}
+
+impl Stamp {
+    fn now(&mut self) -> &str {
+        let now = SystemTime::now();
+        let millis = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis());
+        if millis != self.millis {
+            self.millis = millis;
+            self.text = crate::time::rfc3339(now);
+        }
+        &self.text
+    }
 }
 
 /// Cuts bytes into lines of at most [`MAX_LINE`], keeping the unfinished one.
@@ -267,13 +290,12 @@ impl Run {
                             grow(&*rx);
                         }
                         // One stamp for the lines read together: they arrived together.
-                        let stamp = crate::time::rfc3339(SystemTime::now());
-                        let now = Instant::now();
                         let cutter = &mut pipe.cutter;
-                        log.push_lines(pipe.stream, &stamp, now, |lines| {
-                            cutter.feed(&buffer[..n], |line| lines.push(line))
+                        STAMP.with_borrow_mut(|stamp| {
+                            log.push_lines(pipe.stream, stamp.now(), Instant::now(), |lines| {
+                                cutter.feed(&buffer[..n], |line| lines.push(line))
+                            })
                         });
-                        log.flush(now);
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => count -= 1,
                     // `try_read` also clears the readiness the task waits on.
@@ -285,6 +307,8 @@ impl Run {
                 }
             }
         });
+        // The lines of every read of this wake-up in as few writes as the batch's bound allows.
+        log.flush(Instant::now());
         if let Read::Eof = found {
             let stamp = crate::time::rfc3339(SystemTime::now());
             let now = Instant::now();

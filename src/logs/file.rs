@@ -409,6 +409,39 @@ mod tests {
         assert!(last_old < first_new, "{last_old} then {first_new}");
     }
 
+    /// Lines written in one batch rotate where they must, at a line's end; a line longer than a
+    /// whole file is alone in one.
+    #[test]
+    fn a_batch_rotates_at_line_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogFile::new(dir.path(), "u", settings(100, 10));
+        let now = Instant::now();
+        let mut batch = Vec::new();
+        for i in 0..30 {
+            batch.extend_from_slice(format!("T out line {i:03}\n").as_bytes());
+        }
+        batch.extend_from_slice(format!("T out {}\n", "y".repeat(150)).as_bytes());
+        batch.extend_from_slice(b"T out after\n");
+        log.write_lines(&batch, now);
+        assert_eq!(log.error(), None);
+        let mut all = String::new();
+        for index in (0..=10).rev() {
+            let Ok(text) = std::fs::read_to_string(log.path(index)) else {
+                continue;
+            };
+            assert!(text.ends_with('\n'), "{index}: {text}");
+            assert!(
+                text.len() <= 100 || text.lines().count() == 1,
+                "{index}: {} bytes",
+                text.len()
+            );
+            all.push_str(&text);
+        }
+        assert_eq!(all.as_bytes(), &batch[..]);
+        let long = std::fs::read_to_string(log.path(1)).unwrap();
+        assert!(long.starts_with("T out yyy") && long.lines().count() == 1);
+    }
+
     #[test]
     fn disk_trouble_backs_off_then_recovers() {
         let root = tempfile::tempdir().unwrap();

@@ -167,10 +167,24 @@ pub struct UnitLog {
     /// line number modulo [`RING_LINES`]: the ring is filled once per flush, with the last lines
     /// only, instead of at every line of a flood.
     recent: [(usize, usize, usize); RING_LINES],
+    /// `STAMP STREAM ` of the lines being pushed.
+    head: Vec<u8>,
 }
 
-/// A batch is written at the latest when it holds this much, whatever the caller.
+/// A batch is written once it holds this much, whatever the caller: a flood is written in
+/// pieces of up to this size (fewer, larger writes: ext4 charges each `write` a journalled
+/// time update besides its pages).
 const BATCH_MAX: usize = 1024 * 1024;
+
+/// What a unit's batch keeps between flushes; a larger one goes back to [`SPARE`].
+const BATCH_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    /// The one large batch, shared by every unit (svcd has one thread): a flooding unit's batch
+    /// grows to [`BATCH_MAX`] and more, and is handed back here at each flush, so that svcd
+    /// holds one large batch whatever the number of units that ever flooded.
+    static SPARE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 impl UnitLog {
     pub fn new(dir: &Path, name: &str, settings: Settings, forward: Forward) -> UnitLog {
@@ -185,6 +199,7 @@ impl UnitLog {
             batch: Vec::new(),
             batch_lines: 0,
             recent: [(0, 0, 0); RING_LINES],
+            head: Vec::new(),
         }
     }
 
@@ -209,18 +224,25 @@ impl UnitLog {
         feed: impl FnOnce(&mut Lines<'_>),
     ) {
         // `STAMP STREAM `, built once for all the lines.
-        let mut head = Vec::with_capacity(stamp.len() + 6);
-        head.extend_from_slice(stamp.as_bytes());
-        head.push(b' ');
-        head.extend_from_slice(stream.as_str().as_bytes());
-        head.push(b' ');
+        self.head.clear();
+        self.head.extend_from_slice(stamp.as_bytes());
+        self.head.push(b' ');
+        self.head.extend_from_slice(stream.as_str().as_bytes());
+        self.head.push(b' ');
         // svcd's own lines are on its stderr already.
         let forward = match stream {
             Stream::Svcd => Forward::Off,
             _ => self.forward,
         };
+        if self.batch.is_empty() && self.batch.capacity() <= BATCH_KEPT {
+            SPARE.with_borrow_mut(|spare| {
+                if spare.capacity() > self.batch.capacity() {
+                    std::mem::swap(spare, &mut self.batch);
+                }
+            });
+        }
         let mut lines = Lines {
-            head: &head,
+            head: &self.head,
             batch: &mut self.batch,
             count: &mut self.batch_lines,
             recent: &mut self.recent,
@@ -266,10 +288,15 @@ impl UnitLog {
     /// and its text cut at [`RING_KEEP`] bytes.
     fn batch_tail(&self) -> impl Iterator<Item = &[u8]> {
         let kept = self.batch_lines.min(RING_LINES as u64);
-        (self.batch_lines - kept..self.batch_lines).map(|number| {
-            let (start, text, end) = self.recent[(number % RING_LINES as u64) as usize];
-            &self.batch[start..end.min(text + RING_KEEP)]
-        })
+        (self.batch_lines - kept..self.batch_lines)
+            .map(|number| &self.batch[self.ring_part(number)])
+    }
+
+    /// Where in `batch` line `number` is, as the ring keeps it: without its newline, its text
+    /// cut at [`RING_KEEP`] bytes.
+    fn ring_part(&self, number: u64) -> std::ops::Range<usize> {
+        let (start, text, end) = self.recent[(number % RING_LINES as u64) as usize];
+        start..end.min(text + RING_KEEP)
     }
 
     /// Writes what the last lines left buffered: to the file, the ring, the followers, and
@@ -277,18 +304,30 @@ impl UnitLog {
     pub fn flush(&mut self, now: Instant) {
         if !self.batch.is_empty() {
             self.file.write_lines(&self.batch, now);
-            let tail: Vec<Vec<u8>> = self.batch_tail().map(<[u8]>::to_vec).collect();
-            for line in tail {
-                if self.ring.len() >= RING_LINES {
-                    self.ring.pop_front();
-                }
+            let kept = self.batch_lines.min(RING_LINES as u64);
+            for number in self.batch_lines - kept..self.batch_lines {
+                let part = self.ring_part(number);
+                let mut line = match self.ring.len() {
+                    RING_LINES.. => self.ring.pop_front().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                line.clear();
+                line.extend_from_slice(&self.batch[part]);
                 self.ring.push_back(line);
             }
             self.send_to_followers();
             self.batch.clear();
             self.batch_lines = 0;
-            if self.batch.capacity() > BATCH_MAX {
-                self.batch.shrink_to(BATCH_MAX);
+            if self.batch.capacity() > BATCH_KEPT {
+                SPARE.with_borrow_mut(|spare| {
+                    if spare.capacity() < self.batch.capacity() {
+                        std::mem::swap(spare, &mut self.batch);
+                    }
+                });
+                // Two floods at once (the spare was taken): keep one large batch only.
+                if self.batch.capacity() > BATCH_KEPT {
+                    self.batch = Vec::new();
+                }
             }
         }
         if !self.stdout.is_empty() {
@@ -514,6 +553,69 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
         assert_eq!(text.lines().count(), 26);
         assert!(text.starts_with("T out line 0\n"), "{text:.40}");
+    }
+
+    /// The lines of one read go into the file each once, after the one stamp of their read; the
+    /// ring, filled at the flush, and `status` before it, show the last ten.
+    #[test]
+    fn the_lines_of_one_read_share_its_stamp_and_the_ring_keeps_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), Forward::Off);
+        let now = Instant::now();
+        log.push_line(Stream::Out, "S0", b"before", now);
+        log.flush(now);
+        log.push_lines(Stream::Err, "S1", now, |lines| {
+            for i in 0..25 {
+                lines.push(format!("line {i}").as_bytes());
+            }
+        });
+        let expected: Vec<String> = (15..25).map(|i| format!("S1 err line {i}")).collect();
+        assert_eq!(log.last_lines(), expected, "before the flush");
+        log.flush(now);
+        assert_eq!(log.last_lines(), expected, "after the flush");
+        log.push_lines(Stream::Out, "S2", now, |lines| lines.push(b"last"));
+        let mut shifted = expected[1..].to_vec();
+        shifted.push("S2 out last".into());
+        assert_eq!(log.last_lines(), shifted, "before the next flush");
+        log.flush(now);
+        assert_eq!(log.last_lines(), shifted);
+        let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
+        let mut file = vec!["S0 out before".to_string()];
+        file.extend((0..25).map(|i| format!("S1 err line {i}")));
+        file.push("S2 out last".into());
+        assert_eq!(text.lines().collect::<Vec<_>>(), file);
+    }
+
+    /// A flood's large batch is svcd's one shared buffer between flushes, not a unit's: units
+    /// that flooded once keep no more than [`BATCH_KEPT`] each.
+    #[test]
+    fn a_large_batch_is_handed_back_at_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        let line = vec![b'x'; 99];
+        let mut units: Vec<UnitLog> = (0..3)
+            .map(|i| {
+                UnitLog::new(
+                    dir.path(),
+                    &format!("u{i}"),
+                    Settings::default(),
+                    Forward::Off,
+                )
+            })
+            .collect();
+        for log in &mut units {
+            log.push_lines(Stream::Out, "T", now, |lines| {
+                for _ in 0..(BATCH_MAX / 200) {
+                    lines.push(&line);
+                }
+            });
+            assert!(log.batch.capacity() > BATCH_KEPT);
+            log.flush(now);
+            assert!(log.batch.capacity() <= BATCH_KEPT);
+        }
+        assert!(SPARE.with_borrow(|spare| spare.capacity()) > BATCH_KEPT);
+        let size = std::fs::metadata(dir.path().join("u2.log")).unwrap().len();
+        assert_eq!(size, (BATCH_MAX / 200 * 106) as u64);
     }
 
     #[test]
