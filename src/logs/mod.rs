@@ -163,10 +163,12 @@ pub struct UnitLog {
     batch: Vec<u8>,
     /// Lines in `batch`.
     batch_lines: u64,
-    /// Where each of `batch`'s last lines begins, where its text begins and where it ends, by
-    /// line number modulo [`RING_LINES`]: the ring is filled once per flush, with the last lines
-    /// only, instead of at every line of a flood.
-    recent: [(usize, usize, usize); RING_LINES],
+    /// The last pushes into `batch` (by push number modulo [`RING_LINES`]; each brought a line
+    /// at least): the ring is filled once per flush, with the batch's last lines only, found
+    /// from these instead of noted at every line of a flood.
+    pushes: [Push; RING_LINES],
+    /// Pushes into `batch` since the last flush.
+    push_count: u64,
     /// `STAMP STREAM ` of the lines being pushed.
     head: Vec<u8>,
 }
@@ -198,7 +200,8 @@ impl UnitLog {
             stdout_stalled: false,
             batch: Vec::new(),
             batch_lines: 0,
-            recent: [(0, 0, 0); RING_LINES],
+            pushes: [Push::default(); RING_LINES],
+            push_count: 0,
             head: Vec::new(),
         }
     }
@@ -241,16 +244,25 @@ impl UnitLog {
                 }
             });
         }
+        let (start, before) = (self.batch.len(), self.batch_lines);
         let mut lines = Lines {
             head: &self.head,
             batch: &mut self.batch,
             count: &mut self.batch_lines,
-            recent: &mut self.recent,
             name: &self.name,
             forward,
             stdout: &mut self.stdout,
         };
         feed(&mut lines);
+        if self.batch_lines > before {
+            self.pushes[(self.push_count % RING_LINES as u64) as usize] = Push {
+                start,
+                end: self.batch.len(),
+                head: self.head.len(),
+                lines: self.batch_lines - before,
+            };
+            self.push_count += 1;
+        }
         if self.batch.len() >= BATCH_MAX {
             self.flush(now);
         }
@@ -284,19 +296,30 @@ impl UnitLog {
         });
     }
 
-    /// The batch's last lines (at most [`RING_LINES`]), oldest first, each without its newline
-    /// and its text cut at [`RING_KEEP`] bytes.
-    fn batch_tail(&self) -> impl Iterator<Item = &[u8]> {
-        let kept = self.batch_lines.min(RING_LINES as u64);
-        (self.batch_lines - kept..self.batch_lines)
-            .map(|number| &self.batch[self.ring_part(number)])
-    }
-
-    /// Where in `batch` line `number` is, as the ring keeps it: without its newline, its text
-    /// cut at [`RING_KEEP`] bytes.
-    fn ring_part(&self, number: u64) -> std::ops::Range<usize> {
-        let (start, text, end) = self.recent[(number % RING_LINES as u64) as usize];
-        start..end.min(text + RING_KEEP)
+    /// Where the batch's last lines (at most [`RING_LINES`]) are, oldest first, each without
+    /// its newline and its text cut at [`RING_KEEP`] bytes.
+    fn batch_tail(&self) -> Vec<std::ops::Range<usize>> {
+        let mut parts = Vec::with_capacity(RING_LINES);
+        let pushes = self.push_count.min(RING_LINES as u64);
+        for number in (self.push_count - pushes..self.push_count).rev() {
+            let push = self.pushes[(number % RING_LINES as u64) as usize];
+            let mut end = push.end;
+            for _ in 0..push.lines {
+                if parts.len() == RING_LINES {
+                    break;
+                }
+                // One line: its text may hold a newline (svcd's notes); several: they do not.
+                let start = match push.lines {
+                    1 => push.start,
+                    _ => memchr::memrchr(b'\n', &self.batch[push.start..end - 1])
+                        .map_or(push.start, |at| push.start + at + 1),
+                };
+                parts.push(start..(end - 1).min(start + push.head + RING_KEEP));
+                end = start;
+            }
+        }
+        parts.reverse();
+        parts
     }
 
     /// Writes what the last lines left buffered: to the file, the ring, the followers, and
@@ -304,9 +327,7 @@ impl UnitLog {
     pub fn flush(&mut self, now: Instant) {
         if !self.batch.is_empty() {
             self.file.write_lines(&self.batch, now);
-            let kept = self.batch_lines.min(RING_LINES as u64);
-            for number in self.batch_lines - kept..self.batch_lines {
-                let part = self.ring_part(number);
+            for part in self.batch_tail() {
                 let mut line = match self.ring.len() {
                     RING_LINES.. => self.ring.pop_front().unwrap_or_default(),
                     _ => Vec::new(),
@@ -318,6 +339,7 @@ impl UnitLog {
             self.send_to_followers();
             self.batch.clear();
             self.batch_lines = 0;
+            self.push_count = 0;
             if self.batch.capacity() > BATCH_KEPT {
                 SPARE.with_borrow_mut(|spare| {
                     if spare.capacity() < self.batch.capacity() {
@@ -352,7 +374,7 @@ impl UnitLog {
             .iter()
             .skip(flushed)
             .map(Vec::as_slice)
-            .chain(self.batch_tail())
+            .chain(self.batch_tail().into_iter().map(|part| &self.batch[part]))
             .map(|line| {
                 let lossy = String::from_utf8_lossy(line);
                 // The stamp and stream are ASCII: the text begins after the second space.
@@ -383,6 +405,16 @@ impl UnitLog {
     }
 }
 
+/// Where one [`UnitLog::push_lines`] put its lines in the batch.
+#[derive(Debug, Clone, Copy, Default)]
+struct Push {
+    start: usize,
+    end: usize,
+    /// The length of `STAMP STREAM ` before each line's text.
+    head: usize,
+    lines: u64,
+}
+
 /// Where [`UnitLog::push_lines`] puts the lines of one read: each is copied once, after the
 /// stamp and stream written for all of them.
 pub struct Lines<'a> {
@@ -390,7 +422,6 @@ pub struct Lines<'a> {
     head: &'a [u8],
     batch: &'a mut Vec<u8>,
     count: &'a mut u64,
-    recent: &'a mut [(usize, usize, usize); RING_LINES],
     name: &'a str,
     forward: Forward,
     stdout: &'a mut Vec<u8>,
@@ -399,14 +430,10 @@ pub struct Lines<'a> {
 impl Lines<'_> {
     /// One line, without its newline.
     pub fn push(&mut self, text: &[u8]) {
-        let start = self.batch.len();
         self.batch.reserve(self.head.len() + text.len() + 1);
         self.batch.extend_from_slice(self.head);
         self.batch.extend_from_slice(text);
-        let end = self.batch.len();
         self.batch.push(b'\n');
-        self.recent[(*self.count % RING_LINES as u64) as usize] =
-            (start, start + self.head.len(), end);
         *self.count += 1;
         if self.forward != Forward::Off {
             self.stdout.extend_from_slice(self.name.as_bytes());
@@ -579,10 +606,15 @@ mod tests {
         assert_eq!(log.last_lines(), shifted, "before the next flush");
         log.flush(now);
         assert_eq!(log.last_lines(), shifted);
+        // A line pushed alone is one line of the ring, even with a newline in it.
+        log.push_line(Stream::Svcd, "S3", b"two\nparts", now);
+        assert_eq!(log.last_lines()[9], "S3 svcd two\nparts");
+        log.flush(now);
+        assert_eq!(log.last_lines()[8..], ["S2 out last", "S3 svcd two\nparts"]);
         let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
         let mut file = vec!["S0 out before".to_string()];
         file.extend((0..25).map(|i| format!("S1 err line {i}")));
-        file.push("S2 out last".into());
+        file.extend(["S2 out last".into(), "S3 svcd two".into(), "parts".into()]);
         assert_eq!(text.lines().collect::<Vec<_>>(), file);
     }
 
