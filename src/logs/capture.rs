@@ -2,7 +2,9 @@
 //!
 //! One task per run waits on both pipes and reads what is there, at most [`BURST`] reads per
 //! wake-up, into one buffer shared by every capture (svcd has one thread), so an idle unit costs
-//! no buffer and a flooding one never makes svcd hold more than a line per stream.
+//! no buffer and a flooding one never makes svcd hold more than a line per stream. The lines of
+//! one read share one stamp (they arrived together) and are copied once, into the unit's batch
+//! ([`super::UnitLog::push_lines`]); the reads of one wake-up reach the file in one write.
 //!
 //! The last words: when the daemon reaps a unit's exit it calls [`Capture::drain`] *before* the
 //! exit is published, which reads what is left in the pipes without waiting, so the lines a
