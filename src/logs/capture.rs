@@ -2,7 +2,9 @@
 //!
 //! One task per run waits on both pipes and reads what is there, at most [`BURST`] reads per
 //! wake-up, into one buffer shared by every capture (svcd has one thread), so an idle unit costs
-//! no buffer and a flooding one never makes svcd hold more than a line per stream.
+//! no buffer and a flooding one never makes svcd hold more than a line per stream. The lines of
+//! one read share one stamp (they arrived together) and are copied once, into the unit's batch
+//! ([`super::UnitLog::push_lines`]); the reads of one wake-up reach the file in one write.
 //!
 //! The last words: when the daemon reaps a unit's exit it calls [`Capture::drain`] *before* the
 //! exit is published, which reads what is left in the pipes without waiting, so the lines a
@@ -33,6 +35,29 @@ const FLOOD_PIPE: usize = 1024 * 1024;
 
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static STAMP: RefCell<Stamp> = const { RefCell::new(Stamp { millis: u128::MAX, text: String::new() }) };
+}
+
+/// The RFC 3339 stamp of the current millisecond, formatted again only when the millisecond
+/// changes: a flood's reads follow each other within microseconds.
+struct Stamp {
+    /// Milliseconds since the epoch that `text` shows.
+    millis: u128,
+    text: String,
+}
+
+impl Stamp {
+    fn now(&mut self) -> &str {
+        let now = SystemTime::now();
+        let millis = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis());
+        if millis != self.millis {
+            self.millis = millis;
+            self.text = crate::time::rfc3339(now);
+        }
+        &self.text
+    }
 }
 
 /// Cuts bytes into lines of at most [`MAX_LINE`], keeping the unfinished one.
@@ -266,13 +291,13 @@ impl Run {
                             pipe.grown = true;
                             grow(&*rx);
                         }
-                        let stamp = crate::time::rfc3339(SystemTime::now());
-                        let now = Instant::now();
-                        let stream = pipe.stream;
-                        pipe.cutter.feed(&buffer[..n], |line| {
-                            log.push_line(stream, &stamp, line, now)
+                        // One stamp for the lines read together: they arrived together.
+                        let cutter = &mut pipe.cutter;
+                        STAMP.with_borrow_mut(|stamp| {
+                            log.push_lines(pipe.stream, stamp.now(), Instant::now(), |lines| {
+                                cutter.feed(&buffer[..n], |line| lines.push(line))
+                            })
                         });
-                        log.flush(now);
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => count -= 1,
                     // `try_read` also clears the readiness the task waits on.
@@ -284,12 +309,15 @@ impl Run {
                 }
             }
         });
+        // The lines of every read of this wake-up in as few writes as the batch's bound allows.
+        log.flush(Instant::now());
         if let Read::Eof = found {
             let stamp = crate::time::rfc3339(SystemTime::now());
             let now = Instant::now();
-            let stream = pipe.stream;
-            pipe.cutter
-                .finish(|line| log.push_line(stream, &stamp, line, now));
+            let cutter = &mut pipe.cutter;
+            log.push_lines(pipe.stream, &stamp, now, |lines| {
+                cutter.finish(|line| lines.push(line))
+            });
             log.flush(now);
             pipe.eof = true;
             // Closes the pipe (the task holds it weakly).

@@ -24,8 +24,6 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(30);
 /// How often an open file is checked for having been removed (`rm -r logs/`).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// Bytes buffered before they are written even without a flush.
-const BUFFER: usize = 64 * 1024;
 /// The longest file name (`NAME_MAX` of Linux's file systems).
 const NAME_MAX: usize = 255;
 /// What the longest rotated file name adds to the stem: `.log.` and the digits of a `u32`.
@@ -40,11 +38,10 @@ pub struct LogFile {
     stem: String,
     settings: Settings,
     file: Option<File>,
-    /// Bytes in the current file, written or buffered.
+    /// Bytes in the current file: where a write cut short is cut back to.
     size: u64,
-    /// Bytes in the current file that were written: where the buffer goes.
-    written: u64,
-    buffer: Vec<u8>,
+    /// The file was found ending in the middle of a line: a newline goes before the next.
+    mend: bool,
     trouble: Option<Trouble>,
     /// When the open file was last checked for still having a name.
     checked: Option<Instant>,
@@ -73,8 +70,7 @@ impl LogFile {
             settings,
             file: None,
             size: 0,
-            written: 0,
-            buffer: Vec::new(),
+            mend: false,
             trouble: None,
             checked: None,
             #[cfg(test)]
@@ -108,72 +104,85 @@ impl LogFile {
         })
     }
 
-    /// Appends `STAMP STREAM TEXT\n`, rotating first if the file would grow past `max_size`.
-    pub fn push_line(&mut self, stamp: &str, stream: &str, text: &[u8], now: Instant) {
-        if !self.is_open(now) {
-            if let Some(trouble) = &mut self.trouble {
-                trouble.lost += 1;
-            }
-            return;
-        }
-        let len = (stamp.len() + stream.len() + text.len() + 3) as u64;
-        if self.size > 0 && self.size + len > self.settings.max_size {
-            self.flush(now);
-            self.rotate(now);
+    /// Writes `lines` (whole `STAMP STREAM TEXT\n` lines) as they are, in one `write` unless
+    /// the file must rotate first: a line that would make it grow past `max_size` begins the
+    /// next file.
+    pub fn write_lines(&mut self, lines: &[u8], now: Instant) {
+        let mut rest = lines;
+        let mut rotated = false;
+        while !rest.is_empty() {
             if !self.is_open(now) {
                 if let Some(trouble) = &mut self.trouble {
-                    trouble.lost += 1;
+                    trouble.lost += count_lines(rest);
                 }
                 return;
             }
-        }
-        self.buffer.extend_from_slice(stamp.as_bytes());
-        self.buffer.push(b' ');
-        self.buffer.extend_from_slice(stream.as_bytes());
-        self.buffer.push(b' ');
-        self.buffer.extend_from_slice(text);
-        self.buffer.push(b'\n');
-        self.size += len;
-        if self.buffer.len() >= BUFFER {
-            self.flush(now);
+            let room = self.settings.max_size.saturating_sub(self.size);
+            let mut take = match usize::try_from(room) {
+                Ok(room) if room < rest.len() => {
+                    memchr::memrchr(b'\n', &rest[..room]).map_or(0, |at| at + 1)
+                }
+                _ => rest.len(),
+            };
+            if take == 0 {
+                if self.size > 0 && !rotated {
+                    self.rotate(now);
+                    rotated = true;
+                    continue;
+                }
+                // A line longer than a whole file: alone in one.
+                take = memchr::memchr(b'\n', rest).map_or(rest.len(), |at| at + 1);
+            }
+            rotated = false;
+            let (piece, next) = rest.split_at(take);
+            if !self.write(piece, now) {
+                if let Some(trouble) = &mut self.trouble {
+                    trouble.lost += count_lines(next);
+                }
+                return;
+            }
+            rest = next;
         }
     }
 
-    /// Writes the buffered lines.
-    pub fn flush(&mut self, now: Instant) {
-        if self.buffer.is_empty() {
-            return;
-        }
+    /// Writes whole lines to the open file: whether they all made it.
+    fn write(&mut self, piece: &[u8], now: Instant) -> bool {
         let Some(file) = &mut self.file else {
-            return;
+            return false;
         };
-        let (done, result) = write_all(file, &self.buffer);
-        let written = self.written;
-        let result = result.map_err(|e| {
-            // Keep the whole lines that made it; cut the piece of one that did not.
-            let whole = self.buffer[..done]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |at| at + 1);
-            if whole < done {
-                // Should this fail too, the next open finds the piece and ends it.
-                let _ = file.set_len(written + whole as u64);
-            }
-            let ends = self.buffer[whole..].iter().filter(|&&b| b == b'\n').count();
-            // A buffer starting with a newline ends a piece found at open: not a line.
-            let mending = whole == 0 && self.buffer.first() == Some(&b'\n');
-            (e, (ends - usize::from(mending)) as u64)
-        });
-        self.buffer.clear();
-        if self.buffer.capacity() > 2 * BUFFER {
-            self.buffer.shrink_to(BUFFER);
+        let mut result = Ok(());
+        if self.mend {
+            // A line cut short: the next one starts on a line of its own.
+            result = match write_all(file, b"\n") {
+                (_, Ok(())) => {
+                    self.mend = false;
+                    self.size += 1;
+                    Ok(())
+                }
+                (_, Err(e)) => Err((e, count_lines(piece))),
+            };
         }
+        let written = self.size;
+        let result = result.and_then(|()| {
+            let (done, result) = write_all(file, piece);
+            self.size += done as u64;
+            result.map_err(|e| {
+                // Keep the whole lines that made it; cut the piece of one that did not.
+                let whole = memchr::memrchr(b'\n', &piece[..done]).map_or(0, |at| at + 1);
+                if whole < done {
+                    // Should this fail too, the next open finds the piece and ends it.
+                    let _ = file.set_len(written + whole as u64);
+                }
+                self.size = written + whole as u64;
+                (e, count_lines(&piece[whole..]))
+            })
+        });
         match result {
             Ok(()) => {
-                self.written += done as u64;
                 if let Some(trouble) = self.trouble.take() {
                     tracing::info!(unit = %self.name, lost = trouble.lost, "log file {} is writable again; {} lines could not be written to it", self.path(0).display(), trouble.lost);
                 }
+                true
             }
             Err((e, lost)) => {
                 let path = self.path(0);
@@ -181,6 +190,7 @@ impl LogFile {
                 if let Some(trouble) = &mut self.trouble {
                     trouble.lost += lost;
                 }
+                false
             }
         }
     }
@@ -201,7 +211,6 @@ impl LogFile {
             if linked {
                 return true;
             }
-            self.flush(now);
             self.file = None;
             tracing::warn!(unit = %self.name, "log file {} was removed; creating it again", self.path(0).display());
         }
@@ -213,13 +222,8 @@ impl LogFile {
             Ok((file, size)) => {
                 self.file = Some(file);
                 self.size = size;
-                self.written = size;
                 self.checked = Some(now);
-                if size > 0 && !ends_a_line(self.file.as_ref(), size) {
-                    // A line cut short: the next one starts on a line of its own.
-                    self.buffer.push(b'\n');
-                    self.size += 1;
-                }
+                self.mend = size > 0 && !ends_a_line(self.file.as_ref(), size);
                 true
             }
             Err(message) => {
@@ -273,7 +277,6 @@ impl LogFile {
     fn rotate(&mut self, now: Instant) {
         self.file = None;
         self.size = 0;
-        self.written = 0;
         let keep = self.settings.keep;
         let result = (|| -> std::io::Result<()> {
             remove_if_there(&self.path(keep))?;
@@ -345,6 +348,11 @@ fn write_all(file: &mut File, bytes: &[u8]) -> (usize, std::io::Result<()>) {
     (done, Ok(()))
 }
 
+/// Lines in `bytes` (each ends with a newline).
+fn count_lines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
 /// Whether the file's last byte (at `size - 1`) is a newline; a file that cannot be read says so.
 fn ends_a_line(file: Option<&File>, size: u64) -> bool {
     let mut last = [0u8];
@@ -362,6 +370,15 @@ fn remove_if_there(path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    impl LogFile {
+        fn push_line(&mut self, stamp: &str, stream: &str, text: &[u8], now: Instant) {
+            let mut line = format!("{stamp} {stream} ").into_bytes();
+            line.extend_from_slice(text);
+            line.push(b'\n');
+            self.write_lines(&line, now);
+        }
+    }
+
     fn settings(max_size: u64, keep: u32) -> Settings {
         Settings { max_size, keep }
     }
@@ -373,11 +390,7 @@ mod tests {
         let now = Instant::now();
         for i in 0..100 {
             log.push_line("T", "out", format!("line {i:03}").as_bytes(), now);
-            if i % 7 == 0 {
-                log.flush(now);
-            }
         }
-        log.flush(now);
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -394,6 +407,39 @@ mod tests {
         let first_new = newest.lines().next().unwrap();
         let last_old = older.lines().last().unwrap();
         assert!(last_old < first_new, "{last_old} then {first_new}");
+    }
+
+    /// Lines written in one batch rotate where they must, at a line's end; a line longer than a
+    /// whole file is alone in one.
+    #[test]
+    fn a_batch_rotates_at_line_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogFile::new(dir.path(), "u", settings(100, 10));
+        let now = Instant::now();
+        let mut batch = Vec::new();
+        for i in 0..30 {
+            batch.extend_from_slice(format!("T out line {i:03}\n").as_bytes());
+        }
+        batch.extend_from_slice(format!("T out {}\n", "y".repeat(150)).as_bytes());
+        batch.extend_from_slice(b"T out after\n");
+        log.write_lines(&batch, now);
+        assert_eq!(log.error(), None);
+        let mut all = String::new();
+        for index in (0..=10).rev() {
+            let Ok(text) = std::fs::read_to_string(log.path(index)) else {
+                continue;
+            };
+            assert!(text.ends_with('\n'), "{index}: {text}");
+            assert!(
+                text.len() <= 100 || text.lines().count() == 1,
+                "{index}: {} bytes",
+                text.len()
+            );
+            all.push_str(&text);
+        }
+        assert_eq!(all.as_bytes(), &batch[..]);
+        let long = std::fs::read_to_string(log.path(1)).unwrap();
+        assert!(long.starts_with("T out yyy") && long.lines().count() == 1);
     }
 
     #[test]
@@ -413,7 +459,6 @@ mod tests {
         assert!(log.error().is_some_and(|e| e.contains("2 lines")));
         assert!(!dir.exists());
         log.push_line("T", "out", b"kept", t0 + Duration::from_secs(1));
-        log.flush(t0 + Duration::from_secs(1));
         assert_eq!(log.error(), None);
         let text = std::fs::read_to_string(dir.join("u.log")).unwrap();
         assert_eq!(text, "T out kept\n");
@@ -431,7 +476,6 @@ mod tests {
         let t0 = Instant::now();
         let lost = |log: &LogFile| log.error().expect("still in trouble");
         log.push_line("T", "out", b"a", t0);
-        log.flush(t0);
         assert!(lost(&log).contains("; 1 lines"), "{}", lost(&log));
         // The retries open the file again, and writing still fails: the count goes on.
         for (at, count) in [(1, 3), (3, 5)] {
@@ -439,7 +483,6 @@ mod tests {
             log.push_line("T", "out", b"b", now);
             log.push_line("T", "out", b"c", now);
             assert!(lost(&log).contains("No space left"), "{}", lost(&log));
-            log.flush(now);
             assert!(
                 lost(&log).contains(&format!("; {count} lines")),
                 "{}",
@@ -449,7 +492,6 @@ mod tests {
         log.full_disk = false;
         let now = t0 + Duration::from_secs(7);
         log.push_line("T", "out", b"kept", now);
-        log.flush(now);
         assert_eq!(log.error(), None);
         let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
         assert_eq!(text, "T out kept\n");
@@ -462,7 +504,6 @@ mod tests {
         let mut log = LogFile::new(dir.path(), "u", settings(1 << 20, 1));
         let now = Instant::now();
         log.push_line("T", "out", b"next", now);
-        log.flush(now);
         let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
         assert_eq!(text, "T out whole\nT out cut sh\nT out next\n");
     }
@@ -475,7 +516,6 @@ mod tests {
         let now = Instant::now();
         for i in 0..20 {
             log.push_line("T", "out", format!("line {i:03}").as_bytes(), now);
-            log.flush(now);
         }
         assert_eq!(log.error(), None);
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
@@ -508,11 +548,9 @@ mod tests {
         let mut log = LogFile::new(&dir, "u", settings(1 << 20, 1));
         let t0 = Instant::now();
         log.push_line("T", "out", b"one", t0);
-        log.flush(t0);
         std::fs::remove_dir_all(&dir).unwrap();
         let later = t0 + CHECK_EVERY;
         log.push_line("T", "out", b"two", later);
-        log.flush(later);
         assert_eq!(
             std::fs::read_to_string(dir.join("u.log")).unwrap(),
             "T out two\n"

@@ -157,9 +157,35 @@ pub struct UnitLog {
     stdout: Vec<u8>,
     /// The last copy to svcd's stdout had to leave bytes out (said once per stall).
     stdout_stalled: bool,
-    /// Lines for the followers waiting for [`UnitLog::flush`], and how many.
-    follow: Vec<u8>,
-    follow_lines: u64,
+    /// `STAMP STREAM TEXT\n` lines waiting for [`UnitLog::flush`]: the one copy of a read's
+    /// lines, written to the file as it is, the ring's last lines taken from it, and the
+    /// followers' batch.
+    batch: Vec<u8>,
+    /// Lines in `batch`.
+    batch_lines: u64,
+    /// The last pushes into `batch` (by push number modulo [`RING_LINES`]; each brought a line
+    /// at least): the ring is filled once per flush, with the batch's last lines only, found
+    /// from these instead of noted at every line of a flood.
+    pushes: [Push; RING_LINES],
+    /// Pushes into `batch` since the last flush.
+    push_count: u64,
+    /// `STAMP STREAM ` of the lines being pushed.
+    head: Vec<u8>,
+}
+
+/// A batch is written once it holds this much, whatever the caller: a flood is written in
+/// pieces of up to this size (fewer, larger writes: ext4 charges each `write` a journalled
+/// time update besides its pages).
+const BATCH_MAX: usize = 1024 * 1024;
+
+/// What a unit's batch keeps between flushes; a larger one goes back to [`SPARE`].
+const BATCH_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    /// The one large batch, shared by every unit (svcd has one thread): a flooding unit's batch
+    /// grows to [`BATCH_MAX`] and more, and is handed back here at each flush, so that svcd
+    /// holds one large batch whatever the number of units that ever flooded.
+    static SPARE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl UnitLog {
@@ -172,8 +198,11 @@ impl UnitLog {
             forward,
             stdout: Vec::new(),
             stdout_stalled: false,
-            follow: Vec::new(),
-            follow_lines: 0,
+            batch: Vec::new(),
+            batch_lines: 0,
+            pushes: [Push::default(); RING_LINES],
+            push_count: 0,
+            head: Vec::new(),
         }
     }
 
@@ -185,48 +214,68 @@ impl UnitLog {
     /// One line (without its newline), read at `stamp` (RFC 3339). Call [`UnitLog::flush`] after
     /// a batch.
     pub fn push_line(&mut self, stream: Stream, stamp: &str, text: &[u8], now: Instant) {
-        self.file.push_line(stamp, stream.as_str(), text, now);
-        let mut kept = if self.ring.len() >= RING_LINES {
-            self.ring.pop_front().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        kept.clear();
-        kept.extend_from_slice(stamp.as_bytes());
-        kept.push(b' ');
-        kept.extend_from_slice(stream.as_str().as_bytes());
-        kept.push(b' ');
-        kept.extend_from_slice(&text[..text.len().min(RING_KEEP)]);
-        self.ring.push_back(kept);
+        self.push_lines(stream, stamp, now, |lines| lines.push(text));
+    }
+
+    /// The lines `feed` gives to [`Lines::push`], all read at `stamp` (RFC 3339) from `stream`.
+    /// Call [`UnitLog::flush`] after a batch.
+    pub fn push_lines(
+        &mut self,
+        stream: Stream,
+        stamp: &str,
+        now: Instant,
+        feed: impl FnOnce(&mut Lines<'_>),
+    ) {
+        // `STAMP STREAM `, built once for all the lines.
+        self.head.clear();
+        self.head.extend_from_slice(stamp.as_bytes());
+        self.head.push(b' ');
+        self.head.extend_from_slice(stream.as_str().as_bytes());
+        self.head.push(b' ');
         // svcd's own lines are on its stderr already.
-        if self.forward != Forward::Off && stream != Stream::Svcd {
-            self.stdout.extend_from_slice(self.name.as_bytes());
-            self.stdout.extend_from_slice(b" | ");
-            match self.forward {
-                Forward::Escaped => escape_controls_into(text, &mut self.stdout),
-                _ => self.stdout.extend_from_slice(text),
-            }
-            self.stdout.push(b'\n');
+        let forward = match stream {
+            Stream::Svcd => Forward::Off,
+            _ => self.forward,
+        };
+        if self.batch.is_empty() && self.batch.capacity() <= BATCH_KEPT {
+            SPARE.with_borrow_mut(|spare| {
+                if spare.capacity() > self.batch.capacity() {
+                    std::mem::swap(spare, &mut self.batch);
+                }
+            });
         }
-        if !self.followers.is_empty() {
-            self.follow.extend_from_slice(stamp.as_bytes());
-            self.follow.push(b' ');
-            self.follow.extend_from_slice(stream.as_str().as_bytes());
-            self.follow.push(b' ');
-            self.follow.extend_from_slice(text);
-            self.follow.push(b'\n');
-            self.follow_lines += 1;
+        let (start, before) = (self.batch.len(), self.batch_lines);
+        let mut lines = Lines {
+            head: &self.head,
+            batch: &mut self.batch,
+            count: &mut self.batch_lines,
+            name: &self.name,
+            forward,
+            stdout: &mut self.stdout,
+        };
+        feed(&mut lines);
+        if self.batch_lines > before {
+            self.pushes[(self.push_count % RING_LINES as u64) as usize] = Push {
+                start,
+                end: self.batch.len(),
+                head: self.head.len(),
+                lines: self.batch_lines - before,
+            };
+            self.push_count += 1;
+        }
+        if self.batch.len() >= BATCH_MAX {
+            self.flush(now);
         }
     }
 
     fn send_to_followers(&mut self) {
-        if self.follow.is_empty() {
+        if self.followers.is_empty() {
             return;
         }
         let batch = Arc::new(Batch {
             unit: self.name.clone(),
-            text: std::mem::take(&mut self.follow),
-            lines: std::mem::take(&mut self.follow_lines),
+            text: self.batch.clone(),
+            lines: self.batch_lines,
         });
         self.followers.retain_mut(|follower| {
             let followed = Followed {
@@ -247,10 +296,62 @@ impl UnitLog {
         });
     }
 
-    /// Writes what the last lines left buffered: to the file, and to svcd's stdout.
+    /// Where the batch's last lines (at most [`RING_LINES`]) are, oldest first, each without
+    /// its newline and its text cut at [`RING_KEEP`] bytes.
+    fn batch_tail(&self) -> Vec<std::ops::Range<usize>> {
+        let mut parts = Vec::with_capacity(RING_LINES);
+        let pushes = self.push_count.min(RING_LINES as u64);
+        for number in (self.push_count - pushes..self.push_count).rev() {
+            let push = self.pushes[(number % RING_LINES as u64) as usize];
+            let mut end = push.end;
+            for _ in 0..push.lines {
+                if parts.len() == RING_LINES {
+                    break;
+                }
+                // One line: its text may hold a newline (svcd's notes); several: they do not.
+                let start = match push.lines {
+                    1 => push.start,
+                    _ => memchr::memrchr(b'\n', &self.batch[push.start..end - 1])
+                        .map_or(push.start, |at| push.start + at + 1),
+                };
+                parts.push(start..(end - 1).min(start + push.head + RING_KEEP));
+                end = start;
+            }
+        }
+        parts.reverse();
+        parts
+    }
+
+    /// Writes what the last lines left buffered: to the file, the ring, the followers, and
+    /// svcd's stdout.
     pub fn flush(&mut self, now: Instant) {
-        self.file.flush(now);
-        self.send_to_followers();
+        if !self.batch.is_empty() {
+            self.file.write_lines(&self.batch, now);
+            for part in self.batch_tail() {
+                let mut line = match self.ring.len() {
+                    RING_LINES.. => self.ring.pop_front().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                line.clear();
+                line.extend_from_slice(&self.batch[part]);
+                self.ring.push_back(line);
+            }
+            self.send_to_followers();
+            self.batch.clear();
+            self.batch_lines = 0;
+            self.push_count = 0;
+            if self.batch.capacity() > BATCH_KEPT {
+                SPARE.with_borrow_mut(|spare| {
+                    if spare.capacity() < self.batch.capacity() {
+                        std::mem::swap(spare, &mut self.batch);
+                    }
+                });
+                // Two floods at once (the spare was taken): keep one large batch only.
+                if self.batch.capacity() > BATCH_KEPT {
+                    self.batch = Vec::new();
+                }
+            }
+        }
         if !self.stdout.is_empty() {
             let dropped = output::write_stdout_without_blocking(&self.stdout);
             if dropped > 0 && !self.stdout_stalled {
@@ -267,8 +368,13 @@ impl UnitLog {
     /// The last lines, oldest first, as in the file; a text longer than [`RING_LINE_MAX`] bytes
     /// is cut there.
     pub fn last_lines(&self) -> Vec<String> {
+        let pending = self.batch_lines.min(RING_LINES as u64) as usize;
+        let flushed = self.ring.len().saturating_sub(RING_LINES - pending);
         self.ring
             .iter()
+            .skip(flushed)
+            .map(Vec::as_slice)
+            .chain(self.batch_tail().into_iter().map(|part| &self.batch[part]))
             .map(|line| {
                 let lossy = String::from_utf8_lossy(line);
                 // The stamp and stream are ASCII: the text begins after the second space.
@@ -296,6 +402,48 @@ impl UnitLog {
     /// The files, newest first: `NAME.log`, `NAME.log.1`, …
     pub fn paths(&self) -> Vec<PathBuf> {
         self.file.paths()
+    }
+}
+
+/// Where one [`UnitLog::push_lines`] put its lines in the batch.
+#[derive(Debug, Clone, Copy, Default)]
+struct Push {
+    start: usize,
+    end: usize,
+    /// The length of `STAMP STREAM ` before each line's text.
+    head: usize,
+    lines: u64,
+}
+
+/// Where [`UnitLog::push_lines`] puts the lines of one read: each is copied once, after the
+/// stamp and stream written for all of them.
+pub struct Lines<'a> {
+    /// `STAMP STREAM `.
+    head: &'a [u8],
+    batch: &'a mut Vec<u8>,
+    count: &'a mut u64,
+    name: &'a str,
+    forward: Forward,
+    stdout: &'a mut Vec<u8>,
+}
+
+impl Lines<'_> {
+    /// One line, without its newline.
+    pub fn push(&mut self, text: &[u8]) {
+        self.batch.reserve(self.head.len() + text.len() + 1);
+        self.batch.extend_from_slice(self.head);
+        self.batch.extend_from_slice(text);
+        self.batch.push(b'\n');
+        *self.count += 1;
+        if self.forward != Forward::Off {
+            self.stdout.extend_from_slice(self.name.as_bytes());
+            self.stdout.extend_from_slice(b" | ");
+            match self.forward {
+                Forward::Escaped => escape_controls_into(text, self.stdout),
+                _ => self.stdout.extend_from_slice(text),
+            }
+            self.stdout.push(b'\n');
+        }
     }
 }
 
@@ -432,6 +580,74 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
         assert_eq!(text.lines().count(), 26);
         assert!(text.starts_with("T out line 0\n"), "{text:.40}");
+    }
+
+    /// The lines of one read go into the file each once, after the one stamp of their read; the
+    /// ring, filled at the flush, and `status` before it, show the last ten.
+    #[test]
+    fn the_lines_of_one_read_share_its_stamp_and_the_ring_keeps_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = UnitLog::new(dir.path(), "u", Settings::default(), Forward::Off);
+        let now = Instant::now();
+        log.push_line(Stream::Out, "S0", b"before", now);
+        log.flush(now);
+        log.push_lines(Stream::Err, "S1", now, |lines| {
+            for i in 0..25 {
+                lines.push(format!("line {i}").as_bytes());
+            }
+        });
+        let expected: Vec<String> = (15..25).map(|i| format!("S1 err line {i}")).collect();
+        assert_eq!(log.last_lines(), expected, "before the flush");
+        log.flush(now);
+        assert_eq!(log.last_lines(), expected, "after the flush");
+        log.push_lines(Stream::Out, "S2", now, |lines| lines.push(b"last"));
+        let mut shifted = expected[1..].to_vec();
+        shifted.push("S2 out last".into());
+        assert_eq!(log.last_lines(), shifted, "before the next flush");
+        log.flush(now);
+        assert_eq!(log.last_lines(), shifted);
+        // A line pushed alone is one line of the ring, even with a newline in it.
+        log.push_line(Stream::Svcd, "S3", b"two\nparts", now);
+        assert_eq!(log.last_lines()[9], "S3 svcd two\nparts");
+        log.flush(now);
+        assert_eq!(log.last_lines()[8..], ["S2 out last", "S3 svcd two\nparts"]);
+        let text = std::fs::read_to_string(dir.path().join("u.log")).unwrap();
+        let mut file = vec!["S0 out before".to_string()];
+        file.extend((0..25).map(|i| format!("S1 err line {i}")));
+        file.extend(["S2 out last".into(), "S3 svcd two".into(), "parts".into()]);
+        assert_eq!(text.lines().collect::<Vec<_>>(), file);
+    }
+
+    /// A flood's large batch is svcd's one shared buffer between flushes, not a unit's: units
+    /// that flooded once keep no more than [`BATCH_KEPT`] each.
+    #[test]
+    fn a_large_batch_is_handed_back_at_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        let line = vec![b'x'; 99];
+        let mut units: Vec<UnitLog> = (0..3)
+            .map(|i| {
+                UnitLog::new(
+                    dir.path(),
+                    &format!("u{i}"),
+                    Settings::default(),
+                    Forward::Off,
+                )
+            })
+            .collect();
+        for log in &mut units {
+            log.push_lines(Stream::Out, "T", now, |lines| {
+                for _ in 0..(BATCH_MAX / 200) {
+                    lines.push(&line);
+                }
+            });
+            assert!(log.batch.capacity() > BATCH_KEPT);
+            log.flush(now);
+            assert!(log.batch.capacity() <= BATCH_KEPT);
+        }
+        assert!(SPARE.with_borrow(|spare| spare.capacity()) > BATCH_KEPT);
+        let size = std::fs::metadata(dir.path().join("u2.log")).unwrap().len();
+        assert_eq!(size, (BATCH_MAX / 200 * 106) as u64);
     }
 
     #[test]

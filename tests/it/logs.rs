@@ -333,3 +333,75 @@ fn a_stdout_nobody_reads_never_stalls_svcd() {
             .then_some(())
     });
 }
+
+/// A flood written in one go is in the files whole: every line stamped, in order, none lost,
+/// lines cut across reads joined again, a line longer than a read split at 16 KiB, and the
+/// files rotated at line boundaries while it goes on.
+#[test]
+fn a_flood_is_captured_whole_stamped_and_rotated_at_line_boundaries() {
+    const LONG: usize = 200_000;
+    const PIECE: usize = 16 * 1024;
+    let svcd = Dir::new()
+        .with(
+            "flood",
+            &format!(
+                "exec = '''sh -c 'seq 1 100000; head -c {LONG} /dev/zero | tr \"\\\\000\" x; echo; \
+                 seq 100001 200000' '''\n[restart]\npolicy = \"never\"\n\
+                 [log]\nmax_size = \"1M\"\nkeep = 30\n"
+            ),
+        )
+        .start();
+    svcd.wait_for("flood", "inactive");
+    let logs = svcd.dir.path().join("state/logs");
+    let mut files: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_string();
+            let index = match name.strip_prefix("flood.log") {
+                Some("") => 0,
+                Some(rest) => rest.strip_prefix('.')?.parse().ok()?,
+                None => return None,
+            };
+            Some((index, path))
+        })
+        .collect();
+    // Oldest first.
+    files.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
+    assert!(files.len() > 5, "rotated during the flood: {files:?}");
+    let mut texts = Vec::new();
+    let mut last_stamp = String::new();
+    for (_, path) in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.len() <= 1 << 20, "{path:?} is {} bytes", text.len());
+        assert!(text.ends_with('\n'), "{path:?} ends in a line cut short");
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ' ');
+            let stamp = parts.next().unwrap_or_default();
+            assert!(
+                stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+                "not an RFC 3339 stamp: {line:.80}"
+            );
+            assert!(stamp >= last_stamp.as_str(), "{stamp} after {last_stamp}");
+            last_stamp = stamp.to_string();
+            if parts.next() == Some("out") {
+                texts.push(parts.next().unwrap_or_default().to_string());
+            }
+        }
+    }
+    let mut expected: Vec<String> = (1..=100_000).map(|i| i.to_string()).collect();
+    let long = "x".repeat(LONG);
+    expected.extend(
+        long.as_bytes()
+            .chunks(PIECE)
+            .map(|p| String::from_utf8_lossy(p).into()),
+    );
+    expected.extend((100_001..=200_000).map(|i| i.to_string()));
+    assert_eq!(texts.len(), expected.len(), "lines lost or added");
+    if let Some(at) = (0..texts.len()).find(|&at| texts[at] != expected[at]) {
+        panic!(
+            "line {at}: {:.40} instead of {:.40}",
+            texts[at], expected[at]
+        );
+    }
+}
