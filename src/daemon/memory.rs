@@ -168,14 +168,22 @@ impl MemoryWatch {
             self.watch_events(id, cg, sender);
             return;
         }
-        let event = match cg.usage_event(max) {
-            Ok(event) => event,
-            Err(why) => {
-                tracing::debug!("no memory threshold event ({why}): sampling only");
+        // Armed off the loop, after the spawn: registering takes the kernel a grace period.
+        let cg = cg.clone();
+        let task = tokio::spawn(async move {
+            let event = match ladder::arm_usage_event(&cg, max).await {
+                Ok(event) => event,
+                Err(why) => {
+                    tracing::debug!("no memory threshold event ({why}): sampling only");
+                    return;
+                }
+            };
+            // A use already over the limit when armed made no event.
+            if cg.usage().is_some_and(|usage| usage > max) && sender.send(id).is_err() {
                 return;
             }
-        };
-        let task = tokio::spawn(ladder::each_event(event, move || sender.send(id).is_ok()));
+            ladder::each_event(event, move || sender.send(id).is_ok()).await;
+        });
         self.watchers.insert(id, task);
     }
 
@@ -355,7 +363,7 @@ impl MemoryWatch {
                     .map_err(|e| format!("cannot duplicate an eventfd: {e}"))?;
                 let threshold = ladder::notify_threshold(max);
                 Ok((
-                    event,
+                    Some(event),
                     Some(Poke {
                         event: poke,
                         threshold,
@@ -364,8 +372,8 @@ impl MemoryWatch {
                 ))
             })
         } else {
-            cg.usage_event(ladder::notify_threshold(max))
-                .map(|event| (event, None))
+            // cgroup v1: the usage threshold, armed by the task off the loop.
+            Ok((None, None))
         };
         let (event, poke) = match made {
             Ok(made) => made,
@@ -375,15 +383,22 @@ impl MemoryWatch {
             }
         };
         let steps = ladder::SharedSteps::default();
-        let task = tokio::spawn(ladder::tell_on_crossing(
-            unit.name.clone(),
-            event,
-            cg.clone(),
-            max,
-            fifo.clone(),
-            on_limit.reclaim,
-            steps.clone(),
-        ));
+        let (name, cg, told_fifo, told_steps) =
+            (unit.name.clone(), cg.clone(), fifo.clone(), steps.clone());
+        let task = tokio::spawn(async move {
+            let event = match event {
+                Some(event) => event,
+                None => match ladder::arm_usage_event(&cg, ladder::notify_threshold(max)).await {
+                    Ok(event) => event,
+                    Err(why) => {
+                        tracing::warn!(unit = %name, "no memory.on_limit steps before the limit: {why}");
+                        return;
+                    }
+                },
+            };
+            let reclaim = on_limit.reclaim;
+            ladder::tell_on_crossing(name, event, cg, max, told_fifo, reclaim, told_steps).await;
+        });
         self.told.insert(
             id,
             Told {

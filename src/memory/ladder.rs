@@ -255,7 +255,7 @@ pub async fn tell_on_crossing(
     steps: SharedSteps,
 ) {
     let threshold = notify_threshold(max);
-    each_event(event, || {
+    let crossed = || {
         // The kernel signals a crossing either way: only upwards acts.
         let usage = cg.usage().unwrap_or(0);
         if usage < threshold {
@@ -288,8 +288,25 @@ pub async fn tell_on_crossing(
             });
         }
         true
-    })
-    .await;
+    };
+    // Armed after the spawn (see `arm_usage_event`): a use already past the threshold then
+    // made no event, and is acted on here.
+    if crossed() {
+        each_event(event, crossed).await;
+    }
+}
+
+/// The eventfd of `cg`'s usage threshold at `threshold` bytes (cgroup v1), registered on the
+/// runtime's blocking pool: the kernel waits for an RCU grace period at each registration
+/// (12-20 ms on a small VM), which svcd's event loop, and the spawn after it, must not.
+pub async fn arm_usage_event(
+    cg: &super::cgroup::UnitCgroup,
+    threshold: u64,
+) -> Result<OwnedFd, String> {
+    let cg = cg.clone();
+    tokio::task::spawn_blocking(move || cg.usage_event(threshold))
+        .await
+        .map_err(|e| format!("the threshold's registration failed: {e}"))?
 }
 
 /// `reclaim`: pages unit `unit`'s processes (those of its cgroup `cg`) out to swap, where the
