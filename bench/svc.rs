@@ -36,8 +36,12 @@ fn main() {
         idle(idle_secs);
     }
     if part("respawn") {
-        respawn(0);
-        respawn(1000);
+        respawn(0, 2, 500);
+        respawn(1000, 2, 500);
+        // Each run 100 ms: what the kernel does once and then keeps warm for a crash loop
+        // (moving a task into a cgroup waits for an RCU grace period when none passed
+        // lately) is paid by every respawn.
+        respawn(0, 100, 50);
     }
     if part("status") {
         status_latency();
@@ -62,7 +66,11 @@ fn crash_unit() -> ! {
         let _ = writeln!(file, "start {start}");
         // A run longer than the unit's reset_after (1ms): each crash is a first crash, which
         // svcd restarts at once (later ones of a crash loop wait a throttle floor).
-        std::thread::sleep(Duration::from_millis(2));
+        let run_ms = std::env::var("SVC_BENCH_RUN_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(2);
+        std::thread::sleep(Duration::from_millis(run_ms));
         let _ = writeln!(file, "exit {}", monotonic_ns());
     }
     std::process::exit(1);
@@ -183,13 +191,14 @@ fn respawn_config() -> String {
 }
 
 /// Crash → respawn with delay 0: from the exit of one run to the start of the next, beside
-/// `idle` sleeping units (DESIGN: per-event work must not grow with the number of units).
-fn respawn(idle: usize) {
+/// `idle` sleeping units (DESIGN: per-event work must not grow with the number of units),
+/// each run `run_ms` long, until `restarts` restarts (or 30 s).
+fn respawn(idle: usize, run_ms: u64, restarts: usize) {
     let out_dir = tempfile::tempdir().expect("temp dir");
     let out = out_dir.path().join("times");
     let exe = std::env::current_exe().expect("bench exe");
     let unit = format!(
-        "exec = [{exe:?}]\nenv = {{ SVC_BENCH_ROLE = \"crash\", SVC_BENCH_OUT = {out:?} }}\n[restart]\npolicy = \"always\"\ndelay = \"0s\"\nreset_after = \"1ms\"\n",
+        "exec = [{exe:?}]\nenv = {{ SVC_BENCH_ROLE = \"crash\", SVC_BENCH_OUT = {out:?}, SVC_BENCH_RUN_MS = \"{run_ms}\" }}\n[restart]\npolicy = \"always\"\ndelay = \"0s\"\nreset_after = \"1ms\"\n",
     );
     let mut units: Vec<(String, String)> =
         (0..idle).map(|i| sleeper(&format!("idle{i:04}"))).collect();
@@ -210,7 +219,7 @@ fn respawn(idle: usize) {
     let start = Instant::now();
     let lines = loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if text.lines().count() >= 1002 || start.elapsed() > Duration::from_secs(30) {
+        if text.lines().count() >= 2 * restarts + 2 || start.elapsed() > Duration::from_secs(30) {
             break text;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -231,7 +240,7 @@ fn respawn(idle: usize) {
     }
     let (p50, p99) = percentiles(&mut gaps);
     println!(
-        "crash → respawn, delay 0, {idle:>4} idle units{}: median {p50:.2?}, p99 {p99:.2?} over {} restarts (budget 5 ms)",
+        "crash → respawn, delay 0, {idle:>4} idle units, runs of {run_ms} ms{}: median {p50:.2?}, p99 {p99:.2?} over {} restarts (budget 5 ms)",
         if respawn_config().is_empty() {
             ""
         } else {

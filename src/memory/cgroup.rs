@@ -230,10 +230,16 @@ impl UnitCgroup {
         super::cgroup2::reclaim(&self.dir, bytes)
     }
 
-    /// `cgroup.procs`, opened for the child to write `0` into (join) before it execs; closed
-    /// on exec.
+    /// The file a new child writes `0` into to join the cgroup before it execs (closed on
+    /// exec): on cgroup v1 `tasks`, which moves the writing thread only. The child has no
+    /// other thread, so that is the whole process, and the kernel then skips its global lock
+    /// on moving thread groups, whose taking waits for an RCU grace period: `0` into
+    /// `cgroup.procs` took 7-23 ms per spawn on a small VM, into `tasks` 0.03 ms. On v2
+    /// `cgroup.procs` (`tasks` is v1's only).
     pub fn procs_for_join(&self) -> Result<OwnedFd, String> {
-        let path = self.dir.join("cgroup.procs");
+        let path = self
+            .dir
+            .join(if self.v2 { "cgroup.procs" } else { "tasks" });
         fs::OpenOptions::new()
             .write(true)
             .custom_flags(nix::libc::O_CLOEXEC)
@@ -449,6 +455,27 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A spawn joined its v1 cgroup through `cgroup.procs`, where the kernel takes its global
+    /// lock on moving thread groups and waits for an RCU grace period first: a respawn after
+    /// a quiet spell took 7.9 ms (median; p99 16 ms) against 1.3 ms through `tasks`.
+    #[test]
+    fn a_child_joins_a_v1_cgroup_through_tasks_and_a_v2_one_through_cgroup_procs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for file in ["tasks", "cgroup.procs"] {
+            fs::write(dir.path().join(file), "").expect("file");
+        }
+        let joined = |v2: bool| {
+            let cg = UnitCgroup {
+                dir: dir.path().to_path_buf(),
+                v2,
+            };
+            let fd = cg.procs_for_join().expect("opened");
+            fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("fd link")
+        };
+        assert_eq!(joined(false), dir.path().join("tasks"));
+        assert_eq!(joined(true), dir.path().join("cgroup.procs"));
+    }
 
     const MOUNTINFO: &str = "\
 25 30 0:23 / /sys rw,nosuid shared:7 - sysfs sysfs rw
