@@ -8,7 +8,8 @@
 //!   handed over at once, and indexes (a timer queue, who depends on whom) so that an event's
 //!   work does not grow with the number of units.
 //! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy; a
-//!   memory cgroup per unit where svcd may make one ([`memory::cgroup`]), the ladder before a
+//!   memory cgroup per unit where svcd may make one ([`memory::cgroup`], on cgroup v1 or v2:
+//!   [`memory::cgroup2`]), the ladder before a
 //!   restart (telling the unit, reclaim).
 //! - [`process`]: spawn (with held sockets passed as fds 3, ... and a cgroup joined; the child
 //!   shares svcd's descriptor table until it takes a small one of its own), signal and reap
