@@ -10,7 +10,8 @@ mkdir -p "$cache"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-apt-get download linux-image-cloud-amd64
+# The package lists may not be there yet on a fresh machine.
+apt-get download linux-image-cloud-amd64 || { apt-get update -qq && apt-get download linux-image-cloud-amd64; }
 # The metapackage depends on the versioned image, which holds the kernel.
 image="$(dpkg-deb -f linux-image-cloud-amd64_*.deb Depends | sed 's/ (.*//; s/,.*//')"
 apt-get download "$image"
