@@ -236,12 +236,27 @@ pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int
         plan.raw.all = own;
         plan.unshare_from = None;
         match result {
-            Some(Err((Some(HookStep::Unshare), errno))) => slots::unshare_failed(errno),
-            Some(result) => return result,
+            Some(result) => match refused_sharing(&result) {
+                Some(errno) => slots::unshare_failed(errno),
+                None => return result,
+            },
             None => {}
         }
     }
     clone_child(plan, 0)
+}
+
+/// Whether the shared-table clone's `result` is the kernel (or an emulator) refusing the
+/// sharing itself, so that the copying clone is to be taken instead: its errno then. Either
+/// the child's `close_range(CLOSE_RANGE_UNSHARE)` failed (a kernel before 5.9), or the clone
+/// refused `CLONE_FILES` with EINVAL: qemu-user runs a clone that is not a thread's as a fork,
+/// and refuses any flag a fork cannot honour (every spawn failed under it).
+fn refused_sharing(result: &Result<u32, (Option<HookStep>, c_int)>) -> Option<c_int> {
+    match *result {
+        Err((Some(HookStep::Unshare), errno)) => Some(errno),
+        Err((None, libc::EINVAL)) => Some(libc::EINVAL),
+        _ => None,
+    }
 }
 
 /// [`spawn`]'s clone, with `CLONE_FILES` in `files` or not.

@@ -244,3 +244,24 @@ fn assert_exited_0(pid: u32) {
         "{status:?}"
     );
 }
+
+/// Under qemu-user (the aarch64 smoke of CI) the clone itself refused `CLONE_FILES` with
+/// EINVAL, and every spawn failed: that refusal, like a refused unshare, sends the spawn to the
+/// copying clone; a step of the child that failed is the unit's error, not a refusal.
+#[test]
+fn a_clone_refused_for_sharing_the_table_falls_back_to_the_copying_one() {
+    assert_eq!(
+        refused_sharing(&Err((None, libc::EINVAL))),
+        Some(libc::EINVAL)
+    );
+    assert_eq!(
+        refused_sharing(&Err((Some(HookStep::Unshare), libc::ENOSYS))),
+        Some(libc::ENOSYS)
+    );
+    assert_eq!(refused_sharing(&Err((None, libc::EAGAIN))), None);
+    assert_eq!(
+        refused_sharing(&Err((Some(HookStep::Cgroup), libc::EINVAL))),
+        None
+    );
+    assert_eq!(refused_sharing(&Ok(42)), None);
+}
