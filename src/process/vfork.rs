@@ -235,12 +235,11 @@ pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int
         }
         plan.raw.all = own;
         plan.unshare_from = None;
-        match result {
-            Some(result) => match refused_sharing(&result) {
+        if let Some(result) = result {
+            match refused_sharing(&result) {
                 Some(errno) => slots::unshare_failed(errno),
                 None => return result,
-            },
-            None => {}
+            }
         }
     }
     clone_child(plan, 0)
