@@ -427,6 +427,16 @@ impl Daemon {
         }
     }
 
+    /// svcd's clean end, every unit stopped: the state file goes, so that the next svcd starts
+    /// its units afresh, not as runs lost while it was down (with their restarts counted on).
+    pub(super) fn forget_state(&mut self) {
+        if let Some(writer) = self.adoption.writer.take()
+            && let Err(e) = writer.remove()
+        {
+            tracing::warn!("cannot remove the state file: {e}");
+        }
+    }
+
     /// svcd exits for good (every unit stopped): so does the fd holder.
     pub(super) fn release_holder(&mut self) {
         if let Some(holder) = self.adoption.holder.take() {

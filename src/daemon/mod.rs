@@ -431,6 +431,7 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
     daemon.release_holder();
     init::end_remaining_processes(&mut sigchld, deadline).await;
     daemon.memory.remove_cgroups();
+    daemon.forget_state();
     tracing::info!("svcd stopped");
     drop(state_dir);
     match daemon.fatal.take() {

@@ -157,6 +157,8 @@ struct Pending {
     next: Option<Vec<u8>>,
     /// The thread is writing: a synchronous write waits for it.
     busy: bool,
+    /// The file was removed at svcd's clean end: nothing is written any more.
+    closed: bool,
 }
 
 /// Writes the state file from a thread of its own, the latest text given first.
@@ -194,6 +196,9 @@ impl Writer {
             let bytes = {
                 let mut pending = self.lock();
                 loop {
+                    if pending.closed {
+                        return;
+                    }
                     if let Some(bytes) = pending.next.take() {
                         pending.busy = true;
                         break bytes;
@@ -219,8 +224,34 @@ impl Writer {
 
     /// Hands `bytes` over to be written soon, replacing what was not written yet.
     pub fn submit(&self, bytes: Vec<u8>) {
-        self.lock().next = Some(bytes);
+        let mut pending = self.lock();
+        if pending.closed {
+            return;
+        }
+        pending.next = Some(bytes);
+        drop(pending);
         self.shared.1.notify_all();
+    }
+
+    /// Removes the state file at svcd's clean end, when every unit is stopped and there is
+    /// nothing for a next svcd to adopt: what was handed over is dropped, a write under way
+    /// finished first, and nothing is written after.
+    pub fn remove(&self) -> std::io::Result<()> {
+        let mut pending = self.lock();
+        pending.next = None;
+        while pending.busy {
+            pending = self
+                .shared
+                .1
+                .wait(pending)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        pending.closed = true;
+        self.shared.1.notify_all();
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Writes `bytes` now (just before an `exec`): what was handed over before is dropped,

@@ -445,3 +445,32 @@ fn held_sockets_are_taken_back_after_a_crash_and_an_upgrade() {
     );
     assert!(path.exists(), "the Unix socket's file is kept");
 }
+
+/// After a clean `svc shutdown` every unit is stopped: the next svcd on the same directory
+/// starts them afresh. The state file was kept, recording the units as they were while they
+/// stopped, and the next svcd took each for a run lost while it was down: "restarted (exited
+/// while svcd was down)", its restarts counted on (seen in the README's demo).
+#[test]
+fn after_a_clean_shutdown_the_next_svcd_starts_its_units_afresh() {
+    let mut svcd = three_sleepers().start();
+    for name in ["a", "b", "c"] {
+        svcd.wait_for(name, "running");
+    }
+    wait_saved(&svcd);
+    svcd.svc_ok(&["shutdown"], 0);
+    let status = wait_until("svcd to exit", DEADLINE, || svcd.try_exit());
+    assert!(status.success(), "{status}");
+    assert!(
+        !svcd.dir.path().join("state/state").exists(),
+        "the state file outlived a clean shutdown"
+    );
+    let dir = std::mem::replace(&mut svcd.dir, Dir::new());
+    drop(svcd);
+    let svcd = dir.start();
+    for name in ["a", "b", "c"] {
+        svcd.wait_for(name, "running");
+        let status = svcd.status(name);
+        assert_eq!(status["restarts"], 0, "{status}");
+        assert!(status["last_exit"].is_null(), "{status}");
+    }
+}
