@@ -233,10 +233,9 @@ impl Writer {
         self.shared.1.notify_all();
     }
 
-    /// Removes the state file at svcd's clean end, when every unit is stopped and there is
-    /// nothing for a next svcd to adopt: what was handed over is dropped, a write under way
-    /// finished first, and nothing is written after.
-    pub fn remove(&self) -> std::io::Result<()> {
+    /// The writer's state, locked, with what was handed over dropped and a write under way
+    /// finished: what the caller does to the file next is the last word on it.
+    fn last_word(&self) -> std::sync::MutexGuard<'_, Pending> {
         let mut pending = self.lock();
         pending.next = None;
         while pending.busy {
@@ -246,6 +245,14 @@ impl Writer {
                 .wait(pending)
                 .unwrap_or_else(|p| p.into_inner());
         }
+        pending
+    }
+
+    /// Removes the state file at svcd's clean end, when every unit is stopped and there is
+    /// nothing for a next svcd to adopt: what was handed over is dropped, a write under way
+    /// finished first, and nothing is written after.
+    pub fn remove(&self) -> std::io::Result<()> {
+        let mut pending = self.last_word();
         pending.closed = true;
         self.shared.1.notify_all();
         match std::fs::remove_file(&self.path) {
@@ -257,15 +264,7 @@ impl Writer {
     /// Writes `bytes` now (just before an `exec`): what was handed over before is dropped,
     /// and a write under way finished first, so this one is the last.
     pub fn write_now(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut pending = self.lock();
-        pending.next = None;
-        while pending.busy {
-            pending = self
-                .shared
-                .1
-                .wait(pending)
-                .unwrap_or_else(|p| p.into_inner());
-        }
+        let pending = self.last_word();
         let result = write_atomically(&self.path, bytes);
         drop(pending);
         result
