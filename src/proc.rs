@@ -22,15 +22,25 @@ pub struct Stat {
     pub ppid: u32,
     pub pgrp: u32,
     pub session: u32,
+    /// The kernel's `PF_*` flags of the process.
+    pub flags: u64,
     /// CPU time in user and kernel mode, in clock ticks (`CLK_TCK`).
     pub utime: u64,
     pub stime: u64,
 }
 
+/// `PF_KTHREAD` in [`Stat::flags`].
+const PF_KTHREAD: u64 = 0x0020_0000;
+
 impl Stat {
     /// Exited but not yet reaped: it runs nothing.
     pub fn is_zombie(&self) -> bool {
         self.state == 'Z'
+    }
+
+    /// One of the kernel's own threads, which never exit.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
     }
 }
 
@@ -60,9 +70,10 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let ppid = u32::try_from(number()?).ok()?;
     let pgrp = u32::try_from(number()?).ok()?;
     let session = u32::try_from(number()?).ok()?;
-    // tty_nr, tpgid, flags, minflt, cminflt, majflt, cmajflt: skipped. tpgid may be -1, so
-    // these are not parsed as numbers.
-    for _ in 0..7 {
+    // tty_nr and tpgid skipped (tpgid may be -1), flags, then minflt, cminflt, majflt,
+    // cmajflt skipped.
+    let flags = fields.nth(2)?.parse().ok()?;
+    for _ in 0..4 {
         fields.next()?;
     }
     let utime = fields.next()?.parse().ok()?;
@@ -73,6 +84,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         ppid,
         pgrp,
         session,
+        flags,
         utime,
         stime,
     })
@@ -493,6 +505,10 @@ mod tests {
         assert_eq!((stat.utime, stat.stime), (7, 3));
         assert_eq!(parse_pgrp(ODD_STAT), Some(4240));
         assert!(!stat.is_zombie());
+        assert!(!stat.is_kernel_thread());
+        // kthreadd: PF_KTHREAD among its flags.
+        let kthread = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 3 0 0 20 0 1 0 1 0 0";
+        assert!(parse_stat(kthread).expect("parses").is_kernel_thread());
     }
 
     #[test]

@@ -240,40 +240,16 @@ fn is_machine_init() -> bool {
     std::fs::read_link("/proc/self/ns/pid").is_ok_and(|ns| ns.as_os_str() == INITIAL_PID_NAMESPACE)
 }
 
-/// `PF_KTHREAD` in the flags of /proc/PID/stat: a kernel thread.
-const PF_KTHREAD: u64 = 0x0020_0000;
-
-/// Whether a process other than svcd and the kernel's threads is left (/proc).
+/// Whether a process other than svcd and the kernel's threads is left (/proc). A process gone
+/// meanwhile is not left.
 fn user_process_left() -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    // Without /proc nothing can be told apart: as many as kill(-1, 0) reached are left.
+    if std::fs::metadata("/proc/self").is_err() {
         return true;
-    };
-    entries.flatten().any(|entry| {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            return false;
-        };
-        if pid == std::process::id() {
-            return false;
-        }
-        // Fields after the command's closing parenthesis: state, ppid, pgrp, session,
-        // tty_nr, tpgid, flags.
-        let flags = std::fs::read_to_string(entry.path().join("stat"))
-            .ok()
-            .and_then(|stat| {
-                stat.rsplit_once(')')?
-                    .1
-                    .split_whitespace()
-                    .nth(6)?
-                    .parse::<u64>()
-                    .ok()
-            });
-        // A process gone meanwhile is not left.
-        flags.is_some_and(|flags| flags & PF_KTHREAD == 0)
-    })
+    }
+    let me = std::process::id();
+    crate::proc::pids()
+        .any(|pid| pid != me && crate::proc::stat(pid).is_some_and(|stat| !stat.is_kernel_thread()))
 }
 
 /// Waits until no process is left (true) or until `deadline` (false).

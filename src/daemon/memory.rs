@@ -197,7 +197,7 @@ impl MemoryWatch {
         cg: &cgroup::UnitCgroup,
         sender: tokio::sync::mpsc::UnboundedSender<UnitId>,
     ) {
-        let mut last = cgroup::cgroup2_events(cg);
+        let mut last = crate::memory::cgroup2::Events::read(cg.dir()).unwrap_or_default();
         let mut announced: Option<Instant> = None;
         let task = tokio::spawn(crate::memory::cgroup2::each_event_change(
             cg.dir().to_path_buf(),

@@ -352,11 +352,6 @@ impl UnitCgroup {
     }
 }
 
-/// The `memory.events` counters of a cgroup v2 now (all 0 where unreadable).
-pub fn cgroup2_events(cg: &UnitCgroup) -> super::cgroup2::Events {
-    super::cgroup2::Events::read(cg.dir()).unwrap_or_default()
-}
-
 /// A new eventfd, close-on-exec and non-blocking.
 pub fn eventfd() -> Result<OwnedFd, String> {
     use std::os::fd::FromRawFd;

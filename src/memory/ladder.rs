@@ -213,15 +213,6 @@ impl Drop for PressureFifo {
     }
 }
 
-/// The memory use of the cgroup in `dir` as its threshold events count it.
-pub fn cgroup_usage(dir: &Path) -> Option<u64> {
-    fs::read_to_string(dir.join("memory.usage_in_bytes"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Where svcd keeps the pressure FIFOs of its units, below its state directory.
 pub fn fifo_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("pressure")

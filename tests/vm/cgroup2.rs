@@ -8,12 +8,16 @@
 use crate::vm::{Vm, skip, vm_or_skip};
 use std::process::Command;
 
-/// The script's helpers and svcd started in `/deleg`.
-const START: &str = r#"
+/// The script's helpers.
+const HELPERS: &str = r#"
 fail() { echo "FAIL: $*"; cat /tmp/svcd.log; exit 1; }
 # Polls a condition, every 0.1 s, for at most $1 seconds.
 wait_for() { end=$(($(date +%s) + $1)); shift; until "$@"; do [ "$(date +%s)" -lt "$end" ] || return 1; sleep 0.1; done; }
 S="/usr/local/bin/svc --socket /run/svc-test/svcd.sock --timeout 30s"
+"#;
+
+/// svcd started in `/deleg`, after [`HELPERS`].
+const START: &str = r#"
 mkdir /sys/fs/cgroup/deleg
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control
 sh -c 'echo $$ > /sys/fs/cgroup/deleg/cgroup.procs; exec /usr/local/bin/svcd --units /svc/units --state-dir /run/svc-test' >/tmp/svcd.log 2>&1 &
@@ -64,7 +68,7 @@ on_limit = ["notify", "restart"]
 "#,
     );
     let boot = vm.run(&format!(
-        r#"{START}
+        r#"{HELPERS}{START}
 $S wait forker told --for running || fail "units running"
 grep -qx "0::/deleg/svcd" /proc/$SVCD/cgroup || fail "svcd not in its leaf: $(cat /proc/$SVCD/cgroup)"
 grep -qw memory /sys/fs/cgroup/deleg/cgroup.subtree_control || fail "no +memory for svcd's cgroup's children"
@@ -128,7 +132,7 @@ burst = 100
         "exec = [\"/leaker\", \"grow\", \"5\", \"1\", \"100\", \"30\", \"/tmp/hog.ms\"]\n[memory]\nmax = \"100M\"\n[restart]\npolicy = \"never\"\n",
     );
     let boot = vm.run(&format!(
-        r#"{START}
+        r#"{HELPERS}{START}
 $S wait hog --for running
 wait_for 20 sh -c "[ \$(cat $BASE/hog/memory.current) -gt 31457280 ]" || fail "hog holds $(cat $BASE/hog/memory.current)"
 echo 20M > $BASE/hog/memory.max
@@ -170,11 +174,8 @@ fn a_cgroup_v2_that_holds_processes_not_svcds_is_left_as_it_is_and_units_are_sam
         "worker",
         "exec = [\"sleep\", \"1000\"]\n[memory]\nmax = \"40M\"\n",
     );
-    let boot = vm.run(
-        r#"
-fail() { echo "FAIL: $*"; cat /tmp/svcd.log; exit 1; }
-wait_for() { end=$(($(date +%s) + $1)); shift; until "$@"; do [ "$(date +%s)" -lt "$end" ] || return 1; sleep 0.1; done; }
-S="/usr/local/bin/svc --socket /run/svc-test/svcd.sock --timeout 30s"
+    let boot = vm.run(&format!(
+        r#"{HELPERS}
 mkdir /sys/fs/cgroup/session
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control
 sh -c 'echo $$ > /sys/fs/cgroup/session/cgroup.procs; exec sleep 1000' &
@@ -191,7 +192,7 @@ ls -d /sys/fs/cgroup/session/svc.* 2>/dev/null && fail "units' cgroups made"
 $S status worker | grep -q 'sampled' || fail "status mode: $($S status worker)"
 grep -q "not svcd's" /tmp/svcd.log || fail "svcd did not say why"
 $S shutdown
-"#,
-    );
+"#
+    ));
     boot.assert_ok();
 }
