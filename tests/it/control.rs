@@ -247,3 +247,101 @@ fn no_answer_carries_a_units_environment() {
         );
     }
 }
+
+/// `svc status` with a socket and names only takes a way of its own, past the parser of every
+/// command (`cli::quick_status`); `-q` makes the parser take it. Both print and exit alike:
+/// for a running unit, a stopped one, an unknown one.
+#[test]
+fn the_quick_status_prints_and_exits_as_the_parsers_status_does() {
+    let svcd = Dir::new()
+        .with("real", "exec = [\"sleep\", \"1000\"]\n")
+        .with("idle", "exec = [\"sleep\", \"1000\"]\nenabled = false\n")
+        .start();
+    svcd.wait_for("real", "running");
+    // Words with digits masked: time passes between the two answers ("980ms ago", "1s ago").
+    let masked = |out: &std::process::Output| {
+        let text = |bytes: &[u8]| {
+            String::from_utf8_lossy(bytes)
+                .lines()
+                .map(|line| {
+                    let words = line.split(' ');
+                    let words = words.map(|w| match w.contains(|c: char| c.is_ascii_digit()) {
+                        true => "#",
+                        false => w,
+                    });
+                    words.collect::<Vec<_>>().join(" ")
+                })
+                .collect::<Vec<_>>()
+        };
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    for names in [&["real"][..], &["real", "idle"], &["nope"], &[]] {
+        let quick = svcd.svc(&[&["status"][..], names].concat());
+        let parsed = svcd.svc(&[&["-q", "status"][..], names].concat());
+        assert_eq!(masked(&quick), masked(&parsed), "svc status {names:?}");
+    }
+    let quick = svcd.svc(&["status", "real", "idle"]);
+    assert_eq!(quick.status.code(), Some(3), "{quick:?}");
+    assert!(String::from_utf8_lossy(&quick.stdout).contains("● real"));
+}
+
+/// svc starts without std's runtime (`src/bin/svc.rs`): it opens what its caller closed of 0, 1
+/// and 2 on /dev/null itself, so that its socket to svcd never takes one of those numbers: the
+/// lines `svc logs -f` prints while its connection is open would go to svcd as requests. A
+/// listener of the test's plays svcd and keeps what it is sent after its answer.
+#[test]
+fn svc_with_its_stdio_closed_sends_svcd_nothing_but_its_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("fake.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let unknown = r#"{"v":1,"ok":false,"error":{"kind":"unknown_unit","message":"unknown unit: nope","names":["nope"]}}"#;
+    let log = concat!(
+        r#"{"v":1,"ok":true}"#,
+        "\n",
+        r#"{"log":{"unit":"chat","time":"2026-11-26T14:10:13.345Z","stream":"stdout","line":"hello"}}"#,
+        "\n",
+        r#"{"end":true}"#
+    );
+    for (closed, args, answer, want) in [
+        (">&-", "logs -f chat", log, 0),
+        ("2>&-", "logs -f chat", log, 0),
+        ("<&- >&- 2>&-", "logs -f chat", log, 0),
+        ("<&- >&- 2>&-", "status nope", unknown, 4),
+        ("<&- >&- 2>&-", "-q status nope", unknown, 4),
+    ] {
+        let script = format!(
+            "{SVC} --socket '{}' {args} {closed}; echo \"exit $?\" >&3",
+            socket.display()
+        );
+        let child = std::process::Command::new("bash")
+            .args(["-c", &format!("exec 3>&1; {script}")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("bash");
+        let (stream, _) = wait_until("svc's connection", DEADLINE, || listener.accept().ok());
+        stream.set_nonblocking(false).expect("blocking");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let mut reader = BufReader::new(&stream);
+        let mut request = String::new();
+        reader.read_line(&mut request).expect("request");
+        (&stream)
+            .write_all(format!("{answer}\n").as_bytes())
+            .expect("answer");
+        // Until svc closes its end, after the last line.
+        let mut after = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut after).expect("the rest");
+        let out = child.wait_with_output().expect("bash");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.lines().last(),
+            Some(format!("exit {want}").as_str()),
+            "svc {args} {closed}"
+        );
+        assert!(
+            after.is_empty(),
+            "svc {args} {closed} sent svcd its output: {}",
+            String::from_utf8_lossy(&after)
+        );
+    }
+}
