@@ -52,7 +52,7 @@ fn the_quick_way_takes_a_plain_status_with_or_without_a_socket() {
 
 #[test]
 fn the_quick_way_leaves_flags_other_commands_and_odd_words_to_the_parser() {
-    let cases: [&[&str]; 9] = [
+    let cases: [&[&str]; 10] = [
         &[],
         &["list"],
         &["status", "--json"],
@@ -62,6 +62,7 @@ fn the_quick_way_leaves_flags_other_commands_and_odd_words_to_the_parser() {
         &["status", "--", "chat"],
         &["--socket", "/a", "--socket", "/b", "status"],
         &["--socket"],
+        &["--socket=", "status"],
     ];
     for words in cases {
         assert_eq!(quick_status_words(&argv(words)), None, "{words:?}");
