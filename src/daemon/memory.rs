@@ -37,6 +37,8 @@ pub struct MemoryWatch {
     /// The host's last reading and when it was taken: `status` shows it while it is younger
     /// than the sampling interval, as it shows the units' samples.
     host_last: std::cell::Cell<Option<(Instant, HostMemory)>>,
+    /// svcd's own resident set and when it was read, shown as fresh as the host's reading.
+    own_rss_last: std::cell::Cell<Option<(Instant, Option<u64>)>>,
     /// The last memory of each sampled group (by its leader, the unit's main pid), and when it
     /// was taken: what `status` and `list` show while it is fresh.
     last: HashMap<u32, (Instant, GroupMemory)>,
@@ -122,6 +124,7 @@ impl MemoryWatch {
             next_sample: None,
             last_event: None,
             host_last: std::cell::Cell::new(None),
+            own_rss_last: std::cell::Cell::new(None),
             last: HashMap::new(),
             pruned_at: 0,
             tree: None,
@@ -148,6 +151,19 @@ impl MemoryWatch {
         let host = HostMemory::read();
         self.host_last.set(Some((now, host)));
         host
+    }
+
+    /// svcd's resident set as of at most one sampling interval before `now`, as
+    /// [`MemoryWatch::host`] (four system calls fewer for each `status`).
+    pub fn own_rss(&self, now: Instant) -> Option<u64> {
+        if let Some((at, rss)) = self.own_rss_last.get()
+            && now.saturating_duration_since(at) < self.settings.interval
+        {
+            return rss;
+        }
+        let rss = crate::proc::own_rss();
+        self.own_rss_last.set(Some((now, rss)));
+        rss
     }
 
     /// Where [`MemoryWatch::cgroup_for_spawn`]'s threshold watchers announce crossings.
@@ -776,7 +792,7 @@ impl Daemon {
                 .last_event
                 .as_ref()
                 .map(|(at, what)| format!("{}: {what}", clocks.format(*at))),
-            svcd_rss: crate::proc::own_rss(),
+            svcd_rss: self.memory.own_rss(clocks.now),
         }
     }
 }
@@ -809,6 +825,13 @@ mod tests {
         let later = start + Duration::from_secs(10);
         watch.host(later);
         assert_eq!(taken(&watch), Some(later));
+        // svcd's own RSS alike.
+        let own = |watch: &MemoryWatch| watch.own_rss_last.get().map(|(at, _)| at);
+        assert!(watch.own_rss(start).is_some_and(|rss| rss > 0));
+        watch.own_rss(start + Duration::from_secs(9));
+        assert_eq!(own(&watch), Some(start));
+        watch.own_rss(later);
+        assert_eq!(own(&watch), Some(later));
     }
 
     #[test]
