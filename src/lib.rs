@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //!
-//! - [`unit`]: unit files, parsed as written (`raw`) then validated into a typed [`unit::Unit`].
+//! - [`mod@unit`]: unit files, parsed as written (`raw`) then validated into a typed [`unit::Unit`].
 //! - [`supervisor`]: the pure per-unit state machine: events in, actions out, time given to it;
 //!   its command table in code, a timer slot per kind, typed reasons, a unit's whole config
 //!   handed over at once, and indexes (a timer queue, who depends on whom) so that an event's
@@ -34,6 +34,10 @@
 //! - [`signal`]: signal names to numbers and back.
 //! - [`time`]: wall-clock formatting (RFC 3339) without a date crate.
 //! - [`users`]: users and groups from `/etc/passwd` and `/etc/group`, never through NSS.
+//!
+//! These docs are for svc's developers (`cargo doc --document-private-items`): a public item's
+//! doc may name a private one.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod cli;
 pub mod config;

@@ -33,6 +33,8 @@ pub mod exit {
 #[command(name = "svc", version, about = "Control svcd, the service manager")]
 pub struct Args {
     /// The control socket (default: $SVC_SOCKET, else <state-dir>/svcd.sock).
+    // The text is also `--help`'s, where <state-dir> reads as in svcd's own help.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Give up on svcd's answer after this long (e.g. `30s`); exit 1. Default: $SVC_TIMEOUT,

@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - [`capture`]: reads one run's stdout and stderr pipes and cuts them into bounded lines.
-//! - [`file`]: the log file of a unit: append, rotate by size, survive disk trouble.
+//! - [`mod@file`]: the log file of a unit: append, rotate by size, survive disk trouble.
 //! - [`tail`]: the last lines of a unit's log files, for `svc logs -n`.
 //! - [`output`]: svcd's own stdout and stderr, which never fail it; escaping for terminals.
 //!

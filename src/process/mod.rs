@@ -1,6 +1,6 @@
 //! Real processes: spawn a unit, signal its process group, reap exits.
 //!
-//! This is the only module with `unsafe` code (`posix_spawn` in [`spawn`], and the clone of the
+//! This is the only module with `unsafe` code (`posix_spawn` in [`mod@spawn`], and the clone of the
 //! hooked spawn in `vfork`, whose child runs on svcd's memory), each block with its
 //! `// SAFETY:`. Reaping has one owner: [`reap`], a `waitpid(-1)` loop the daemon runs on
 //! SIGCHLD. Children are spawned by `posix_spawn` or by our own `clone`, neither of which reaps

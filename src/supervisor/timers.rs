@@ -30,7 +30,7 @@ pub(super) enum Timer {
 }
 
 impl Timer {
-    /// Every kind, in the order [`Timers::due`] fires them.
+    /// Every kind, in the order [`Timers::take_due`] fires them.
     pub(super) const ALL: [Timer; 8] = [
         Timer::StopKill,
         Timer::Restart,
