@@ -559,6 +559,7 @@ impl Daemon {
                 if !upgrade {
                     self.adoption.settled.insert(id);
                 }
+                self.memory.adopt_fifo(id, &self.units[id]);
                 // Its cgroup once svcd answers: a read and a few writes per unit (and a wait
                 // for the kernel per threshold) would make this step twice as long, or more
                 // (issue 14's 100 ms from exec).

@@ -14,7 +14,8 @@ use super::Daemon;
 use super::report::Clocks;
 use crate::control::HostInfo;
 use crate::memory::{
-    Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings, cgroup, ladder,
+    Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings, Verdict, cgroup,
+    hostladder, ladder,
 };
 use crate::supervisor::State;
 use crate::supervisor::UnitId;
@@ -64,13 +65,16 @@ pub struct MemoryWatch {
     told: HashMap<UnitId, Told>,
     /// The removal of a stopped unit's cgroup v2, retried while its last processes exit.
     removals: HashMap<UnitId, tokio::task::JoinHandle<()>>,
+    /// The pressure FIFO of each unit's current run, one whichever key asked for it
+    /// (`memory.on_pressure` or `memory.on_limit` with `notify`).
+    fifos: HashMap<UnitId, Arc<ladder::PressureFifo>>,
+    /// What the host policy's steps (`memory.on_pressure`) did in each unit's current run.
+    host_steps: HashMap<UnitId, hostladder::SharedHostSteps>,
 }
 
 /// The ladder steps of a unit's run (`memory.on_limit` with `notify` or `reclaim`).
 #[derive(Debug)]
 struct Told {
-    /// Its pressure FIFO (`notify`).
-    fifo: Option<Arc<ladder::PressureFifo>>,
     /// The task that takes the steps at the unit's threshold.
     task: tokio::task::JoinHandle<()>,
     /// What they did in this run.
@@ -133,6 +137,8 @@ impl MemoryWatch {
             state_dir: None,
             told: HashMap::new(),
             removals: HashMap::new(),
+            fifos: HashMap::new(),
+            host_steps: HashMap::new(),
         }
     }
 
@@ -261,6 +267,8 @@ impl MemoryWatch {
     /// Makes svcd's cgroup for its units (state dir `state_dir`) where `memory.cgroups` allows
     /// and the host has the memory controller; says in svcd's log which it is.
     pub fn enable_cgroups(&mut self, state_dir: &std::path::Path) {
+        // The FIFOs of `memory.on_pressure` need no cgroup.
+        self.state_dir = Some(state_dir.to_path_buf());
         if self.settings.cgroups == cgroup::Setting::Off {
             return;
         }
@@ -268,7 +276,6 @@ impl MemoryWatch {
             Ok(tree) => {
                 tracing::info!(cgroup = %tree.base().display(), "each unit runs in a memory cgroup of its own");
                 self.tree = Some(tree);
-                self.state_dir = Some(state_dir.to_path_buf());
             }
             Err(why) => tracing::info!(
                 "units run without cgroups ({why}); their memory is sampled from /proc"
@@ -339,21 +346,10 @@ impl MemoryWatch {
         if !on_limit.notify && !on_limit.reclaim {
             return;
         }
-        let Some(state_dir) = &self.state_dir else {
-            return;
-        };
-        let fifo = match on_limit.notify.then(|| {
-            if adopted {
-                return ladder::PressureFifo::reopen(&ladder::fifo_dir(state_dir), &unit.name);
-            }
-            let owner = ladder::fifo_owner(unit.run_as(nix::unistd::Uid::effective().is_root()))?;
-            ladder::PressureFifo::create(&ladder::fifo_dir(state_dir), &unit.name, owner)
-        }) {
-            Some(Err(why)) => {
-                tracing::warn!(unit = %unit.name, "will not be told of its memory: {why}");
-                None
-            }
-            made => made.and_then(Result::ok).map(Arc::new),
+        let fifo = if on_limit.notify {
+            self.fifo_for(id, unit, adopted)
+        } else {
+            None
         };
         let made = if cg.is_v2() {
             // Signalled by svcd itself (see `poke_ladder`): a second descriptor of it for svcd.
@@ -384,7 +380,7 @@ impl MemoryWatch {
         };
         let steps = ladder::SharedSteps::default();
         let (name, cg, told_fifo, told_steps) =
-            (unit.name.clone(), cg.clone(), fifo.clone(), steps.clone());
+            (unit.name.clone(), cg.clone(), fifo, steps.clone());
         let task = tokio::spawn(async move {
             let event = match event {
                 Some(event) => event,
@@ -399,15 +395,7 @@ impl MemoryWatch {
             let reclaim = on_limit.reclaim;
             ladder::tell_on_crossing(name, event, cg, max, told_fifo, reclaim, told_steps).await;
         });
-        self.told.insert(
-            id,
-            Told {
-                fifo,
-                task,
-                steps,
-                poke,
-            },
-        );
+        self.told.insert(id, Told { task, steps, poke });
     }
 
     /// What the ladder did in unit `id`'s current run, if it took any step.
@@ -419,7 +407,7 @@ impl MemoryWatch {
     /// `unit` (id `id`) as spawned: with `MEMORY_PRESSURE_WATCH` naming its FIFO where it is
     /// told of its memory; `None` where it is not (spawned as it is).
     pub fn with_pressure_watch(&self, id: UnitId, unit: &Unit) -> Option<Unit> {
-        let fifo = self.told.get(&id)?.fifo.as_ref()?;
+        let fifo = self.fifos.get(&id)?;
         let mut watched = unit.clone();
         watched.env.insert(
             ladder::WATCH_ENV.to_string(),
@@ -540,6 +528,8 @@ impl MemoryWatch {
     /// Unit `id` (named `name`) is gone from the unit files: its cgroup too, once empty.
     pub fn forget_unit(&mut self, id: UnitId, name: &str) {
         self.cgroup_last.remove(&id);
+        self.fifos.remove(&id);
+        self.host_steps.remove(&id);
         if let Some(task) = self.watchers.remove(&id) {
             task.abort();
         }
@@ -654,7 +644,64 @@ impl MemoryWatch {
 
     /// The descriptor of unit `id`'s pressure FIFO, while it has one (`notify`).
     pub fn pressure_fifo_fd(&self, id: UnitId) -> Option<std::os::fd::RawFd> {
-        Some(self.told.get(&id)?.fifo.as_ref()?.raw_fd())
+        Some(self.fifos.get(&id)?.raw_fd())
+    }
+
+    /// At each spawn of unit `id`: the host steps of its last run forgotten, and its pressure
+    /// FIFO made anew where `memory.on_pressure` has `notify`, with or without a cgroup (where
+    /// only `memory.on_limit` has it, the FIFO is made as its cgroup is watched).
+    pub fn begin_run(&mut self, id: UnitId, unit: &Unit) {
+        self.host_steps.remove(&id);
+        self.fifos.remove(&id);
+        if unit.memory.on_pressure.notify {
+            self.fifo_for(id, unit, false);
+        }
+    }
+
+    /// Unit `id`, adopted from a previous svcd: the FIFO its process was given for
+    /// `memory.on_pressure`'s `notify`, opened again (`memory.on_limit`'s is, as its cgroup is
+    /// taken back).
+    pub fn adopt_fifo(&mut self, id: UnitId, unit: &Unit) {
+        if unit.memory.on_pressure.notify {
+            self.fifo_for(id, unit, true);
+        }
+    }
+
+    /// Unit `id`'s pressure FIFO for this run: the one it has, else made now (`adopted`: the
+    /// one a previous svcd made, opened again). `None`, with a warning, where that fails.
+    fn fifo_for(
+        &mut self,
+        id: UnitId,
+        unit: &Unit,
+        adopted: bool,
+    ) -> Option<Arc<ladder::PressureFifo>> {
+        if let Some(fifo) = self.fifos.get(&id) {
+            return Some(fifo.clone());
+        }
+        let dir = ladder::fifo_dir(self.state_dir.as_ref()?);
+        let made = if adopted {
+            ladder::PressureFifo::reopen(&dir, &unit.name)
+        } else {
+            ladder::fifo_owner(unit.run_as(nix::unistd::Uid::effective().is_root()))
+                .and_then(|owner| ladder::PressureFifo::create(&dir, &unit.name, owner))
+        };
+        match made {
+            Ok(fifo) => {
+                let fifo = Arc::new(fifo);
+                self.fifos.insert(id, fifo.clone());
+                Some(fifo)
+            }
+            Err(why) => {
+                tracing::warn!(unit = %unit.name, "will not be told of its memory: {why}");
+                None
+            }
+        }
+    }
+
+    /// What the host policy's steps did in unit `id`'s current run, if it took any.
+    pub fn host_ladder_steps(&self, id: UnitId) -> Option<hostladder::HostSteps> {
+        let steps = hostladder::lock(self.host_steps.get(&id)?).clone();
+        (steps != hostladder::HostSteps::default()).then_some(steps)
     }
 }
 
@@ -733,13 +780,13 @@ impl Daemon {
                     over.push(id);
                 }
             }
-            if self.units[id].memory.restart_on_pressure
-                && self.supervisor.status(id).state == State::Running
-            {
+            let steps = self.units[id].memory.on_pressure;
+            if steps.is_any() && self.supervisor.status(id).state == State::Running {
                 candidates.push(Candidate {
                     id,
                     rss: sample.rss,
                     swap: sample.swap,
+                    steps,
                 });
             }
         }
@@ -749,14 +796,62 @@ impl Daemon {
         }
         let host = HostMemory::read();
         self.memory.host_last.set(Some((now, host)));
-        let verdict = self.memory.policy.handle_sample(now, &host, &candidates);
-        if let Some(warning) = verdict.warning {
+        let mut verdict = self.memory.policy.handle_sample(now, &host, &candidates);
+        if let Some(warning) = verdict.warning.take() {
             tracing::warn!("{warning}");
             self.memory.last_event = Some((now, warning));
         }
+        self.take_host_steps(now, &verdict, &candidates);
         if let Some((id, reason)) = verdict.restart {
             tracing::warn!(unit = %self.units[id].name, "restarting: {reason}");
             self.supervisor.handle_restart_for(now, id, &reason);
+        }
+    }
+
+    /// The host policy's steps in `verdict`, after the sample taken at `now` (`candidates`: its
+    /// units and their memory): each unit told through its FIFO at once, each reclaim on the
+    /// blocking pool (paging a unit out takes milliseconds); each recorded for its status and
+    /// said in svcd's log with the host's pressure as its cause.
+    fn take_host_steps(&mut self, now: Instant, verdict: &Verdict, candidates: &[Candidate]) {
+        let cause = &verdict.cause;
+        let rss = |id| candidates.iter().find(|c| c.id == id).map_or(0, |c| c.rss);
+        for &id in &verdict.tell {
+            let name = &self.units[id].name;
+            let Some(fifo) = self.memory.fifos.get(&id) else {
+                // Its run began before `notify` was in its `memory.on_pressure` (a reload).
+                tracing::info!(unit = %name, "not told of {}: its run has no pressure FIFO", hostladder::CAUSE);
+                continue;
+            };
+            let steps = self.memory.host_steps.entry(id).or_default();
+            hostladder::record_told(steps, Instant::now(), rss(id), cause);
+            fifo.tell();
+            tracing::warn!(
+                unit = %name,
+                "told through {} of {} ({:.2?} after the sample): {cause}",
+                ladder::WATCH_ENV,
+                hostladder::CAUSE,
+                now.elapsed()
+            );
+        }
+        for &id in &verdict.reclaim {
+            let Some(pgid) = self.supervisor.status(id).pid else {
+                continue;
+            };
+            let name = self.units[id].name.clone();
+            let cg = self.memory.unit_cgroups.get(&id).map(|(cg, _)| cg.clone());
+            let steps = self.memory.host_steps.entry(id).or_default().clone();
+            let cause = cause.clone();
+            tracing::info!(unit = %name, "paging it out to swap for {cause}");
+            tokio::task::spawn_blocking(move || {
+                let began = Instant::now();
+                let done = match cg {
+                    Some(cg) => ladder::page_out_unit(&name, &cg),
+                    None => Some(hostladder::page_out_group(&name, pgid)),
+                };
+                if let Some(done) = done {
+                    hostladder::record_reclaim(&steps, began, done, &cause);
+                }
+            });
         }
     }
 
