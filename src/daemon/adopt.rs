@@ -569,7 +569,8 @@ impl Daemon {
             }
         }
         // The holder's copies of the pressure FIFOs stay with it: the FIFOs are opened again
-        // by their paths as the adopted units' cgroups are taken back.
+        // by their paths as the adopted units' cgroups are taken back (for
+        // `memory.on_pressure`, above).
         given_sockets.retain(|key, _| !key.starts_with(&super::fdholder::fifo_key("")));
         // Pipes of runs, and sockets, no unit has any more: let them go.
         if let Some(holder) = &self.adoption.holder {

@@ -833,6 +833,7 @@ impl Daemon {
                 now.elapsed()
             );
         }
+        let mut reclaims = Vec::new();
         for &id in &verdict.reclaim {
             let Some(pgid) = self.supervisor.status(id).pid else {
                 continue;
@@ -840,9 +841,17 @@ impl Daemon {
             let name = self.units[id].name.clone();
             let cg = self.memory.unit_cgroups.get(&id).map(|(cg, _)| cg.clone());
             let steps = self.memory.host_steps.entry(id).or_default().clone();
-            let cause = cause.clone();
             tracing::info!(unit = %name, "paging it out to swap for {cause}");
-            tokio::task::spawn_blocking(move || {
+            reclaims.push((name, cg, pgid, steps));
+        }
+        if reclaims.is_empty() {
+            return;
+        }
+        let cause = cause.clone();
+        // One blocking thread for them all, one unit after the other: a thread each would be
+        // hundreds of stacks for svcd when the host is short of memory.
+        tokio::task::spawn_blocking(move || {
+            for (name, cg, pgid, steps) in reclaims {
                 let began = Instant::now();
                 let done = match cg {
                     Some(cg) => ladder::page_out_unit(&name, &cg),
@@ -851,8 +860,8 @@ impl Daemon {
                 if let Some(done) = done {
                     hostladder::record_reclaim(&steps, began, done, &cause);
                 }
-            });
-        }
+            }
+        });
     }
 
     /// The host line of `status`.
