@@ -530,6 +530,7 @@ impl MemoryWatch {
         self.cgroup_last.remove(&id);
         self.fifos.remove(&id);
         self.host_steps.remove(&id);
+        self.policy.forget(id);
         if let Some(task) = self.watchers.remove(&id) {
             task.abort();
         }

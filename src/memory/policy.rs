@@ -138,6 +138,11 @@ impl HostPolicy {
         self.level
     }
 
+    /// Unit `id` is gone (its id may be given to another unit): it took no step.
+    pub fn forget(&mut self, id: UnitId) {
+        self.stepped.remove(&id);
+    }
+
     /// Judges one sample of the host; `candidates` are the running units whose
     /// `memory.on_pressure` allows some step.
     pub fn handle_sample(
@@ -341,6 +346,10 @@ mod tests {
         more.push(unit(5, 10 * M, 0, steps(&["notify"])));
         let v = p.handle_sample(later, &host(650 * M, None), &more);
         assert_eq!((v.tell, v.reclaim), (vec![5], vec![]));
+        // A unit gone, its id given to a new one: the new one is told.
+        p.forget(5);
+        let v = p.handle_sample(later, &host(650 * M, None), &more);
+        assert_eq!(v.tell, [5]);
         // Back to ok ends the episode: the next one tells them again.
         assert_eq!(
             p.handle_sample(later, &host(100 * M, None), &more),
