@@ -10,8 +10,11 @@
 //! unit told at `warn` is told again when the host goes on to `critical`, not on every sample
 //! of a long episode; a unit that starts during an episode takes the steps at the next sample.
 //! In `critical`, the unit holding the most swap (then the most RSS) among those that allow
-//! `restart` is restarted, at most once per `cooldown`; it is not told nor reclaimed first in
-//! the same sample (paging out what is about to end only costs the disk).
+//! `restart` is restarted, at most once per `cooldown`; it is not told nor reclaimed in the
+//! same sample (paging out what is about to end only costs the disk). Where it allows
+//! `notify` or `reclaim` and has not taken them yet in the episode (the host went from `ok`
+//! to `critical` at once), it takes them first and is restarted at the next sample that is
+//! still critical: a sampling interval later, or sooner when the PSI trigger wakes svcd.
 
 use super::host::HostMemory;
 use super::settings::MemorySettings;
@@ -205,6 +208,13 @@ impl HostPolicy {
             .iter()
             .filter(|c| c.steps.restart)
             .max_by_key(|c| (c.swap, c.rss, std::cmp::Reverse(c.id)))?;
+        // Gently first: one that allows the steps before a restart and has not taken them in
+        // this episode takes them now, and is restarted at a later sample if the host is
+        // still critical then.
+        let gentler = victim.steps.notify || victim.steps.reclaim;
+        if gentler && !self.stepped.contains_key(&victim.id) {
+            return None;
+        }
         self.last_restart = Some(now);
         let reason = format!(
             "host memory pressure: {why}; this unit held the most (swap {}, rss {})",
@@ -394,6 +404,29 @@ mod tests {
             &host(600 * M, None),
             &ladder_units(),
         );
+        assert_eq!(v, Verdict::default());
+    }
+
+    #[test]
+    fn a_victim_that_allows_notify_is_told_before_it_is_restarted() {
+        let mut p = policy();
+        let t0 = Instant::now();
+        let units = [
+            unit(0, 100 * M, 300 * M, steps(&["notify", "restart"])),
+            unit(1, 100 * M, 10 * M, RESTART),
+        ];
+        // Straight from ok to critical: the biggest is told, nobody restarted yet.
+        let v = p.handle_sample(t0, &host(900 * M, None), &units);
+        assert_eq!((v.tell, v.restart), (vec![0], None));
+        // Still critical at the next sample: now it is restarted.
+        let next = t0 + Duration::from_millis(100);
+        let v = p.handle_sample(next, &host(900 * M, None), &units);
+        assert_eq!(v.restart.map(|(id, _)| id), Some(0));
+        assert!(v.tell.is_empty());
+        // Gone under critical meanwhile: no restart.
+        let mut p = policy();
+        p.handle_sample(t0, &host(900 * M, None), &units);
+        let v = p.handle_sample(next, &host(600 * M, None), &units);
         assert_eq!(v, Verdict::default());
     }
 

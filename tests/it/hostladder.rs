@@ -233,6 +233,30 @@ fn critical_restarts_only_the_unit_with_restart_and_tells_the_others() {
     }
 }
 
+/// Straight from `ok` to `critical`, a unit that allows `notify` and `restart` is told first and
+/// restarted at the next sample (svcd's log has both, in that order).
+#[test]
+fn critical_tells_a_victim_that_allows_notify_before_it_restarts_it() {
+    let (dir, script) = host_dir("swap_critical = \"0\"\n");
+    let marker = dir.path().join("told");
+    let svcd = dir
+        .with(
+            "victim",
+            &listener(&script, &marker, "[\"notify\", \"restart\"]"),
+        )
+        .start();
+    let status = svcd.wait_status("victim", "the victim restarted", |s| s["restarts"] == 1);
+    let reason = status["last_exit"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("host memory pressure: "), "{status}");
+    let log = svcd.stderr();
+    let told = log.find("told through MEMORY_PRESSURE_WATCH of host memory pressure");
+    let restarted = log.find("restarting: host memory pressure");
+    assert!(
+        told.is_some() && restarted.is_some() && told < restarted,
+        "{log}"
+    );
+}
+
 /// A unit adopted after svcd's crash keeps the FIFO `memory.on_pressure` gave it (no cgroup
 /// needed): the next svcd opens it again, and the unit is told through it at the next episode.
 #[test]
