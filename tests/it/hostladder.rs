@@ -249,10 +249,12 @@ fn critical_tells_a_victim_that_allows_notify_before_it_restarts_it() {
     let reason = status["last_exit"]["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("host memory pressure: "), "{status}");
     let log = svcd.stderr();
-    let told = log.find("told through MEMORY_PRESSURE_WATCH of host memory pressure");
-    let restarted = log.find("restarting: host memory pressure");
+    let order = (
+        log.find("told through MEMORY_PRESSURE_WATCH of host memory pressure"),
+        log.find("restarting: host memory pressure"),
+    );
     assert!(
-        told.is_some() && restarted.is_some() && told < restarted,
+        matches!(order, (Some(told), Some(restarted)) if told < restarted),
         "{log}"
     );
 }
