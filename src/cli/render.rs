@@ -106,7 +106,14 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
         let _ = writeln!(out, "       CPU: {:.2}s", unit.cpu);
     }
     if let Some(ladder) = &unit.memory.ladder {
-        ladder_lines(out, ladder);
+        ladder_lines(out, ladder, "of its memory", "");
+    }
+    if let Some(ladder) = &unit.memory.host_ladder {
+        if let Some(cause) = &ladder.cause {
+            let _ = writeln!(out, "  Pressure: {cause}");
+        }
+        let host = "for host memory pressure, ";
+        ladder_lines(out, ladder, "of host memory pressure", host);
     }
     if let Some(error) = &unit.log_error {
         let _ = writeln!(out, "  Log file: {error}");
@@ -254,8 +261,9 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-/// What the memory ladder did in the unit's run: `Told:` and `Reclaim:` lines.
-fn ladder_lines(out: &mut String, ladder: &crate::control::LadderInfo) {
+/// What the memory ladder did in the unit's run: `Told:` (`told`: of what) and `Reclaim:` (after
+/// `why`) lines.
+fn ladder_lines(out: &mut String, ladder: &crate::control::LadderInfo, told: &str, why: &str) {
     if let (Some(at), Some(bytes)) = (&ladder.last_told, ladder.last_told_bytes) {
         let times = match ladder.told {
             1 => String::new(),
@@ -263,7 +271,7 @@ fn ladder_lines(out: &mut String, ladder: &crate::control::LadderInfo) {
         };
         let _ = writeln!(
             out,
-            "      Told: of its memory at {at}, using {}{times}",
+            "      Told: {told} at {at}, using {}{times}",
             size(bytes)
         );
     }
@@ -281,7 +289,7 @@ fn ladder_lines(out: &mut String, ladder: &crate::control::LadderInfo) {
             ),
             (None, None) => format!("at {at}"),
         };
-        let _ = writeln!(out, "   Reclaim: {what}{times}");
+        let _ = writeln!(out, "   Reclaim: {why}{what}{times}");
     }
 }
 
@@ -329,9 +337,10 @@ mod tests {
             last_reclaim_freed: Some(40 << 20),
             last_reclaim_ms: Some(12),
             last_reclaim_skipped: None,
+            cause: None,
         };
         let mut out = String::new();
-        ladder_lines(&mut out, &ladder);
+        ladder_lines(&mut out, &ladder, "of its memory", "");
         assert_eq!(
             out,
             "      Told: of its memory at 2026-11-26T10:00:00.000Z, using 90.0M (2 times)\n   \
@@ -340,11 +349,23 @@ mod tests {
         ladder.last_reclaim_skipped = Some("0B of swap free, the unit holds 80.0M".to_string());
         ladder.last_reclaim_freed = None;
         let mut out = String::new();
-        ladder_lines(&mut out, &ladder);
+        ladder_lines(&mut out, &ladder, "of its memory", "");
         assert!(
             out.ends_with(
                 "Reclaim: skipped at 2026-11-26T10:00:01.000Z: 0B of swap free, the unit holds 80.0M\n"
             ),
+            "{out}"
+        );
+        // The host's steps say theirs is host memory pressure.
+        let mut out = String::new();
+        let host = "for host memory pressure, ";
+        ladder_lines(&mut out, &ladder, "of host memory pressure", host);
+        assert!(
+            out.starts_with("      Told: of host memory pressure at 2026-11-26T10:00:00.000Z"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Reclaim: for host memory pressure, skipped at"),
             "{out}"
         );
     }

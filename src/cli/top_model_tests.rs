@@ -16,6 +16,7 @@ pub(crate) fn info(name: &str, state: &str, pid: Option<u32>, cpu: f64, rss: u64
             swap: 0,
             mode: Default::default(),
             ladder: None,
+            host_ladder: None,
         },
         cpu,
         description: None,

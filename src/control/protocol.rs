@@ -472,6 +472,11 @@ pub struct MemoryInfo {
     /// `reclaim`); absent when none was taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ladder: Option<LadderInfo>,
+    /// The steps the host policy took for host memory pressure in the unit's last run
+    /// (`memory.on_pressure`: `notify`, `reclaim`), with their `cause`; absent when none was
+    /// taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ladder: Option<LadderInfo>,
 }
 
 /// [`MemoryInfo::ladder`]: what the memory ladder did in a run.
@@ -492,6 +497,9 @@ pub struct LadderInfo {
     pub last_reclaim_ms: Option<u64>,
     /// Why the last reclaim did nothing (e.g. too little swap free).
     pub last_reclaim_skipped: Option<String>,
+    /// `host_ladder` only: the host's level and what reached it at the last step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// [`MemoryInfo::mode`].

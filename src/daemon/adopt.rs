@@ -559,6 +559,7 @@ impl Daemon {
                 if !upgrade {
                     self.adoption.settled.insert(id);
                 }
+                self.memory.adopt_fifo(id, &self.units[id]);
                 // Its cgroup once svcd answers: a read and a few writes per unit (and a wait
                 // for the kernel per threshold) would make this step twice as long, or more
                 // (issue 14's 100 ms from exec).
@@ -568,7 +569,8 @@ impl Daemon {
             }
         }
         // The holder's copies of the pressure FIFOs stay with it: the FIFOs are opened again
-        // by their paths as the adopted units' cgroups are taken back.
+        // by their paths as the adopted units' cgroups are taken back (for
+        // `memory.on_pressure`, above).
         given_sockets.retain(|key, _| !key.starts_with(&super::fdholder::fifo_key("")));
         // Pipes of runs, and sockets, no unit has any more: let them go.
         if let Some(holder) = &self.adoption.holder {

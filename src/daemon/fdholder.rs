@@ -12,8 +12,8 @@
 //! - `hold KEY` with two descriptors (stdout, stderr): keep them; KEY is `PID:STARTTIME`.
 //! - `drop KEY`: close them (the unit's run ended and svcd drained its pipes).
 //! - `sock KEY` with one descriptor: keep a listening socket svcd holds for a unit (`listen`);
-//!   KEY is `listen:UNIT:ADDRESS`. Also a unit's pressure FIFO (`memory.on_limit` with
-//!   `notify`), KEY `pressure:UNIT`: kept open for writing, so that the unit's reader sees no
+//!   KEY is `listen:UNIT:ADDRESS`. Also a unit's pressure FIFO (`memory.on_limit` or
+//!   `memory.on_pressure` with `notify`), KEY `pressure:UNIT`: kept open for writing, so that the unit's reader sees no
 //!   hang-up while svcd is down.
 //! - `give`: answered by `fds KEY...` (keys one a line) with two descriptors per key, up to 100
 //!   keys a message, then `socks KEY...` with one descriptor per key, then `end`.
@@ -61,7 +61,7 @@ pub fn socket_key(unit: &str, addr: &str) -> Option<String> {
 }
 
 /// The key of a process: its pid and start time (a pid alone may be reused).
-/// The key of unit `unit`'s pressure FIFO (`memory.on_limit` with `notify`), which the holder
+/// The key of unit `unit`'s pressure FIFO (`notify` in `memory.on_limit` or `memory.on_pressure`), which the holder
 /// keeps open for writing (with `sock`) so that the unit's reader sees no hang-up while svcd is
 /// down; the next svcd opens the FIFO again by its path.
 pub fn fifo_key(unit: &str) -> String {

@@ -9,12 +9,18 @@
 //! one sampling interval), and sample on demand only the units asked for that have none: a
 //! `list` of 1,000 units costs one walk of their processes per interval at most, however often
 //! it is asked, and a `status` of one unit never walks the others'.
+//!
+//! The host policy's steps for the units (`memory.on_pressure`) and the units' pressure FIFOs
+//! are in `host_steps`.
+
+mod host_steps;
 
 use super::Daemon;
 use super::report::Clocks;
 use crate::control::HostInfo;
 use crate::memory::{
-    Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings, cgroup, ladder,
+    Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings, cgroup,
+    hostladder, ladder,
 };
 use crate::supervisor::State;
 use crate::supervisor::UnitId;
@@ -66,13 +72,16 @@ pub struct MemoryWatch {
     told: HashMap<UnitId, Told>,
     /// The removal of a stopped unit's cgroup v2, retried while its last processes exit.
     removals: HashMap<UnitId, tokio::task::JoinHandle<()>>,
+    /// The pressure FIFO of each unit's current run, one whichever key asked for it
+    /// (`memory.on_pressure` or `memory.on_limit` with `notify`).
+    fifos: HashMap<UnitId, Arc<ladder::PressureFifo>>,
+    /// What the host policy's steps (`memory.on_pressure`) did in each unit's current run.
+    host_steps: HashMap<UnitId, hostladder::SharedHostSteps>,
 }
 
 /// The ladder steps of a unit's run (`memory.on_limit` with `notify` or `reclaim`).
 #[derive(Debug)]
 struct Told {
-    /// Its pressure FIFO (`notify`).
-    fifo: Option<Arc<ladder::PressureFifo>>,
     /// The task that takes the steps at the unit's threshold.
     task: tokio::task::JoinHandle<()>,
     /// What they did in this run.
@@ -136,6 +145,8 @@ impl MemoryWatch {
             state_dir: None,
             told: HashMap::new(),
             removals: HashMap::new(),
+            fifos: HashMap::new(),
+            host_steps: HashMap::new(),
         }
     }
 
@@ -277,6 +288,8 @@ impl MemoryWatch {
     /// Makes svcd's cgroup for its units (state dir `state_dir`) where `memory.cgroups` allows
     /// and the host has the memory controller; says in svcd's log which it is.
     pub fn enable_cgroups(&mut self, state_dir: &std::path::Path) {
+        // The FIFOs of `memory.on_pressure` need no cgroup.
+        self.state_dir = Some(state_dir.to_path_buf());
         if self.settings.cgroups == cgroup::Setting::Off {
             return;
         }
@@ -284,7 +297,6 @@ impl MemoryWatch {
             Ok(tree) => {
                 tracing::info!(cgroup = %tree.base().display(), "each unit runs in a memory cgroup of its own");
                 self.tree = Some(tree);
-                self.state_dir = Some(state_dir.to_path_buf());
             }
             Err(why) => tracing::info!(
                 "units run without cgroups ({why}); their memory is sampled from /proc"
@@ -355,21 +367,10 @@ impl MemoryWatch {
         if !on_limit.notify && !on_limit.reclaim {
             return;
         }
-        let Some(state_dir) = &self.state_dir else {
-            return;
-        };
-        let fifo = match on_limit.notify.then(|| {
-            if adopted {
-                return ladder::PressureFifo::reopen(&ladder::fifo_dir(state_dir), &unit.name);
-            }
-            let owner = ladder::fifo_owner(unit.run_as(nix::unistd::Uid::effective().is_root()))?;
-            ladder::PressureFifo::create(&ladder::fifo_dir(state_dir), &unit.name, owner)
-        }) {
-            Some(Err(why)) => {
-                tracing::warn!(unit = %unit.name, "will not be told of its memory: {why}");
-                None
-            }
-            made => made.and_then(Result::ok).map(Arc::new),
+        let fifo = if on_limit.notify {
+            self.fifo_for(id, unit, adopted)
+        } else {
+            None
         };
         let made = if cg.is_v2() {
             // Signalled by svcd itself (see `poke_ladder`): a second descriptor of it for svcd.
@@ -400,7 +401,7 @@ impl MemoryWatch {
         };
         let steps = ladder::SharedSteps::default();
         let (name, cg, told_fifo, told_steps) =
-            (unit.name.clone(), cg.clone(), fifo.clone(), steps.clone());
+            (unit.name.clone(), cg.clone(), fifo, steps.clone());
         let task = tokio::spawn(async move {
             let event = match event {
                 Some(event) => event,
@@ -415,15 +416,7 @@ impl MemoryWatch {
             let reclaim = on_limit.reclaim;
             ladder::tell_on_crossing(name, event, cg, max, told_fifo, reclaim, told_steps).await;
         });
-        self.told.insert(
-            id,
-            Told {
-                fifo,
-                task,
-                steps,
-                poke,
-            },
-        );
+        self.told.insert(id, Told { task, steps, poke });
     }
 
     /// What the ladder did in unit `id`'s current run, if it took any step.
@@ -435,7 +428,7 @@ impl MemoryWatch {
     /// `unit` (id `id`) as spawned: with `MEMORY_PRESSURE_WATCH` naming its FIFO where it is
     /// told of its memory; `None` where it is not (spawned as it is).
     pub fn with_pressure_watch(&self, id: UnitId, unit: &Unit) -> Option<Unit> {
-        let fifo = self.told.get(&id)?.fifo.as_ref()?;
+        let fifo = self.fifos.get(&id)?;
         let mut watched = unit.clone();
         watched.env.insert(
             ladder::WATCH_ENV.to_string(),
@@ -556,6 +549,9 @@ impl MemoryWatch {
     /// Unit `id` (named `name`) is gone from the unit files: its cgroup too, once empty.
     pub fn forget_unit(&mut self, id: UnitId, name: &str) {
         self.cgroup_last.remove(&id);
+        self.fifos.remove(&id);
+        self.host_steps.remove(&id);
+        self.policy.forget(id);
         if let Some(task) = self.watchers.remove(&id) {
             task.abort();
         }
@@ -670,7 +666,7 @@ impl MemoryWatch {
 
     /// The descriptor of unit `id`'s pressure FIFO, while it has one (`notify`).
     pub fn pressure_fifo_fd(&self, id: UnitId) -> Option<std::os::fd::RawFd> {
-        Some(self.told.get(&id)?.fifo.as_ref()?.raw_fd())
+        Some(self.fifos.get(&id)?.raw_fd())
     }
 }
 
@@ -749,13 +745,13 @@ impl Daemon {
                     over.push(id);
                 }
             }
-            if self.units[id].memory.restart_on_pressure
-                && self.supervisor.status(id).state == State::Running
-            {
+            let steps = self.units[id].memory.on_pressure;
+            if steps.is_any() && self.supervisor.status(id).state == State::Running {
                 candidates.push(Candidate {
                     id,
                     rss: sample.rss,
                     swap: sample.swap,
+                    steps,
                 });
             }
         }
@@ -765,11 +761,12 @@ impl Daemon {
         }
         let host = HostMemory::read();
         self.memory.host_last.set(Some((now, host)));
-        let verdict = self.memory.policy.handle_sample(now, &host, &candidates);
-        if let Some(warning) = verdict.warning {
+        let mut verdict = self.memory.policy.handle_sample(now, &host, &candidates);
+        if let Some(warning) = verdict.warning.take() {
             tracing::warn!("{warning}");
             self.memory.last_event = Some((now, warning));
         }
+        self.take_host_steps(now, &verdict, &candidates);
         if let Some((id, reason)) = verdict.restart {
             tracing::warn!(unit = %self.units[id].name, "restarting: {reason}");
             self.supervisor.handle_restart_for(now, id, &reason);

@@ -727,6 +727,8 @@ impl Daemon {
             self.supervisor.handle_spawn_failed(now, id, &e.to_string());
             return;
         }
+        // The run's pressure FIFO for the host's steps (`memory.on_pressure`).
+        self.memory.begin_run(id, &self.units[id]);
         let sockets = self.sockets.of(&self.units[id].name);
         let cgroup = self.memory.cgroup_for_spawn(id, &self.units[id]);
         let spawned = match self.start_command(id, None) {

@@ -47,6 +47,18 @@ pub fn ladder_info(steps: &ladder::Steps, clocks: Clocks) -> LadderInfo {
         last_reclaim_freed: freed,
         last_reclaim_ms: millis,
         last_reclaim_skipped: skipped,
+        cause: None,
+    }
+}
+
+/// What the host policy's steps did in a run, as status shows it.
+pub fn host_ladder_info(
+    steps: &crate::memory::hostladder::HostSteps,
+    clocks: Clocks,
+) -> LadderInfo {
+    LadderInfo {
+        cause: Some(steps.cause.clone()),
+        ..ladder_info(&steps.steps, clocks)
     }
 }
 
@@ -80,6 +92,7 @@ pub fn unit_info(
             swap: memory.swap,
             mode: Default::default(),
             ladder: None,
+            host_ladder: None,
         },
         cpu: crate::memory::ticks_to_seconds(memory.cpu_ticks),
         description: unit.description.clone(),

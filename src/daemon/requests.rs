@@ -59,6 +59,10 @@ impl Daemon {
                 .memory
                 .ladder_steps(*id)
                 .map(|steps| report::ladder_info(&steps, clocks));
+            info.memory.host_ladder = self
+                .memory
+                .host_ladder_steps(*id)
+                .map(|steps| report::host_ladder_info(&steps, clocks));
         }
         infos
     }

@@ -55,25 +55,12 @@ impl Default for OnLimit {
 impl OnLimit {
     /// From the steps as written, e.g. `["notify", "restart"]`.
     pub fn parse(steps: &[&str]) -> Result<OnLimit, String> {
-        let mut on_limit = OnLimit {
-            notify: false,
-            reclaim: false,
-            restart: false,
-        };
-        for step in steps {
-            match *step {
-                "notify" => on_limit.notify = true,
-                "reclaim" => on_limit.reclaim = true,
-                "restart" => on_limit.restart = true,
-                other => {
-                    return Err(format!(
-                        "unknown memory.on_limit step \"{other}\"; use \"notify\", \"reclaim\" \
-                         and/or \"restart\""
-                    ));
-                }
-            }
-        }
-        Ok(on_limit)
+        let (notify, reclaim, restart) = super::policy::parse_steps("memory.on_limit", steps)?;
+        Ok(OnLimit {
+            notify,
+            reclaim,
+            restart,
+        })
     }
 }
 
@@ -303,7 +290,7 @@ pub async fn arm_usage_event(
 /// `reclaim`: pages unit `unit`'s processes (those of its cgroup `cg`) out to swap, where the
 /// host's free swap holds what they use; says in svcd's log what it freed and how long it took,
 /// or why it did nothing, and returns the same (`None` where the cgroup cannot be read).
-fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed> {
+pub(crate) fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed> {
     let before = cg.memory()?;
     let free = super::reclaim::swap_free();
     if free < before.rss {

@@ -53,9 +53,11 @@ impl std::fmt::Display for Threshold {
 pub struct MemorySettings {
     /// Time between samples, while a running unit has a limit or a host threshold is set.
     pub interval: Duration,
-    /// Swap use that logs a warning.
+    /// Swap use that logs a warning, and takes the steps of `memory.on_pressure` before a
+    /// restart (`notify`, `reclaim`).
     pub swap_warn: Option<Threshold>,
-    /// Swap use that restarts a unit with `memory.on_pressure = "restart"`.
+    /// Swap use that restarts a unit with `restart` in `memory.on_pressure` (after the steps
+    /// before it).
     pub swap_critical: Option<Threshold>,
     /// `full avg10` of /proc/pressure/memory, in percent, that does the same.
     pub psi_critical: Option<f64>,

@@ -520,25 +520,62 @@ impl Check<'_> {
         }
     }
 
-    /// `memory.on_pressure`: whether the host policy may restart the unit.
-    pub fn on_pressure(&mut self, entry: &Entry) -> Option<bool> {
-        let text = self.string(entry)?;
-        match text.as_str() {
-            "restart" => Some(true),
-            "none" => Some(false),
+    /// `memory.on_pressure`: the steps the host policy may take, as an array of them, or
+    /// `"restart"` (`["restart"]`) or `"none"` (`[]`).
+    pub fn on_pressure(&mut self, entry: &Entry) -> Option<crate::memory::OnPressure> {
+        let written = match &entry.node.value {
+            Value::String(text) => match text.as_str() {
+                "restart" => vec!["restart"],
+                "none" => Vec::new(),
+                _ => {
+                    self.value(
+                        entry,
+                        format!(
+                            "unknown memory.on_pressure \"{text}\"; use \"restart\" or \"none\", \
+                             or an array of \"notify\", \"reclaim\" and/or \"restart\""
+                        ),
+                    );
+                    return None;
+                }
+            },
+            Value::Array(_) => self.steps(entry, "memory.on_pressure")?,
             _ => {
-                self.value(
+                self.wrong_type(
                     entry,
-                    format!("unknown memory.on_pressure \"{text}\"; use \"restart\" or \"none\""),
+                    &entry.node,
+                    "\"restart\", \"none\" or an array such as [\"notify\", \"restart\"]",
                 );
+                return None;
+            }
+        };
+        match crate::memory::OnPressure::parse(&written) {
+            Ok(on_pressure) => Some(on_pressure),
+            Err(message) => {
+                self.value(entry, message);
                 None
             }
         }
     }
 
+    /// The strings of the array `entry` (`key`'s steps); `None`, with an issue for each item
+    /// that is not a string, where one is not.
+    fn steps<'a>(&mut self, entry: &'a Entry, key: &str) -> Option<Vec<&'a str>> {
+        let Value::Array(items) = &entry.node.value else {
+            return None;
+        };
+        let mut steps = Vec::new();
+        for item in items {
+            match &item.value {
+                Value::String(step) => steps.push(step.as_str()),
+                _ => self.wrong_type(entry, item, &format!("a string in the `{key}` array")),
+            }
+        }
+        (steps.len() == items.len()).then_some(steps)
+    }
+
     /// `memory.on_limit`: an array of the steps [`crate::memory::ladder::OnLimit`] names.
     pub fn on_limit(&mut self, entry: &Entry) -> Option<crate::memory::ladder::OnLimit> {
-        let Value::Array(items) = &entry.node.value else {
+        let Value::Array(_) = &entry.node.value else {
             self.wrong_type(
                 entry,
                 &entry.node,
@@ -546,16 +583,7 @@ impl Check<'_> {
             );
             return None;
         };
-        let mut steps = Vec::new();
-        for item in items {
-            match &item.value {
-                Value::String(step) => steps.push(step.as_str()),
-                _ => self.wrong_type(entry, item, "a string in the `memory.on_limit` array"),
-            }
-        }
-        if steps.len() != items.len() {
-            return None;
-        }
+        let steps = self.steps(entry, "memory.on_limit")?;
         match crate::memory::ladder::OnLimit::parse(&steps) {
             Ok(on_limit) => Some(on_limit),
             Err(message) => {

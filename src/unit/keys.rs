@@ -273,9 +273,9 @@ keys! {
     MemoryOomScoreAdj "memory.oom_score_adj" ("integer -1000..1000") ["OOMScoreAdjust"]
         "written for the process before exec"
         |c, e, u| u.memory.oom_score_adj = c.oom_score_adj(e);
-    MemoryOnPressure "memory.on_pressure" ("restart | none") []
-        "may the host swap policy restart this unit"
-        |c, e, u| set(&mut u.memory.restart_on_pressure, c.on_pressure(e));
+    MemoryOnPressure "memory.on_pressure" ("restart | none | array of notify, reclaim, restart") []
+        "the steps the host swap policy may take for this unit"
+        |c, e, u| set(&mut u.memory.on_pressure, c.on_pressure(e));
     MemoryOnLimit "memory.on_limit" ("array of notify, reclaim, restart") []
         "the steps taken as the unit nears and crosses memory.max"
         |c, e, u| set(&mut u.memory.on_limit, c.on_limit(e));

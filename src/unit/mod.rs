@@ -200,9 +200,9 @@ pub struct MemoryConfig {
     pub swap_max: Option<u64>,
     /// Written to /proc/self/oom_score_adj before exec (−1000..=1000).
     pub oom_score_adj: Option<i16>,
-    /// May the host swap policy restart this unit when memory runs short
-    /// (`on_pressure = "restart"`); `false` is `"none"`, the default.
-    pub restart_on_pressure: bool,
+    /// `on_pressure`: the steps the host swap policy may take for this unit when the host's
+    /// memory runs short (tell it, reclaim, restart it); none by default (`"none"`).
+    pub on_pressure: crate::memory::OnPressure,
     /// `on_limit`: the steps svcd takes as the unit nears and crosses `max`.
     pub on_limit: crate::memory::ladder::OnLimit,
     /// `grace`: how long the unit may stay over `max` before its restart (0: at once).

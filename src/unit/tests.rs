@@ -572,7 +572,10 @@ fn memory_keys() {
             max: Some(200 << 20),
             swap_max: Some(65536),
             oom_score_adj: Some(-500),
-            restart_on_pressure: true,
+            on_pressure: crate::memory::OnPressure {
+                restart: true,
+                ..Default::default()
+            },
             ..MemoryConfig::default()
         }
     );

@@ -10,6 +10,7 @@ mod daemons;
 mod demo;
 mod fdspawn;
 mod hooks;
+mod hostladder;
 mod ladder;
 mod logs;
 mod manpages;
