@@ -414,17 +414,18 @@ pub fn oom_score_adj(pid: u32) -> Option<i32> {
 
 /// A whole `/proc` file that is not per process (`/proc/meminfo`, `/proc/net/tcp`).
 pub fn read_system(file: &str) -> Option<String> {
-    read_whole(&format!("/proc/{file}"))
+    read_whole(format!("/proc/{file}"))
 }
 
 fn read_string(pid: u32, file: &str) -> Option<String> {
-    read_whole(&format!("/proc/{pid}/{file}"))
+    read_whole(format!("/proc/{pid}/{file}"))
 }
 
-/// A /proc file read whole, in room for a page: a /proc file says its size is 0, so
+/// A /proc (or cgroup) file read whole, in room for a page: such a file says its size is 0, so
 /// `fs::read_to_string` asks for it (`statx`) and then reads 32 bytes, 32, 64, ... (eight
-/// reads for `/proc/meminfo`); here it takes one read and the one that finds the end.
-fn read_whole(path: &str) -> Option<String> {
+/// reads for `/proc/meminfo`, seven for a cgroup's `memory.stat`); here it takes one read and
+/// the one that finds the end.
+pub fn read_whole(path: impl AsRef<std::path::Path>) -> Option<String> {
     let mut text = String::with_capacity(4096);
     std::fs::File::open(path)
         .and_then(|f| f.take(u64::MAX).read_to_string(&mut text))

@@ -317,7 +317,7 @@ impl UnitCgroup {
 
     /// The unit's memory, from `memory.stat` (one read; on v2 `memory.swap.current` too).
     pub fn memory(&self) -> Option<CgroupMemory> {
-        let stat = fs::read_to_string(self.dir.join("memory.stat")).ok()?;
+        let stat = crate::proc::read_whole(self.dir.join("memory.stat"))?;
         if self.v2 {
             let field = |name| super::cgroup2::stat_field(&stat, name);
             return Some(CgroupMemory {

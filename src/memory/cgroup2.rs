@@ -187,7 +187,7 @@ pub fn stat_field(stat: &str, name: &str) -> u64 {
 
 /// A single-number file (`memory.current`, `memory.swap.current`).
 pub fn number(dir: &Path, file: &str) -> Option<u64> {
-    fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+    crate::proc::read_whole(dir.join(file))?.trim().parse().ok()
 }
 
 /// Applies the limits of a unit with `memory.max` `max` and `memory.swap_max` `swap_max`:
