@@ -134,6 +134,7 @@ reset_after = "1ms"
     let boot = vm.run(&format!(
         r#"{HELPERS}
 mkdir /sys/fs/cgroup/bench
+echo
 /spawner kernel {n} 100 /sys/fs/cgroup/bench || fail "spawner"
 rmdir /sys/fs/cgroup/bench
 gaps() {{ awk '$1 == "exit" {{ e = $2 }} $1 == "start" && e {{ printf "%d ", ($2 - e) / 1000; e = 0 }}' /tmp/times; }}
