@@ -1,7 +1,7 @@
 //! The hooked way of spawning: `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does
 //! it, for a unit that needs steps between fork and exec that posix_spawn has no attribute for
-//! (a cgroup to join, the OOM score, resource limits, nice, an identity, a workdir, a umask,
-//! held sockets).
+//! (a cgroup to join or be born in, the OOM score, resource limits, nice, an identity, a
+//! workdir, a umask, held sockets).
 //!
 //! A `fork()` would copy svcd's page tables (11 MiB of RSS at 1,000 units) only for the child
 //! to throw them away at exec, and svcd puts every unit in a cgroup of its own as root, so
