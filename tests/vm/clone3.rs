@@ -67,17 +67,31 @@ pid_of() { $S status "$1" --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head
 fn a_units_process_is_born_in_its_cgroup_v2_and_the_fallback_joins_it() {
     let Some(mut vm) = vm_or_skip() else { return };
     vm.unit("show", SHOW);
+    let fallback = if forcible() {
+        format!(
+            r#"check_show SVC_SPAWN_NO_CLONE3=1
+[ "$(grep -c "{FELL_BACK}" /tmp/svcd.log)" = 1 ] || fail "svcd did not say once that it fell back"
+"#
+        )
+    } else {
+        eprintln!("the fallback is not forced: the VM runs a release build's svcd");
+        String::new()
+    };
     let boot = vm.run(&format!(
         r#"{HELPERS}{CHECK_SHOW}
 check_show ""
 grep -q "{FELL_BACK}" /tmp/svcd.log && fail "svcd fell back to the join"
-check_show SVC_SPAWN_NO_CLONE3=1
-[ "$(grep -c "{FELL_BACK}" /tmp/svcd.log)" = 1 ] || fail "svcd did not say once that it fell back"
-echo CLONE3_OK
+{fallback}echo CLONE3_OK
 "#
     ));
     boot.assert_ok();
     assert!(boot.console.contains("CLONE3_OK"), "{}", boot.console);
+}
+
+/// Whether the VM's svcd takes `SVC_SPAWN_NO_CLONE3`: a debug build's, this test build's own
+/// (not another build's of `SVC_TEST_VM_BINS`, e.g. a release one, which ignores it).
+fn forcible() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("SVC_TEST_VM_BINS").is_none()
 }
 
 /// Medians and p99s of the gaps (µs) on the console line `KEY=...`.
@@ -104,7 +118,9 @@ fn summary(values: &str) -> String {
 /// spawn_cost`; `SVC_VM_CPUS` sets the VM's CPUs, 2 by default): the kernel's cost of a
 /// spawn joining its cgroup v2 by `cgroup.procs` against one born in it, one spawn every
 /// 100 ms; then svcd's crash → respawn (delay 0, runs of 100 ms) with `clone3` and with the
-/// fallback forced. Under software emulation: compare the figures to each other only.
+/// fallback forced (a debug build; with `SVC_TEST_VM_BINS` of a release build both runs are
+/// that build's, e.g. one from before this change for the join). Under software emulation:
+/// compare the figures to each other only.
 #[test]
 #[ignore = "a measurement: minutes of software emulation"]
 fn spawn_cost_in_a_cgroup_v2_joined_and_born() {
@@ -164,5 +180,7 @@ respawns SVC_SPAWN_NO_CLONE3=1 joined
         eprintln!("  svcd crash → respawn, {kind}: {}", summary(gaps));
     }
     assert!(boot.value("FELL_BACK_born").is_none(), "{}", boot.console);
-    assert!(boot.value("FELL_BACK_joined").is_some(), "{}", boot.console);
+    if forcible() {
+        assert!(boot.value("FELL_BACK_joined").is_some(), "{}", boot.console);
+    }
 }
