@@ -22,6 +22,7 @@ use crate::memory::{
     Candidate, GroupMemory, GroupSampler, HostMemory, HostPolicy, MemorySettings, cgroup,
     hostladder, ladder,
 };
+use crate::process::CgroupFd;
 use crate::supervisor::State;
 use crate::supervisor::UnitId;
 use crate::unit::Unit;
@@ -304,10 +305,10 @@ impl MemoryWatch {
         }
     }
 
-    /// For a spawn of `unit` (id `id`): its cgroup's `cgroup.procs` for the child to join, with
+    /// For a spawn of `unit` (id `id`): its cgroup for the child to be born in or join, with
     /// the kernel limits of the unit applied; `None` without cgroups, or (with a warning)
     /// when the unit's cgroup cannot be made: it then runs without one.
-    pub fn cgroup_for_spawn(&mut self, id: UnitId, unit: &Unit) -> Option<OwnedFd> {
+    pub fn cgroup_for_spawn(&mut self, id: UnitId, unit: &Unit) -> Option<CgroupFd> {
         if let Some(removal) = self.removals.remove(&id) {
             removal.abort();
         }
@@ -334,7 +335,7 @@ impl MemoryWatch {
     /// not checks nor `reload.exec`): the unit's cgroup to join, so that what a hook leaves running is the
     /// unit's and ends with it; made now where the unit has none yet (a first
     /// `exec_start_pre`). `None` without cgroups.
-    pub fn cgroup_for_hook(&mut self, id: UnitId, unit: &Unit) -> Option<OwnedFd> {
+    pub fn cgroup_for_hook(&mut self, id: UnitId, unit: &Unit) -> Option<CgroupFd> {
         let Some((cg, _)) = self.unit_cgroups.get(&id) else {
             return self.cgroup_for_spawn(id, unit);
         };

@@ -22,6 +22,7 @@
 //! controller nor a v2 one that svcd may use is there, units are sampled from /proc, and status
 //! says so.
 
+use crate::process::CgroupFd;
 use std::fs;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -230,21 +231,29 @@ impl UnitCgroup {
         super::cgroup2::reclaim(&self.dir, bytes)
     }
 
-    /// The file a new child writes `0` into to join the cgroup before it execs (closed on
-    /// exec): on cgroup v1 `tasks`, which moves the writing thread only. The child has no
-    /// other thread, so that is the whole process, and the kernel then skips its global lock
-    /// on moving thread groups, whose taking waits for an RCU grace period: `0` into
-    /// `cgroup.procs` took 7-23 ms per spawn on a small VM, into `tasks` 0.03 ms. On v2
-    /// `cgroup.procs` (`tasks` is v1's only).
-    pub fn procs_for_join(&self) -> Result<OwnedFd, String> {
-        let path = self
-            .dir
-            .join(if self.v2 { "cgroup.procs" } else { "tasks" });
+    /// How a new child enters the cgroup before it execs (closed on exec). On cgroup v1 it
+    /// writes `0` into `tasks`, which moves the writing thread only. The child has no other
+    /// thread, so that is the whole process, and the kernel then skips its global lock on
+    /// moving thread groups, whose taking waits for an RCU grace period: `0` into
+    /// `cgroup.procs` took 7-23 ms per spawn on a small VM, into `tasks` 0.03 ms. v2 has no
+    /// `tasks`: the child is born in the cgroup's directory (`clone3`, see
+    /// `process::clone3`), or where the kernel cannot, joins by its `cgroup.procs`.
+    pub fn procs_for_join(&self) -> Result<CgroupFd, String> {
+        if self.v2 {
+            let flags = nix::libc::O_PATH | nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC;
+            return fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(flags)
+                .open(&self.dir)
+                .map(|dir| CgroupFd::Dir(dir.into()))
+                .map_err(|e| format!("cannot open {}: {e}", self.dir.display()));
+        }
+        let path = self.dir.join("tasks");
         fs::OpenOptions::new()
             .write(true)
             .custom_flags(nix::libc::O_CLOEXEC)
             .open(&path)
-            .map(OwnedFd::from)
+            .map(|file| CgroupFd::Join(file.into()))
             .map_err(|e| format!("cannot open {}: {e}", path.display()))
     }
 
@@ -454,8 +463,9 @@ mod tests {
     /// A spawn joined its v1 cgroup through `cgroup.procs`, where the kernel takes its global
     /// lock on moving thread groups and waits for an RCU grace period first: a respawn after
     /// a quiet spell took 7.9 ms (median; p99 16 ms) against 1.3 ms through `tasks`.
+    /// On v2, a join by `cgroup.procs` paid that lock: the child is born in the cgroup.
     #[test]
-    fn a_child_joins_a_v1_cgroup_through_tasks_and_a_v2_one_through_cgroup_procs() {
+    fn a_child_joins_a_v1_cgroup_through_tasks_and_is_born_in_a_v2_ones_directory() {
         let dir = tempfile::tempdir().expect("temp dir");
         for file in ["tasks", "cgroup.procs"] {
             fs::write(dir.path().join(file), "").expect("file");
@@ -465,11 +475,15 @@ mod tests {
                 dir: dir.path().to_path_buf(),
                 v2,
             };
-            let fd = cg.procs_for_join().expect("opened");
-            fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("fd link")
+            let (fd, born) = match cg.procs_for_join().expect("opened") {
+                CgroupFd::Join(fd) => (fd, false),
+                CgroupFd::Dir(fd) => (fd, true),
+            };
+            let path = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("link");
+            (path, born)
         };
-        assert_eq!(joined(false), dir.path().join("tasks"));
-        assert_eq!(joined(true), dir.path().join("cgroup.procs"));
+        assert_eq!(joined(false), (dir.path().join("tasks"), false));
+        assert_eq!(joined(true), (dir.path().to_path_buf(), true));
     }
 
     const MOUNTINFO: &str = "\

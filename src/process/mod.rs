@@ -6,6 +6,7 @@
 //! SIGCHLD. Children are spawned by `posix_spawn` or by our own `clone`, neither of which reaps
 //! (but a child that failed before exec, which the spawn reaps itself, as posix_spawn does).
 
+mod clone3;
 mod credentials;
 pub mod dirs;
 mod listen_fds;
@@ -15,6 +16,7 @@ mod strays;
 mod vfork;
 
 pub use crate::memory::{GroupMemory, group_memory};
+pub use clone3::CgroupFd;
 pub use credentials::Credentials;
 pub use slots::reserve as reserve_spawn_slots;
 pub use spawn::{SpawnError, Spawned, spawn, spawn_with};

@@ -7,7 +7,7 @@
 //! copy), and the child's first system call is `close_range(FIRST, ~0, CLOSE_RANGE_UNSHARE)`:
 //! the kernel then gives it a table of its own holding only the descriptors below `FIRST` (the
 //! range reaches past the last open one, so only those below it are copied). What the child
-//! needs (stdio, the cgroup's `cgroup.procs`, held sockets) is placed in the reserved slots,
+//! needs (stdio, the cgroup's file to join, held sockets) is placed in the reserved slots,
 //! all below `FIRST`, before the clone, and the slots are given back their `/dev/null` as soon
 //! as the clone returns.
 //!

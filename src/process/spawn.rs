@@ -12,6 +12,7 @@
 //! shares svcd's descriptor table instead of copying it (see `process::vfork`); posix_spawn is
 //! left for the library's other users and for kernels before 5.9.
 
+use super::clone3::CgroupFd;
 use super::credentials::Credentials;
 use super::listen_fds;
 use super::strays::UNIT_ENV;
@@ -182,14 +183,14 @@ pub fn spawn(unit: &Unit) -> Result<Spawned, SpawnError> {
 }
 
 /// [`spawn`], passing `sockets` (held by svcd, with their names) as fds 3, 4, ... by the
-/// sd_listen_fds protocol (see `process::listen_fds`), and the process joining a cgroup before
-/// anything else: `cgroup` is that cgroup's `cgroup.procs`, open for writing (see
+/// sd_listen_fds protocol (see `process::listen_fds`), and the process in the cgroup `cgroup`
+/// from its start: born in it (a cgroup v2 directory) or joining it before anything else (see
 /// [`crate::memory::cgroup`]). Such a unit takes the hooked way: posix_spawn has no step for
 /// either, and only there can the child learn its own pid for `LISTEN_PID`.
 pub fn spawn_with(
     unit: &Unit,
     sockets: &[(BorrowedFd<'_>, String)],
-    cgroup: Option<OwnedFd>,
+    cgroup: Option<CgroupFd>,
 ) -> Result<Spawned, SpawnError> {
     let creds = Credentials::resolve(
         unit.run_as(is_root()),
@@ -227,7 +228,7 @@ pub fn spawn_with(
     let pid = if needs_hook || super::slots::available() {
         let stdio = (write_out.as_fd(), write_err.as_fd());
         let sockets: Vec<BorrowedFd<'_>> = sockets.iter().map(|(fd, _)| *fd).collect();
-        let extras = (cgroup.as_ref().map(OwnedFd::as_fd), &sockets[..]);
+        let extras = (cgroup.as_ref(), &sockets[..]);
         spawn_hooked(unit, &creds, &program, &name, &env, stdio, extras)?
     } else {
         spawn_posix(unit, &program, &name, env, &write_out, &write_err)?
@@ -424,7 +425,7 @@ fn spawn_hooked(
     name: &str,
     env: &[(OsString, OsString)],
     (out, err): (BorrowedFd<'_>, BorrowedFd<'_>),
-    (cgroup, sockets): (Option<BorrowedFd<'_>>, &[BorrowedFd<'_>]),
+    (cgroup, sockets): (Option<&CgroupFd>, &[BorrowedFd<'_>]),
 ) -> Result<u32, SpawnError> {
     use nix::fcntl::{OFlag, open};
     let null = open(
@@ -440,7 +441,14 @@ fn spawn_hooked(
     let (uid, gid) = creds.ids();
     let fds = Fds {
         stdio: [null.as_fd(), out, err],
-        cgroup,
+        cgroup: match cgroup {
+            Some(CgroupFd::Join(fd)) => Some(fd.as_fd()),
+            _ => None,
+        },
+        born_in: match cgroup {
+            Some(CgroupFd::Dir(fd)) => Some(fd.as_fd()),
+            _ => None,
+        },
         sockets,
     };
     let mut plan = Plan::new(

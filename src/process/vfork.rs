@@ -1,7 +1,7 @@
 //! The hooked way of spawning: `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does
 //! it, for a unit that needs steps between fork and exec that posix_spawn has no attribute for
-//! (a cgroup to join, the OOM score, resource limits, nice, an identity, a workdir, a umask,
-//! held sockets).
+//! (a cgroup to join or be born in, the OOM score, resource limits, nice, an identity, a
+//! workdir, a umask, held sockets).
 //!
 //! A `fork()` would copy svcd's page tables (11 MiB of RSS at 1,000 units) only for the child
 //! to throw them away at exec, and svcd puts every unit in a cgroup of its own as root, so
@@ -15,12 +15,13 @@
 //! system calls only and reports a failed step and its errno in memory the parent reads once it
 //! resumes. The rules it keeps are in the SAFETY comment of [`clone_child`].
 
+use super::clone3;
 use super::listen_fds;
 use super::slots;
 use super::spawn::HookStep;
 use crate::unit::Unit;
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -36,8 +37,11 @@ type KernelSigset = u64;
 pub(super) struct Fds<'a> {
     /// To become 0, 1 and 2.
     pub stdio: [BorrowedFd<'a>; 3],
-    /// The unit's `cgroup.procs`, open for writing: joined first.
+    /// The unit's cgroup's `tasks` (v1), open for writing: joined first.
     pub cgroup: Option<BorrowedFd<'a>>,
+    /// The unit's cgroup v2 directory, which the child is born in (`clone3`), or where the
+    /// kernel refuses, joins by its `cgroup.procs`. svcd's own: the child need not have it.
+    pub born_in: Option<BorrowedFd<'a>>,
     /// Held sockets: they become 3, 4, ... by the sd_listen_fds protocol.
     pub sockets: &'a [BorrowedFd<'a>],
 }
@@ -55,6 +59,11 @@ pub(super) struct Plan<'a> {
     _fds: Fds<'a>,
     /// The descriptors the child takes: `fds` itself, or the slots they were copied into.
     raw: RawFds,
+    /// The cgroup v2 directory to clone the child into (`Fds::born_in`), until the kernel
+    /// refuses.
+    born_in: Option<RawFd>,
+    /// With `born_in` refused: its `cgroup.procs`, which the child joins (`raw` has it).
+    _procs: Option<OwnedFd>,
     /// With the descriptor table shared (`CLONE_FILES`): the first descriptor the child closes
     /// as it unshares the table, its first system call (see `process::slots`).
     unshare_from: Option<RawFd>,
@@ -109,6 +118,14 @@ impl RawFds {
 
     fn sockets(&self) -> &[RawFd] {
         self.all.get(3 + usize::from(self.cgroup)..).unwrap_or(&[])
+    }
+
+    /// Adds `procs` as the file to join (where there was none: a refused `clone3`).
+    fn join(&mut self, procs: RawFd) {
+        if !self.cgroup && self.all.len() >= 3 {
+            self.all.insert(3, procs);
+            self.cgroup = true;
+        }
     }
 }
 
@@ -194,6 +211,8 @@ impl<'a> Plan<'a> {
             argv_ptrs,
             envp_ptrs,
             raw: RawFds::new(&fds),
+            born_in: fds.born_in.as_ref().map(AsRawFd::as_raw_fd),
+            _procs: None,
             _fds: fds,
             unshare_from: None,
             unshare_flags: libc::CLOSE_RANGE_UNSHARE,
@@ -221,7 +240,46 @@ impl<'a> Plan<'a> {
 /// until it unshares the part below the slots' end: no copy of svcd's ~2 descriptors per
 /// running unit. Without them, with more descriptors than slots, or on a kernel without
 /// `CLOSE_RANGE_UNSHARE`, the clone copies the table.
+///
+/// With a cgroup v2 to be born in, the clone is a `clone3` into it (`process::clone3`); where
+/// the kernel refuses, the child joins the cgroup by its `cgroup.procs` instead.
 pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int)> {
+    let Some(dir) = plan.born_in else {
+        return spawn_once(plan);
+    };
+    if clone3::works() {
+        let result = spawn_once(plan);
+        let Err((None, errno)) = result else {
+            return result;
+        };
+        match clone3::refusal(errno) {
+            Some(clone3::Refusal::Kernel) => clone3::refused(errno, "by the kernel"),
+            Some(clone3::Refusal::Cgroup) => {}
+            None => return result,
+        }
+    }
+    plan.born_in = None;
+    let procs = open_procs(dir).map_err(|errno| (Some(HookStep::Cgroup), errno))?;
+    plan.raw.join(procs.as_raw_fd());
+    plan._procs = Some(procs);
+    spawn_once(plan)
+}
+
+/// `cgroup.procs` in the cgroup v2 directory `dir`, open for writing (close-on-exec).
+fn open_procs(dir: RawFd) -> Result<OwnedFd, c_int> {
+    use std::os::fd::FromRawFd;
+    let flags = libc::O_WRONLY | libc::O_CLOEXEC;
+    // SAFETY: openat in svcd, relative to its open directory `dir`, of a NUL-terminated name.
+    let fd = unsafe { libc::openat(dir, c"cgroup.procs".as_ptr(), flags) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last_raw());
+    }
+    // SAFETY: `fd` was just returned by openat and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// [`spawn`]'s clone, sharing svcd's table where it can.
+fn spawn_once(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int)> {
     if let Some(mut slots) = slots::lock() {
         let own = plan.raw.all.clone();
         let placed = slots.place(&mut plan.raw.all).is_some();
@@ -236,9 +294,11 @@ pub(super) fn spawn(plan: &mut Plan<'_>) -> Result<u32, (Option<HookStep>, c_int
         plan.raw.all = own;
         plan.unshare_from = None;
         if let Some(result) = result {
+            // A refused clone3 is [`spawn`]'s to take back, sharing or not.
+            let clone3_refused = |errno| plan.born_in.is_some() && clone3::refusal(errno).is_some();
             match refused_sharing(&result) {
-                Some(errno) => slots::unshare_failed(errno),
-                None => return result,
+                Some(errno) if !clone3_refused(errno) => slots::unshare_failed(errno),
+                _ => return result,
             }
         }
     }
@@ -261,6 +321,7 @@ fn refused_sharing(result: &Result<u32, (Option<HookStep>, c_int)>) -> Option<c_
 /// [`spawn`]'s clone, with `CLONE_FILES` in `files` or not.
 fn clone_child(plan: &mut Plan<'_>, files: c_int) -> Result<u32, (Option<HookStep>, c_int)> {
     let stack = Stack::new().map_err(|errno| (None, errno))?;
+    let born_in = plan.born_in;
     let report = Report::default();
     let mut shared = Shared {
         plan,
@@ -292,6 +353,8 @@ fn clone_child(plan: &mut Plan<'_>, files: c_int) -> Result<u32, (Option<HookSte
     // - the stack is the child's own (mapped above, with a guard page below it so that an
     //   overflow faults instead of writing into svcd's memory), and is unmapped only after
     //   the child has exec'd or exited, which CLONE_VFORK waits for.
+    // - with a cgroup to be born in, the clone is `clone3` (`process::clone3::spawn`), whose
+    //   child starts on the same stack and calls the same `child`, under the same rules.
     // - no CLONE_FS, CLONE_SIGHAND or CLONE_THREAD: the cwd, umask, signal actions, limits,
     //   credentials and session the child changes are its own. The OOM score too: the kernel
     //   leaves svcd's alone for a vfork child.
@@ -318,13 +381,22 @@ fn clone_child(plan: &mut Plan<'_>, files: c_int) -> Result<u32, (Option<HookSte
             &mut old as *mut KernelSigset,
             size_of::<KernelSigset>(),
         );
-        let pid = libc::clone(
-            child,
-            stack.top(),
-            libc::CLONE_VM | libc::CLONE_VFORK | files | libc::SIGCHLD,
-            (&mut shared as *mut Shared<'_, '_>).cast::<c_void>(),
-        );
-        let clone_errno = nix::errno::Errno::last_raw();
+        let arg = (&mut shared as *mut Shared<'_, '_>).cast::<c_void>();
+        let (pid, clone_errno) = match born_in {
+            Some(cgroup) => {
+                let (base, len) = stack.usable();
+                let flags = libc::CLONE_VM | libc::CLONE_VFORK | files;
+                let args = clone3::CloneArgs::new(flags, base, len, cgroup);
+                let rc = clone3::spawn(&args, child, arg);
+                let errno = c_int::try_from(rc.saturating_neg()).unwrap_or(libc::EINVAL);
+                (c_int::try_from(rc).unwrap_or(-1), errno)
+            }
+            None => {
+                let flags = libc::CLONE_VM | libc::CLONE_VFORK | files | libc::SIGCHLD;
+                let pid = libc::clone(child, stack.top(), flags, arg);
+                (pid, nix::errno::Errno::last_raw())
+            }
+        };
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
@@ -639,6 +711,16 @@ impl Stack {
     /// The stack's top (it grows down), 16-byte aligned as the ABIs want: the mapping's end.
     fn top(&self) -> *mut c_void {
         self.base.cast::<u8>().wrapping_add(self.len).cast()
+    }
+
+    /// The stack above the guard page: its lowest address and length (`clone3` takes these
+    /// and starts the child at [`Stack::top`]).
+    fn usable(&self) -> (*mut c_void, usize) {
+        let guard = self.len.saturating_sub(STACK_SIZE);
+        (
+            self.base.cast::<u8>().wrapping_add(guard).cast(),
+            STACK_SIZE,
+        )
     }
 }
 

@@ -20,6 +20,7 @@ fn run(unit: &Unit) -> Result<String, (Option<HookStep>, c_int)> {
     let fds = Fds {
         stdio: [null.as_fd(), write.as_fd(), null.as_fd()],
         cgroup: None,
+        born_in: None,
         sockets: &[],
     };
     let program = Path::new(&unit.argv[0]);
@@ -76,6 +77,7 @@ fn the_plan_takes_only_what_the_unit_sets_and_keeps_a_slot_for_listen_pid() {
     let fds = || Fds {
         stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
         cgroup: None,
+        born_in: None,
         sockets: &[],
     };
     let ids = (Some(7), Some(8), Some(vec![8, 9]));
@@ -175,6 +177,7 @@ fn plan_with_pipe<'a>(unit: &Unit, null: &'a OwnedFd, write: &'a OwnedFd) -> Pla
     let fds = Fds {
         stdio: [null.as_fd(), write.as_fd(), null.as_fd()],
         cgroup: None,
+        born_in: None,
         sockets: &[],
     };
     let program = Path::new(&unit.argv[0]);
@@ -264,4 +267,120 @@ fn a_clone_refused_for_sharing_the_table_falls_back_to_the_copying_one() {
         None
     );
     assert_eq!(refused_sharing(&Ok(42)), None);
+}
+
+/// A cgroup v2 of the test's own, under the host's cgroup2 mount, removed on drop (after its
+/// processes were reaped); `None` where the host has no cgroup2 mount root may write to.
+struct TestCgroup {
+    dir: std::path::PathBuf,
+    /// Its path as `/proc/PID/cgroup` names it (`0::/...`).
+    name: String,
+}
+
+impl TestCgroup {
+    fn new() -> Option<TestCgroup> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let mount = mountinfo.lines().find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let fields: Vec<&str> = before.split(' ').collect();
+            (after.starts_with("cgroup2 ") && fields.get(3) == Some(&"/"))
+                .then(|| fields.get(4).map(|m| m.to_string()))?
+        })?;
+        let name = format!(
+            "svc-test-clone3-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "");
+        let dir = Path::new(&mount).join(&name);
+        std::fs::create_dir(&dir).ok()?;
+        Some(TestCgroup {
+            dir,
+            name: format!("0::/{name}"),
+        })
+    }
+
+    fn open(&self) -> OwnedFd {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(&self.dir)
+            .expect("the cgroup's directory")
+            .into()
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// On cgroup v2 a join by `cgroup.procs` waits for an RCU grace period: the child is cloned
+/// into the cgroup instead (clone3), so the program's first instruction already runs there.
+#[test]
+fn a_child_is_born_in_its_cgroup_v2_before_its_first_instruction() {
+    let Some(cgroup) = TestCgroup::new() else {
+        eprintln!("SKIPPED: no cgroup2 mount to make a cgroup in");
+        return;
+    };
+    let u = unit("exec = [\"/bin/cat\", \"/proc/self/cgroup\"]\n");
+    let null = devnull();
+    let dir = cgroup.open();
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let mut plan = plan_with_pipe(&u, &null, &write);
+    plan.born_in = Some(dir.as_raw_fd());
+    // The clone itself, without `spawn`'s fallback to a join.
+    let pid = match clone_child(&mut plan, 0) {
+        Ok(pid) => pid,
+        Err((None, errno)) if clone3::refusal(errno) == Some(clone3::Refusal::Kernel) => {
+            eprintln!("SKIPPED: this kernel has no clone3 into a cgroup (errno {errno})");
+            return;
+        }
+        Err(e) => panic!("clone3 into {}: {e:?}", cgroup.dir.display()),
+    };
+    drop(plan);
+    drop(write);
+    let out = read_all(read);
+    assert_exited_0(pid);
+    assert!(
+        out.lines().any(|line| line == cgroup.name),
+        "not born in {}: {out}",
+        cgroup.name
+    );
+}
+
+/// A cgroup that refuses the clone (here: a directory that is no cgroup, EBADF) is joined by
+/// its `cgroup.procs` instead, and the next spawns still try clone3.
+#[test]
+fn a_cgroup_that_refuses_the_clone_is_joined_by_its_procs_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let procs = dir.path().join("cgroup.procs");
+    std::fs::write(&procs, "").expect("cgroup.procs");
+    let u = unit("exec = [\"/bin/sh\", \"-c\", \"echo joined\"]\n");
+    let null = devnull();
+    let dir_fd: OwnedFd = std::fs::File::open(dir.path()).expect("dir").into();
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let mut plan = plan_with_pipe(&u, &null, &write);
+    plan.born_in = Some(dir_fd.as_raw_fd());
+    let pid = spawn(&mut plan).expect("spawned after the join");
+    drop(plan);
+    drop(write);
+    assert_eq!(read_all(read), "joined\n");
+    assert_exited_0(pid);
+    assert_eq!(std::fs::read_to_string(&procs).expect("procs"), "0");
+    // (Under qemu-user, which has no clone3, the kernel's refusal came first.)
+    assert!(
+        clone3::works() || !kernel_has_clone3(),
+        "one cgroup's refusal is not the kernel's"
+    );
+}
+
+/// Whether the kernel knows `clone3`: it refuses arguments too short for any version with
+/// EINVAL, and answers ENOSYS where it has none.
+fn kernel_has_clone3() -> bool {
+    // SAFETY: clone3 with no arguments (size 0) clones nothing: it fails either way.
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<c_void>(), 0usize) };
+    rc < 0 && nix::errno::Errno::last_raw() != libc::ENOSYS
 }

@@ -5,8 +5,7 @@
 //! in the root: it must move itself into a leaf before its units' cgroups may have the memory
 //! controller. The checks run in the VM's script, each failing it with `FAIL: what`.
 
-use crate::vm::{Vm, skip, vm_or_skip};
-use std::process::Command;
+use crate::vm::{Vm, vm_or_skip};
 
 /// The script's helpers.
 const HELPERS: &str = r#"
@@ -28,24 +27,9 @@ BASE=$(echo /sys/fs/cgroup/deleg/svc.*)
 pid_of() { $S status "$1" --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -n 1; }
 "#;
 
-/// A VM with tests/vm/leaker.c built statically into it as `/leaker`; `None` (skipped) without
-/// a VM or a C compiler that links statically.
+/// A VM with tests/vm/leaker.c built statically into it as `/leaker`.
 fn vm_with_leaker() -> Option<Vm> {
-    let mut vm = vm_or_skip()?;
-    let out = vm.dir().join("leaker");
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/leaker.c");
-    let built = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(source)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !built {
-        skip("cannot build tests/vm/leaker.c statically (cc -static)");
-        return None;
-    }
-    vm.host_file("/leaker", &out).ok()?;
-    Some(vm)
+    crate::vm::vm_with_c_programs(&["leaker"])
 }
 
 #[test]

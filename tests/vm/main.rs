@@ -7,6 +7,7 @@
 // Some helpers serve only the tests of later areas.
 #[allow(dead_code)]
 mod cgroup2;
+mod clone3;
 mod vm;
 
 use vm::{MARKER, UNITS, vm_or_skip};

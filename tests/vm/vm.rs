@@ -69,6 +69,10 @@ pub struct Vm {
     kernel: PathBuf,
     files: Vec<Entry>,
     dir: tempfile::TempDir,
+    /// The VM's CPUs (1 unless a test asks for more).
+    cpus: u32,
+    /// How long a boot may take at most ([`VM_DEADLINE`] unless a test asks for more).
+    deadline: Duration,
 }
 
 /// What a boot printed and how the test's script ended.
@@ -138,6 +142,8 @@ impl Vm {
             kernel,
             files: Vec::new(),
             dir,
+            cpus: 1,
+            deadline: VM_DEADLINE,
         };
         vm.host_file("/bin/busybox", &busybox)?;
         // Another build's binaries (e.g. target/.../release) where SVC_TEST_VM_BINS names their
@@ -155,6 +161,19 @@ impl Vm {
     /// The test's temp dir on the host (removed with the VM).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Boots with `cpus` CPUs: the kernel takes some shortcuts on a machine of one (an RCU
+    /// grace period, for one).
+    pub fn cpus(&mut self, cpus: u32) -> &mut Vm {
+        self.cpus = cpus;
+        self
+    }
+
+    /// Lets a boot take up to `deadline` (a measurement that runs longer than a test).
+    pub fn deadline(&mut self, deadline: Duration) -> &mut Vm {
+        self.deadline = deadline;
+        self
     }
 
     /// Adds `data` as `path` (absolute, in the VM) with permissions `mode`.
@@ -224,7 +243,8 @@ impl Vm {
         std::fs::write(&image, newc(&self.files)).expect("write the initramfs");
         let start = Instant::now();
         let child = Command::new(&self.qemu)
-            .args(["-accel", "tcg", "-cpu", "max", "-m", "512", "-smp", "1"])
+            .args(["-accel", "tcg", "-cpu", "max", "-m", "512", "-smp"])
+            .arg(self.cpus.to_string())
             .args([
                 "-nographic",
                 "-no-reboot",
@@ -272,7 +292,7 @@ impl Vm {
         drop(tx);
         let mut console = String::new();
         let mut status = None;
-        let mut deadline = VM_DEADLINE;
+        let mut deadline = self.deadline;
         loop {
             let left = deadline.saturating_sub(start.elapsed());
             match rx.recv_timeout(left) {
@@ -438,6 +458,28 @@ fn pad(out: &mut Vec<u8>) {
     while !out.len().is_multiple_of(4) {
         out.push(0);
     }
+}
+
+/// A VM with each of `programs` (`tests/vm/NAME.c`) built statically into it as `/NAME`;
+/// `None` (skipped) without a VM or a C compiler that links statically.
+pub fn vm_with_c_programs(programs: &[&str]) -> Option<Vm> {
+    let mut vm = vm_or_skip()?;
+    for name in programs {
+        let out = vm.dir().join(name);
+        let source = format!("{}/tests/vm/{name}.c", env!("CARGO_MANIFEST_DIR"));
+        let built = Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !built {
+            skip(&format!("cannot build {source} statically (cc -static)"));
+            return None;
+        }
+        vm.host_file(&format!("/{name}"), &out).ok()?;
+    }
+    Some(vm)
 }
 
 /// Which of the tests' skips applies: a VM, or why not (printed as `SKIPPED`).
