@@ -72,6 +72,66 @@ pub(crate) fn crash_and_start_again_after(mut svcd: Svcd, while_down: impl FnOnc
 const PRINTER: &str = "exec = [\"sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo line $i; \
                        sleep 0.01; done\"]\n";
 
+/// A printer that `kill -9` of svcd can meet only between two lines: svcd loses what it read
+/// from a unit's pipe and had not written yet when it is killed (its read and its write are
+/// microseconds apart, but a loaded machine may preempt it there), which no supervisor that
+/// stamps lines can keep. The unit prints `line N` every 10 ms while the file `go` is in its
+/// directory; without it, it prints nothing and writes the last N into `paused`. `count`
+/// holds the last N printed.
+struct Printer {
+    dir: std::path::PathBuf,
+}
+
+impl Printer {
+    fn new(dir: &Dir) -> Printer {
+        let printer = Printer {
+            dir: dir.path().join("printer"),
+        };
+        std::fs::create_dir_all(&printer.dir).expect("printer dir");
+        std::fs::write(printer.dir.join("go"), "").expect("go");
+        let script = "i=0; while :; do if [ -e go ]; then i=$((i+1)); echo line $i; \
+                      echo $i > count.new; mv count.new count; \
+                      else echo $i > paused.new; mv paused.new paused; fi; sleep 0.01; done";
+        dir.unit(
+            "printer",
+            &format!(
+                "exec = [\"sh\", \"-c\", \"{script}\"]\nworkdir = \"{}\"\n",
+                printer.dir.display()
+            ),
+        );
+        printer
+    }
+
+    fn number(&self, file: &str) -> Option<u64> {
+        std::fs::read_to_string(self.dir.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Stops the printing, and waits until svcd has logged every line printed.
+    fn pause(&self, svcd: &Svcd) {
+        std::fs::remove_file(self.dir.join("go")).expect("remove go");
+        let last = wait_until("the printer to pause", DEADLINE, || self.number("paused"));
+        let log = svcd.dir.path().join("state/logs/printer.log");
+        wait_until("every printed line in the log", DEADLINE, || {
+            (printed_lines(&log).last().copied().unwrap_or(0) >= last).then_some(())
+        });
+    }
+
+    /// Printing again, and `lines` more printed (into the pipe, with svcd down).
+    fn resume(&self, lines: u64) {
+        let from = self.number("paused").unwrap_or(0);
+        std::fs::write(self.dir.join("go"), "").expect("go");
+        wait_until("lines printed", DEADLINE, || {
+            (self.number("count")? >= from + lines).then_some(())
+        });
+        // Printing for good now: no `paused` is written while `go` is there.
+        std::fs::remove_file(self.dir.join("paused")).expect("remove paused");
+    }
+}
+
 /// The numbers of the `line N` lines in the log file `log`, in order.
 fn printed_lines(log: &Path) -> Vec<u64> {
     std::fs::read_to_string(log)
@@ -274,7 +334,9 @@ fn sigusr2_upgrades_too() {
 
 #[test]
 fn a_unit_printing_through_two_crashes_of_svcd_keeps_running_and_every_line_is_logged() {
-    let svcd = Dir::new().with("printer", PRINTER).start();
+    let dir = Dir::new();
+    let printer = Printer::new(&dir);
+    let mut svcd = dir.start();
     svcd.wait_for("printer", "running");
     let pid = pid_of(&svcd, "printer");
     let log = svcd.dir.path().join("state/logs/printer.log");
@@ -287,12 +349,13 @@ fn a_unit_printing_through_two_crashes_of_svcd_keeps_running_and_every_line_is_l
         assert!(svcd.status("printer")["pid"].as_u64() == Some(u64::from(pid)));
     };
     more_than(&svcd, 5);
-    let svcd = crash_and_start_again(svcd);
-    let seen = numbers().last().copied().unwrap_or(0);
-    more_than(&svcd, seen + 10);
-    let svcd = crash_and_start_again(svcd);
-    let seen = numbers().last().copied().unwrap_or(0);
-    more_than(&svcd, seen + 10);
+    for _ in 0..2 {
+        printer.pause(&svcd);
+        // Ten lines printed while svcd is down, kept in the pipe the fd holder holds.
+        svcd = crash_and_start_again_after(svcd, || printer.resume(10));
+        let seen = numbers().last().copied().unwrap_or(0);
+        more_than(&svcd, seen + 10);
+    }
     let lines = numbers();
     let expected: Vec<u64> = (1..=lines.len() as u64).collect();
     assert_eq!(lines, expected, "lines lost or repeated across the crashes");
@@ -355,7 +418,9 @@ fn holder_of(dir: &Path) -> Option<u32> {
 /// binary): then, after `kill -9` of svcd, it still hands the pipes back, and no line is lost.
 #[test]
 fn an_idle_fd_holder_lets_go_of_its_code_and_still_hands_the_pipes_back() {
-    let svcd = Dir::new().with("printer", PRINTER).start();
+    let dir = Dir::new();
+    let printer = Printer::new(&dir);
+    let svcd = dir.start();
     svcd.wait_for("printer", "running");
     let pid = pid_of(&svcd, "printer");
     let holder = wait_until("svcd's fd holder", DEADLINE, || holder_of(svcd.dir.path()));
@@ -368,8 +433,9 @@ fn an_idle_fd_holder_lets_go_of_its_code_and_still_hands_the_pipes_back() {
     });
     let log = svcd.dir.path().join("state/logs/printer.log");
     let numbers = move || printed_lines(&log);
-    let svcd = crash_and_start_again(svcd);
+    printer.pause(&svcd);
     let before = numbers().len();
+    let svcd = crash_and_start_again_after(svcd, || printer.resume(10));
     let status = svcd.status("printer");
     assert_eq!(status["pid"].as_u64(), Some(u64::from(pid)), "{status}");
     assert_eq!(status["adopted"], true, "{status}");
