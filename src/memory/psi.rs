@@ -76,17 +76,6 @@ impl OncePerWindow {
     }
 }
 
-/// The `some avg10` share (percent) of a pressure file's text, e.g. of a unit's
-/// `memory.pressure`.
-pub fn some_avg10(text: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix("some "))?
-        .split_whitespace()
-        .find_map(|field| field.strip_prefix("avg10="))?
-        .parse()
-        .ok()
-}
-
 /// An armed trigger; dropping it (closing the file) disarms it.
 #[derive(Debug)]
 pub struct PsiTrigger {
@@ -169,14 +158,5 @@ mod tests {
         // A window counts from the last telling, not from the first firing.
         assert!(!rule.handle_fired(t0 + Duration::from_millis(3999)));
         assert!(rule.handle_fired(t0 + Duration::from_secs(4)));
-    }
-
-    #[test]
-    fn the_some_share_is_read_from_a_pressure_file() {
-        let text = "some avg10=12.50 avg60=3.00 avg300=0.61 total=812345\n\
-                    full avg10=10.00 avg60=2.00 avg300=0.50 total=612345\n";
-        assert_eq!(some_avg10(text), Some(12.5));
-        assert_eq!(some_avg10("full avg10=1.00 total=1\n"), None);
-        assert_eq!(some_avg10(""), None);
     }
 }

@@ -7,6 +7,7 @@
 // Some helpers serve only the tests of later areas.
 #[allow(dead_code)]
 mod cgroup2;
+mod cgroup_pressure;
 mod clone3;
 mod vm;
 

@@ -120,11 +120,11 @@ async fn watch(
                     break;
                 }
                 // The cgroup removed: its file reads no more, and its trigger is gone.
-                let Some(pressure) = read_pressure(trigger.file()) else {
+                if !readable(trigger.file()) {
                     break;
-                };
+                }
                 if rule.handle_fired(Instant::now()) {
-                    tell(&unit, &cg, &fifo, &steps, &pressure);
+                    tell(&unit, &cg, &fifo, &steps);
                 }
             }
         }
@@ -132,15 +132,13 @@ async fn watch(
     close(trigger.into_file());
 }
 
-/// Tells unit `unit` (cgroup `cg`) through `fifo` of the pressure in its cgroup (its
-/// `memory.pressure` read as `pressure`), recorded in `steps` first (a unit that reacts finds
-/// it in its status) and said in svcd's log.
+/// Tells unit `unit` (cgroup `cg`) through `fifo` of the pressure in its cgroup, recorded in
+/// `steps` first (a unit that reacts finds it in its status) and said in svcd's log.
 fn tell(
     unit: &str,
     cg: &cgroup::UnitCgroup,
     fifo: &ladder::PressureFifo,
     steps: &ladder::SharedSteps,
-    pressure: &str,
 ) {
     let usage = cg.usage().unwrap_or(0);
     let mut record = ladder::lock(steps);
@@ -148,11 +146,9 @@ fn tell(
     record.last_pressure_told = Some((Instant::now(), usage));
     drop(record);
     fifo.tell();
-    let avg10 = psi::some_avg10(pressure)
-        .map_or_else(String::new, |share| format!("; some avg10 {share:.2}%"));
     tracing::warn!(
         unit = %unit,
-        "{} (its tasks stalled on memory {:?} within {:?}{avg10}), using {}: unit told through {}",
+        "{} (its tasks stalled on memory {:?} within {:?}), using {}: unit told through {}",
         ladder::PRESSURE_CAUSE,
         psi::UNIT_STALL,
         psi::UNIT_WINDOW,
@@ -161,12 +157,10 @@ fn tell(
     );
 }
 
-/// The pressure file's figures, read from its start; `None` where it cannot be read (its
-/// cgroup is gone).
-fn read_pressure(file: &File) -> Option<String> {
-    let mut buf = [0u8; 256];
-    let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
-    Some(String::from_utf8_lossy(buf.get(..n)?).into_owned())
+/// Whether the pressure file still reads (not where its cgroup is gone).
+fn readable(file: &File) -> bool {
+    let mut buf = [0u8; 128];
+    std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).is_ok()
 }
 
 /// Closes a trigger's file on the blocking pool: the kernel waits for an RCU grace period as
