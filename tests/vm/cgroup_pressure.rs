@@ -2,7 +2,8 @@
 //! memory, by the PSI trigger svcd arms on its cgroup's `memory.pressure` (systemd's
 //! `MEMORY_PRESSURE_WATCH` contract on cgroup v2); a unit without `notify` gets no trigger.
 //!
-//! The stall is the kernel's: the script lowers each unit's `memory.high` below what it holds
+//! The trigger goes with the run, comes back with the next, and with an adopted unit (`svc
+//! upgrade`). The stall is the kernel's: the script lowers each unit's `memory.high` below what it holds
 //! while it keeps allocating, and the kernel throttles it there (the throttling counts as a
 //! memory stall). Both units' `memory.max` is far above, so the 90% crossing never tells them:
 //! what reaches the FIFO is the trigger's alone.
@@ -75,6 +76,13 @@ echo "IDLE_SWITCHES=$(($(switches) - A))"
 grep -E 'PSI|pressure in its cgroup' /tmp/svcd.log
 $S start told || fail "svc start told"
 wait_for 10 armed told || fail "told's trigger not armed again: $(triggers)"
+# svcd re-executed in place: the unit is adopted, and its trigger armed again as its cgroup is
+# taken back (the last svcd's went with its descriptors at the exec).
+arms() {{ grep -c "PSI trigger armed on .*/told/memory.pressure" /tmp/svcd.log; }}
+[ "$(arms)" = 2 ] || fail "told's trigger armed $(arms) times before the upgrade"
+$S upgrade || fail "svc upgrade"
+wait_for 10 sh -c "[ \$(grep -c 'PSI trigger armed on .*/told/memory.pressure' /tmp/svcd.log) = 3 ]" || fail "told's trigger not armed after the upgrade: $(arms) times"
+wait_for 10 armed told || fail "no trigger for told after the upgrade: $(triggers)"
 $S shutdown
 "#
     ));
