@@ -172,6 +172,10 @@ fn close(file: File) {
 /// The kernel refused unit `unit`'s trigger at `path` (`why`): said once per svcd, at debug
 /// level; the unit is told of its memory as it is without one.
 fn refused(unit: &str, path: &Path, why: &str) {
+    // A cgroup gone already (a run that ended at once) says nothing of the kernel.
+    if path.parent().is_some_and(|dir| !dir.exists()) {
+        return;
+    }
     if !REFUSAL_SAID.swap(true, Ordering::Relaxed) {
         tracing::debug!(
             unit = %unit,
