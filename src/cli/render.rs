@@ -275,6 +275,18 @@ fn ladder_lines(out: &mut String, ladder: &crate::control::LadderInfo, told: &st
             size(bytes)
         );
     }
+    if let (Some(at), Some(bytes)) = (&ladder.last_pressure_told, ladder.last_pressure_told_bytes) {
+        let times = match ladder.pressure_told {
+            1 => String::new(),
+            n => format!(" ({n} times)"),
+        };
+        let cause = crate::memory::ladder::PRESSURE_CAUSE;
+        let _ = writeln!(
+            out,
+            "      Told: of {cause} at {at}, using {}{times}",
+            size(bytes)
+        );
+    }
     if let Some(at) = &ladder.last_reclaim {
         let times = match ladder.reclaims {
             1 => String::new(),
@@ -338,6 +350,7 @@ mod tests {
             last_reclaim_ms: Some(12),
             last_reclaim_skipped: None,
             cause: None,
+            ..Default::default()
         };
         let mut out = String::new();
         ladder_lines(&mut out, &ladder, "of its memory", "");
@@ -367,6 +380,25 @@ mod tests {
         assert!(
             out.contains("Reclaim: for host memory pressure, skipped at"),
             "{out}"
+        );
+    }
+
+    /// A telling by the PSI trigger on the unit's cgroup has a line of its own, whose cause is
+    /// not the crossing of 90% of its limit.
+    #[test]
+    fn a_telling_of_pressure_in_its_cgroup_is_told_apart_from_the_crossing() {
+        let ladder = crate::control::LadderInfo {
+            pressure_told: 3,
+            last_pressure_told: Some("2026-11-26T10:00:02.000Z".to_string()),
+            last_pressure_told_bytes: Some(45 << 20),
+            ..Default::default()
+        };
+        let mut out = String::new();
+        ladder_lines(&mut out, &ladder, "of its memory", "");
+        assert_eq!(
+            out,
+            "      Told: of memory pressure in its cgroup at 2026-11-26T10:00:02.000Z, using 45.0M \
+             (3 times)\n"
         );
     }
 }

@@ -412,6 +412,10 @@ pub struct LogLine {
     pub skipped: u64,
 }
 
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -482,11 +486,21 @@ pub struct MemoryInfo {
 /// [`MemoryInfo::ladder`]: what the memory ladder did in a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LadderInfo {
-    /// Times the unit was told through `MEMORY_PRESSURE_WATCH`.
+    /// Times the unit was told through `MEMORY_PRESSURE_WATCH` (`ladder`: for its use crossing
+    /// 90% of `memory.max`).
     pub told: u32,
     /// When it was last told (RFC 3339), and its memory use then (bytes).
     pub last_told: Option<String>,
     pub last_told_bytes: Option<u64>,
+    /// `ladder` only, cgroup v2: times the unit was told of memory pressure in its own cgroup
+    /// (the PSI trigger on its `memory.pressure` fired), the last time (RFC 3339) and its
+    /// memory use then (bytes).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub pressure_told: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pressure_told: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pressure_told_bytes: Option<u64>,
     /// Times `reclaim` was due.
     pub reclaims: u32,
     /// When the last one ran (RFC 3339).

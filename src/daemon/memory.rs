@@ -11,9 +11,11 @@
 //! it is asked, and a `status` of one unit never walks the others'.
 //!
 //! The host policy's steps for the units (`memory.on_pressure`) and the units' pressure FIFOs
-//! are in `host_steps`.
+//! are in `host_steps`; the PSI trigger on a unit's own cgroup v2, which tells it of the stalls
+//! there, in `unit_psi`.
 
 mod host_steps;
+mod unit_psi;
 
 use super::Daemon;
 use super::report::Clocks;
@@ -78,6 +80,9 @@ pub struct MemoryWatch {
     fifos: HashMap<UnitId, Arc<ladder::PressureFifo>>,
     /// What the host policy's steps (`memory.on_pressure`) did in each unit's current run.
     host_steps: HashMap<UnitId, hostladder::SharedHostSteps>,
+    /// cgroup v2: the PSI trigger on each told unit's `memory.pressure` for its run, and what it
+    /// told (see `unit_psi`).
+    stalls: HashMap<UnitId, unit_psi::Stall>,
 }
 
 /// The ladder steps of a unit's run (`memory.on_limit` with `notify` or `reclaim`).
@@ -148,6 +153,7 @@ impl MemoryWatch {
             removals: HashMap::new(),
             fifos: HashMap::new(),
             host_steps: HashMap::new(),
+            stalls: HashMap::new(),
         }
     }
 
@@ -422,7 +428,12 @@ impl MemoryWatch {
 
     /// What the ladder did in unit `id`'s current run, if it took any step.
     pub fn ladder_steps(&self, id: UnitId) -> Option<ladder::Steps> {
-        let steps = ladder::lock(&self.told.get(&id)?.steps).clone();
+        let mut steps = self
+            .told
+            .get(&id)
+            .map(|told| ladder::lock(&told.steps).clone())
+            .unwrap_or_default();
+        self.add_stall_steps(id, &mut steps);
         (steps != ladder::Steps::default()).then_some(steps)
     }
 
@@ -461,6 +472,7 @@ impl MemoryWatch {
         if let Some(told) = self.told.remove(&id) {
             told.task.abort();
         }
+        self.end_stalls(id);
         self.cgroup_last.remove(&id);
         let Some((cg, _)) = self.unit_cgroups.remove(&id) else {
             return;
@@ -552,6 +564,7 @@ impl MemoryWatch {
         self.cgroup_last.remove(&id);
         self.fifos.remove(&id);
         self.host_steps.remove(&id);
+        self.stalls.remove(&id);
         self.policy.forget(id);
         if let Some(task) = self.watchers.remove(&id) {
             task.abort();
@@ -574,6 +587,7 @@ impl MemoryWatch {
         for (_, told) in self.told.drain() {
             told.task.abort();
         }
+        self.stalls.clear();
         if let Some(tree) = self.tree.take() {
             tree.remove_all();
         }
@@ -635,6 +649,8 @@ impl MemoryWatch {
             self.watch_crossing(id, &cg, max);
             self.watch_for_notify(id, unit, &cg, max, adopted);
         }
+        // After the FIFO is made (or opened again), whichever key asked for it.
+        self.watch_stalls(id, unit, &cg);
         let seen = cg.oom_kills();
         let count = OomCount {
             seen,

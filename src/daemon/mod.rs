@@ -807,6 +807,13 @@ impl Daemon {
                 ) {
                     self.memory.release_cgroup(id);
                 }
+                // The run is over: the PSI trigger on its cgroup goes with it.
+                if matches!(
+                    self.supervisor.status(id).state,
+                    State::Backoff | State::Exited
+                ) {
+                    self.memory.end_stalls(id);
+                }
                 self.fatal_exited(id, status, before == State::Stopping);
                 if let Some(note) = port_note {
                     tracing::warn!(unit = %self.units[id].name, "exited before it was ready: {note}");

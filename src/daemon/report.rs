@@ -39,6 +39,9 @@ pub fn ladder_info(steps: &ladder::Steps, clocks: Clocks) -> LadderInfo {
         told: steps.told,
         last_told: steps.last_told.map(|(at, _)| clocks.format(at)),
         last_told_bytes: steps.last_told.map(|(_, bytes)| bytes),
+        pressure_told: steps.pressure_told,
+        last_pressure_told: steps.last_pressure_told.map(|(at, _)| clocks.format(at)),
+        last_pressure_told_bytes: steps.last_pressure_told.map(|(_, bytes)| bytes),
         reclaims: steps.reclaims,
         last_reclaim: steps
             .last_reclaim

@@ -64,13 +64,22 @@ impl OnLimit {
     }
 }
 
+/// The words that name the cause of a telling by the PSI trigger on the unit's own cgroup
+/// (cgroup v2), in svcd's log and the unit's status.
+pub const PRESSURE_CAUSE: &str = "memory pressure in its cgroup";
+
 /// What the ladder did in a unit's current run, which its status shows: shared between the
 /// task that takes the steps and svcd's answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Steps {
-    /// Times the unit was told, and the last: when, and its memory use then.
+    /// Times the unit was told for its use crossing [`NOTIFY_PERCENT`] of `max`, and the last:
+    /// when, and its memory use then.
     pub told: u32,
     pub last_told: Option<(Instant, u64)>,
+    /// Times it was told of [`PRESSURE_CAUSE`] (its cgroup's PSI trigger fired), and the last:
+    /// when, and its memory use then.
+    pub pressure_told: u32,
+    pub last_pressure_told: Option<(Instant, u64)>,
     /// Times `reclaim` was due, and the last: when, and what it did.
     pub reclaims: u32,
     pub last_reclaim: Option<(Instant, Reclaimed)>,

@@ -8,7 +8,7 @@
 use crate::vm::{Vm, vm_or_skip};
 
 /// The script's helpers.
-const HELPERS: &str = r#"
+pub(crate) const HELPERS: &str = r#"
 fail() { echo "FAIL: $*"; cat /tmp/svcd.log; exit 1; }
 # Polls a condition, every 0.1 s, for at most $1 seconds.
 wait_for() { end=$(($(date +%s) + $1)); shift; until "$@"; do [ "$(date +%s)" -lt "$end" ] || return 1; sleep 0.1; done; }
@@ -16,7 +16,7 @@ S="/usr/local/bin/svc --socket /run/svc-test/svcd.sock --timeout 30s"
 "#;
 
 /// svcd started in `/deleg`, after [`HELPERS`].
-const START: &str = r#"
+pub(crate) const START: &str = r#"
 mkdir /sys/fs/cgroup/deleg
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control
 sh -c 'echo $$ > /sys/fs/cgroup/deleg/cgroup.procs; exec /usr/local/bin/svcd --units /svc/units --state-dir /run/svc-test' >/tmp/svcd.log 2>&1 &

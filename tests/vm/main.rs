@@ -7,6 +7,7 @@
 // Some helpers serve only the tests of later areas.
 #[allow(dead_code)]
 mod cgroup2;
+mod cgroup_pressure;
 mod clone3;
 mod vm;
 
@@ -47,4 +48,14 @@ fn svcd_as_a_machines_pid1_starts_units_answers_and_powers_off() {
         boot.console
     );
     eprintln!("boot to power-off: {:?}", boot.took);
+}
+
+/// A script that fails fails its test: its exit status reaches the marker line (it was the
+/// status of the `echo` before the marker, always 0, and no VM test could fail by its script).
+#[test]
+fn a_vm_scripts_failure_is_its_boots_status() {
+    let Some(mut vm) = vm_or_skip() else { return };
+    let boot = vm.run("echo before\nexit 3\n");
+    assert_eq!(boot.status, Some(3), "{}", boot.console);
+    boot.assert_powered_off();
 }

@@ -226,8 +226,10 @@ impl Vm {
     /// [`MARKER`] with its status and powering off.
     pub fn run(&mut self, script: &str) -> Boot {
         self.file("/test.sh", script.as_bytes().to_vec(), 0o755);
-        let init =
-            format!("{PRELUDE}sh -e /test.sh\necho; echo \"{MARKER} $?\"\nsync\npoweroff -f\n");
+        // The script's status kept before the newline's `echo`, whose own `$?` (0) it was.
+        let init = format!(
+            "{PRELUDE}sh -e /test.sh\nstatus=$?\necho; echo \"{MARKER} $status\"\nsync\npoweroff -f\n"
+        );
         self.boot(&init)
     }
 
