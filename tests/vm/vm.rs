@@ -243,6 +243,9 @@ impl Vm {
         self.file("/init", init.as_bytes().to_vec(), 0o755);
         let image = self.dir.path().join("initramfs.cpio");
         std::fs::write(&image, newc(&self.files)).expect("write the initramfs");
+        // One VM per core at a time: software emulation takes a core each, and more VMs than
+        // cores only stretch every boot towards its deadline. The deadline counts from here.
+        let _slot = Slot::take();
         let start = Instant::now();
         let child = Command::new(&self.qemu)
             .args(["-accel", "tcg", "-cpu", "max", "-m", "512", "-smp"])
@@ -320,10 +323,12 @@ impl Vm {
             }
         }
         let _ = qemu.0.wait();
+        let took = start.elapsed();
+        eprintln!("note: the VM ran {took:.1?} (deadline {:?})", self.deadline);
         Boot {
             console,
             status,
-            took: start.elapsed(),
+            took,
         }
     }
 }
@@ -492,5 +497,32 @@ pub fn vm_or_skip() -> Option<Vm> {
             skip(&why);
             None
         }
+    }
+}
+
+/// A turn to run a VM: at most one per core at once (the test harness runs the tests in
+/// parallel threads); given back when dropped.
+struct Slot;
+
+static SLOTS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+impl Slot {
+    fn take() -> Slot {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut running = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= cores {
+            running = FREED.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+        *running -= 1;
+        FREED.notify_one();
     }
 }
