@@ -317,13 +317,22 @@ impl Drop for TestCgroup {
     }
 }
 
+/// Says why a test cannot run here and passes it, unless `SVC_TEST_NO_SKIP` is set (CI), where
+/// nothing may be skipped (as the integration tests' `util::skip`).
+fn skip(why: &str) {
+    eprintln!("SKIPPED: {why}");
+    assert!(
+        std::env::var_os("SVC_TEST_NO_SKIP").is_none(),
+        "this test cannot run here: {why} (SVC_TEST_NO_SKIP is set: nothing may be skipped)"
+    );
+}
+
 /// On cgroup v2 a join by `cgroup.procs` waits for an RCU grace period: the child is cloned
 /// into the cgroup instead (clone3), so the program's first instruction already runs there.
 #[test]
 fn a_child_is_born_in_its_cgroup_v2_before_its_first_instruction() {
     let Some(cgroup) = TestCgroup::new() else {
-        eprintln!("SKIPPED: no cgroup2 mount to make a cgroup in");
-        return;
+        return skip("no cgroup2 mount to make a cgroup in");
     };
     let u = unit("exec = [\"/bin/cat\", \"/proc/self/cgroup\"]\n");
     let null = devnull();
@@ -335,8 +344,9 @@ fn a_child_is_born_in_its_cgroup_v2_before_its_first_instruction() {
     let pid = match clone_child(&mut plan, 0) {
         Ok(pid) => pid,
         Err((None, errno)) if clone3::refusal(errno) == Some(clone3::Refusal::Kernel) => {
-            eprintln!("SKIPPED: this kernel has no clone3 into a cgroup (errno {errno})");
-            return;
+            return skip(&format!(
+                "this kernel has no clone3 into a cgroup (errno {errno})"
+            ));
         }
         Err(e) => panic!("clone3 into {}: {e:?}", cgroup.dir.display()),
     };
