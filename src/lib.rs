@@ -10,9 +10,10 @@
 //! - [`memory`]: per-unit RSS and swap, host memory and pressure, the host swap policy; a
 //!   memory cgroup per unit where svcd may make one ([`memory::cgroup`], on cgroup v1 or v2:
 //!   [`memory::cgroup2`]), the ladder before a
-//!   restart (telling the unit, reclaim).
-//! - [`process`]: spawn (with held sockets passed as fds 3, ... and a cgroup joined; the child
-//!   shares svcd's descriptor table until it takes a small one of its own), signal and reap
+//!   restart (telling the unit, reclaim), and the host policy's steps ([`memory::hostladder`]).
+//! - [`process`]: spawn (with held sockets passed as fds 3, ... and a cgroup joined, or on
+//!   cgroup v2 the child born in it by `clone3`; the child shares svcd's descriptor table until
+//!   it takes a small one of its own), signal and reap
 //!   real processes. The `unsafe` code is here and where a descriptor meets the kernel or
 //!   tokio: the PSI trigger ([`memory::psi`]), the cgroup's eventfds ([`memory::cgroup`], waited
 //!   on in [`memory::ladder`]), the pressure FIFO ([`memory::ladder`]),
