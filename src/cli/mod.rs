@@ -474,7 +474,8 @@ fn quick_status_words(argv: &[std::ffi::OsString]) -> Option<(Option<PathBuf>, V
         match words.next()?? {
             "status" => break words.collect::<Option<Vec<&str>>>()?,
             _ if socket.is_some() => return None,
-            "--socket" => socket = Some(words.next()??),
+            // A path that looks like a flag is the flag to the parser (`--socket -q`).
+            "--socket" => socket = Some(words.next()?.filter(|path| !path.starts_with('-'))?),
             word => socket = Some(word.strip_prefix("--socket=")?),
         }
     };
