@@ -161,27 +161,33 @@ impl MemoryWatch {
     /// while it is that fresh, else a new one (#11: `status` answers from samples; reading
     /// meminfo and PSI anew was a sixth of svcd's work per `status`).
     pub fn host(&self, now: Instant) -> HostMemory {
-        if let Some((at, host)) = self.host_last.get()
-            && now.saturating_duration_since(at) < self.settings.interval
-        {
-            return host;
-        }
-        let host = HostMemory::read();
-        self.host_last.set(Some((now, host)));
-        host
+        self.kept(&self.host_last, now, HostMemory::read)
     }
 
     /// svcd's resident set as of at most one sampling interval before `now`, as
     /// [`MemoryWatch::host`] (four system calls fewer for each `status`).
     pub fn own_rss(&self, now: Instant) -> Option<u64> {
-        if let Some((at, rss)) = self.own_rss_last.get()
-            && now.saturating_duration_since(at) < self.settings.interval
-        {
-            return rss;
+        self.kept(&self.own_rss_last, now, crate::proc::own_rss)
+    }
+
+    /// The reading in `last` while it is younger than one sampling interval at `now`, else
+    /// `read`'s, kept in `last`.
+    fn kept<T: Copy>(
+        &self,
+        last: &std::cell::Cell<Option<(Instant, T)>>,
+        now: Instant,
+        read: impl FnOnce() -> T,
+    ) -> T {
+        match last.get() {
+            Some((at, value)) if now.saturating_duration_since(at) < self.settings.interval => {
+                value
+            }
+            _ => {
+                let value = read();
+                last.set(Some((now, value)));
+                value
+            }
         }
-        let rss = crate::proc::own_rss();
-        self.own_rss_last.set(Some((now, rss)));
-        rss
     }
 
     /// Where [`MemoryWatch::cgroup_for_spawn`]'s threshold watchers announce crossings.

@@ -17,22 +17,11 @@ fn devnull() -> OwnedFd {
 fn run(unit: &Unit) -> Result<String, (Option<HookStep>, c_int)> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
     let null = devnull();
-    let fds = Fds {
-        stdio: [null.as_fd(), write.as_fd(), null.as_fd()],
-        cgroup: None,
-        born_in: None,
-        sockets: &[],
-    };
-    let program = Path::new(&unit.argv[0]);
-    let mut plan =
-        Plan::new(unit, program, &unit.argv, &[], (None, None, None), fds).expect("a plan");
+    let mut plan = plan_with_pipe(unit, &null, &write);
     let pid = spawn(&mut plan)?;
     drop(plan);
     drop(write);
-    let mut out = String::new();
-    std::fs::File::from(read)
-        .read_to_string(&mut out)
-        .expect("the child's output");
+    let out = read_all(read);
     assert_exited_0(pid);
     Ok(out)
 }
