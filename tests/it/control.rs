@@ -285,6 +285,48 @@ fn the_quick_status_prints_and_exits_as_the_parsers_status_does() {
     assert!(String::from_utf8_lossy(&quick.stdout).contains("● real"));
 }
 
+/// svc is linked with `src/bin/svc.ld` (build.rs): what `svc status` runs sits in a section of
+/// its own ahead of `.text`, its `main` among it; svcd is linked without the script.
+#[test]
+fn svc_is_linked_with_its_status_path_in_a_section_of_its_own_and_svcd_is_not() {
+    let tool = |name: &str, args: &[&str]| {
+        let out = std::process::Command::new(name)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{name}: {e} (binutils)"));
+        assert!(out.status.success(), "{name} {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // `[11] .text.hot PROGBITS 000000000008f000 08e000 067add ...`: address and size.
+    let section = |binary: &str, name: &str| {
+        let sections = tool("readelf", &["-SW", binary]);
+        sections.lines().find_map(|line| {
+            let words: Vec<&str> = line.split(['[', ']']).nth(2)?.split_whitespace().collect();
+            (words.first() == Some(&name)).then(|| {
+                let hex = |i: usize| u64::from_str_radix(words[i], 16).expect("hex");
+                (hex(2), hex(4))
+            })
+        })
+    };
+    let (start, size) = section(SVC, ".text.hot").expect("svc has a .text.hot section");
+    let (text, _) = section(SVC, ".text").expect("svc has .text");
+    assert!(
+        size > 0 && start + size <= text,
+        "{start:x}+{size:x}, .text at {text:x}"
+    );
+    let main = tool("nm", &["--defined-only", SVC])
+        .lines()
+        .find_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [address, "T" | "t", "main"] => u64::from_str_radix(address, 16).ok(),
+                _ => None,
+            },
+        )
+        .expect("svc's main");
+    assert!((start..start + size).contains(&main), "main at {main:x}");
+    assert_eq!(section(SVCD, ".text.hot"), None, "svcd has a .text.hot");
+}
+
 /// svc starts without std's runtime (`src/bin/svc.rs`): it opens what its caller closed of 0, 1
 /// and 2 on /dev/null itself, so that its socket to svcd never takes one of those numbers: the
 /// lines `svc logs -f` prints while its connection is open would go to svcd as requests. A
