@@ -17,7 +17,8 @@
 #             supervisord (unstamped: it has no stamps) and s6-log (`t`: TAI64N stamps) reading
 #             the same pipe.
 #   status    the whole `svc status chat` command against `sv status` and `s6-svstat` (hyperfine),
-#             back to back and after an idle pause of PAUSE seconds (default 1).
+#             back to back and after an idle pause of PAUSE seconds (default 1); then the three
+#             in turn, run after run (ALTERNATE runs each, default 2000).
 #   pss       PSS (and RSS) at idle with 2 units of the whole supervision tree: svcd; runsvdir
 #             and a runsv per unit; s6-svscan and an s6-supervise per unit; supervisord.
 #   thousand  1,000 units from the supervisor's start until all 1,000 processes run: svcd
@@ -316,6 +317,29 @@ for r in json.load(open(sys.argv[1]))["results"]:
       "$(tr ' ' '\n' <<<"${hot[$tool]}" | grep . | median)" "$PAUSE" \
       "$(tr ' ' '\n' <<<"${cold[$tool]}" | grep . | median)"
   done
+  # hyperfine runs each command's runs in a block, so that the one measured last or first meets
+  # a machine in another state, and its own caches warm for that binary. Here the three take
+  # turns, run after run (spawned and waited for by the same loop): each median is the command
+  # as a script that calls several tools meets it.
+  echo "  in turn, ALTERNATE runs each (default 2000), medians:"
+  python3 - "${ALTERNATE:-2000}" "$SVC --socket $socket status chat" "sv status $dir/runit/chat" \
+    "s6-svstat $dir/s6/chat" <<'PY'
+import os, shutil, sys, time
+runs, commands = int(sys.argv[1]), [c.split() for c in sys.argv[2:]]
+paths = [shutil.which(c[0]) for c in commands]
+null = os.open(os.devnull, os.O_WRONLY)
+times = [[] for _ in commands]
+for round in range(runs + 20):
+    for i, argv in enumerate(commands):
+        start = time.perf_counter()
+        pid = os.posix_spawn(paths[i], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, null, 1)])
+        os.waitpid(pid, 0)
+        if round >= 20:
+            times[i].append(time.perf_counter() - start)
+for argv, t in zip(commands, times):
+    t.sort()
+    print("    %-10s median %.2f ms, p90 %.2f ms" % (os.path.basename(argv[0]), t[len(t) // 2] * 1e3, t[len(t) * 9 // 10] * 1e3))
+PY
   svcd_stop
   runit_stop "$dir/runit"
   s6_stop "$dir/s6"
