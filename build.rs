@@ -1,4 +1,4 @@
-//! Links svc with `src/bin/svc.ld`, which places the functions of its quick commands side by side
+//! Links svc with `src/bin/svc.ld`, which places the functions `svc status` runs side by side
 //! (written by `bench/hot_text.py`, which says why). svcd and the tests link as before.
 
 fn main() {

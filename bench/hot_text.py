@@ -115,14 +115,14 @@ def main():
         finally:
             svcd.terminate()
             svcd.wait()
-    rust = sorted({rust_pattern(n) for n in names if n.startswith(("_ZN", "_R"))})
+    functions = sorted({rust_pattern(n) for n in names if n.startswith(("_ZN", "_R"))})
     c_names = {n for n in names if not n.startswith(("_ZN", "_R", "0x", "("))}
     members, variants, c_names = libc_members(c_names)
     # svc's own C functions (its `main`), and any other C function outside libc.a.
-    rust += sorted(c_names)
+    functions += sorted(c_names)
     lines = [
-        "/* The functions `svc status` runs, side by side ahead of",
-        " * .text: fewer page faults and less to unmap at the exit of each `svc status`.",
+        "/* The functions `svc status` runs, side by side ahead of .text: fewer page faults",
+        " * and less to unmap at the exit of each `svc status`.",
         " * Written by bench/hot_text.py (which says how and when to rerun it); build.rs hands",
         " * it to the link of svc. A pattern that matches nothing is no error. */",
         "SECTIONS {",
@@ -130,7 +130,7 @@ def main():
     ]
     # LLVM puts a function it knows to be cold (`#[cold]`, one that only panics) in
     # `.text.unlikely.NAME`.
-    lines += [f"    *(.text.{p} .text.unlikely.{p})" for p in rust]
+    lines += [f"    *(.text.{p} .text.unlikely.{p})" for p in functions]
     # The entry point, which calls __libc_start_main: crt1.o, or rcrt1.o for a static PIE.
     lines += ["    *crt1.o(.text .text.*)"]
     lines += [f"    *libc.a:{m}(.text .text.*)" for m in members]
@@ -138,7 +138,7 @@ def main():
     lines += [f"    *libc.a:{m}(.text .text.*)" for m in variants]
     lines += ["  }", "} INSERT BEFORE .text;", ""]
     OUT.write_text("\n".join(lines))
-    print(f"{OUT.relative_to(ROOT)}: {len(rust)} functions' patterns, {len(members)} objects of libc.a and {len(variants)} variants")
+    print(f"{OUT.relative_to(ROOT)}: {len(functions)} functions' patterns, {len(members)} objects of libc.a and {len(variants)} variants")
 
 
 if __name__ == "__main__":

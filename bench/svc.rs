@@ -275,7 +275,7 @@ fn status_latency() {
         times.push(start.elapsed());
         assert!(out.success());
     }
-    let per_run = (faults() - faults_before) / 300;
+    let per_run = faults().saturating_sub(faults_before) / 300;
     let (p50, p99) = percentiles(&mut times);
     println!(
         "`svc status chat`, whole command: median {p50:.2?}, p99 {p99:.2?} over 300 runs (budget 5 ms); {per_run} page faults a run"
