@@ -28,7 +28,7 @@ use crate::process::CgroupFd;
 use crate::supervisor::State;
 use crate::supervisor::UnitId;
 use crate::unit::Unit;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Instant;
@@ -621,8 +621,14 @@ impl MemoryWatch {
     }
 
     /// The memory of groups `pgids`: from their last sample where it is fresh, else sampled now
-    /// (only those).
-    pub fn memory_of(&mut self, now: Instant, pgids: &[u32]) -> HashMap<u32, GroupMemory> {
+    /// (only those; of those in `in_cgroups`, whose cgroup counts their memory, only the CPU
+    /// time).
+    pub fn memory_of(
+        &mut self,
+        now: Instant,
+        pgids: &[u32],
+        in_cgroups: &HashSet<u32>,
+    ) -> HashMap<u32, GroupMemory> {
         let missing: Vec<u32> = pgids
             .iter()
             .copied()
@@ -633,13 +639,21 @@ impl MemoryWatch {
             })
             .collect();
         if !missing.is_empty() {
-            let found = self.sampler.sample(&missing);
+            let found = self
+                .sampler
+                .sample_cpu_of(&missing, |pgid| in_cgroups.contains(&pgid));
             self.remember(now, &missing, &found);
         }
         pgids
             .iter()
             .filter_map(|pgid| Some((*pgid, self.last.get(pgid)?.1)))
             .collect()
+    }
+
+    /// Whether unit `id` runs in a cgroup of svcd's, which counts its memory
+    /// ([`MemoryWatch::cgroup_memory`]).
+    pub fn counts_memory(&self, id: UnitId) -> bool {
+        self.unit_cgroups.contains_key(&id)
     }
 
     /// Whether units run in cgroups of svcd's (`memory.cgroups` and the host allow it).
@@ -746,7 +760,15 @@ impl Daemon {
             .filter(|(id, _)| watches_host || self.units[*id].memory.has_limit())
             .collect();
         let pgids: Vec<u32> = running.iter().map(|(_, pid)| *pid).collect();
-        let samples = self.memory.sampler.sample(&pgids);
+        let in_cgroups: HashSet<u32> = running
+            .iter()
+            .filter(|(id, _)| self.memory.counts_memory(*id))
+            .map(|(_, pid)| *pid)
+            .collect();
+        let samples = self
+            .memory
+            .sampler
+            .sample_cpu_of(&pgids, |pgid| in_cgroups.contains(&pgid));
         self.memory.remember(now, &pgids, &samples);
         let mut candidates = Vec::new();
         let mut over = Vec::new();
@@ -869,15 +891,15 @@ mod tests {
             .expect("spawn sleep");
         let pgid = child.id();
         let now = Instant::now();
-        let first = watch.memory_of(now, &[pgid]);
+        let first = watch.memory_of(now, &[pgid], &HashSet::new());
         let _ = child.kill();
         let _ = child.wait();
         assert!(first.get(&pgid).is_some_and(|m| m.rss > 0), "{first:?}");
         // The process is gone, but the sample is fresh: the answer comes from it.
-        let later = watch.memory_of(now + Duration::from_secs(1), &[pgid]);
+        let later = watch.memory_of(now + Duration::from_secs(1), &[pgid], &HashSet::new());
         assert_eq!(later.get(&pgid), first.get(&pgid));
         // Once stale, the group is sampled again: it has no process left.
-        let stale = watch.memory_of(now + Duration::from_secs(3600), &[pgid]);
+        let stale = watch.memory_of(now + Duration::from_secs(3600), &[pgid], &HashSet::new());
         assert_eq!(stale.get(&pgid).map(|m| m.rss), Some(0));
     }
 
@@ -888,10 +910,10 @@ mod tests {
         let now = Instant::now();
         let later = now + watch.settings.interval * 2;
         let gone: Vec<u32> = (1..=100).map(|i| u32::MAX - i).collect();
-        watch.memory_of(now, &gone);
+        watch.memory_of(now, &gone, &HashSet::new());
         assert_eq!(watch.last.len(), 100);
         let others: Vec<u32> = (101..=250).map(|i| u32::MAX - i).collect();
-        watch.memory_of(later, &others);
+        watch.memory_of(later, &others, &HashSet::new());
         assert_eq!(watch.last.len(), 150, "only the fresh ones are left");
     }
 }
