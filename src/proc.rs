@@ -322,10 +322,18 @@ pub fn task_children(pid: u32, tid: u32) -> Option<Vec<u32>> {
     Some(parse_pids(&text).collect())
 }
 
-/// Whether this kernel has `/proc/PID/task/TID/children`.
+/// Whether this kernel has `/proc/PID/task/TID/children`. Each sample asks; a yes is kept (a
+/// kernel's build has the file or not), a no is asked again (/proc may be mounted later).
 pub fn has_children_files() -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static HAS: AtomicBool = AtomicBool::new(false);
+    if HAS.load(Ordering::Relaxed) {
+        return true;
+    }
     let me = std::process::id();
-    std::path::Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+    let has = std::path::Path::new(&format!("/proc/{me}/task/{me}/children")).exists();
+    HAS.store(has, Ordering::Relaxed);
+    has
 }
 
 fn children_by_scan(parent: u32) -> Vec<u32> {
