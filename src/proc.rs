@@ -462,8 +462,6 @@ pub fn own_rss() -> Option<u64> {
 #[derive(Debug, Default)]
 pub struct Reader {
     path: String,
-    /// The name under /proc/PID of a file that [`Reader::children_of`] reads.
-    name: String,
     /// The last file read.
     pub text: String,
 }
@@ -473,6 +471,11 @@ impl Reader {
     pub fn read(&mut self, pid: u32, file: &str) -> bool {
         self.path.clear();
         let _ = write!(self.path, "/proc/{pid}/{file}");
+        self.read_path()
+    }
+
+    /// Reads the file at [`Reader::path`] into [`Reader::text`].
+    fn read_path(&mut self) -> bool {
         self.text.clear();
         // Through `take`: `File`'s own `read_to_string` first asks the file's size (`statx`,
         // `lseek`), two calls per read that a /proc file answers with 0 anyway.
@@ -481,20 +484,23 @@ impl Reader {
             .is_ok()
     }
 
+    /// Appends the children of thread `tid` of `pid` to `out`.
+    fn task_children_into(&mut self, pid: u32, tid: u32, out: &mut Vec<u32>) {
+        self.path.clear();
+        let _ = write!(self.path, "/proc/{pid}/task/{tid}/children");
+        if self.read_path() {
+            out.extend(parse_pids(&self.text));
+        }
+    }
+
     /// [`Reader::children_into`] for a process with `threads` threads (from its `stat`): one
     /// with a single thread has its children read from that thread's file, without listing
     /// its task directory (five system calls fewer).
     pub fn children_of(&mut self, pid: u32, threads: Option<u64>, out: &mut Vec<u32>) {
-        if threads != Some(1) {
-            return self.children_into(pid, out);
+        match threads {
+            Some(1) => self.task_children_into(pid, pid, out),
+            _ => self.children_into(pid, out),
         }
-        let mut file = std::mem::take(&mut self.name);
-        file.clear();
-        let _ = write!(file, "task/{pid}/children");
-        if self.read(pid, &file) {
-            out.extend(parse_pids(&self.text));
-        }
-        self.name = file;
     }
 
     /// Appends the children of every thread of `pid` to `out`.
@@ -503,11 +509,8 @@ impl Reader {
             return;
         };
         for task in tasks.flatten() {
-            self.text.clear();
-            let read = std::fs::File::open(task.path().join("children"))
-                .and_then(|mut f| f.read_to_string(&mut self.text));
-            if read.is_ok() {
-                out.extend(parse_pids(&self.text));
+            if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
+                self.task_children_into(pid, tid, out);
             }
         }
     }

@@ -620,39 +620,50 @@ impl MemoryWatch {
         }
     }
 
-    /// The memory of groups `pgids`: from their last sample where it is fresh, else sampled now
-    /// (only those; of those in `in_cgroups`, whose cgroup counts their memory, only the CPU
-    /// time).
+    /// The memory of `units` (unit, main pid: the leader of its group): from their last
+    /// sample where it is fresh, else sampled now (only those).
     pub fn memory_of(
         &mut self,
         now: Instant,
-        pgids: &[u32],
-        in_cgroups: &HashSet<u32>,
+        units: &[(UnitId, u32)],
     ) -> HashMap<u32, GroupMemory> {
-        let missing: Vec<u32> = pgids
+        let missing: Vec<(UnitId, u32)> = units
             .iter()
             .copied()
-            .filter(|pgid| {
+            .filter(|(_, pgid)| {
                 self.last
                     .get(pgid)
                     .is_none_or(|(at, _)| !self.is_fresh(*at, now))
             })
             .collect();
         if !missing.is_empty() {
-            let found = self
-                .sampler
-                .sample_cpu_of(&missing, |pgid| in_cgroups.contains(&pgid));
-            self.remember(now, &missing, &found);
+            self.sample(now, &missing);
         }
-        pgids
+        units
             .iter()
-            .filter_map(|pgid| Some((*pgid, self.last.get(pgid)?.1)))
+            .filter_map(|(_, pgid)| Some((*pgid, self.last.get(pgid)?.1)))
             .collect()
+    }
+
+    /// Samples the groups of `units` (unit, main pid) now and keeps the sample: of a unit whose
+    /// cgroup counts its memory, only the CPU time.
+    fn sample(&mut self, now: Instant, units: &[(UnitId, u32)]) -> HashMap<u32, GroupMemory> {
+        let pgids: Vec<u32> = units.iter().map(|(_, pgid)| *pgid).collect();
+        let in_cgroups: HashSet<u32> = units
+            .iter()
+            .filter(|(id, _)| self.counts_memory(*id))
+            .map(|(_, pgid)| *pgid)
+            .collect();
+        let found = self
+            .sampler
+            .sample_cpu_of(&pgids, |pgid| in_cgroups.contains(&pgid));
+        self.remember(now, &pgids, &found);
+        found
     }
 
     /// Whether unit `id` runs in a cgroup of svcd's, which counts its memory
     /// ([`MemoryWatch::cgroup_memory`]).
-    pub fn counts_memory(&self, id: UnitId) -> bool {
+    fn counts_memory(&self, id: UnitId) -> bool {
         self.unit_cgroups.contains_key(&id)
     }
 
@@ -759,17 +770,7 @@ impl Daemon {
             .filter_map(|id| self.supervisor.status(id).pid.map(|pid| (id, pid)))
             .filter(|(id, _)| watches_host || self.units[*id].memory.has_limit())
             .collect();
-        let pgids: Vec<u32> = running.iter().map(|(_, pid)| *pid).collect();
-        let in_cgroups: HashSet<u32> = running
-            .iter()
-            .filter(|(id, _)| self.memory.counts_memory(*id))
-            .map(|(_, pid)| *pid)
-            .collect();
-        let samples = self
-            .memory
-            .sampler
-            .sample_cpu_of(&pgids, |pgid| in_cgroups.contains(&pgid));
-        self.memory.remember(now, &pgids, &samples);
+        let samples = self.memory.sample(now, &running);
         let mut candidates = Vec::new();
         let mut over = Vec::new();
         for &(id, pid) in &running {
@@ -891,15 +892,15 @@ mod tests {
             .expect("spawn sleep");
         let pgid = child.id();
         let now = Instant::now();
-        let first = watch.memory_of(now, &[pgid], &HashSet::new());
+        let first = watch.memory_of(now, &[(0, pgid)]);
         let _ = child.kill();
         let _ = child.wait();
         assert!(first.get(&pgid).is_some_and(|m| m.rss > 0), "{first:?}");
         // The process is gone, but the sample is fresh: the answer comes from it.
-        let later = watch.memory_of(now + Duration::from_secs(1), &[pgid], &HashSet::new());
+        let later = watch.memory_of(now + Duration::from_secs(1), &[(0, pgid)]);
         assert_eq!(later.get(&pgid), first.get(&pgid));
         // Once stale, the group is sampled again: it has no process left.
-        let stale = watch.memory_of(now + Duration::from_secs(3600), &[pgid], &HashSet::new());
+        let stale = watch.memory_of(now + Duration::from_secs(3600), &[(0, pgid)]);
         assert_eq!(stale.get(&pgid).map(|m| m.rss), Some(0));
     }
 
@@ -909,11 +910,11 @@ mod tests {
         let mut watch = MemoryWatch::default();
         let now = Instant::now();
         let later = now + watch.settings.interval * 2;
-        let gone: Vec<u32> = (1..=100).map(|i| u32::MAX - i).collect();
-        watch.memory_of(now, &gone, &HashSet::new());
+        let gone: Vec<(UnitId, u32)> = (1..=100).map(|i| (0, u32::MAX - i)).collect();
+        watch.memory_of(now, &gone);
         assert_eq!(watch.last.len(), 100);
-        let others: Vec<u32> = (101..=250).map(|i| u32::MAX - i).collect();
-        watch.memory_of(later, &others, &HashSet::new());
+        let others: Vec<(UnitId, u32)> = (101..=250).map(|i| (0, u32::MAX - i)).collect();
+        watch.memory_of(later, &others);
         assert_eq!(watch.last.len(), 150, "only the fresh ones are left");
     }
 }

@@ -70,22 +70,15 @@ impl Daemon {
     /// The units' state, exits and memory (one walk of /proc for all; of a unit in a cgroup,
     /// which counts its memory, only its CPU time), without their logs.
     pub(super) fn bare_infos(&mut self, indexes: &[usize], clocks: Clocks) -> Vec<UnitInfo> {
-        let mut in_cgroups = std::collections::HashSet::new();
-        let pgids: Vec<u32> = indexes
+        let running: Vec<(UnitId, u32)> = indexes
             .iter()
             .filter_map(|&i| match &self.entries[i].1 {
-                Entry::Unit(id) => {
-                    let pid = self.supervisor.status(*id).pid?;
-                    if self.memory.counts_memory(*id) {
-                        in_cgroups.insert(pid);
-                    }
-                    Some(pid)
-                }
+                Entry::Unit(id) => Some((*id, self.supervisor.status(*id).pid?)),
                 Entry::Broken(_) => None,
             })
             .collect();
         let now = Instant::now();
-        let memory = self.memory.memory_of(now, &pgids, &in_cgroups);
+        let memory = self.memory.memory_of(now, &running);
         indexes
             .iter()
             .map(|&i| match &self.entries[i].1 {
