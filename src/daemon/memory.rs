@@ -651,7 +651,7 @@ impl MemoryWatch {
         let pgids: Vec<u32> = units.iter().map(|(_, pgid)| *pgid).collect();
         let in_cgroups: HashSet<u32> = units
             .iter()
-            .filter(|(id, _)| self.counts_memory(*id))
+            .filter(|(id, _)| self.in_cgroup(*id))
             .map(|(_, pgid)| *pgid)
             .collect();
         let found = self
@@ -659,12 +659,6 @@ impl MemoryWatch {
             .sample_cpu_of(&pgids, |pgid| in_cgroups.contains(&pgid));
         self.remember(now, &pgids, &found);
         found
-    }
-
-    /// Whether unit `id` runs in a cgroup of svcd's, which counts its memory
-    /// ([`MemoryWatch::cgroup_memory`]).
-    fn counts_memory(&self, id: UnitId) -> bool {
-        self.unit_cgroups.contains_key(&id)
     }
 
     /// Whether units run in cgroups of svcd's (`memory.cgroups` and the host allow it).
