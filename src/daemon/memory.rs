@@ -92,12 +92,12 @@ struct Told {
     task: tokio::task::JoinHandle<()>,
     /// What they did in this run.
     steps: ladder::SharedSteps,
-    /// On cgroup v2, which has no usage threshold: how svcd wakes `task` itself.
-    poke: Option<Poke>,
+    /// How svcd wakes `task` itself.
+    poke: Poke,
 }
 
-/// cgroup v2: the eventfd that wakes a unit's ladder task, which svcd signals when a reading of
-/// the unit's `memory.current` finds it crossed `threshold` upwards.
+/// The eventfd that wakes a unit's ladder task, which svcd signals when a reading of the
+/// unit's cgroup finds its use crossed `threshold` (either way).
 #[derive(Debug)]
 struct Poke {
     event: OwnedFd,
@@ -211,7 +211,13 @@ impl MemoryWatch {
         // Armed off the loop, after the spawn: registering takes the kernel a grace period.
         let cg = cg.clone();
         let task = tokio::spawn(async move {
-            let event = match ladder::arm_usage_event(&cg, max).await {
+            let armed = match cgroup::eventfd() {
+                Ok(event) => ladder::arm_usage_event(&cg, &event, max)
+                    .await
+                    .map(|()| event),
+                Err(why) => Err(why),
+            };
+            let event = match armed {
                 Ok(event) => event,
                 Err(why) => {
                     tracing::debug!("no memory threshold event ({why}): sampling only");
@@ -255,22 +261,21 @@ impl MemoryWatch {
         self.watchers.insert(id, task);
     }
 
-    /// cgroup v2, at a reading of unit `id`'s cgroup: its `memory.current` read, and its
-    /// ladder task woken where the use went over its threshold since the last reading (v1's
-    /// kernel threshold does this without svcd).
+    /// At a reading of unit `id`'s cgroup: its use read, and its ladder task woken where the
+    /// use crossed its threshold either way since the last reading. On cgroup v2, which has no
+    /// usage threshold, this is what tells the unit; on v1 it makes sure of what the kernel's
+    /// threshold does (see [`ladder::tell_on_crossing`]).
     fn poke_ladder(&mut self, id: UnitId) {
         let Some(told) = self.told.get_mut(&id) else {
-            return;
-        };
-        let Some(poke) = &mut told.poke else {
             return;
         };
         let Some((cg, _)) = self.unit_cgroups.get(&id) else {
             return;
         };
+        let poke = &mut told.poke;
         let above = cg.usage().is_some_and(|usage| usage >= poke.threshold);
-        if above && !poke.above {
-            let _ = nix::unistd::write(&poke.event, &1u64.to_ne_bytes());
+        if above != poke.above {
+            ladder::wake(&poke.event);
         }
         poke.above = above;
     }
@@ -385,26 +390,15 @@ impl MemoryWatch {
         } else {
             None
         };
-        let made = if cg.is_v2() {
-            // Signalled by svcd itself (see `poke_ladder`): a second descriptor of it for svcd.
-            cgroup::eventfd().and_then(|event| {
-                let poke = event
-                    .try_clone()
-                    .map_err(|e| format!("cannot duplicate an eventfd: {e}"))?;
-                let threshold = ladder::notify_threshold(max);
-                Ok((
-                    Some(event),
-                    Some(Poke {
-                        event: poke,
-                        threshold,
-                        above: false,
-                    }),
-                ))
-            })
-        } else {
-            // cgroup v1: the usage threshold, armed by the task off the loop.
-            Ok((None, None))
-        };
+        // Signalled by svcd itself (see `poke_ladder`) and, on v1, by the kernel: a second
+        // descriptor of it for svcd.
+        let threshold = ladder::notify_threshold(max);
+        let made = cgroup::eventfd().and_then(|event| {
+            let poke = event
+                .try_clone()
+                .map_err(|e| format!("cannot duplicate an eventfd: {e}"))?;
+            Ok((event, poke))
+        });
         let (event, poke) = match made {
             Ok(made) => made,
             Err(why) => {
@@ -412,23 +406,21 @@ impl MemoryWatch {
                 return;
             }
         };
+        let poke = Poke {
+            event: poke,
+            threshold,
+            above: false,
+        };
         let steps = ladder::SharedSteps::default();
-        let (name, cg, told_fifo, told_steps) =
-            (unit.name.clone(), cg.clone(), fifo, steps.clone());
-        let task = tokio::spawn(async move {
-            let event = match event {
-                Some(event) => event,
-                None => match ladder::arm_usage_event(&cg, ladder::notify_threshold(max)).await {
-                    Ok(event) => event,
-                    Err(why) => {
-                        tracing::warn!(unit = %name, "no memory.on_limit steps before the limit: {why}");
-                        return;
-                    }
-                },
-            };
-            let reclaim = on_limit.reclaim;
-            ladder::tell_on_crossing(name, event, cg, max, told_fifo, reclaim, told_steps).await;
-        });
+        let task = tokio::spawn(ladder::tell_on_crossing(
+            unit.name.clone(),
+            event,
+            cg.clone(),
+            max,
+            fifo,
+            on_limit.reclaim,
+            steps.clone(),
+        ));
         self.told.insert(id, Told { task, steps, poke });
     }
 

@@ -283,17 +283,22 @@ impl UnitCgroup {
     /// page cache included) crosses `threshold` bytes, either way; registered through
     /// `cgroup.event_control`, and gone when the eventfd is closed or the cgroup removed.
     pub fn usage_event(&self, threshold: u64) -> Result<OwnedFd, String> {
+        let event = eventfd()?;
+        self.usage_event_on(&event, threshold)?;
+        Ok(event)
+    }
+
+    /// [`UnitCgroup::usage_event`] on the eventfd `event`, which svcd may also signal itself.
+    pub fn usage_event_on(&self, event: &OwnedFd, threshold: u64) -> Result<(), String> {
         if self.v2 {
             return Err("cgroup v2 has no usage thresholds (memory.events tells)".to_string());
         }
         let usage = self.dir.join("memory.usage_in_bytes");
         let usage =
             fs::File::open(&usage).map_err(|e| format!("cannot open {}: {e}", usage.display()))?;
-        let event = eventfd()?;
         // The kernel keeps its own reference to the file it watches: `usage` may close.
         let line = format!("{} {} {threshold}", event.as_raw_fd(), usage.as_raw_fd());
-        write(&self.dir.join("cgroup.event_control"), &line)?;
-        Ok(event)
+        write(&self.dir.join("cgroup.event_control"), &line)
     }
 
     /// The pids in the cgroup now.

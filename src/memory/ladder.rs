@@ -227,11 +227,20 @@ pub fn fifo_owner(run_as: Option<&str>) -> Result<Option<(u32, u32)>, String> {
     }
 }
 
-/// Waits on `event`, the eventfd of the threshold at [`notify_threshold`] of `max` on the
-/// unit's cgroup `cg`, and each time its use crosses it upwards takes the first steps of the
-/// ladder: tells the unit (named `unit`) through `fifo`, where it has one, and pages its
-/// memory out to swap when `reclaim` is set and swap has room; each step goes into `steps`.
-/// Runs until aborted or the eventfd fails.
+/// Waits on `event`, the eventfd that wakes unit `unit`'s ladder, and each time its cgroup
+/// `cg`'s use has crossed [`notify_threshold`] of `max` upwards takes the first steps of the
+/// ladder: tells the unit through `fifo`, where it has one, and pages its memory out to swap
+/// when `reclaim` is set and swap has room; each step goes into `steps`. Runs until aborted or
+/// the eventfd fails.
+///
+/// Two wake `event`: svcd, when a reading of the cgroup finds its use crossed the threshold
+/// either way (see `MemoryWatch::poke_ladder`), and on cgroup v1 the kernel's usage threshold,
+/// registered on it here. The kernel's alone is not enough: its count includes the pages
+/// charged ahead to each CPU's stock, which go back when that stock is drained (by another
+/// cgroup's charge on that CPU). A reading just after its signal can then find the use under
+/// the threshold, and the kernel, which counts the crossing as done, signals no more; the
+/// unit was restarted at its limit untold. [`Crossing`] makes one telling of however many
+/// wake-ups announce the same crossing.
 pub async fn tell_on_crossing(
     unit: String,
     event: OwnedFd,
@@ -242,10 +251,30 @@ pub async fn tell_on_crossing(
     steps: SharedSteps,
 ) {
     let threshold = notify_threshold(max);
-    let crossed = || {
-        // The kernel signals a crossing either way: only upwards acts.
+    let waker = match event.try_clone() {
+        Ok(waker) => waker,
+        Err(e) => {
+            tracing::warn!(unit = %unit, "no memory.on_limit steps before the limit: cannot duplicate an eventfd: {e}");
+            return;
+        }
+    };
+    // Armed after the spawn (v1), or begun (v2): a use already past the threshold made no
+    // event, and one wake-up of svcd's own looks at it.
+    let armed = {
+        let (cg, unit) = (cg.clone(), unit.clone());
+        async move {
+            if !cg.is_v2()
+                && let Err(why) = arm_usage_event(&cg, &waker, threshold).await
+            {
+                tracing::warn!(unit = %unit, "no memory threshold ({why}): the unit is told at svcd's samples only");
+            }
+            wake(&waker);
+        }
+    };
+    let mut crossing = Crossing::new(threshold);
+    let crossed = move || {
         let usage = cg.usage().unwrap_or(0);
-        if usage < threshold {
+        if !crossing.tells_at(usage) {
             return true;
         }
         if let Some(fifo) = &fifo {
@@ -276,22 +305,58 @@ pub async fn tell_on_crossing(
         }
         true
     };
-    // Armed after the spawn (see `arm_usage_event`): a use already past the threshold then
-    // made no event, and is acted on here.
-    if crossed() {
-        each_event(event, crossed).await;
+    tokio::join!(armed, each_event(event, crossed));
+}
+
+/// One crossing of a unit's threshold upwards, one telling: the wake-ups of its ladder (the
+/// kernel's threshold, svcd's readings, the look after arming) each come with a reading of its
+/// use, and only the first reading at or over the threshold since the last one under it tells.
+#[derive(Debug)]
+pub struct Crossing {
+    threshold: u64,
+    /// Told since the last reading under the threshold.
+    told: bool,
+}
+
+impl Crossing {
+    pub fn new(threshold: u64) -> Crossing {
+        Crossing {
+            threshold,
+            told: false,
+        }
+    }
+
+    /// At a wake-up whose reading of the use is `usage`: whether the unit is told now.
+    pub fn tells_at(&mut self, usage: u64) -> bool {
+        if usage < self.threshold {
+            self.told = false;
+            return false;
+        }
+        !std::mem::replace(&mut self.told, true)
     }
 }
 
-/// The eventfd of `cg`'s usage threshold at `threshold` bytes (cgroup v1), registered on the
-/// runtime's blocking pool: the kernel waits for an RCU grace period at each registration
-/// (12-20 ms on a small VM), which svcd's event loop, and the spawn after it, must not.
+/// Signals the eventfd `event` once (a ladder's wake-up of svcd's own).
+pub fn wake(event: &OwnedFd) {
+    let _ = nix::unistd::write(event, &1u64.to_ne_bytes());
+}
+
+/// `cg`'s usage threshold at `threshold` bytes (cgroup v1) on the eventfd `event`, registered
+/// on the runtime's blocking pool: the kernel waits for an RCU grace period at each
+/// registration (12-20 ms on a small VM), which svcd's event loop, and the spawn after it,
+/// must not.
 pub async fn arm_usage_event(
     cg: &super::cgroup::UnitCgroup,
+    event: &OwnedFd,
     threshold: u64,
-) -> Result<OwnedFd, String> {
-    let cg = cg.clone();
-    tokio::task::spawn_blocking(move || cg.usage_event(threshold))
+) -> Result<(), String> {
+    let (cg, event) = (
+        cg.clone(),
+        event
+            .try_clone()
+            .map_err(|e| format!("cannot duplicate an eventfd: {e}"))?,
+    );
+    tokio::task::spawn_blocking(move || cg.usage_event_on(&event, threshold))
         .await
         .map_err(|e| format!("the threshold's registration failed: {e}"))?
 }
@@ -402,6 +467,29 @@ mod tests {
         let all = OnLimit::parse(&["notify", "reclaim", "restart"]).expect("valid");
         assert!(all.notify && all.reclaim && all.restart);
         assert!(OnLimit::parse(&["reboot"]).is_err());
+    }
+
+    #[test]
+    fn one_crossing_is_told_once_however_many_wake_ups_announce_it() {
+        let mut crossing = Crossing::new(90);
+        // Under: the look after arming, a wake-up for a crossing downwards.
+        assert!(!crossing.tells_at(10));
+        // The kernel's signal and svcd's reading of the same crossing: one telling.
+        assert!(crossing.tells_at(95));
+        assert!(!crossing.tells_at(97));
+        assert!(!crossing.tells_at(90));
+        // Back under, then over again: a new crossing.
+        assert!(!crossing.tells_at(80));
+        assert!(crossing.tells_at(91));
+    }
+
+    #[test]
+    fn a_signal_read_under_the_threshold_is_told_at_the_next_reading_over_it() {
+        // The kernel signalled with the CPU stocks counted; by the reading they were drained.
+        let mut crossing = Crossing::new(90);
+        assert!(!crossing.tells_at(89));
+        // svcd's next sample finds the use over it: told then, before any restart.
+        assert!(crossing.tells_at(100));
     }
 
     #[test]

@@ -164,7 +164,15 @@ fn in_a_small_box_a_leak_is_told_then_restarted_and_the_kernel_kills_nothing() {
             .collect();
         (timed.iter().filter(|l| l.contains(" restart ")).count() >= 2).then_some(timed)
     });
-    assert_eq!(cgroup.oom_kills(), 0, "{lines:?}");
+    // svcd's side of it, for a failure's message: what it told, what it restarted and why.
+    let said = || -> Vec<String> {
+        svcd.stderr()
+            .lines()
+            .filter(|l| l.contains("leak"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(cgroup.oom_kills(), 0, "{lines:?} {:?}", said());
     // Each run: told first, then restarted, within seconds even on a loaded machine.
     let mut told = false;
     for line in lines.iter().filter(|l| !l.contains(" early ")) {
@@ -173,11 +181,15 @@ fn in_a_small_box_a_leak_is_told_then_restarted_and_the_kernel_kills_nothing() {
             .next()
             .and_then(|ms| ms.parse().ok())
             .expect("a time in ms");
-        assert!(ms < 5000.0, "{line}");
+        assert!(ms < 5000.0, "{line} {:?}", said());
         if line.contains(" notify ") {
             told = true;
         } else {
-            assert!(told, "restarted before being told: {lines:?}");
+            assert!(
+                told,
+                "restarted before being told: {lines:?}; svcd: {:?}",
+                said()
+            );
             told = false;
         }
     }

@@ -10,6 +10,7 @@ mod hooks;
 mod identity;
 mod limits;
 mod logs;
+mod memory;
 mod reload;
 mod sockets;
 mod types;
