@@ -94,14 +94,15 @@ fn status_block(out: &mut String, unit: &UnitInfo) {
     if unit.pid.is_some() {
         let _ = writeln!(
             out,
-            "    Memory: {} (swap {}; {})",
+            "    Memory: {} (swap {}; {}{})",
             size(unit.memory.rss),
             size(unit.memory.swap),
             match unit.memory.mode {
                 crate::control::protocol::MemoryMode::Cgroup => "its cgroup",
                 crate::control::protocol::MemoryMode::Cgroup2 => "its cgroup v2",
                 crate::control::protocol::MemoryMode::Sampled => "sampled",
-            }
+            },
+            aged(unit.memory.age_ms, "; ")
         );
         let _ = writeln!(out, "       CPU: {:.2}s", unit.cpu);
     }
@@ -195,16 +196,29 @@ pub fn host(host: &HostInfo) -> String {
         other => format!(" [{other}]"),
     };
     let mut out = format!(
-        "\nHost: memory {}/{} used, swap {}/{} used, pressure {pressure}{level}\n",
+        "\nHost: memory {}/{} used, swap {}/{} used, pressure {pressure}{level}{}\n",
         size(host.mem_used),
         size(host.mem_total),
         size(host.swap_used),
         size(host.swap_total),
+        aged(host.age_ms, " "),
     );
     if let Some(event) = &host.last_event {
         let _ = writeln!(out, "      last event: {event}");
     }
     out
+}
+
+/// The age of figures svcd read `age_ms` milliseconds before it answered, after `before`
+/// (`3s ago`); nothing where they are less than a second old.
+fn aged(age_ms: Option<u64>, before: &str) -> String {
+    match age_ms.filter(|ms| *ms >= 1000) {
+        Some(ms) => format!(
+            "{before}{} ago",
+            crate::time::human_span(Duration::from_millis(ms))
+        ),
+        None => String::new(),
+    }
 }
 
 /// `svc list`: one line per unit.
@@ -327,11 +341,16 @@ mod tests {
             level: "ok".to_string(),
             last_event: None,
             svcd_rss: None,
+            age_ms: Some(400),
         };
         assert_eq!(
             host(&info),
             "\nHost: memory 300.0M/512.0M used, swap 0B/1.0G used, pressure some 1.5% full 0.2% (avg10)\n"
         );
+        // A reading a request was answered from while older than a second says so.
+        info.age_ms = Some(3_200);
+        assert!(host(&info).ends_with("(avg10) 3s ago\n"), "{}", host(&info));
+        info.age_ms = None;
         info.pressure_some_avg10 = None;
         info.pressure_full_avg10 = None;
         info.level = "warn".to_string();

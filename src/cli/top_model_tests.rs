@@ -15,6 +15,7 @@ pub(crate) fn info(name: &str, state: &str, pid: Option<u32>, cpu: f64, rss: u64
             rss,
             swap: 0,
             mode: Default::default(),
+            age_ms: None,
             ladder: None,
             host_ladder: None,
         },

@@ -14,6 +14,7 @@ fn host() -> HostInfo {
         level: "ok".into(),
         last_event: None,
         svcd_rss: Some(1536 << 10),
+        age_ms: None,
     }
 }
 

@@ -251,6 +251,9 @@ pub struct HostInfo {
     /// svcd's own resident memory, in bytes (`svc top`'s header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub svcd_rss: Option<u64>,
+    /// How old these figures are, in milliseconds, as a unit's `memory.age_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -472,6 +475,11 @@ pub struct MemoryInfo {
     /// memory cgroup: the kernel too) or `sampled` (its processes in /proc, svcd alone).
     #[serde(default)]
     pub mode: MemoryMode,
+    /// How old `rss` and `swap` are, in milliseconds: svcd answers from its last reading of
+    /// the unit while it is younger than 10 s (and one older than its sampling interval is
+    /// taken again after the answer); absent where it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_ms: Option<u64>,
     /// The steps `memory.on_limit` took before the limit in the unit's last run (`notify`,
     /// `reclaim`); absent when none was taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,10 @@
 //! `status` and `list` answer from the last sample of each unit while it is fresh (younger than
 //! one sampling interval), and sample on demand only the units asked for that have none: a
 //! `list` of 1,000 units costs one walk of their processes per interval at most, however often
-//! it is asked, and a `status` of one unit never walks the others'.
+//! it is asked, and a `status` of one unit never walks the others'. A sample older than the
+//! interval but younger than [`ANSWER_FROM_SAMPLES_FOR`] still answers, with its age, and is
+//! taken again right after the answer: the client does not wait for a reading of /proc and
+//! the cgroup, and the next request finds it fresh (#11: `svc status` after an idle second).
 //!
 //! The host policy's steps for the units (`memory.on_pressure`) and the units' pressure FIFOs
 //! are in `host_steps`; the PSI trigger on a unit's own cgroup v2, which tells it of the stalls
@@ -48,6 +51,12 @@ pub struct MemoryWatch {
     host_last: std::cell::Cell<Option<(Instant, HostMemory)>>,
     /// svcd's own resident set and when it was read, shown as fresh as the host's reading.
     own_rss_last: std::cell::Cell<Option<(Instant, Option<u64>)>>,
+    /// The readings a request was answered from while older than one interval, taken again
+    /// once it is answered (see [`MemoryWatch::refresh`]): units' samples (unit, main pid),
+    /// units' cgroups, and the host's and svcd's own.
+    refresh_samples: Vec<(UnitId, u32)>,
+    refresh_cgroups: Vec<UnitId>,
+    refresh_host: std::cell::Cell<bool>,
     /// The last memory of each sampled group (by its leader, the unit's main pid), and when it
     /// was taken: what `status` and `list` show while it is fresh.
     last: HashMap<u32, (Instant, GroupMemory)>,
@@ -120,6 +129,27 @@ struct OomCount {
     pending: bool,
 }
 
+/// How long a reading older than one sampling interval still answers `status` and `list`
+/// (and is taken again after the answer); an older one is taken again before it. Where the
+/// interval is longer, a reading is fresh for the interval.
+pub const ANSWER_FROM_SAMPLES_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `age` in whole milliseconds, for `status`.
+pub fn millis(age: std::time::Duration) -> u64 {
+    u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What a reading is good for, by its age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Age {
+    /// Younger than one sampling interval: it answers.
+    Fresh,
+    /// Older, but younger than [`ANSWER_FROM_SAMPLES_FOR`]: it answers, and is taken again after.
+    Answers,
+    /// Too old to answer: taken again first.
+    Old,
+}
+
 /// A unit's `memory.events` announce a crossing at most this often (cgroup v2).
 const V2_CROSSING_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -139,6 +169,9 @@ impl MemoryWatch {
             next_sample: None,
             last_event: None,
             host_last: std::cell::Cell::new(None),
+            refresh_samples: Vec::new(),
+            refresh_cgroups: Vec::new(),
+            refresh_host: std::cell::Cell::new(false),
             own_rss_last: std::cell::Cell::new(None),
             last: HashMap::new(),
             pruned_at: 0,
@@ -157,29 +190,36 @@ impl MemoryWatch {
         }
     }
 
-    /// The host's memory as of at most one sampling interval before `now`: the last reading
-    /// while it is that fresh, else a new one (#11: `status` answers from samples; reading
+    /// The host's memory for a request at `now`: the last reading while it may answer (see
+    /// [`MemoryWatch::age`]), else a new one (#11: `status` answers from samples; reading
     /// meminfo and PSI anew was a sixth of svcd's work per `status`).
     pub fn host(&self, now: Instant) -> HostMemory {
         self.kept(&self.host_last, now, HostMemory::read)
     }
 
-    /// svcd's resident set as of at most one sampling interval before `now`, as
-    /// [`MemoryWatch::host`] (four system calls fewer for each `status`).
+    /// When the host's reading that `status` shows was taken.
+    pub fn host_taken(&self) -> Option<Instant> {
+        self.host_last.get().map(|(at, _)| at)
+    }
+
+    /// svcd's resident set for a request at `now`, as [`MemoryWatch::host`] (four system
+    /// calls fewer for each `status`).
     pub fn own_rss(&self, now: Instant) -> Option<u64> {
         self.kept(&self.own_rss_last, now, crate::proc::own_rss)
     }
 
-    /// The reading in `last` while it is younger than one sampling interval at `now`, else
-    /// `read`'s, kept in `last`.
+    /// The reading in `last` while it may answer at `now` (taken again after the answer where
+    /// it is older than one interval), else `read`'s, kept in `last`.
     fn kept<T: Copy>(
         &self,
         last: &std::cell::Cell<Option<(Instant, T)>>,
         now: Instant,
         read: impl FnOnce() -> T,
     ) -> T {
-        match last.get() {
-            Some((at, value)) if now.saturating_duration_since(at) < self.settings.interval => {
+        match last.get().map(|(at, value)| (self.age(at, now), value)) {
+            Some((Age::Fresh, value)) => value,
+            Some((Age::Answers, value)) => {
+                self.refresh_host.set(true);
                 value
             }
             _ => {
@@ -188,6 +228,56 @@ impl MemoryWatch {
                 value
             }
         }
+    }
+
+    /// What a reading taken at `at` is good for at `now`.
+    fn age(&self, at: Instant, now: Instant) -> Age {
+        let age = now.saturating_duration_since(at);
+        if age < self.settings.interval {
+            Age::Fresh
+        } else if age < ANSWER_FROM_SAMPLES_FOR {
+            Age::Answers
+        } else {
+            Age::Old
+        }
+    }
+
+    /// Whether readings a request was answered from are to be taken again.
+    pub fn refresh_due(&self) -> bool {
+        !self.refresh_samples.is_empty()
+            || !self.refresh_cgroups.is_empty()
+            || self.refresh_host.get()
+    }
+
+    /// Takes again the readings requests were answered from while older than one interval
+    /// (svcd calls it once their answers are on their way).
+    pub fn refresh(&mut self, now: Instant) {
+        let mut units = std::mem::take(&mut self.refresh_samples);
+        units.sort_unstable();
+        units.dedup();
+        if !units.is_empty() {
+            self.sample(now, &units);
+        }
+        let mut cgroups = std::mem::take(&mut self.refresh_cgroups);
+        cgroups.sort_unstable();
+        cgroups.dedup();
+        for id in cgroups {
+            self.cgroup_memory(id, now);
+        }
+        if self.refresh_host.replace(false) {
+            self.host_last.set(Some((now, HostMemory::read())));
+            self.own_rss_last.set(Some((now, crate::proc::own_rss())));
+        }
+    }
+
+    /// How old the memory figures `status` shows of unit `id` (main pid `pgid`) are at `now`:
+    /// its cgroup's reading where it has one, else its sample.
+    pub fn memory_age(&self, id: UnitId, pgid: u32, now: Instant) -> Option<std::time::Duration> {
+        let at = match self.cgroup_last.get(&id) {
+            Some((at, _)) => *at,
+            None => self.last.get(&pgid)?.0,
+        };
+        Some(now.saturating_duration_since(at))
     }
 
     /// Where [`MemoryWatch::cgroup_for_spawn`]'s threshold watchers announce crossings.
@@ -506,8 +596,17 @@ impl MemoryWatch {
         if !self.unit_cgroups.contains_key(&id) {
             return None;
         }
-        match self.cgroup_last.get(&id) {
-            Some((at, counted)) if counted.rss > 0 && self.is_fresh(*at, now) => Some(*counted),
+        let kept = self
+            .cgroup_last
+            .get(&id)
+            .filter(|(_, counted)| counted.rss > 0)
+            .map(|(at, counted)| (self.age(*at, now), *counted));
+        match kept {
+            Some((Age::Fresh, counted)) => Some(counted),
+            Some((Age::Answers, counted)) => {
+                self.refresh_cgroups.push(id);
+                Some(counted)
+            }
             _ => self.cgroup_memory(id, now),
         }
     }
@@ -592,11 +691,6 @@ impl MemoryWatch {
         self.unit_cgroups.clear();
     }
 
-    /// Whether a sample taken at `at` may still answer at `now`.
-    fn is_fresh(&self, at: Instant, now: Instant) -> bool {
-        now.saturating_duration_since(at) < self.settings.interval
-    }
-
     /// Keeps `found`, the sample of `pgids` taken at `now` (a group absent from it has no
     /// process left: 0 bytes).
     fn remember(&mut self, now: Instant, pgids: &[u32], found: &HashMap<u32, GroupMemory>) {
@@ -605,29 +699,29 @@ impl MemoryWatch {
             self.last.insert(*pgid, (now, memory));
         }
         if self.last.len() > 2 * self.pruned_at.max(16) {
-            let interval = self.settings.interval;
+            let keep = ANSWER_FROM_SAMPLES_FOR.max(self.settings.interval);
             self.last
-                .retain(|_, (at, _)| now.saturating_duration_since(*at) < interval);
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < keep);
             self.pruned_at = self.last.len();
         }
     }
 
-    /// The memory of `units` (unit, main pid: the leader of its group): from their last
-    /// sample where it is fresh, else sampled now (only those).
+    /// The memory of `units` (unit, main pid: the leader of its group) for a request at `now`:
+    /// from their last sample where it may answer (taken again after the answer where it is
+    /// older than one interval), else sampled now (only those).
     pub fn memory_of(
         &mut self,
         now: Instant,
         units: &[(UnitId, u32)],
     ) -> HashMap<u32, GroupMemory> {
-        let missing: Vec<(UnitId, u32)> = units
-            .iter()
-            .copied()
-            .filter(|(_, pgid)| {
-                self.last
-                    .get(pgid)
-                    .is_none_or(|(at, _)| !self.is_fresh(*at, now))
-            })
-            .collect();
+        let mut missing = Vec::new();
+        for &(id, pgid) in units {
+            match self.last.get(&pgid).map(|(at, _)| self.age(*at, now)) {
+                Some(Age::Fresh) => {}
+                Some(Age::Answers) => self.refresh_samples.push((id, pgid)),
+                _ => missing.push((id, pgid)),
+            }
+        }
         if !missing.is_empty() {
             self.sample(now, &missing);
         }
@@ -822,6 +916,10 @@ impl Daemon {
                 .as_ref()
                 .map(|(at, what)| format!("{}: {what}", clocks.format(*at))),
             svcd_rss: self.memory.own_rss(clocks.now),
+            age_ms: self
+                .memory
+                .host_taken()
+                .map(|at| millis(clocks.now.saturating_duration_since(at))),
         }
     }
 }
@@ -890,12 +988,62 @@ mod tests {
         assert_eq!(stale.get(&pgid).map(|m| m.rss), Some(0));
     }
 
+    /// A reading older than the interval still answers, and is taken again after the answer
+    /// (#11: the client does not wait for /proc after an idle second); one older than
+    /// [`ANSWER_FROM_SAMPLES_FOR`] is taken again before it.
+    #[test]
+    fn a_reading_older_than_the_interval_answers_and_is_taken_again_after() {
+        let settings = MemorySettings {
+            interval: Duration::from_secs(1),
+            ..MemorySettings::default()
+        };
+        let mut watch = MemoryWatch::new(settings);
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .stdin(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn sleep");
+        let pgid = child.id();
+        let now = Instant::now();
+        let first = watch.memory_of(now, &[(0, pgid)]);
+        let host = watch.host(now);
+        assert!(!watch.refresh_due());
+        let _ = child.kill();
+        let _ = child.wait();
+        // Two seconds on: the answer is the old sample, and its age says so.
+        let later = now + Duration::from_secs(2);
+        assert_eq!(watch.memory_of(later, &[(0, pgid)]), first);
+        assert_eq!(watch.host(later), host);
+        assert_eq!(
+            watch.memory_age(0, pgid, later),
+            Some(Duration::from_secs(2))
+        );
+        assert!(watch.refresh_due());
+        // Taken again once answered: the group has no process left now.
+        watch.refresh(later);
+        assert!(!watch.refresh_due());
+        assert_eq!(watch.memory_age(0, pgid, later), Some(Duration::ZERO));
+        assert_eq!(watch.host_taken(), Some(later));
+        let again = watch.memory_of(later, &[(0, pgid)]);
+        assert_eq!(again.get(&pgid).map(|m| m.rss), Some(0));
+        // Past ANSWER_FROM_SAMPLES_FOR, a request waits for a new reading, and nothing is left
+        // to take after it.
+        let old = later + ANSWER_FROM_SAMPLES_FOR;
+        watch.memory_of(old, &[(0, pgid)]);
+        watch.host(old);
+        assert_eq!(watch.memory_age(0, pgid, old), Some(Duration::ZERO));
+        assert_eq!(watch.host_taken(), Some(old));
+        assert!(!watch.refresh_due());
+    }
+
     /// Groups that are gone do not pile up in the last samples.
     #[test]
     fn stale_samples_are_pruned() {
         let mut watch = MemoryWatch::default();
         let now = Instant::now();
-        let later = now + watch.settings.interval * 2;
+        // Past what may still answer a request.
+        let later = now + ANSWER_FROM_SAMPLES_FOR.max(watch.settings.interval);
         let gone: Vec<(UnitId, u32)> = (1..=100).map(|i| (0, u32::MAX - i)).collect();
         watch.memory_of(now, &gone);
         assert_eq!(watch.last.len(), 100);

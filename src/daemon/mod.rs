@@ -375,6 +375,11 @@ async fn run_async(mut options: Options) -> Result<(), DaemonError> {
             () = tokio::task::yield_now(), if daemon.cgroups_to_take_back() && requests.is_empty() => {
                 daemon.take_cgroups_back();
             }
+            // Readings answered while older than an interval, taken again once the answers
+            // are on their way (the yield lets the connections' tasks write them first).
+            () = tokio::task::yield_now(), if daemon.memory.refresh_due() && requests.is_empty() => {
+                daemon.memory.refresh(Instant::now());
+            }
             // The search itself is the next turn's (`perform_actions`).
             _ = sleep_until(orphans_due), if orphans_due.is_some() => {}
             _ = schedule::clock_fired(clock.as_mut()), if clock.is_some() => daemon.clock_changed(),

@@ -94,6 +94,7 @@ pub fn unit_info(
             rss: memory.rss,
             swap: memory.swap,
             mode: Default::default(),
+            age_ms: None,
             ladder: None,
             host_ladder: None,
         },

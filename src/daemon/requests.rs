@@ -97,6 +97,10 @@ impl Daemon {
                         mem.swap = counted.swap;
                     }
                     let mut info = report::unit_info(&self.units[*id], &status, mem, clocks);
+                    info.memory.age_ms = status
+                        .pid
+                        .and_then(|pid| self.memory.memory_age(*id, pid, now))
+                        .map(super::memory::millis);
                     if let Some(v2) = self.memory.cgroup_v2(*id) {
                         info.memory.mode = match v2 {
                             false => crate::control::protocol::MemoryMode::Cgroup,

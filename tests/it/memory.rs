@@ -70,3 +70,36 @@ fn a_unit_under_its_limit_keeps_running_and_shows_its_memory() {
     let value: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert!(value.is_array(), "the JSON stays an array of units: {json}");
 }
+
+/// `status` answers from a reading older than the sampling interval (a unit without limits is
+/// sampled on no timer), says how old it is, and svcd takes it again once it has answered, so
+/// that the client never waits for /proc and the cgroup after an idle pause (#11).
+#[test]
+fn status_answers_from_an_older_reading_with_its_age_and_takes_it_again_after() {
+    let dir = Dir::new();
+    fast_sampling(&dir);
+    let svcd = dir.with("idle", "exec = [\"sleep\", \"100000\"]\n").start();
+    svcd.wait_for("idle", "running");
+    // Asked until an answer comes from a reading older than the interval (100 ms).
+    let (aged, began) = wait_until(
+        "an answer from a reading past the interval",
+        DEADLINE,
+        || {
+            let began = std::time::Instant::now();
+            let status = svcd.status("idle");
+            let age = status["memory"]["age_ms"].as_u64().expect("memory.age_ms");
+            (age >= 100).then_some((age, began))
+        },
+    );
+    assert!(aged < 10_000, "{aged}");
+    // That reading was taken again after the answer: the next answer's is younger than the
+    // time since the first was asked.
+    let next = svcd.status("idle")["memory"]["age_ms"]
+        .as_u64()
+        .expect("memory.age_ms");
+    let since = began.elapsed().as_millis();
+    assert!(
+        u128::from(next) < since,
+        "{next} ms old, asked {since} ms ago"
+    );
+}
