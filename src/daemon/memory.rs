@@ -961,19 +961,24 @@ mod tests {
         assert_eq!(own(&watch), Some(later));
     }
 
-    #[test]
-    fn requests_answer_from_a_fresh_sample_and_sample_only_what_is_missing() {
+    /// A watch sampling every `interval`, and a process in a group of its own to sample.
+    fn watch_and_group(interval: Duration) -> (MemoryWatch, std::process::Child) {
         let settings = MemorySettings {
-            interval: Duration::from_secs(3600),
+            interval,
             ..MemorySettings::default()
         };
-        let mut watch = MemoryWatch::new(settings);
-        let mut child = std::process::Command::new("sleep")
+        let child = std::process::Command::new("sleep")
             .arg("100")
             .stdin(std::process::Stdio::null())
             .process_group(0)
             .spawn()
             .expect("spawn sleep");
+        (MemoryWatch::new(settings), child)
+    }
+
+    #[test]
+    fn requests_answer_from_a_fresh_sample_and_sample_only_what_is_missing() {
+        let (mut watch, mut child) = watch_and_group(Duration::from_secs(3600));
         let pgid = child.id();
         let now = Instant::now();
         let first = watch.memory_of(now, &[(0, pgid)]);
@@ -993,17 +998,7 @@ mod tests {
     /// [`ANSWER_FROM_SAMPLES_FOR`] is taken again before it.
     #[test]
     fn a_reading_older_than_the_interval_answers_and_is_taken_again_after() {
-        let settings = MemorySettings {
-            interval: Duration::from_secs(1),
-            ..MemorySettings::default()
-        };
-        let mut watch = MemoryWatch::new(settings);
-        let mut child = std::process::Command::new("sleep")
-            .arg("100")
-            .stdin(std::process::Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("spawn sleep");
+        let (mut watch, mut child) = watch_and_group(Duration::from_secs(1));
         let pgid = child.id();
         let now = Instant::now();
         let first = watch.memory_of(now, &[(0, pgid)]);
