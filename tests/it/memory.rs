@@ -92,14 +92,17 @@ fn status_answers_from_an_older_reading_with_its_age_and_takes_it_again_after() 
         },
     );
     assert!(aged < 10_000, "{aged}");
-    // That reading was taken again after the answer: the next answer's is younger than the
-    // time since the first was asked.
-    let next = svcd.status("idle")["memory"]["age_ms"]
-        .as_u64()
-        .expect("memory.age_ms");
-    let since = began.elapsed().as_millis();
-    assert!(
-        u128::from(next) < since,
-        "{next} ms old, asked {since} ms ago"
+    // That reading was taken again after the answer: a later answer's is younger than the time
+    // since the first was asked. Without it, the reading would only grow older until 10 s
+    // (then taken before an answer): the wait ends well before.
+    wait_until(
+        "an answer from the reading taken again",
+        std::time::Duration::from_secs(5),
+        || {
+            let age = svcd.status("idle")["memory"]["age_ms"]
+                .as_u64()
+                .expect("memory.age_ms");
+            (u128::from(age) < began.elapsed().as_millis()).then_some(age)
+        },
     );
 }
