@@ -5,7 +5,8 @@
 //! leaders (`/proc/PID/task/TID/children`): it costs as much as the units' own processes, not
 //! as the whole host's. Only where the kernel lacks that file does it pass over all of /proc.
 //! `stat` gives each process's group, and only members get their `status` (VmRSS, VmSwap)
-//! read, and only where their cgroup does not count their memory already. The buffers are kept between samples, so a sample allocates next to nothing.
+//! read, and only where their cgroup does not count their memory already. The buffers are kept
+//! between samples, so a sample allocates next to nothing.
 
 use crate::proc;
 use std::collections::HashMap;
