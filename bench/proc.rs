@@ -22,6 +22,11 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (stat.utime + stat.stime) as f64 / hz
 }
 
+/// The page faults `pid` took that read nothing from disk; 0 when it is gone.
+pub fn minor_faults(pid: u32) -> u64 {
+    svc::proc::stat(pid).map_or(0, |stat| stat.minflt)
+}
+
 /// `/proc/PID/smaps_rollup` (RSS, PSS, ...) in KiB; zeros when the process or the file (kernels
 /// before 4.14) is gone. PSS counts each shared page divided by the number of processes mapping
 /// it, so a shared `libc.so` costs each process only its share.

@@ -280,6 +280,24 @@ fn status_latency() {
     println!(
         "`svc status chat`, whole command: median {p50:.2?}, p99 {p99:.2?} over 300 runs (budget 5 ms); {per_run} page faults a run"
     );
+    // svcd lets go of its code a second after its last work: the next answer maps again what
+    // it runs, a fault per 64 KiB window (a rise says src/bin/svcd.ld is stale).
+    let svcd_pid = daemon.child.id();
+    let mut svcd_faults = Vec::new();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(1300));
+        let before = proc::minor_faults(svcd_pid);
+        let out = daemon.svc(&["status", "chat"]);
+        assert!(out.status.success());
+        svcd_faults.push(proc::minor_faults(svcd_pid).saturating_sub(before));
+    }
+    svcd_faults.sort_unstable();
+    let rollup = proc::rollup(svcd_pid);
+    println!(
+        "svcd's answer after an idle second: {} page faults (median of 5), PSS then {:.2} MiB",
+        svcd_faults[2],
+        rollup.pss as f64 / 1024.0
+    );
 }
 
 /// 1,000 units from svcd's start to all running, and svcd's RSS then.

@@ -24,6 +24,9 @@ pub struct Stat {
     pub session: u32,
     /// The kernel's `PF_*` flags of the process.
     pub flags: u64,
+    /// Page faults served without reading from disk (a page mapped again from the page cache,
+    /// a fresh zeroed page).
+    pub minflt: u64,
     /// CPU time in user and kernel mode, in clock ticks (`CLK_TCK`).
     pub utime: u64,
     pub stime: u64,
@@ -70,10 +73,11 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let ppid = u32::try_from(number()?).ok()?;
     let pgrp = u32::try_from(number()?).ok()?;
     let session = u32::try_from(number()?).ok()?;
-    // tty_nr and tpgid skipped (tpgid may be -1), flags, then minflt, cminflt, majflt,
+    // tty_nr and tpgid skipped (tpgid may be -1), flags, minflt, then cminflt, majflt and
     // cmajflt skipped.
     let flags = fields.nth(2)?.parse().ok()?;
-    for _ in 0..4 {
+    let minflt = fields.next()?.parse().ok()?;
+    for _ in 0..3 {
         fields.next()?;
     }
     let utime = fields.next()?.parse().ok()?;
@@ -85,6 +89,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         pgrp,
         session,
         flags,
+        minflt,
         utime,
         stime,
     })
@@ -541,6 +546,7 @@ mod tests {
         assert_eq!(stat.state, 'S');
         assert_eq!((stat.ppid, stat.pgrp, stat.session), (17, 4240, 4240));
         assert_eq!((stat.utime, stat.stime), (7, 3));
+        assert_eq!(stat.minflt, 120);
         assert_eq!(parse_pgrp(ODD_STAT), Some(4240));
         assert!(!stat.is_zombie());
         assert!(!stat.is_kernel_thread());
