@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""Writes src/bin/svc.ld: the functions that `svc status` runs, placed side by side.
+"""Writes src/bin/svc.ld and src/bin/svcd.ld: the functions that `svc status` runs, and those
+svcd runs to answer it, each placed side by side.
 
-    bench/hot_text.py          (needs valgrind: apt-get install -y valgrind)
+    bench/hot_text.py          (needs valgrind and gdb: apt-get install -y valgrind gdb)
 
 `svc status` is a whole process each time (scripts and probes run it in loops), and most of its
 cost is the kernel's: mapping the binary, a page fault for each 64 KiB window of code it touches
 (the kernel maps the pages around a fault), and unmapping it all at exit. The linker lays
 functions out in the order the compiler emits them, so the 150 KB or so that `svc status` runs
-lay over 27 such windows of the 2.4 MB text. The linker script this writes gathers them into one
-output section ahead of `.text` (build.rs hands it to the link of svc alone).
+lay over 27 such windows of the 2.4 MB text. src/bin/svc.ld gathers them into one output section
+ahead of `.text` (build.rs hands it to svc's link).
+
+svcd lets go of its code pages a second after its last work (`daemon::light_sleep`, for its
+PSS at idle), so the next request maps again, one fault per 64 KiB window, all the code it runs:
+about 290 KB of functions spread over most of the 2.3 MB text. src/bin/svcd.ld gathers those.
 
 How: a release build; svcd on two units in a temporary directory; `svc status` of one unit and
-of all run once each under callgrind, which names every function that ran. Each name becomes a
+of all run once each under callgrind, which names every function that ran. svcd cannot run
+under valgrind (its clone and pidfds), so gdb attaches to it with a one-shot breakpoint on
+every function while `svc` asks for `status` and `list` twice, each a few seconds apart (the
+code let go of in between, and the readings taken again after the answer). Each name becomes a
 pattern for the linker without the parts that change from build to build (the crate
 disambiguators and back-references of a v0 name, .cargo/config.toml asks for v0; the hash of a
 legacy one), so that the script still places what it can after the code, a dependency or the
@@ -19,8 +27,10 @@ compiler changed; a function that has no pattern yet merely stays where it was. 
 functions (not built one function per section) are taken by their object in libc.a.
 
 Rerun it when the status path's code changed much (`cargo bench --bench svc` prints the page
-faults of `svc status`: a rise says the script is stale), and commit the result.
+faults of `svc status` and of svcd's answer after an idle second: a rise says a script is
+stale), and commit the result.
 """
+import os
 import re
 import subprocess
 import sys
@@ -29,7 +39,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "src" / "bin" / "svc.ld"
+BIN = ROOT / "src" / "bin"
 # What scripts and probes run in loops: `svc status` of one unit and of all, the quick way (see
 # `cli::quick_status`). Other commands go through clap's parser, whose code would crowd them.
 COMMANDS = [["status", "chat"], ["status"]]
@@ -52,6 +62,60 @@ def ran_functions(svc, socket, work):
                 # A recursion's level is a suffix: `name'2`.
                 names.add(re.sub(r"'\d+$", "", line[3:]))
     return names
+
+
+# Run inside gdb attached to svcd: a one-shot breakpoint on every function of the binary, then
+# the driver's requests; svcd's SIGURG (sent by the driver at its end) stops the count.
+GDB_SCRIPT = """
+import gdb, os, subprocess
+binary = os.path.realpath(os.environ["HOT_BINARY"])
+pid = gdb.selected_inferior().pid
+base = next(int(line.split("-")[0], 16) for line in open(f"/proc/{pid}/maps")
+            if line.split()[-1] == binary and line.split()[2] == "00000000")
+gdb.execute("set pagination off")
+# Inserted once, not again at each stop: thousands of breakpoints.
+gdb.execute("set breakpoint always-inserted on")
+gdb.execute("handle SIGURG stop nopass")
+gdb.execute("handle SIGCHLD SIGPIPE nostop noprint pass")
+breakpoints = set()
+for offset in os.environ["HOT_OFFSETS"].split():
+    gdb.Breakpoint(f"*{base + int(offset, 16):#x}", internal=True, temporary=True)
+    breakpoints.add(base + int(offset, 16))
+driver = subprocess.Popen(os.environ["HOT_DRIVER"].split())
+hit = set()
+while True:
+    gdb.execute("continue", to_string=True)
+    pc = gdb.selected_frame().pc()
+    if pc not in breakpoints:
+        break
+    hit.add(pc - base)
+driver.wait()
+with open(os.environ["HOT_OUT"], "w") as out:
+    out.write("".join(f"{offset:x}\\n" for offset in sorted(hit)))
+gdb.execute("delete")
+gdb.execute("detach")
+"""
+
+
+def svcd_functions(svcd, pid, svc, socket, work):
+    """The names of the functions svcd ran to answer `status` and `list` (see GDB_SCRIPT)."""
+    symbols = {}
+    defined = run("nm", "--defined-only", str(svcd), capture_output=True).stdout
+    for line in defined.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "tTwWi" and int(parts[0], 16):
+            symbols.setdefault(int(parts[0], 16), []).append(parts[2])
+    asks = "; ".join(f"{svc} --socket {socket} {words}" for words in ("status chat", "status", "list"))
+    # Twice, each after svcd let go of its code (a second after its last work).
+    driver = work / "driver.sh"
+    driver.write_text(f"sleep 1.5; {asks}; sleep 2.5; {asks}; sleep 2.5; kill -URG {pid}\n")
+    (work / "trace.py").write_text(GDB_SCRIPT)
+    out = work / "hit.txt"
+    env = {"HOT_BINARY": str(svcd), "HOT_OFFSETS": " ".join(f"{a:x}" for a in symbols),
+           "HOT_DRIVER": f"sh {driver}", "HOT_OUT": str(out)}
+    run("gdb", "-p", str(pid), "-batch", "-x", str(work / "trace.py"), env={**os.environ, **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {name for offset in out.read_text().split() for name in symbols[int(offset, 16)]}
 
 
 def rust_pattern(name):
@@ -111,35 +175,49 @@ def main():
                 if time.monotonic() > deadline:
                     sys.exit("svcd did not start chat within 10 s")
                 time.sleep(0.05)
-            names = ran_functions(bins / "svc", socket, work)
+            svc_names = ran_functions(bins / "svc", socket, work)
+            svcd_names = svcd_functions(bins / "svcd", svcd.pid, bins / "svc", socket, work)
         finally:
             svcd.terminate()
             svcd.wait()
+    write_script("svc", svc_names, "`svc status` runs",
+                 "and less to unmap at the exit of each `svc status`", entry=True)
+    write_script("svcd", svcd_names, "svcd runs to answer `svc status` and `svc list`",
+                 "and less mapped again when svcd answers after it let go of its code", entry=False)
+
+
+def write_script(binary, names, what, when, entry):
+    """Writes src/bin/BINARY.ld, which places the functions `names` ahead of .text."""
+    out = BIN / f"{binary}.ld"
     functions = sorted({rust_pattern(n) for n in names if n.startswith(("_ZN", "_R"))})
     c_names = {n for n in names if not n.startswith(("_ZN", "_R", "0x", "("))}
     members, variants, c_names = libc_members(c_names)
     # svc's own C functions (its `main`), and any other C function outside libc.a.
     functions += sorted(c_names)
     lines = [
-        "/* The functions `svc status` runs, side by side ahead of .text: fewer page faults",
-        " * and less to unmap at the exit of each `svc status`.",
+        f"/* The functions {what},",
+        " * side by side ahead of .text: fewer page faults",
+        f" * {when}.",
         " * Written by bench/hot_text.py (which says how and when to rerun it); build.rs hands",
-        " * it to the link of svc. A pattern that matches nothing is no error. */",
+        f" * it to the link of {binary}. A pattern that matches nothing is no error. */",
         "SECTIONS {",
         "  .text.hot : {",
     ]
     # LLVM puts a function it knows to be cold (`#[cold]`, one that only panics) in
     # `.text.unlikely.NAME`.
     lines += [f"    *(.text.{p} .text.unlikely.{p})" for p in functions]
-    # The entry point, which calls __libc_start_main: crt1.o, or rcrt1.o for a static PIE.
-    lines += ["    *crt1.o(.text .text.*)"]
+    if entry:
+        # The entry point, which calls __libc_start_main: crt1.o, or rcrt1.o for a static PIE.
+        lines += ["    *crt1.o(.text .text.*)"]
     lines += [f"    *libc.a:{m}(.text .text.*)" for m in members]
+    # The linker's stubs for glibc's ifuncs (memcpy, strlen, ...: each call goes through one),
+    # which would be placed after all of .text.
+    lines += ["    *(.iplt)"]
     # Last, so that those this CPU does not choose leave the rest together.
     lines += [f"    *libc.a:{m}(.text .text.*)" for m in variants]
     lines += ["  }", "} INSERT BEFORE .text;", ""]
-    OUT.write_text("\n".join(lines))
-    print(f"{OUT.relative_to(ROOT)}: {len(functions)} functions' patterns, {len(members)} objects of libc.a and {len(variants)} variants")
-
+    out.write_text("\n".join(lines))
+    print(f"{out.relative_to(ROOT)}: {len(functions)} functions' patterns, {len(members)} objects of libc.a and {len(variants)} variants")
 
 if __name__ == "__main__":
     main()

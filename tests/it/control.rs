@@ -285,10 +285,11 @@ fn the_quick_status_prints_and_exits_as_the_parsers_status_does() {
     assert!(String::from_utf8_lossy(&quick.stdout).contains("● real"));
 }
 
-/// svc is linked with `src/bin/svc.ld` (build.rs): what `svc status` runs sits in a section of
-/// its own ahead of `.text`, its `main` among it; svcd is linked without the script.
+/// svc is linked with `src/bin/svc.ld` and svcd with `src/bin/svcd.ld` (build.rs): what `svc
+/// status` runs sits in a section of its own ahead of `.text`, its `main` among it, and so does
+/// what svcd runs to answer it (`Daemon::handle_request` among it).
 #[test]
-fn svc_is_linked_with_its_status_path_in_a_section_of_its_own_and_svcd_is_not() {
+fn svc_and_svcd_are_linked_with_their_status_paths_in_a_section_of_their_own() {
     let tool = |name: &str, args: &[&str]| {
         let out = std::process::Command::new(name)
             .args(args)
@@ -308,23 +309,36 @@ fn svc_is_linked_with_its_status_path_in_a_section_of_its_own_and_svcd_is_not() 
             })
         })
     };
-    let (start, size) = section(SVC, ".text.hot").expect("svc has a .text.hot section");
-    let (text, _) = section(SVC, ".text").expect("svc has .text");
-    assert!(
-        size > 0 && start + size <= text,
-        "{start:x}+{size:x}, .text at {text:x}"
-    );
-    let main = tool("nm", &["--defined-only", SVC])
-        .lines()
-        .find_map(
-            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
-                [address, "T" | "t", "main"] => u64::from_str_radix(address, 16).ok(),
-                _ => None,
-            },
-        )
-        .expect("svc's main");
-    assert!((start..start + size).contains(&main), "main at {main:x}");
-    assert_eq!(section(SVCD, ".text.hot"), None, "svcd has a .text.hot");
+    // The address of the first function of `binary` whose (mangled) name `is`.
+    let function = |binary: &str, is: &dyn Fn(&str) -> bool| {
+        tool("nm", &["--defined-only", binary])
+            .lines()
+            .find_map(
+                |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                    [address, "T" | "t", name] if is(name) => u64::from_str_radix(address, 16).ok(),
+                    _ => None,
+                },
+            )
+            .unwrap_or_else(|| panic!("{binary} has no such function"))
+    };
+    for (binary, is) in [
+        (SVC, &(|name: &str| name == "main") as &dyn Fn(&str) -> bool),
+        (SVCD, &|name: &str| {
+            name.ends_with("6Daemon14handle_request")
+        }),
+    ] {
+        let (start, size) = section(binary, ".text.hot").expect("a .text.hot section");
+        let (text, _) = section(binary, ".text").expect(".text");
+        assert!(
+            size > 0 && start + size <= text,
+            "{binary}: {start:x}+{size:x}, .text at {text:x}"
+        );
+        let address = function(binary, is);
+        assert!(
+            (start..start + size).contains(&address),
+            "{binary}: at {address:x}, out of .text.hot"
+        );
+    }
 }
 
 /// svc starts without std's runtime (`src/bin/svc.rs`): it opens what its caller closed of 0, 1
