@@ -127,7 +127,9 @@ def rust_pattern(name):
     # back-reference `B<base-62>_` points at an offset of the name, which the hashes shift.
     # A `*` in place of each only widens the pattern: it still matches the function.
     name = re.sub(r"Cs[0-9A-Za-z]*_", "C*", name)
-    return re.sub(r"B[0-9A-Za-z]*_", "B*", name)
+    name = re.sub(r"B[0-9A-Za-z]*_", "B*", name)
+    # A local function LLVM made unique has a counter after a dot (`...4next.857`).
+    return re.sub(r"\.\d+$", "*", name)
 
 
 def libc_members(names):
