@@ -51,8 +51,9 @@ pub fn record_reclaim(steps: &SharedHostSteps, at: Instant, done: Reclaimed, cau
 
 /// `reclaim` of unit `unit` without a cgroup: the processes of its process group `pgid` paged
 /// out to swap, where the host's free swap holds what they use; what it freed (their RSS before
-/// and after), or why it did nothing. Said in svcd's log. Blocking: run it off the event loop.
-pub fn page_out_group(unit: &str, pgid: u32) -> Reclaimed {
+/// and after), or why it did nothing. Said in svcd's log, for `cause` (the host's step).
+/// Blocking: run it off the event loop.
+pub fn page_out_group(unit: &str, pgid: u32, cause: &str) -> Reclaimed {
     let rss = || {
         super::group_memory(&[pgid])
             .get(&pgid)
@@ -66,7 +67,7 @@ pub fn page_out_group(unit: &str, pgid: u32) -> Reclaimed {
             format_size(free),
             format_size(before)
         );
-        tracing::info!(unit = %unit, "no reclaim for {CAUSE}: {why}");
+        tracing::info!(unit = %unit, "no reclaim for {cause}: {why}");
         return Reclaimed::Skipped(why);
     }
     let began = Instant::now();
@@ -85,7 +86,7 @@ pub fn page_out_group(unit: &str, pgid: u32) -> Reclaimed {
     let millis = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::warn!(
         unit = %unit,
-        "reclaimed {} to swap for {CAUSE} in {millis}ms (rss {} -> {}, {} asked)",
+        "reclaimed {} to swap for {cause} in {millis}ms (rss {} -> {}, {} asked)",
         format_size(freed),
         format_size(before),
         format_size(after),
@@ -135,7 +136,7 @@ mod tests {
             .process_group(0)
             .spawn()
             .expect("spawn sleep");
-        let done = page_out_group("sleeper", child.id());
+        let done = page_out_group("sleeper", child.id(), CAUSE);
         let _ = child.kill();
         let _ = child.wait();
         match done {

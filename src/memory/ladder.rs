@@ -296,7 +296,7 @@ pub async fn tell_on_crossing(
             // process_madvise over a large unit takes milliseconds: off the event loop.
             tokio::task::spawn_blocking(move || {
                 let began = Instant::now();
-                if let Some(done) = page_out_unit(&unit, &cg) {
+                if let Some(done) = page_out_unit(&unit, &cg, None) {
                     let mut steps = lock(&steps);
                     steps.reclaims += 1;
                     steps.last_reclaim = Some((began, done));
@@ -363,8 +363,16 @@ pub async fn arm_usage_event(
 
 /// `reclaim`: pages unit `unit`'s processes (those of its cgroup `cg`) out to swap, where the
 /// host's free swap holds what they use; says in svcd's log what it freed and how long it took,
-/// or why it did nothing, and returns the same (`None` where the cgroup cannot be read).
-pub(crate) fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Option<Reclaimed> {
+/// or why it did nothing, for `cause` where another step than the unit's own limit took it (host
+/// memory pressure), and returns the same (`None` where the cgroup cannot be read).
+pub(crate) fn page_out_unit(
+    unit: &str,
+    cg: &super::cgroup::UnitCgroup,
+    cause: Option<&str>,
+) -> Option<Reclaimed> {
+    let cause = cause
+        .map(|cause| format!(" for {cause}"))
+        .unwrap_or_default();
     let before = cg.memory()?;
     let free = super::reclaim::swap_free();
     if free < before.rss {
@@ -373,17 +381,17 @@ pub(crate) fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Optio
             format_size(free),
             format_size(before.rss)
         );
-        tracing::info!(unit = %unit, "no reclaim: {why}");
+        tracing::info!(unit = %unit, "no reclaim{cause}: {why}");
         return Some(Reclaimed::Skipped(why));
     }
     let began = std::time::Instant::now();
     // cgroup v2 (Linux 5.19): the kernel reclaims from the cgroup itself.
     if let Some(done) = cg.reclaim(before.rss) {
         if let Err(why) = done {
-            tracing::info!(unit = %unit, "no reclaim: {why}");
+            tracing::info!(unit = %unit, "no reclaim{cause}: {why}");
             return Some(Reclaimed::Skipped(why));
         }
-        return Some(reclaimed(unit, cg, before, began, before.rss));
+        return Some(reclaimed(unit, &cause, cg, before, began, before.rss));
     }
     let mut advised = 0;
     for pid in cg.pids() {
@@ -392,13 +400,14 @@ pub(crate) fn page_out_unit(unit: &str, cg: &super::cgroup::UnitCgroup) -> Optio
             Err(why) => tracing::debug!(unit = %unit, "reclaim: {why}"),
         }
     }
-    Some(reclaimed(unit, cg, before, began, advised))
+    Some(reclaimed(unit, &cause, cg, before, began, advised))
 }
 
 /// What a reclaim of `asked` bytes begun at `began` freed in unit `unit`'s cgroup `cg`, whose
-/// memory was `before`; said in svcd's log.
+/// memory was `before`; said in svcd's log (`cause`: " for ..." or nothing).
 fn reclaimed(
     unit: &str,
+    cause: &str,
     cg: &super::cgroup::UnitCgroup,
     before: super::cgroup::CgroupMemory,
     began: Instant,
@@ -409,7 +418,7 @@ fn reclaimed(
     let millis = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::warn!(
         unit = %unit,
-        "reclaimed {} to swap in {millis}ms (rss {} -> {}, {} asked)",
+        "reclaimed {} to swap{cause} in {millis}ms (rss {} -> {}, {} asked)",
         format_size(freed),
         format_size(before.rss),
         format_size(after.rss),

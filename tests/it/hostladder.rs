@@ -158,7 +158,8 @@ fn entering_warn_tells(settings: &str) {
 
 /// `reclaim` at `warn`: the unit's memory is paged out where swap has room, else the step is
 /// skipped with the reason (as on a host without swap, where `"0"` bytes is reached too); its
-/// status says which, and svcd's log names host memory pressure. With cgroups and without.
+/// status says which, and svcd's log names host memory pressure, at the step and at its outcome.
+/// With cgroups and without.
 #[test]
 fn entering_warn_reclaims_a_unit_with_reclaim_or_says_why_not() {
     for settings in ["", "cgroups = \"off\"\n"] {
@@ -184,6 +185,13 @@ fn entering_warn_reclaims_a_unit_with_reclaim_or_says_why_not() {
             "{}",
             svcd.stderr()
         );
+        // The outcome's line names the cause too, in a cgroup as without one.
+        let stderr = svcd.stderr();
+        let outcome = stderr
+            .lines()
+            .find(|l| l.contains("reclaimed ") || l.contains("no reclaim"))
+            .unwrap_or_else(|| panic!("no reclaim's outcome in svcd's log: {stderr}"));
+        assert!(outcome.contains(" for host memory warn"), "{outcome}");
         let text = svcd.svc_ok(&["status", "paged"], 0);
         assert!(
             text.contains("Reclaim: for host memory pressure, "),

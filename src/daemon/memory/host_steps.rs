@@ -120,8 +120,8 @@ impl Daemon {
             for (name, cg, pgid, steps) in reclaims {
                 let began = Instant::now();
                 let done = match cg {
-                    Some(cg) => ladder::page_out_unit(&name, &cg),
-                    None => Some(hostladder::page_out_group(&name, pgid)),
+                    Some(cg) => ladder::page_out_unit(&name, &cg, Some(&cause)),
+                    None => Some(hostladder::page_out_group(&name, pgid, &cause)),
                 };
                 if let Some(done) = done {
                     hostladder::record_reclaim(&steps, began, done, &cause);
