@@ -279,16 +279,10 @@ impl UnitCgroup {
         Ok(())
     }
 
-    /// An eventfd the kernel signals when the cgroup's memory use (`memory.usage_in_bytes`,
-    /// page cache included) crosses `threshold` bytes, either way; registered through
-    /// `cgroup.event_control`, and gone when the eventfd is closed or the cgroup removed.
-    pub fn usage_event(&self, threshold: u64) -> Result<OwnedFd, String> {
-        let event = eventfd()?;
-        self.usage_event_on(&event, threshold)?;
-        Ok(event)
-    }
-
-    /// [`UnitCgroup::usage_event`] on the eventfd `event`, which svcd may also signal itself.
+    /// Has the kernel signal the eventfd `event` (which svcd may also signal itself) when the
+    /// cgroup's memory use (`memory.usage_in_bytes`, page cache included) crosses `threshold`
+    /// bytes, either way; registered through `cgroup.event_control`, and gone when the eventfd
+    /// is closed or the cgroup removed.
     pub fn usage_event_on(&self, event: &OwnedFd, threshold: u64) -> Result<(), String> {
         if self.v2 {
             return Err("cgroup v2 has no usage thresholds (memory.events tells)".to_string());
